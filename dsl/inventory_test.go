@@ -1,0 +1,123 @@
+package dsl
+
+import (
+	"strings"
+	"testing"
+)
+
+const goodInventory = `all:
+  children:
+    pg-test:
+      hosts:
+        10.213.0.11: { pg_seq: 1, pg_role: primary }
+        10.213.0.12: { pg_seq: 2, pg_role: replica, ansible_port: 2222 }
+        10.213.0.13: { pg_seq: 3, pg_role: replica, nodename: custom-3 }
+      vars:
+        pg_cluster: pg-test
+        pg_users:
+          - { name: dbuser_meta, password: DBUser.Meta, roles: [dbrole_admin] }
+        pg_databases:
+          - { name: meta, owner: dbuser_meta }
+        pg_hba_rules:
+          - { user: dbuser_meta, db: all, addr: intra, auth: pwd, title: meta }
+    infra:
+      hosts:
+        10.213.0.10: {}
+  vars:
+    ansible_user: admin
+    pigwf_known_hosts: /lab/known_hosts
+    node_sysctl_params: { net.core.somaxconn: 4096 }
+`
+
+func TestLoadGoodInventory(t *testing.T) {
+	inv, err := ParseInventory("inv.yml", []byte(goodInventory))
+	if err != nil {
+		t.Fatalf("unexpected error: %v", err)
+	}
+	c, err := inv.Cluster("pg-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Hosts) != 3 || c.Primary().Addr != "10.213.0.11" {
+		t.Fatalf("hosts = %+v", c.Hosts)
+	}
+	h2 := c.Hosts[1]
+	if h2.Node.SSHPort != 2222 || h2.Node.SSHUser != "admin" || h2.Node.KnownHosts != "/lab/known_hosts" || h2.Node.Nodename != "pg-test-2" {
+		t.Errorf("host 2 vars = %+v", h2.Node)
+	}
+	if c.Hosts[2].Node.Nodename != "custom-3" {
+		t.Errorf("nodename override lost: %+v", c.Hosts[2].Node)
+	}
+	if got := c.Hosts[0].Node.Sysctl; len(got) != 1 || got["net.core.somaxconn"] != "4096" {
+		t.Errorf("sysctl = %v, want the inventory's one setting", got)
+	}
+	if len(c.Hosts[0].Node.Packages) != 3 {
+		t.Errorf("default packages = %v", c.Hosts[0].Node.Packages)
+	}
+	if len(c.Users) != 1 || c.Users[0].Password != "DBUser.Meta" || len(c.Databases) != 1 || len(c.HBARules) != 1 {
+		t.Errorf("users/dbs/hba = %+v %+v %+v", c.Users, c.Databases, c.HBARules)
+	}
+	if _, err := inv.Cluster("infra"); err != nil {
+		t.Errorf("infra group: %v", err)
+	}
+	sel, err := c.SelectHosts([]string{"pg-test-2", "10.213.0.11"})
+	if err != nil || len(sel) != 2 || sel[0].Seq != 1 {
+		t.Errorf("select = %+v, %v", sel, err)
+	}
+	if _, err := c.SelectHosts([]string{"10.9.9.9"}); err == nil || !strings.Contains(err.Error(), "10.9.9.9 are not in cluster pg-test") {
+		t.Errorf("select unknown node: %v", err)
+	}
+}
+
+// Each bad inventory yields one clear error naming file:line, the field and the fix.
+func TestBadInventories(t *testing.T) {
+	cases := []struct {
+		n    int
+		name string
+		yaml string
+		want []string // substrings of the error
+	}{
+		{1, "yaml syntax error", "all:\n  children:\n    pg-test:\n      hosts:\n\t10.0.0.1: {}\n", []string{"inv.yml: line 5", "fix the YAML syntax"}},
+		{2, "no primary", "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: replica}\n      vars: {pg_cluster: pg-test}\n", []string{"inv.yml:3: cluster pg-test: has no primary", "set pg_role: primary on exactly one host"}},
+		{3, "two primaries", "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary}\n        10.0.0.2: {pg_seq: 2, pg_role: primary}\n      vars: {pg_cluster: pg-test}\n", []string{"has 2 primaries (10.0.0.1, 10.0.0.2)"}},
+		{4, "duplicate pg_seq", "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary}\n        10.0.0.2: {pg_seq: 1, pg_role: replica}\n      vars: {pg_cluster: pg-test}\n", []string{"inv.yml:6: cluster pg-test, host 10.0.0.2: pg_seq: 1 is also used by host 10.0.0.1", "unique"}},
+		{5, "bad cluster name", "all:\n  children:\n    pg_Test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary}\n      vars: {pg_cluster: pg_Test}\n", []string{"inv.yml:6: cluster pg_Test: pg_cluster: \"pg_Test\" is not a valid cluster name", "lower-case"}},
+		{6, "unknown role", "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary}\n        10.0.0.2: {pg_seq: 2, pg_role: leader}\n      vars: {pg_cluster: pg-test}\n", []string{"inv.yml:6: cluster pg-test, host 10.0.0.2: pg_role: \"leader\" is not a role; use primary, replica or offline"}},
+		{7, "missing pg_seq", "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_role: primary}\n      vars: {pg_cluster: pg-test}\n", []string{"inv.yml:5: cluster pg-test, host 10.0.0.1: pg_seq: is missing"}},
+		{8, "pg_seq not a number", "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: one, pg_role: primary}\n      vars: {pg_cluster: pg-test}\n", []string{"pg_seq: \"one\" is not a positive integer"}},
+		{9, "no all", "pg-test:\n  hosts: {}\n", []string{"no 'all' group at the top"}},
+		{10, "no hosts", "all:\n  children:\n    pg-test:\n      vars: {pg_cluster: pg-test}\n", []string{"cluster pg-test: hosts: no hosts"}},
+		{11, "bad port", "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary, ansible_port: 70000}\n      vars: {pg_cluster: pg-test}\n", []string{"ansible_port: \"70000\" is not a TCP port"}},
+		{12, "role without pg_cluster", "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary}\n", []string{"has pg_seq/pg_role but its group has no pg_cluster", "add 'pg_cluster: pg-test' under pg-test.vars"}},
+		{13, "db owner unknown", "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary}\n      vars:\n        pg_cluster: pg-test\n        pg_databases: [{name: meta, owner: nobody}]\n", []string{"owner \"nobody\" of database meta is not in pg_users"}},
+		{14, "bad host address", "all:\n  children:\n    pg-test:\n      hosts:\n        'bad host!': {pg_seq: 1, pg_role: primary}\n      vars: {pg_cluster: pg-test}\n", []string{"is not an IP address or host name"}},
+		{15, "empty file", "", []string{"the file is empty"}},
+		{16, "sysctl injection", "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary}\n      vars: {pg_cluster: pg-test, node_sysctl_params: {'vm.x; rm -rf /': 1}}\n", []string{"is not a sysctl setting"}},
+	}
+	for _, tc := range cases {
+		_, err := ParseInventory("inv.yml", []byte(tc.yaml))
+		if err == nil {
+			t.Errorf("case %d (%s): no error", tc.n, tc.name)
+			continue
+		}
+		if !IsValidation(err) {
+			t.Errorf("case %d (%s): error %T is not a validation error", tc.n, tc.name, err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("case %d (%s): error %q lacks %q", tc.n, tc.name, err, w)
+			}
+		}
+	}
+}
+
+func TestUnknownCluster(t *testing.T) {
+	inv, err := ParseInventory("inv.yml", []byte(goodInventory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = inv.Cluster("pg-tset")
+	if err == nil || !strings.Contains(err.Error(), `cluster "pg-tset" is not in the inventory; clusters there: infra, pg-test`) {
+		t.Fatalf("err = %v", err)
+	}
+}
