@@ -1,0 +1,61 @@
+# pigwf. Set-up on a fresh machine: `make demo` or `make test` (each installs what it needs).
+SHELL := /bin/bash
+GO    ?= go
+BIN   := $(CURDIR)/bin
+export PIGWF_HOME ?= $(HOME)/.pigwf
+
+GO_SOURCES       := $(shell find . -name '*.go' -not -path './deploy/temporal/*' -not -path './.cache/*') go.mod go.sum
+TEMPORAL_SOURCES := $(wildcard deploy/temporal/*.go) deploy/temporal/go.mod deploy/temporal/go.sum
+
+.PHONY: all deps build test unit demo demo-down bench chaos replay-refresh lab-up lab-down clean
+
+all: build
+
+deps:
+	@./deploy/deps.sh
+
+build: $(BIN)/pigwf $(BIN)/pigwf-temporal
+
+$(BIN)/pigwf: $(GO_SOURCES)
+	$(GO) build -o $@ ./cmd/pigwf
+
+# The Temporal dev server is its own Go module (the server's dependency graph is large); the
+# first build takes a few minutes.
+$(BIN)/pigwf-temporal: $(TEMPORAL_SOURCES)
+	cd deploy/temporal && $(GO) build -o $@ .
+
+# Unit tests, the SSH runner against a real sshd, the lab, and NodeInit end to end on the lab
+# through a real Temporal server.
+test: deps build
+	$(GO) vet ./...
+	PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
+	  $(GO) test -count=1 -timeout 25m ./...
+
+# Only the tests that need no root, lab or server.
+unit:
+	$(GO) test -count=1 ./dsl/... ./workflows/... ./replaytests/... ./ha-agent/...
+
+demo: deps build
+	./deploy/demo.sh
+
+demo-down:
+	-@[ -f $(PIGWF_HOME)/worker.pid ] && kill $$(cat $(PIGWF_HOME)/worker.pid) 2>/dev/null; rm -f $(PIGWF_HOME)/worker.pid
+	-@[ -f $(PIGWF_HOME)/temporal.pid ] && kill -INT $$(cat $(PIGWF_HOME)/temporal.pid) 2>/dev/null; rm -f $(PIGWF_HOME)/temporal.pid
+	$(BIN)/pigwf lab down
+
+lab-up: deps build
+	$(BIN)/pigwf lab up
+lab-down: build
+	$(BIN)/pigwf lab down
+
+# Benchmarks: each compares pigwf with the anchor side by side in one run and prints ratios.
+bench: deps build
+	PIGWF_BENCH=1 $(GO) test -count=1 -run 'Bench' -v ./activities/sshrun/ | tee $(CURDIR)/bench-ssh.txt | grep -E '^(BENCH|---|ok|FAIL)'
+
+# Re-record the histories the replay tests use (after a deliberate, versioned workflow change).
+replay-refresh: deps build
+	PIGWF_REFRESH_HISTORIES=1 PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
+	  $(GO) test -count=1 -run 'TestNodeInitOnLab' ./integration/
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,128 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/pigwf/pigwf/activities/sshrun"
+)
+
+// Remote runs commands on hosts; sshrun.Runner is the real one, unit tests use a fake.
+type Remote interface {
+	Run(ctx context.Context, t sshrun.Target, cmd sshrun.Command) (sshrun.Result, error)
+}
+
+// Activities carries the injected dependencies of every pigwf activity.
+type Activities struct {
+	Remote Remote
+	CA     CAStore
+	Log    *slog.Logger
+}
+
+// exitPermanent is the exit status step scripts use for failures a retry cannot fix.
+const exitPermanent = 64
+
+// scriptPrelude gives every step script the same vocabulary: changed (journal + report),
+// note (report only) and fail (permanent failure with a message for the operator).
+const scriptPrelude = `set -eu
+export LC_ALL=C
+changed() {
+  mkdir -p /var/lib/pigwf
+  printf '%s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$PIGWF_STEP" "$*" >> /var/lib/pigwf/journal.log
+  echo "changed: $*"
+}
+note() { echo "note: $*"; }
+fail() { echo "$*" >&2; exit 64; }
+`
+
+// JournalPath is where every change pigwf makes on a node is recorded, one line per change.
+const JournalPath = "/var/lib/pigwf/journal.log"
+
+// runStep runs a step script as root on the node, heartbeating while it runs, and turns its
+// "changed:"/"note:" lines into a StepResult.
+func (a *Activities) runStep(ctx context.Context, node Node, step, script string, stdin []byte) (StepResult, error) {
+	res := StepResult{Node: node.Addr, Step: step}
+	full := scriptPrelude + "PIGWF_STEP=" + sshrun.ShellQuote(step) + "\n" + script
+	stop := heartbeat(ctx, node, step)
+	out, err := a.Remote.Run(ctx, node.Target(), sshrun.Command{Script: full, AsUser: "root", Stdin: stdin})
+	stop()
+	if err != nil {
+		return res, a.classify(node, step, err)
+	}
+	for _, line := range strings.Split(out.Stdout, "\n") {
+		switch {
+		case strings.HasPrefix(line, "changed: "):
+			res.Changed = true
+			res.Changes = append(res.Changes, strings.TrimPrefix(line, "changed: "))
+		case strings.HasPrefix(line, "note: "):
+			res.Notes = append(res.Notes, strings.TrimPrefix(line, "note: "))
+		}
+	}
+	if out.ExitStatus != 0 {
+		msg := fmt.Sprintf("%s on %s failed: %v", step, node, out.Err())
+		if out.ExitStatus == exitPermanent {
+			return res, temporal.NewNonRetryableApplicationError(msg, ErrConflict, nil, res)
+		}
+		if strings.Contains(out.Stderr, "sudo: a password is required") || strings.Contains(out.Stderr, "is not in the sudoers") {
+			return res, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("%s: user %s cannot sudo without a password on %s; give it NOPASSWD sudo or log in as root", step, node.SSHUser, node), ErrAuth, nil)
+		}
+		return res, errors.New(msg)
+	}
+	a.logger().Info("step done", "node", node.String(), "step", step, "changed", res.Changed, "summary", res.Summary())
+	return res, nil
+}
+
+// classify turns runner errors into Temporal errors: permanent ones are non-retryable and name
+// the host and the fix; the rest (timeouts, refused connections) are retried by policy.
+func (a *Activities) classify(node Node, step string, err error) error {
+	var hk *sshrun.HostKeyError
+	var au *sshrun.AuthError
+	var cf *sshrun.ConfigError
+	switch {
+	case errors.As(err, &hk):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s on %s: %v", step, node, hk), ErrHostKey, nil)
+	case errors.As(err, &au):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s on %s: %v", step, node, au), ErrAuth, nil)
+	case errors.As(err, &cf):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s on %s: %v", step, node, cf), ErrConfig, nil)
+	}
+	return fmt.Errorf("while running %s on %s: %w", step, node, err)
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.Default()
+}
+
+// heartbeat records progress every two seconds while a remote step runs, so a worker that dies
+// mid-step is noticed by the heartbeat timeout rather than the (long) start-to-close timeout.
+func heartbeat(ctx context.Context, node Node, step string) (stop func()) {
+	if !activity.IsActivity(ctx) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, fmt.Sprintf("%s on %s running for %s", step, node, time.Since(start).Round(time.Second)))
+			}
+		}
+	}()
+	return func() { close(done) }
+}

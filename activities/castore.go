@@ -1,0 +1,129 @@
+package activities
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// CAStore keeps the deployment's certificate authority on the control side (the worker's host).
+// The private key stays in Dir (mode 0600) and never leaves it: activities return only the
+// certificate's fingerprint, so workflow history never holds key material.
+type CAStore struct {
+	Dir string
+}
+
+// CAInfo describes the CA without its key.
+type CAInfo struct {
+	Fingerprint string `json:"fingerprint"` // sha256 of the DER certificate, hex
+	Subject     string `json:"subject"`
+	NotAfter    string `json:"not_after"`
+	Created     bool   `json:"created"`
+}
+
+func (s CAStore) certPath() string { return filepath.Join(s.Dir, "ca.crt") }
+func (s CAStore) keyPath() string  { return filepath.Join(s.Dir, "ca.key") }
+
+// Ensure creates the CA once; later calls report it unchanged.
+func (s CAStore) Ensure() (CAInfo, error) {
+	if info, err := s.Load(); err == nil {
+		return info, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return CAInfo{}, err
+	}
+	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
+		return CAInfo{}, fmt.Errorf("while creating the CA directory %s: %w", s.Dir, err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return CAInfo{}, fmt.Errorf("while generating the CA key: %w", err)
+	}
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "pigwf-ca", Organization: []string{"pigwf"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(20, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return CAInfo{}, fmt.Errorf("while signing the CA certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return CAInfo{}, err
+	}
+	// O_EXCL: two workers racing to create the CA cannot both win; the loser uses the winner's.
+	kf, err := os.OpenFile(s.keyPath(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		time.Sleep(200 * time.Millisecond)
+		return s.Load()
+	}
+	if err != nil {
+		return CAInfo{}, fmt.Errorf("while writing the CA key: %w", err)
+	}
+	if err := pem.Encode(kf, &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}); err != nil {
+		kf.Close()
+		return CAInfo{}, err
+	}
+	if err := kf.Close(); err != nil {
+		return CAInfo{}, err
+	}
+	tmp := s.certPath() + ".tmp"
+	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return CAInfo{}, err
+	}
+	if err := os.Rename(tmp, s.certPath()); err != nil {
+		return CAInfo{}, err
+	}
+	info, err := s.Load()
+	info.Created = true
+	return info, err
+}
+
+// Load reads the CA certificate; os.ErrNotExist when there is none yet.
+func (s CAStore) Load() (CAInfo, error) {
+	_, info, err := s.CertPEM()
+	return info, err
+}
+
+// CertPEM returns the CA certificate (public) and its description.
+func (s CAStore) CertPEM() ([]byte, CAInfo, error) {
+	data, err := os.ReadFile(s.certPath())
+	if err != nil {
+		return nil, CAInfo{}, err
+	}
+	if _, err := os.Stat(s.keyPath()); err != nil {
+		return nil, CAInfo{}, fmt.Errorf("CA certificate %s has no key beside it (%w): restore ca.key from backup or move the directory away to create a new CA", s.certPath(), err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, CAInfo{}, fmt.Errorf("%s is not a PEM certificate", s.certPath())
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, CAInfo{}, fmt.Errorf("while parsing %s: %w", s.certPath(), err)
+	}
+	return data, CAInfo{Fingerprint: Fingerprint(block.Bytes), Subject: cert.Subject.String(), NotAfter: cert.NotAfter.UTC().Format(time.RFC3339)}, nil
+}
+
+// Fingerprint is the hex sha256 of a DER certificate.
+func Fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}

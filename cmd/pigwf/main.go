@@ -1,0 +1,401 @@
+// Command pigwf runs PostgreSQL runbooks as durable Temporal workflows.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pigwf/pigwf/deploy/lab"
+	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/starter"
+	"github.com/pigwf/pigwf/worker"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "pigwf",
+		Usage: "durable PostgreSQL runbooks on Temporal",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "address", Value: "127.0.0.1:7233", EnvVars: []string{"TEMPORAL_ADDRESS"}, Usage: "Temporal frontend host:port"},
+			&cli.StringFlag{Name: "namespace", Value: "default", EnvVars: []string{"TEMPORAL_NAMESPACE"}, Usage: "Temporal namespace"},
+			&cli.StringFlag{Name: "ui", Value: "http://127.0.0.1:8233", EnvVars: []string{"PIGWF_UI"}, Usage: "Temporal Web UI base URL, for links"},
+			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"PIGWF_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
+		},
+		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), inventoryCmd()},
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "pigwf: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+// home is pigwf's control-side directory: the CA, the dev server's database, logs.
+func home() string {
+	if h := os.Getenv("PIGWF_HOME"); h != "" {
+		return h
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "/var/lib/pigwf"
+	}
+	return filepath.Join(h, ".pigwf")
+}
+
+func logger(c *cli.Context) *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		lvl = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+func signalContext(c *cli.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+}
+
+func devCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "dev",
+		Usage: "run a Temporal dev server with the Web UI (state kept in a file)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "db-filename", Usage: "SQLite file for the server's state (default $PIGWF_HOME/temporal.db)"},
+			&cli.IntFlag{Name: "port", Value: 7233},
+			&cli.IntFlag{Name: "ui-port", Value: 8233},
+			&cli.StringFlag{Name: "ip", Value: "127.0.0.1"},
+		},
+		Action: func(c *cli.Context) error {
+			bin, err := siblingBinary("pigwf-temporal")
+			if err != nil {
+				return err
+			}
+			db := c.String("db-filename")
+			if db == "" {
+				if err := os.MkdirAll(home(), 0o700); err != nil {
+					return err
+				}
+				db = filepath.Join(home(), "temporal.db")
+			}
+			args := []string{"--ip", c.String("ip"), "--port", fmt.Sprint(c.Int("port")), "--ui-port", fmt.Sprint(c.Int("ui-port")), "--db-filename", db}
+			cmd := exec.CommandContext(c.Context, bin, args...)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			return cmd.Run()
+		},
+	}
+}
+
+// siblingBinary finds a helper binary next to pigwf, then on PATH.
+func siblingBinary(name string) (string, error) {
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found next to pigwf or on PATH: run `make build`", name)
+}
+
+func labConfig(c *cli.Context) lab.Config {
+	return lab.Config{Name: c.String("name"), Nodes: c.Int("nodes"), Subnet: c.String("subnet"), Cluster: c.String("cluster")}.WithDefaults()
+}
+
+func labCmd() *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "name", Value: "pigwf", Usage: "lab name (prefix of its namespaces and links)"},
+		&cli.IntFlag{Name: "nodes", Value: 3, Usage: "number of nodes"},
+		&cli.StringFlag{Name: "subnet", Value: "10.213.0", Usage: "first three octets of the lab network"},
+		&cli.StringFlag{Name: "cluster", Value: "pg-test", Usage: "cluster name written into the lab inventory"},
+	}
+	return &cli.Command{
+		Name:  "lab",
+		Usage: "the local lab: nodes as network namespaces with their own sshd and filesystem view",
+		Subcommands: []*cli.Command{
+			{Name: "up", Usage: "create or repair the lab (idempotent)", Flags: flags, Action: func(c *cli.Context) error {
+				st, err := lab.Up(c.Context, labConfig(c))
+				if err != nil {
+					return err
+				}
+				printLab(st)
+				return nil
+			}},
+			{Name: "down", Usage: "remove the lab completely", Flags: flags, Action: func(c *cli.Context) error {
+				if err := lab.Down(c.Context, labConfig(c)); err != nil {
+					return err
+				}
+				fmt.Println("lab", labConfig(c).Name, "removed")
+				return nil
+			}},
+			{Name: "status", Usage: "show the lab's nodes and files", Flags: append(flags, &cli.BoolFlag{Name: "json"}), Action: func(c *cli.Context) error {
+				st, err := lab.Load(labConfig(c))
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					enc := json.NewEncoder(os.Stdout)
+					enc.SetIndent("", "  ")
+					return enc.Encode(st)
+				}
+				printLab(st)
+				return nil
+			}},
+		},
+	}
+}
+
+func printLab(st *lab.Status) {
+	fmt.Printf("lab %s (%s)\n", st.Name, st.Dir)
+	for _, n := range st.Nodes {
+		state := "running"
+		if !n.Running {
+			state = "DOWN"
+		} else if !n.LinkUp {
+			state = "running, link down"
+		}
+		fmt.Printf("  %-4s %-14s pid %-7d %s\n", n.Name, n.Addr, n.PID, state)
+	}
+	fmt.Printf("  inventory   %s\n  known_hosts %s\n  ssh key     %s\n", st.Inventory, st.KnownHosts, st.SSHKey)
+}
+
+func workerCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "worker",
+		Usage: "run a pigwf worker (executes runbooks; run one or more)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "task-queue", Value: workflows.TaskQueue},
+			&cli.StringFlag{Name: "ca-dir", Usage: "the deployment CA directory (default $PIGWF_HOME/ca)"},
+			&cli.IntFlag{Name: "max-concurrent-activities", Usage: "activities run at once by this worker (0: SDK default)"},
+		},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := signalContext(c)
+			defer cancel()
+			caDir := c.String("ca-dir")
+			if caDir == "" {
+				caDir = filepath.Join(home(), "ca")
+			}
+			return worker.Run(ctx, worker.Config{
+				HostPort: c.String("address"), Namespace: c.String("namespace"), TaskQueue: c.String("task-queue"),
+				CADir: caDir, MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
+			})
+		},
+	}
+}
+
+// inventoryPath: --inventory, else ./inventory.yml, else the default lab's inventory.
+func inventoryPath(c *cli.Context) (string, error) {
+	if p := c.String("inventory"); p != "" {
+		return p, nil
+	}
+	if _, err := os.Stat("inventory.yml"); err == nil {
+		return "inventory.yml", nil
+	}
+	if st, err := lab.Load(lab.Config{}.WithDefaults()); err == nil {
+		return st.Inventory, nil
+	}
+	return "", errors.New("no inventory: pass --inventory FILE, put inventory.yml here, or run `pigwf lab up` for the local lab")
+}
+
+func loadCluster(c *cli.Context) (*dsl.Cluster, string, error) {
+	path, err := inventoryPath(c)
+	if err != nil {
+		return nil, "", err
+	}
+	inv, err := dsl.LoadInventory(path)
+	if err != nil {
+		return nil, path, err
+	}
+	cl, err := inv.Cluster(c.String("cluster"))
+	return cl, path, err
+}
+
+var inventoryFlag = &cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, EnvVars: []string{"PIGWF_INVENTORY"}, Usage: "inventory file (Pigsty format)"}
+
+func startCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "start",
+		Usage: "start a runbook",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "node-init",
+				Usage: "prepare the nodes of a cluster for PostgreSQL (like Pigsty's node.yml)",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true},
+					inventoryFlag,
+					&cli.StringSliceFlag{Name: "nodes", Aliases: []string{"l"}, Usage: "only these nodes (address or nodename), comma separated"},
+					&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow progress until the run ends"},
+				},
+				Action: func(c *cli.Context) error {
+					cl, _, err := loadCluster(c)
+					if err != nil {
+						return err
+					}
+					in, err := starter.NodeInitInput(cl, splitList(c.StringSlice("nodes")))
+					if err != nil {
+						return err
+					}
+					var res workflows.NodeInitResult
+					return startAndFollow(c, workflows.NodeInitRunbook, workflows.NodeInitName, in.Cluster, in, &res)
+				},
+			},
+		},
+	}
+}
+
+func splitList(items []string) []string {
+	var out []string
+	for _, it := range items {
+		for _, s := range strings.Split(it, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func webURL(c *cli.Context, id, runID string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s", strings.TrimRight(c.String("ui"), "/"), c.String("namespace"), id, runID)
+}
+
+func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input, result any) error {
+	ctx, cancel := signalContext(c)
+	defer cancel()
+	cl, err := starter.Dial(ctx, c.String("address"), c.String("namespace"), nil)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	run, err := cl.Start(ctx, runbook, wfName, cluster, input)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("started %s (run %s)\n  %s\n", run.GetID(), run.GetRunID(), webURL(c, run.GetID(), run.GetRunID()))
+	if !c.Bool("wait") {
+		fmt.Printf("follow it with `pigwf status %s`\n", run.GetID())
+		return nil
+	}
+	pp := &starter.ProgressPrinter{W: os.Stdout}
+	var last workflows.Progress
+	err = cl.Wait(ctx, run.GetID(), run.GetRunID(), result, func(p workflows.Progress) { last = p; pp.Print(p) })
+	if errors.Is(err, context.Canceled) {
+		fmt.Printf("\nstopped following; the run goes on: `pigwf status %s`\n", run.GetID())
+		return nil
+	}
+	if len(last.Steps) > 0 {
+		starter.Recap(os.Stdout, last)
+	}
+	if err != nil {
+		return fmt.Errorf("%s failed: %v", run.GetID(), err)
+	}
+	return nil
+}
+
+func statusCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show a run's state and per-step progress",
+		ArgsUsage: "WORKFLOW-ID (e.g. node-init/pg-test)",
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "run-id"}, &cli.BoolFlag{Name: "json"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return errors.New("usage: pigwf status WORKFLOW-ID (e.g. node-init/pg-test)")
+			}
+			ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+			defer cancel()
+			cl, err := starter.Dial(ctx, c.String("address"), c.String("namespace"), nil)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			st, err := cl.Describe(ctx, c.Args().First(), c.String("run-id"))
+			if err != nil {
+				return err
+			}
+			st.WebURL = webURL(c, st.WorkflowID, st.RunID)
+			if c.Bool("json") {
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			starter.PrintStatus(os.Stdout, st)
+			return nil
+		},
+	}
+}
+
+func listCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list recent pigwf runs",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}}, &cli.IntFlag{Name: "limit", Value: 20}},
+		Action: func(c *cli.Context) error {
+			cl, err := starter.Dial(c.Context, c.String("address"), c.String("namespace"), nil)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			runs, err := cl.Recent(c.Context, c.String("cluster"), c.Int("limit"))
+			if err != nil {
+				return err
+			}
+			for _, r := range runs {
+				fmt.Printf("%-28s %-12s %-10s %s\n", r.WorkflowID, r.Type, r.State, r.Started.Local().Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+}
+
+func inventoryCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "inventory",
+		Usage: "check an inventory file",
+		Subcommands: []*cli.Command{{
+			Name:  "check",
+			Usage: "validate the inventory and print each cluster's nodes",
+			Flags: []cli.Flag{inventoryFlag},
+			Action: func(c *cli.Context) error {
+				path, err := inventoryPath(c)
+				if err != nil {
+					return err
+				}
+				inv, err := dsl.LoadInventory(path)
+				if err != nil {
+					return err
+				}
+				for _, name := range sortedClusterNames(inv) {
+					cl := inv.Clusters[name]
+					fmt.Printf("%s (%d nodes)\n", name, len(cl.Hosts))
+					for _, h := range cl.Hosts {
+						fmt.Printf("  %-16s %-12s seq=%d role=%s ssh=%s@%s:%d\n", h.Addr, h.Node.Nodename, h.Seq, h.Role, h.Node.SSHUser, h.Node.SSHHost, h.Node.SSHPort)
+					}
+				}
+				return nil
+			},
+		}},
+	}
+}
+
+func sortedClusterNames(inv *dsl.Inventory) []string {
+	names := make([]string, 0, len(inv.Clusters))
+	for n := range inv.Clusters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# make demo: the Temporal dev server with its Web UI, the lab, a worker, and NodeInit on pg-test.
+# The server and the worker stay up afterwards so the run can be explored in the Web UI;
+# `make demo-down` stops them and removes the lab.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="$PWD/bin"
+export PIGWF_HOME="${PIGWF_HOME:-$HOME/.pigwf}"
+mkdir -p "$PIGWF_HOME"
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+if port_open 7233; then
+  echo "demo: Temporal already answers on 127.0.0.1:7233"
+else
+  echo "demo: starting Temporal (gRPC 127.0.0.1:7233, Web UI http://127.0.0.1:8233, state $PIGWF_HOME/temporal.db)"
+  setsid "$BIN/pigwf" dev >"$PIGWF_HOME/temporal.log" 2>&1 < /dev/null &
+  echo $! > "$PIGWF_HOME/temporal.pid"
+  for _ in $(seq 1 300); do port_open 7233 && break; sleep 0.1; done
+  grep -q ready "$PIGWF_HOME/temporal.log" || sleep 1
+  port_open 7233 || { echo "demo: Temporal did not start; see $PIGWF_HOME/temporal.log" >&2; exit 1; }
+fi
+
+"$BIN/pigwf" lab up
+
+if alive "$PIGWF_HOME/worker.pid"; then
+  echo "demo: worker already running (pid $(cat "$PIGWF_HOME/worker.pid"))"
+else
+  setsid "$BIN/pigwf" worker >"$PIGWF_HOME/worker.log" 2>&1 < /dev/null &
+  echo $! > "$PIGWF_HOME/worker.pid"
+  echo "demo: worker started (pid $!, log $PIGWF_HOME/worker.log)"
+fi
+
+"$BIN/pigwf" start node-init --cluster pg-test --wait
+cat <<MSG
+
+demo: done. Look at the run in the Temporal Web UI:
+  http://127.0.0.1:8233/namespaces/default/workflows?query=PgCluster%3D%22pg-test%22
+  bin/pigwf status node-init/pg-test      # the same from the terminal
+  bin/pigwf start node-init --cluster pg-test --wait   # again: every step unchanged
+Stop everything with: make demo-down
+MSG

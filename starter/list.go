@@ -1,0 +1,33 @@
+package starter
+
+import (
+	"fmt"
+	"strings"
+
+	"go.temporal.io/api/workflowservice/v1"
+)
+
+// workflowListRequest builds visibility queries over pigwf's search attributes.
+type workflowListRequest struct {
+	cluster string
+	all     bool // include closed runs
+	limit   int
+}
+
+func (r workflowListRequest) proto() *workflowservice.ListWorkflowExecutionsRequest {
+	var conds []string
+	if r.cluster != "" {
+		// Cluster names are validated DNS labels; quoting keeps the query well-formed anyway.
+		conds = append(conds, fmt.Sprintf("PgCluster = '%s'", strings.ReplaceAll(r.cluster, "'", "")))
+	} else {
+		conds = append(conds, "PgCluster IS NOT NULL")
+	}
+	if !r.all {
+		conds = append(conds, "ExecutionStatus = 'Running'")
+	}
+	limit := r.limit
+	if limit == 0 {
+		limit = 20
+	}
+	return &workflowservice.ListWorkflowExecutionsRequest{Query: strings.Join(conds, " AND "), PageSize: int32(limit)}
+}

@@ -1,0 +1,285 @@
+// Package starter holds typed client helpers (start, wait, status) used by the CLI and, later,
+// the ChatOps bridge. It turns inventory entries into workflow inputs and enforces one runbook at
+// a time per cluster.
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+// Client is a Temporal client with pigwf's typed helpers.
+type Client struct {
+	C         client.Client
+	TaskQueue string
+}
+
+// Dial connects to Temporal; the SDK's own logging goes to log (quiet by default in the CLI).
+func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger) (*Client, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Namespace: namespace, Logger: tlog.NewStructuredLogger(log)})
+	if err != nil {
+		return nil, fmt.Errorf("while connecting to Temporal at %s: %w (is it running? `pigwf dev` starts one)", hostPort, err)
+	}
+	return &Client{C: c, TaskQueue: workflows.TaskQueue}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() { c.C.Close() }
+
+// WorkflowID is the ID scheme "<runbook>/<cluster>": Temporal keeps IDs unique among open runs,
+// so a second start of the same runbook on a cluster is refused by the server itself.
+func WorkflowID(runbook, cluster string) string { return runbook + "/" + cluster }
+
+// NodeInitInput resolves a NodeInit input from the inventory; nodes selects a subset.
+func NodeInitInput(cluster *dsl.Cluster, nodes []string) (workflows.NodeInitInput, error) {
+	hosts, err := cluster.SelectHosts(nodes)
+	if err != nil {
+		return workflows.NodeInitInput{}, err
+	}
+	name := cluster.Name
+	if name == "" {
+		name = cluster.Group
+	}
+	in := workflows.NodeInitInput{Cluster: name}
+	for _, h := range cluster.Hosts {
+		if h.Node.Nodename != "" {
+			in.Hosts = append(in.Hosts, activities.HostEntry{Addr: h.Addr, Name: h.Node.Nodename})
+		}
+	}
+	for _, h := range hosts {
+		in.Nodes = append(in.Nodes, workflows.NodeSpec{
+			Node:     NodeOf(h),
+			Packages: h.Node.Packages,
+			Sysctl:   h.Node.Sysctl,
+			Limits:   h.Node.Limits,
+		})
+	}
+	return in, nil
+}
+
+// NodeOf is how activities reach an inventory host.
+func NodeOf(h dsl.Host) activities.Node {
+	return activities.Node{
+		Addr: h.Addr, Name: h.Node.Nodename,
+		SSHHost: h.Node.SSHHost, SSHPort: h.Node.SSHPort, SSHUser: h.Node.SSHUser,
+		SSHKeyFile: h.Node.SSHKeyFile, KnownHosts: h.Node.KnownHosts,
+	}
+}
+
+// BusyError says a cluster already has a runbook running.
+type BusyError struct {
+	Cluster, WorkflowID, RunID, Runbook string
+	Started                             time.Time
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("cluster %s is busy: %s is running (run %s, started %s); one runbook at a time per cluster: watch it with `pigwf status %s` or wait for it to end",
+		e.Cluster, e.WorkflowID, e.RunID, e.Started.Local().Format(time.RFC3339), e.WorkflowID)
+}
+
+// Start starts a runbook on a cluster, refusing when any pigwf runbook is already running there.
+func (c *Client) Start(ctx context.Context, runbook, workflowName, cluster string, input any) (client.WorkflowRun, error) {
+	if busy, err := c.runningOn(ctx, cluster); err != nil {
+		return nil, err
+	} else if busy != nil {
+		return nil, busy
+	}
+	id := WorkflowID(runbook, cluster)
+	run, err := c.C.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                                       id,
+		TaskQueue:                                c.TaskQueue,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchAttrCluster.ValueSet(cluster), workflows.SearchAttrRunbook.ValueSet(runbook)),
+	}, workflowName, input)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		b := &BusyError{Cluster: cluster, WorkflowID: id, RunID: already.RunId, Runbook: runbook}
+		if d, derr := c.C.DescribeWorkflowExecution(ctx, id, ""); derr == nil {
+			b.Started = d.WorkflowExecutionInfo.GetStartTime().AsTime()
+		}
+		return nil, b
+	}
+	if err != nil {
+		return nil, fmt.Errorf("while starting %s: %w", id, err)
+	}
+	return run, nil
+}
+
+// runningOn finds an open pigwf run on the cluster through visibility (any runbook).
+func (c *Client) runningOn(ctx context.Context, cluster string) (*BusyError, error) {
+	resp, err := c.C.ListWorkflow(ctx, workflowListRequest{cluster: cluster}.proto())
+	if err != nil {
+		return nil, fmt.Errorf("while checking for runbooks running on %s: %w", cluster, err)
+	}
+	for _, e := range resp.Executions {
+		b := &BusyError{Cluster: cluster, WorkflowID: e.Execution.WorkflowId, RunID: e.Execution.RunId, Started: e.StartTime.AsTime()}
+		return b, nil
+	}
+	return nil, nil
+}
+
+// Progress asks a run for its live progress (needs a worker to answer).
+func (c *Client) Progress(ctx context.Context, id, runID string) (workflows.Progress, error) {
+	var p workflows.Progress
+	val, err := c.C.QueryWorkflow(ctx, id, runID, workflows.ProgressQuery)
+	if err != nil {
+		return p, err
+	}
+	return p, val.Get(&p)
+}
+
+// Status is what `pigwf status` shows.
+type Status struct {
+	WorkflowID, RunID, Type, State string
+	Started, Closed                time.Time
+	Progress                       *workflows.Progress
+	Failure                        string
+	WebURL                         string
+}
+
+// Describe gathers a run's state and, when a worker answers, its step progress.
+func (c *Client) Describe(ctx context.Context, id, runID string) (Status, error) {
+	d, err := c.C.DescribeWorkflowExecution(ctx, id, runID)
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return Status{}, fmt.Errorf("no run %s in this namespace: `pigwf list` shows recent runs", id)
+		}
+		return Status{}, fmt.Errorf("while describing %s: %w", id, err)
+	}
+	info := d.WorkflowExecutionInfo
+	st := Status{
+		WorkflowID: id, RunID: info.Execution.RunId, Type: info.Type.Name,
+		State:   stateName(info.Status),
+		Started: info.GetStartTime().AsTime(),
+	}
+	if info.CloseTime != nil {
+		st.Closed = info.CloseTime.AsTime()
+	}
+	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if p, err := c.Progress(qctx, id, st.RunID); err == nil {
+		st.Progress = &p
+	}
+	if info.Status == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED {
+		if err := c.C.GetWorkflow(ctx, id, st.RunID).Get(ctx, nil); err != nil {
+			st.Failure = rootMessage(err)
+		}
+	}
+	return st, nil
+}
+
+func stateName(s enumspb.WorkflowExecutionStatus) string {
+	switch s {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "canceled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "timed out"
+	default:
+		return s.String()
+	}
+}
+
+// rootMessage strips Temporal's wrapping ("workflow execution error (type: ...)") to the
+// runbook's own message.
+func rootMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Error()
+	}
+	return err.Error()
+}
+
+// Wait follows a run until it closes, calling onProgress whenever its progress changes, and
+// decodes its result into result. A failed run returns its error (result may still be filled
+// from the failure's details).
+func (c *Client) Wait(ctx context.Context, id, runID string, result any, onProgress func(workflows.Progress)) error {
+	done := make(chan error, 1)
+	go func() { done <- c.C.GetWorkflow(ctx, id, runID).Get(ctx, result) }()
+	tick := time.NewTicker(300 * time.Millisecond)
+	defer tick.Stop()
+	var last string
+	poll := func() {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		if p, err := c.Progress(qctx, id, runID); err == nil && onProgress != nil {
+			if key := progressKey(p); key != last {
+				last = key
+				onProgress(p)
+			}
+		}
+	}
+	for {
+		select {
+		case err := <-done:
+			poll()
+			if err != nil {
+				var app *temporal.ApplicationError
+				if errors.As(err, &app) && app.HasDetails() && result != nil {
+					_ = app.Details(result)
+				}
+				return errors.New(rootMessage(err))
+			}
+			return nil
+		case <-tick.C:
+			poll()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func progressKey(p workflows.Progress) string {
+	s := p.Phase
+	for _, st := range p.Steps {
+		s += "|" + st.Node + st.Step + st.State + st.Detail
+	}
+	return s
+}
+
+// Recent lists recent pigwf runs, newest first.
+func (c *Client) Recent(ctx context.Context, cluster string, limit int) ([]Status, error) {
+	req := workflowListRequest{cluster: cluster, all: true, limit: limit}.proto()
+	resp, err := c.C.ListWorkflow(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("while listing runs: %w", err)
+	}
+	var out []Status
+	for _, e := range resp.Executions {
+		s := Status{WorkflowID: e.Execution.WorkflowId, RunID: e.Execution.RunId, Type: e.Type.Name, State: stateName(e.Status), Started: e.StartTime.AsTime()}
+		if e.CloseTime != nil {
+			s.Closed = e.CloseTime.AsTime()
+		}
+		out = append(out, s)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
+	return out, nil
+}

@@ -1,0 +1,56 @@
+// Package worker wires pigwf's workflows and activities to a Temporal worker. Wiring only:
+// no runbook logic lives here.
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/activities/sshrun"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+// Config is what a worker needs.
+type Config struct {
+	HostPort                string // Temporal frontend, e.g. 127.0.0.1:7233
+	Namespace               string
+	TaskQueue               string // default workflows.TaskQueue
+	CADir                   string // the deployment CA (control side)
+	MaxConcurrentActivities int    // 0: the SDK default
+	Logger                  *slog.Logger
+}
+
+// Run polls until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.TaskQueue == "" {
+		cfg.TaskQueue = workflows.TaskQueue
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.HostPort, Namespace: cfg.Namespace, Logger: tlog.NewStructuredLogger(log)})
+	if err != nil {
+		return fmt.Errorf("while connecting to Temporal at %s: %w (is it running? `pigwf dev` starts one)", cfg.HostPort, err)
+	}
+	defer c.Close()
+	runner := sshrun.New(sshrun.Options{Logger: log})
+	defer runner.Close()
+
+	w := worker.New(c, cfg.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities})
+	workflows.Register(w)
+	w.RegisterActivity(&activities.Activities{Remote: runner, CA: activities.CAStore{Dir: cfg.CADir}, Log: log})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("while starting the worker: %w", err)
+	}
+	log.Info("pigwf worker polling", "address", cfg.HostPort, "namespace", cfg.Namespace, "task_queue", cfg.TaskQueue, "ca_dir", cfg.CADir)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
