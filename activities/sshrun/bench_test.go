@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/pigwf/pigwf/deploy/lab"
 )
 
 // TestBenchRoundTrip (make bench) compares a trivial command over the runner's pooled
 // connection with a new `ssh` process per command, which is what Ansible does without
-// ControlPersist. Both run against the same real sshd, interleaved, in one run.
+// ControlPersist. Both run against the same lab node's sshd, interleaved, in one run.
 func TestBenchRoundTrip(t *testing.T) {
 	if os.Getenv("PIGWF_BENCH") != "1" {
 		t.Skip("benchmark: run with `make bench`")
@@ -21,16 +23,25 @@ func TestBenchRoundTrip(t *testing.T) {
 	if _, err := exec.LookPath("ssh"); err != nil {
 		t.Skip("needs the OpenSSH client")
 	}
-	s := startSSHD(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for the lab")
+	}
+	ctx := context.Background()
+	cfg := lab.Config{Name: "pwbench", Subnet: "10.213.31", Nodes: 1}.WithDefaults()
+	_ = lab.Down(ctx, cfg)
+	st, err := lab.Up(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Down(ctx, cfg)
 	r := New(Options{})
 	defer r.Close()
-	ctx := context.Background()
-	tg := s.target()
+	tg := Target{Host: st.Nodes[0].Addr, Port: 22, User: "root", KeyFile: st.SSHKey, KnownHosts: st.KnownHosts}
 	if _, err := r.Run(ctx, tg, Command{Script: "true"}); err != nil { // warm the pool
 		t.Fatal(err)
 	}
-	sshArgs := []string{"-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + s.knownHosts,
-		"-o", "ControlMaster=no", "-o", "ControlPath=none", "-i", s.key, "-p", strconv.Itoa(s.port), "root@127.0.0.1", "true"}
+	sshArgs := []string{"-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile=" + st.KnownHosts,
+		"-o", "ControlMaster=no", "-o", "ControlPath=none", "-i", st.SSHKey, "root@" + tg.Host, "true"}
 	n := 200
 	if v, err := strconv.Atoi(os.Getenv("PIGWF_BENCH_N")); err == nil && v > 0 {
 		n = v
@@ -51,7 +62,7 @@ func TestBenchRoundTrip(t *testing.T) {
 		process = append(process, time.Since(start))
 	}
 	p, q := summarize(pooled), summarize(process)
-	fmt.Printf("BENCH ssh round trip of `true`, %d runs each, interleaved, same sshd on loopback\n", n)
+	fmt.Printf("BENCH ssh round trip of `true`, %d runs each, interleaved, same lab node\n", n)
 	fmt.Printf("BENCH   pigwf pooled runner : min %8s  median %8s  p95 %8s\n", p.min, p.median, p.p95)
 	fmt.Printf("BENCH   new ssh per command : min %8s  median %8s  p95 %8s\n", q.min, q.median, q.p95)
 	fmt.Printf("BENCH   ratio of medians (ssh process / pooled): %.1fx\n", float64(q.median)/float64(p.median))

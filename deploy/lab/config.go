@@ -1,0 +1,134 @@
+package lab
+
+import (
+	"fmt"
+	"hash/fnv"
+	"net"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Config describes one lab. The zero value is the default demo lab.
+type Config struct {
+	Name    string // lab name, default "pigwf"; prefix of the netns ("<name>-n1"), bridge and veth names
+	Nodes   int    // number of nodes, default 3, at most 9 (node i gets <Subnet>.1i)
+	Subnet  string // first three octets of the lab /24, default "10.213.0"; the bridge is <Subnet>.1
+	Dir     string // state directory, default "/var/lib/pigwf-lab/<Name>"
+	Cluster string // PostgreSQL cluster name written into the inventory, default "pg-test"
+}
+
+const (
+	defaultName    = "pigwf"
+	defaultNodes   = 3
+	maxNodes       = 9 // node addresses are <Subnet>.11 .. <Subnet>.19
+	defaultSubnet  = "10.213.0"
+	defaultDirRoot = "/var/lib/pigwf-lab"
+	defaultCluster = "pg-test"
+	ifNameMax      = 15 // IFNAMSIZ - 1
+)
+
+// WithDefaults fills the empty fields of c.
+func (c Config) WithDefaults() Config {
+	if c.Name == "" {
+		c.Name = defaultName
+	}
+	if c.Nodes == 0 {
+		c.Nodes = defaultNodes
+	}
+	if c.Subnet == "" {
+		c.Subnet = defaultSubnet
+	}
+	if c.Dir == "" {
+		c.Dir = filepath.Join(defaultDirRoot, c.Name)
+	}
+	if c.Cluster == "" {
+		c.Cluster = defaultCluster
+	}
+	return c
+}
+
+var (
+	labNamePattern     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$`)
+	clusterNamePattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	// the Dir ends up in sshd_config and a shell script: keep it to plain path characters
+	dirPattern = regexp.MustCompile(`^/[A-Za-z0-9_./+-]+$`)
+)
+
+// validate checks a Config that already has its defaults.
+func (c Config) validate() error {
+	if !labNamePattern.MatchString(c.Name) {
+		return fmt.Errorf("lab: bad lab name %q: use letters, digits, '-' or '_' (at most 32)", c.Name)
+	}
+	if c.Nodes < 1 || c.Nodes > maxNodes {
+		return fmt.Errorf("lab: bad node count %d: want 1 to %d", c.Nodes, maxNodes)
+	}
+	if _, err := parseSubnet(c.Subnet); err != nil {
+		return err
+	}
+	if !dirPattern.MatchString(c.Dir) || filepath.Clean(c.Dir) != c.Dir || c.Dir == "/" || strings.Count(c.Dir, "/") < 2 {
+		return fmt.Errorf("lab: bad state dir %q: want an absolute, clean path below a top-level directory, made of letters, digits and _ . / + -", c.Dir)
+	}
+	if !clusterNamePattern.MatchString(c.Cluster) {
+		return fmt.Errorf("lab: bad cluster name %q: use lower-case letters, digits and '-'", c.Cluster)
+	}
+	return nil
+}
+
+// parseSubnet checks "a.b.c" and returns the /24 it names. Only private
+// (RFC 1918) ranges are accepted so lab addresses can never shadow real hosts.
+func parseSubnet(subnet string) (*net.IPNet, error) {
+	parts := strings.Split(subnet, ".")
+	ip := net.ParseIP(subnet + ".0").To4()
+	if len(parts) != 3 || ip == nil {
+		return nil, fmt.Errorf("lab: bad subnet %q: want three octets such as %q", subnet, defaultSubnet)
+	}
+	if !ip.IsPrivate() {
+		return nil, fmt.Errorf("lab: subnet %q is not a private (RFC 1918) range", subnet)
+	}
+	return &net.IPNet{IP: ip, Mask: net.CIDRMask(24, 32)}, nil
+}
+
+// ifPrefix is the lab's prefix for interface names. Interface names are at
+// most 15 bytes and the longest suffix is "-v9" or "-br" (3 bytes), so names
+// longer than 12 are shortened deterministically: 8 bytes of the name plus a
+// 16-bit hash of the whole name.
+func ifPrefix(name string) string {
+	const maxPrefix = ifNameMax - 3
+	if len(name) <= maxPrefix {
+		return name
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return fmt.Sprintf("%s%04x", name[:maxPrefix-4], h.Sum32()&0xffff)
+}
+
+func bridgeName(labName string) string { return ifPrefix(labName) + "-br" }
+
+func vethName(labName string, node int) string {
+	return ifPrefix(labName) + "-v" + strconv.Itoa(node)
+}
+
+func netnsName(labName string, node int) string { return labName + "-n" + strconv.Itoa(node) }
+
+func nodeName(node int) string { return "n" + strconv.Itoa(node) }
+
+func nodeAddr(subnet string, node int) string { return subnet + "." + strconv.Itoa(10+node) }
+
+func bridgeAddr(subnet string) string { return subnet + ".1" }
+
+// nftTableName names the lab's nftables table (identifiers allow no '-').
+func nftTableName(labName string) string {
+	return "pigwf_lab_" + strings.ReplaceAll(labName, "-", "_")
+}
+
+// bridgeMAC is a fixed, locally administered MAC for the bridge: without one
+// the kernel gives the bridge the lowest port MAC, which changes when a node
+// is added and leaves stale ARP entries for the gateway in the other nodes.
+func bridgeMAC(labName string) string {
+	h := fnv.New64a()
+	h.Write([]byte("pigwf-lab/" + labName))
+	s := h.Sum64()
+	return fmt.Sprintf("02:%02x:%02x:%02x:%02x:%02x", byte(s>>32), byte(s>>24), byte(s>>16), byte(s>>8), byte(s))
+}

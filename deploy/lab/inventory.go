@@ -1,0 +1,59 @@
+package lab
+
+import (
+	"bytes"
+	"fmt"
+	"text/template"
+)
+
+// inventoryTemplate is the lab's Pigsty-format inventory: node 1 is the
+// primary, the others replicas.
+var inventoryTemplate = template.Must(template.New("inventory").Parse(`# pigwf lab inventory, written by ` + "`pigwf lab up`" + ` (lab {{.Name}})
+all:
+  children:
+    {{.Cluster}}:
+      hosts:
+{{- range .Hosts}}
+        {{.Addr}}: { pg_seq: {{.Seq}}, pg_role: {{.Role}} }
+{{- end}}
+      vars:
+        pg_cluster: {{.Cluster}}
+        pg_users:
+          - { name: dbuser_meta, password: DBUser.Meta, roles: [dbrole_admin], comment: pigsty admin user }
+        pg_databases:
+          - { name: meta, owner: dbuser_meta, comment: pigsty meta database }
+        pg_hba_rules:
+          - { user: dbuser_meta, db: all, addr: intra, auth: pwd, title: 'allow meta user from the lab network' }
+  vars:
+    ansible_user: root
+    ansible_ssh_private_key_file: {{.SSHKey}}
+    pigwf_known_hosts: {{.KnownHosts}}
+    # the lab shares the host kernel: only per-network-namespace kernel settings are tuned here
+    node_sysctl_params: { net.core.somaxconn: 4096, net.ipv4.tcp_keepalive_time: 60 }
+`))
+
+type inventoryHost struct {
+	Addr string
+	Seq  int
+	Role string
+}
+
+// renderInventory writes the inventory text for st.
+func renderInventory(l layout, st *labState) ([]byte, error) {
+	data := struct {
+		Name, Cluster, SSHKey, KnownHosts string
+		Hosts                             []inventoryHost
+	}{Name: st.Name, Cluster: st.Cluster, SSHKey: l.sshKey(), KnownHosts: l.knownHosts()}
+	for i, n := range st.Nodes {
+		role := "replica"
+		if i == 0 {
+			role = "primary"
+		}
+		data.Hosts = append(data.Hosts, inventoryHost{Addr: n.Addr, Seq: i + 1, Role: role})
+	}
+	var b bytes.Buffer
+	if err := inventoryTemplate.Execute(&b, data); err != nil {
+		return nil, fmt.Errorf("while rendering the inventory: %w", err)
+	}
+	return b.Bytes(), nil
+}
