@@ -213,7 +213,7 @@ func stateName(s enumspb.WorkflowExecutionStatus) string {
 func rootMessage(err error) string {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return app.Error()
+		return app.Message()
 	}
 	return err.Error()
 }

@@ -88,7 +88,7 @@ func setSearchAttributes(ctx workflow.Context, runbook, cluster string) error {
 func failureMessage(err error) string {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return app.Error()
+		return app.Message()
 	}
 	var to *temporal.TimeoutError
 	if errors.As(err, &to) {
