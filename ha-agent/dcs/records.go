@@ -1,0 +1,138 @@
+// Package dcs is the HA agent's typed store over etcd v3. Every key of a
+// cluster lives under <prefix>/<cluster>/:
+//
+//	leader        LeaderRecord   CAS on its mod revision; no etcd lease
+//	members/<n>   MemberRecord   short etcd lease, for cleanup only
+//	initialize    InitializeRecord
+//	config        raw JSON (haagent.Config owns the schema)
+//	sync          SyncRecord     leader-guarded
+//	failover      FailoverRecord
+//	pause         PauseRecord    present = paused
+//	history       []HistoryEntry leader-guarded
+//	failsafe      FailsafeRecord leader-guarded
+//
+// Values are JSON. This package knows nothing about HA decisions; it only
+// makes sure that leadership-dependent writes are transactions guarded by
+// the leader key (see Guard).
+package dcs
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Key names under <prefix>/<cluster>/.
+const (
+	KeyLeader     = "leader"
+	KeyMembers    = "members/"
+	KeyInitialize = "initialize"
+	KeyConfig     = "config"
+	KeySync       = "sync"
+	KeyFailover   = "failover"
+	KeyPause      = "pause"
+	KeyHistory    = "history"
+	KeyFailsafe   = "failsafe"
+)
+
+// LeaderRecord is the value of the leader key.
+type LeaderRecord struct {
+	Holder   string `json:"holder"`
+	Term     int64  `json:"term"`
+	Timeline uint32 `json:"timeline"`
+	Optime   uint64 `json:"optime"` // holder's flush LSN at this renewal
+	// Seq increases with every renewal: each renewal is a change the
+	// others can time, and the holder can recognise its own renewal
+	// after a request whose response was lost.
+	Seq uint64 `json:"seq"`
+	// RenewedAt is wall-clock time for humans; no decision uses it.
+	RenewedAt time.Time `json:"renewed_at,omitzero"`
+}
+
+// MemberTags mirror the member's local tags.
+type MemberTags struct {
+	NoFailover bool `json:"nofailover,omitempty"`
+	NoSync     bool `json:"nosync,omitempty"`
+}
+
+// MemberRecord is what a member reports about itself every loop.
+type MemberRecord struct {
+	Role        string     `json:"role"`  // primary | replica
+	State       string     `json:"state"` // running | starting | stopped | crashed
+	Timeline    uint32     `json:"timeline"`
+	ReceivedLSN uint64     `json:"received_lsn,omitempty"`
+	ReplayedLSN uint64     `json:"replayed_lsn,omitempty"`
+	FlushLSN    uint64     `json:"flush_lsn,omitempty"`
+	LagBytes    uint64     `json:"lag_bytes,omitempty"`
+	Tags        MemberTags `json:"tags,omitzero"`
+	APIURL      string     `json:"api_url"`
+	Upstream    string     `json:"upstream,omitempty"`
+	Seq         uint64     `json:"seq"` // changes every report, so an unchanged record is a stale one
+	ReportedAt  time.Time  `json:"reported_at,omitzero"`
+}
+
+// InitializeRecord is the bootstrap race winner and the system identifier.
+type InitializeRecord struct {
+	ClaimedBy string `json:"claimed_by"`
+	Sysid     string `json:"sysid,omitempty"`
+}
+
+// SyncRecord names the leader and the standbys holding every commit it acknowledged.
+type SyncRecord struct {
+	Leader   string   `json:"leader"`
+	Standbys []string `json:"standbys"`
+}
+
+// FailoverRecord is a manual failover or switchover request.
+type FailoverRecord struct {
+	From        string    `json:"from,omitempty"`
+	To          string    `json:"to,omitempty"`
+	ScheduledAt time.Time `json:"scheduled_at,omitzero"`
+	RequestedBy string    `json:"requested_by,omitempty"`
+}
+
+// PauseRecord: the key's presence means maintenance mode.
+type PauseRecord struct {
+	By     string    `json:"by,omitempty"`
+	Reason string    `json:"reason,omitempty"`
+	Since  time.Time `json:"since,omitzero"`
+}
+
+// HistoryEntry is one timeline switch.
+type HistoryEntry struct {
+	Timeline uint32    `json:"timeline"`
+	LSN      uint64    `json:"lsn"`
+	Leader   string    `json:"leader"`
+	Reason   string    `json:"reason,omitempty"`
+	At       time.Time `json:"at,omitzero"`
+}
+
+// FailsafeRecord lists the members allowed to race in failsafe mode.
+type FailsafeRecord struct {
+	Members []string `json:"members"`
+}
+
+// Versioned is a decoded value with its etcd revisions.
+type Versioned[T any] struct {
+	Value          T
+	CreateRevision int64
+	ModRevision    int64
+	Version        int64
+}
+
+// Snapshot is one linearizable read of every key of the cluster.
+type Snapshot struct {
+	Revision   int64 // etcd revision of the read; watch from Revision+1
+	Leader     *Versioned[LeaderRecord]
+	Members    map[string]Versioned[MemberRecord]
+	Initialize *Versioned[InitializeRecord]
+	Config     *Versioned[json.RawMessage]
+	Sync       *Versioned[SyncRecord]
+	Failover   *Versioned[FailoverRecord]
+	Pause      *Versioned[PauseRecord]
+	History    *Versioned[[]HistoryEntry]
+	Failsafe   *Versioned[FailsafeRecord]
+	// Problems lists values that did not decode. A malformed leader key
+	// is still returned (zero Value, real revisions) so it is judged by
+	// staleness and can be replaced by CAS, never silently treated as absent.
+	Problems []error
+}
