@@ -21,9 +21,12 @@ type Remote interface {
 
 // Activities carries the injected dependencies of every pigwf activity.
 type Activities struct {
-	Remote Remote
-	CA     CAStore
-	Log    *slog.Logger
+	Remote  Remote
+	CA      CAStore
+	Secrets SecretStore
+	// AgentBinary is the pg-ha-agent executable the worker installs on nodes.
+	AgentBinary string
+	Log         *slog.Logger
 }
 
 // exitPermanent is the exit status step scripts use for failures a retry cannot fix.
@@ -39,6 +42,7 @@ changed() {
   echo "changed: $*"
 }
 note() { echo "note: $*"; }
+fact() { echo "fact: $1=$2"; }
 fail() { echo "$*" >&2; exit 64; }
 `
 
@@ -63,6 +67,12 @@ func (a *Activities) runStep(ctx context.Context, node Node, step, script string
 			res.Changes = append(res.Changes, strings.TrimPrefix(line, "changed: "))
 		case strings.HasPrefix(line, "note: "):
 			res.Notes = append(res.Notes, strings.TrimPrefix(line, "note: "))
+		case strings.HasPrefix(line, "fact: "):
+			k, v, _ := strings.Cut(strings.TrimPrefix(line, "fact: "), "=")
+			if res.Facts == nil {
+				res.Facts = map[string]string{}
+			}
+			res.Facts[k] = v
 		}
 	}
 	if out.ExitStatus != 0 {

@@ -42,6 +42,8 @@ type StepResult struct {
 	Changed bool     `json:"changed"`
 	Changes []string `json:"changes,omitempty"` // one line per change made
 	Notes   []string `json:"notes,omitempty"`   // things checked and left alone, or skipped
+	// Facts are values a later step needs (a system identifier, an LSN); never secrets.
+	Facts map[string]string `json:"facts,omitempty"`
 }
 
 // Summary is a one-line description: "changed: a; b" or "unchanged".

@@ -49,6 +49,9 @@ var clusterNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$`)
 type Inventory struct {
 	File     string
 	Clusters map[string]*Cluster // by group name
+	// Etcd lists the DCS client endpoints: the hosts of the group named by etcd_cluster
+	// (default "etcd"), as http://<addr>:<etcd_port>, in etcd_seq order.
+	Etcd []string
 }
 
 // Cluster is one group under all.children. PostgreSQL clusters have vars.pg_cluster.
@@ -60,6 +63,33 @@ type Cluster struct {
 	Users     []User
 	Databases []Database
 	HBARules  []HBARule
+	PG        PGVars
+}
+
+// PGVars are the cluster-level PostgreSQL, HA and backup settings (documented in README.md).
+type PGVars struct {
+	Port                int               `json:"port"`                  // pg_port
+	DataDir             string            `json:"data_dir"`              // pg_data
+	BinDir              string            `json:"bin_dir"`               // pg_bin_dir
+	Checksums           bool              `json:"checksums"`             // pg_checksum
+	Parameters          map[string]string `json:"parameters"`            // pg_parameters
+	Namespace           string            `json:"namespace"`             // pg_namespace: DCS key prefix
+	SyncMode            bool              `json:"sync_mode"`             // pg_synchronous_mode
+	SyncStrict          bool              `json:"sync_strict"`           // pg_synchronous_mode_strict
+	RPO                 int64             `json:"rpo"`                   // pg_rpo: maximum_lag_on_failover in bytes
+	ReplicationUser     string            `json:"replication_user"`      // pg_replication_username
+	AdminUser           string            `json:"admin_user"`            // pg_admin_username
+	BackupRepoPath      string            `json:"backup_repo_path"`      // pgbackrest_repo_path
+	BackupRetentionFull int               `json:"backup_retention_full"` // pgbackrest_retention_full
+	ReplicationPassword string            `json:"-"`                     // pg_replication_password: a secret
+	AdminPassword       string            `json:"-"`                     // pg_admin_password: a secret
+}
+
+// Defaults of PGVars.
+func defaultPGVars() PGVars {
+	return PGVars{Port: 5432, DataDir: "/pg/data", BinDir: "/usr/lib/postgresql/15/bin", Checksums: true, Parameters: map[string]string{},
+		Namespace: "/pigwf", RPO: 1 << 20, ReplicationUser: "replicator", AdminUser: "dbuser_dba",
+		BackupRepoPath: "/pg/backup", BackupRetentionFull: 2}
 }
 
 // Host is one node of a cluster with its effective variables (host > group > all).
@@ -194,10 +224,32 @@ func ParseInventory(file string, data []byte) (*Inventory, error) {
 			inv.Clusters[name] = c
 		}
 	}
+	inv.Etcd = etcdEndpoints(file, globalVars, inv, verr)
 	if len(verr.Problems) > 0 {
 		return nil, verr
 	}
 	return inv, nil
+}
+
+// etcdEndpoints reads the DCS endpoints from the etcd group, as Pigsty lays it out.
+func etcdEndpoints(file string, global varMap, inv *Inventory, verr *ValidationError) []string {
+	group := "etcd"
+	if v := global["etcd_cluster"]; v != nil {
+		group = v.Value
+	}
+	c := inv.Clusters[group]
+	if c == nil {
+		return nil
+	}
+	port := "2379"
+	if v := global["etcd_port"]; v != nil {
+		port = v.Value
+	}
+	var out []string
+	for _, h := range c.Hosts {
+		out = append(out, "http://"+net.JoinHostPort(h.Addr, port))
+	}
+	return out
 }
 
 // Cluster returns the named group, or an error listing the groups the inventory has.
@@ -332,6 +384,7 @@ func parseCluster(file, group string, line int, n *yaml.Node, global varMap, ver
 		c.Databases = decodeList[Database](file, where, "pg_databases", eff0(global, groupVars, "pg_databases"), verr)
 		c.HBARules = decodeList[HBARule](file, where, "pg_hba_rules", eff0(global, groupVars, "pg_hba_rules"), verr)
 		validateUsersAndDBs(file, where, c, verr)
+		c.PG = pgVars(file, where, merge(global, groupVars), verr)
 	}
 	sort.SliceStable(c.Hosts, func(i, j int) bool { return c.Hosts[i].Seq < c.Hosts[j].Seq })
 	return c
@@ -419,6 +472,80 @@ func nodeVars(file, where, addr string, eff varMap, verr *ValidationError) NodeV
 		}
 	}
 	return nv
+}
+
+func pgVars(file, where string, eff varMap, verr *ValidationError) PGVars {
+	pv := defaultPGVars()
+	str := func(key string, dst *string) {
+		if v := eff[key]; v != nil {
+			*dst = v.Value
+		}
+	}
+	integer := func(key string, dst *int64, min int64) {
+		if v := eff[key]; v != nil {
+			n, err := strconv.ParseInt(v.Value, 10, 64)
+			if err != nil || n < min {
+				verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: key, Problem: fmt.Sprintf("%q is not an integer >= %d", v.Value, min)})
+				return
+			}
+			*dst = n
+		}
+	}
+	boolean := func(key string, dst *bool) {
+		if v := eff[key]; v != nil {
+			b, err := strconv.ParseBool(v.Value)
+			if err != nil {
+				verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: key, Problem: fmt.Sprintf("%q is not true or false", v.Value)})
+				return
+			}
+			*dst = b
+		}
+	}
+	var port, retention int64 = int64(pv.Port), int64(pv.BackupRetentionFull)
+	integer("pg_port", &port, 1)
+	integer("pg_rpo", &pv.RPO, 0)
+	integer("pgbackrest_retention_full", &retention, 1)
+	if port > 65535 {
+		verr.add(FieldError{File: file, Where: where, Field: "pg_port", Problem: fmt.Sprintf("%d is not a TCP port", port)})
+	}
+	pv.Port, pv.BackupRetentionFull = int(port), int(retention)
+	str("pg_data", &pv.DataDir)
+	str("pg_bin_dir", &pv.BinDir)
+	str("pg_namespace", &pv.Namespace)
+	str("pg_replication_username", &pv.ReplicationUser)
+	str("pg_replication_password", &pv.ReplicationPassword)
+	str("pg_admin_username", &pv.AdminUser)
+	str("pg_admin_password", &pv.AdminPassword)
+	str("pgbackrest_repo_path", &pv.BackupRepoPath)
+	boolean("pg_checksum", &pv.Checksums)
+	boolean("pg_synchronous_mode", &pv.SyncMode)
+	boolean("pg_synchronous_mode_strict", &pv.SyncStrict)
+	if v := eff["pg_parameters"]; v != nil {
+		m := map[string]string{}
+		if err := v.Decode(&m); err != nil {
+			verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: "pg_parameters", Problem: "must be a mapping of parameter: value"})
+		}
+		for k, val := range m {
+			if !identRE.MatchString(k) || strings.ContainsAny(val, "\n") {
+				verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: "pg_parameters", Problem: fmt.Sprintf("%s = %q is not a PostgreSQL setting", k, val)})
+			}
+		}
+		pv.Parameters = m
+	}
+	for _, p := range []struct{ field, path string }{{"pg_data", pv.DataDir}, {"pg_bin_dir", pv.BinDir}, {"pgbackrest_repo_path", pv.BackupRepoPath}} {
+		if !strings.HasPrefix(p.path, "/") || strings.ContainsAny(p.path, " '\"$`;") {
+			verr.add(FieldError{File: file, Where: where, Field: p.field, Problem: fmt.Sprintf("%q is not an absolute path", p.path), Fix: "use a plain absolute path"})
+		}
+	}
+	for _, u := range []struct{ field, name string }{{"pg_replication_username", pv.ReplicationUser}, {"pg_admin_username", pv.AdminUser}} {
+		if !identRE.MatchString(u.name) {
+			verr.add(FieldError{File: file, Where: where, Field: u.field, Problem: fmt.Sprintf("%q is not a valid role name", u.name)})
+		}
+	}
+	if !strings.HasPrefix(pv.Namespace, "/") {
+		verr.add(FieldError{File: file, Where: where, Field: "pg_namespace", Problem: fmt.Sprintf("%q must start with /", pv.Namespace)})
+	}
+	return pv
 }
 
 func decodeList[T any](file, where, field string, n *yaml.Node, verr *ValidationError) []T {

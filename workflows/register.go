@@ -13,6 +13,7 @@ type Registry interface {
 // both use it, so a replay always exercises exactly what the worker runs.
 func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(NodeInit, workflowOpts(NodeInitName))
+	r.RegisterWorkflowWithOptions(PgClusterCreate, workflowOpts(PgClusterCreateName))
 }
 
 func workflowOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

@@ -35,7 +35,7 @@ func main() {
 			&cli.StringFlag{Name: "ui", Value: "http://127.0.0.1:8233", EnvVars: []string{"PIGWF_UI"}, Usage: "Temporal Web UI base URL, for links"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"PIGWF_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), inventoryCmd()},
+		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), inventoryCmd(), haCmd()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "pigwf: "+err.Error())
@@ -211,16 +211,21 @@ func inventoryPath(c *cli.Context) (string, error) {
 }
 
 func loadCluster(c *cli.Context) (*dsl.Cluster, string, error) {
+	_, cl, path, err := loadInventoryCluster(c)
+	return cl, path, err
+}
+
+func loadInventoryCluster(c *cli.Context) (*dsl.Inventory, *dsl.Cluster, string, error) {
 	path, err := inventoryPath(c)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
 	inv, err := dsl.LoadInventory(path)
 	if err != nil {
-		return nil, path, err
+		return nil, nil, path, err
 	}
 	cl, err := inv.Cluster(c.String("cluster"))
-	return cl, path, err
+	return inv, cl, path, err
 }
 
 var inventoryFlag = &cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, EnvVars: []string{"PIGWF_INVENTORY"}, Usage: "inventory file (Pigsty format)"}
@@ -250,6 +255,39 @@ func startCmd() *cli.Command {
 					}
 					var res workflows.NodeInitResult
 					return startAndFollow(c, workflows.NodeInitRunbook, workflows.NodeInitName, in.Cluster, in, &res)
+				},
+			},
+			{
+				Name:  "pg-cluster-create",
+				Usage: "build an HA PostgreSQL cluster from the inventory (like Pigsty's pgsql.yml)",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true},
+					inventoryFlag,
+					&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow progress until the run ends"},
+					&cli.BoolFlag{Name: "dry-run", Usage: "run the prechecks and print the plan; change nothing"},
+				},
+				Action: func(c *cli.Context) error {
+					inv, cl, path, err := loadInventoryCluster(c)
+					if err != nil {
+						return err
+					}
+					in, err := starter.PgClusterCreateInput(inv, cl, path)
+					if err != nil {
+						return err
+					}
+					in.DryRun = c.Bool("dry-run")
+					if in.DryRun {
+						_ = c.Set("wait", "true")
+					}
+					var res workflows.PgClusterCreateResult
+					err = startAndFollow(c, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, in.Cluster, in, &res)
+					if in.DryRun && err == nil {
+						fmt.Println("dry run: prechecks passed; nothing was changed. The plan:")
+						for _, p := range res.Plan {
+							fmt.Println("  " + p)
+						}
+					}
+					return err
 				},
 			},
 		},
@@ -398,4 +436,64 @@ func sortedClusterNames(inv *dsl.Inventory) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+func haCmd() *cli.Command {
+	flags := []cli.Flag{&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true}, inventoryFlag}
+	withHA := func(c *cli.Context, fn func(ctx context.Context, h *starter.HAClient) error) error {
+		inv, cl, _, err := loadInventoryCluster(c)
+		if err != nil {
+			return err
+		}
+		h, err := starter.DialHA(inv, cl)
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		ctx, cancel := context.WithTimeout(c.Context, 15*time.Second)
+		defer cancel()
+		return fn(ctx, h)
+	}
+	return &cli.Command{
+		Name:  "ha",
+		Usage: "the HA agents: list members, pause and resume automatic failover",
+		Subcommands: []*cli.Command{
+			{Name: "list", Usage: "members, roles and lag as PostgreSQL reports them (like patronictl list)", Flags: append(flags, &cli.BoolFlag{Name: "json"}),
+				Action: func(c *cli.Context) error {
+					return withHA(c, func(ctx context.Context, h *starter.HAClient) error {
+						v, err := h.View(ctx)
+						if err != nil {
+							return err
+						}
+						if c.Bool("json") {
+							enc := json.NewEncoder(os.Stdout)
+							enc.SetIndent("", "  ")
+							return enc.Encode(v)
+						}
+						starter.PrintHAList(os.Stdout, v)
+						return nil
+					})
+				}},
+			{Name: "pause", Usage: "maintenance mode: the agents change nothing until resume", Flags: append(flags, &cli.StringFlag{Name: "reason"}),
+				Action: func(c *cli.Context) error {
+					return withHA(c, func(ctx context.Context, h *starter.HAClient) error {
+						if err := h.SetPause(ctx, true, c.String("reason")); err != nil {
+							return err
+						}
+						fmt.Println("Maintenance mode: on (automatic failover is off until `pigwf ha resume`)")
+						return nil
+					})
+				}},
+			{Name: "resume", Usage: "leave maintenance mode", Flags: flags,
+				Action: func(c *cli.Context) error {
+					return withHA(c, func(ctx context.Context, h *starter.HAClient) error {
+						if err := h.SetPause(ctx, false, ""); err != nil {
+							return err
+						}
+						fmt.Println("Maintenance mode: off")
+						return nil
+					})
+				}},
+		},
+	}
 }

@@ -1,0 +1,149 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pigwf/pigwf/activities/sshrun"
+)
+
+// RenderPgBackRestConf is /etc/pgbackrest.conf for a member. Lock and log paths are per node
+// (lab nodes share /tmp and /var/log).
+func RenderPgBackRestConf(spec PGSpec) string {
+	return fmt.Sprintf(`# managed by pigwf pg-cluster-create
+[global]
+repo1-path=%s
+repo1-retention-full=%d
+log-path=/pg/log/pgbackrest
+lock-path=/pg/tmp/pgbackrest
+spool-path=/pg/spool
+start-fast=y
+process-max=2
+log-level-console=warn
+log-level-file=info
+
+[%s]
+pg1-path=%s
+pg1-port=%d
+pg1-socket-path=/var/run/postgresql`, spec.BackupRepoPath, spec.BackupRetention, spec.Cluster, spec.DataDir, spec.Port)
+}
+
+// BackupConfig writes pgbackrest.conf and makes the repository directory.
+func (a *Activities) BackupConfig(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	script := fmt.Sprintf(`want=%s
+repo=%s
+if [ "$(cat /etc/pgbackrest.conf 2>/dev/null)" != "$want" ]; then
+  printf '%%s\n' "$want" > /etc/pgbackrest.conf; chown postgres:postgres /etc/pgbackrest.conf; chmod 640 /etc/pgbackrest.conf
+  changed "wrote /etc/pgbackrest.conf"
+fi
+for d in "$repo" /pg/tmp/pgbackrest /pg/log/pgbackrest /pg/spool; do
+  if [ ! -d "$d" ]; then mkdir -p "$d"; chown postgres:postgres "$d"; chmod 750 "$d"; changed "created $d"; fi
+done
+[ "$(stat -c %%U "$repo")" = postgres ] || { chown postgres:postgres "$repo"; changed "owner of $repo set to postgres"; }
+`, sshrun.ShellQuote(RenderPgBackRestConf(in.Spec)), sshrun.ShellQuote(in.Spec.BackupRepoPath))
+	return a.runStep(ctx, in.Node, StepBackupConf, script, nil)
+}
+
+// BackupStanza creates the cluster's stanza on the primary when it has none.
+func (a *Activities) BackupStanza(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	script := fmt.Sprintf(`stanza=%s
+pgb() { runuser -u postgres -- pgbackrest --stanza="$stanza" "$@"; }
+if info=$(pgb --output=json info 2>/dev/null) && echo "$info" | grep -q '"status":{"code":0' ; then note "stanza $stanza exists"; exit 0; fi
+out=$(pgb stanza-create 2>&1) || { echo "$out" >&2; exit 1; }
+changed "created pgBackRest stanza $stanza"
+out=$(pgb check 2>&1) && note "archiving works (pgbackrest check)" || { echo "$out" >&2; exit 1; }
+`, sshrun.ShellQuote(in.Spec.Cluster))
+	return a.runStep(ctx, in.Node, StepStanza, script, nil)
+}
+
+// BackupFull takes the first full backup, unless the repository already holds one.
+func (a *Activities) BackupFull(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	script := fmt.Sprintf(`stanza=%s
+pgb() { runuser -u postgres -- pgbackrest --stanza="$stanza" "$@"; }
+count() { pgb --output=json info 2>/dev/null | grep -o '"type":"full"' | wc -l; }
+n=$(count)
+if [ "$n" -gt 0 ]; then note "the repository holds $n full backup(s)"; exit 0; fi
+start=$(date +%%s)
+out=$(pgb --type=full backup 2>&1) || { echo "$out" | tail -n 5 >&2; exit 1; }
+label=$(pgb --output=json info | grep -o '"label":"[^"]*F"' | tail -n1 | cut -d'"' -f4)
+fact backup "$label"
+changed "full backup $label in $(( $(date +%%s) - start )) s"
+`, sshrun.ShellQuote(in.Spec.Cluster))
+	return a.runStep(ctx, in.Node, StepFullBackup, script, nil)
+}
+
+// VerifyInput checks a finished cluster.
+type VerifyInput struct {
+	DCS      DCSInput `json:"dcs"`
+	Primary  string   `json:"primary"`
+	APIURL   string   `json:"api_url"` // the primary's agent
+	Replicas []string `json:"replicas"`
+}
+
+// ClusterView is the agent's GET /cluster answer (only what verification reads).
+type ClusterView struct {
+	Cluster string `json:"cluster"`
+	Leader  string `json:"leader"`
+	Members []struct {
+		Name  string `json:"name"`
+		Role  string `json:"role"`
+		State string `json:"state"`
+	} `json:"members"`
+}
+
+// Verify confirms what the runbook built: the DCS leader is the primary, the agent there takes
+// writes, and its /cluster (live from pg_stat_replication) shows every replica streaming.
+func (a *Activities) Verify(ctx context.Context, in VerifyInput) (StepResult, error) {
+	res := StepResult{Node: "control", Step: StepVerify}
+	client := &http.Client{Timeout: 3 * time.Second}
+	var problems []string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		problems = nil
+		if state, err := a.DCSStatus(ctx, in.DCS); err != nil || !state.Reachable {
+			problems = append(problems, fmt.Sprintf("etcd: %v %s", err, state.Unreachable))
+		} else if state.Leader != in.Primary {
+			problems = append(problems, fmt.Sprintf("the DCS leader is %q, not %s", state.Leader, in.Primary))
+		}
+		var view ClusterView
+		if resp, err := client.Get(in.APIURL + "/cluster"); err != nil {
+			problems = append(problems, "agent API: "+err.Error())
+		} else {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err := json.Unmarshal(body, &view); err != nil {
+				problems = append(problems, fmt.Sprintf("agent /cluster: %v", err))
+			}
+		}
+		states := map[string]string{}
+		for _, m := range view.Members {
+			states[m.Name] = m.Role + "/" + m.State
+		}
+		for _, r := range in.Replicas {
+			if !strings.HasSuffix(states[r], "/streaming") {
+				problems = append(problems, fmt.Sprintf("%s is %q, not streaming", r, states[r]))
+			}
+		}
+		if len(problems) == 0 {
+			var parts []string
+			for _, m := range view.Members {
+				parts = append(parts, m.Name+" "+m.Role+"/"+m.State)
+			}
+			res.Notes = append(res.Notes, "healthy: "+strings.Join(parts, ", "))
+			return res, nil
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("cluster %s is not healthy: %s", in.DCS.Cluster, strings.Join(problems, "; "))
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,283 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/pigwf/pigwf/activities/sshrun"
+)
+
+// PgCluster's steps.
+const (
+	StepPrecheck    = "precheck"
+	StepCredentials = "credentials"
+	StepInitdb      = "initdb"
+	StepConfigure   = "configure"
+	StepRegisterDCS = "dcs-register"
+	StepAgent       = "ha-agent"
+	StepLeader      = "leader"
+	StepRoles       = "roles"
+	StepClone       = "clone"
+	StepStreaming   = "streaming"
+	StepUsers       = "users-databases"
+	StepBackupConf  = "backup-config"
+	StepStanza      = "backup-stanza"
+	StepFullBackup  = "full-backup"
+	StepVerify      = "verify"
+)
+
+// PGSpec is the cluster's PostgreSQL layout, the same on every member. No secrets.
+type PGSpec struct {
+	Cluster         string            `json:"cluster"`
+	Port            int               `json:"port"`
+	DataDir         string            `json:"data_dir"`
+	BinDir          string            `json:"bin_dir"`
+	Checksums       bool              `json:"checksums"`
+	Parameters      map[string]string `json:"parameters"` // defaults merged with pg_parameters
+	HBA             []string          `json:"hba"`        // rendered pg_hba.conf lines
+	ReplicationUser string            `json:"replication_user"`
+	AdminUser       string            `json:"admin_user"`
+	BackupRepoPath  string            `json:"backup_repo_path"`
+	BackupRetention int               `json:"backup_retention"`
+	InventoryFile   string            `json:"inventory_file"` // where the worker reads passwords
+}
+
+// PgNodeInput is a step on one member.
+type PgNodeInput struct {
+	Node Node   `json:"node"`
+	Spec PGSpec `json:"spec"`
+	// Primary is where replicas clone from and where SQL steps run.
+	Primary Node `json:"primary"`
+	// ClusterSysid is the system identifier this cluster already has ("" before initdb).
+	ClusterSysid string `json:"cluster_sysid,omitempty"`
+	// Members are every member's name, for steps that act on all of them.
+	Members []string `json:"members,omitempty"`
+	// Etcd endpoints, for checks from the node.
+	Etcd []string `json:"etcd,omitempty"`
+}
+
+func (in PgNodeInput) pgEnv() string {
+	return fmt.Sprintf("PGBIN=%s; PGDATA=%s; PGPORT=%d\n", sshrun.ShellQuote(in.Spec.BinDir), sshrun.ShellQuote(in.Spec.DataDir), in.Spec.Port)
+}
+
+// sysidScript prints the data directory's system identifier (empty when there is no cluster).
+const sysidScript = `pg_sysid() {
+  [ -f "$PGDATA/PG_VERSION" ] || return 0
+  "$PGBIN/pg_controldata" -D "$PGDATA" 2>/dev/null | awk -F: '/Database system identifier/ {gsub(/ /, "", $2); print $2}'
+}
+`
+
+// PgPrecheck checks a node before anything is changed. Problems come back in the result (not
+// as an error) so the workflow can report every node's problems together.
+func (a *Activities) PgPrecheck(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	var etcd strings.Builder
+	for _, e := range in.Etcd {
+		hostport := strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "https://")
+		host, port, _ := strings.Cut(hostport, ":")
+		fmt.Fprintf(&etcd, "timeout 2 bash -c %s 2>/dev/null && reach=$((reach+1)) || unreach=\"$unreach %s\"\n",
+			sshrun.ShellQuote("exec 3<>/dev/tcp/"+host+"/"+port), hostport)
+	}
+	script := in.pgEnv() + sysidScript + fmt.Sprintf(`problem() { echo "fact: problem.$1=$2"; }
+[ -f %[1]s ] || problem managed "node %[2]s is not managed by pigwf: run `+"`pigwf start node-init --cluster %[3]s`"+` first"
+[ -x "$PGBIN/postgres" ] || problem binaries "no PostgreSQL server at $PGBIN: run node-init (package postgresql-15)"
+sysid=$(pg_sysid)
+if [ -n "$sysid" ]; then fact sysid "$sysid"; note "data directory $PGDATA holds system $sysid"
+elif [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA" 2>/dev/null)" ]; then problem datadir "$PGDATA is not empty and holds no PostgreSQL cluster: move it away"
+fi
+if listener=$(ss -Htlnp "sport = :$PGPORT" 2>/dev/null) && [ -n "$listener" ]; then
+  pid=$(head -n1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && echo "$listener" | grep -q "pid=$pid,"; then fact port ours; note "port $PGPORT is held by this data directory's PostgreSQL"
+  else problem port "port $PGPORT is in use by another process ($(echo "$listener" | grep -o 'users:(("[^"]*"' | head -n1 | cut -d'"' -f2)): stop it or set pg_port"; fi
+fi
+reach=0; unreach=""
+%[4]s
+if [ %[5]d -gt 0 ] && [ "$reach" -eq 0 ]; then problem etcd "no etcd endpoint answers from this node:$unreach"
+elif [ -n "$unreach" ]; then note "etcd unreachable from here:$unreach"; fi
+`, CAPath, in.Node.String(), in.Spec.Cluster, etcd.String(), len(in.Etcd))
+	return a.runStep(ctx, in.Node, StepPrecheck, script, nil)
+}
+
+// PgCredentials writes the replication password into postgres's ~/.pgpass (mode 0600): libpq
+// reads it for cloning, streaming and rewinding, so no password is ever on a command line.
+func (a *Activities) PgCredentials(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	repl, _, _, err := a.clusterSecrets(in.Spec.InventoryFile, in.Spec.Cluster)
+	if err != nil {
+		return StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrConfig, nil)
+	}
+	line := fmt.Sprintf("*:*:*:%s:%s", in.Spec.ReplicationUser, repl)
+	script := `want=$(cat)
+home=$(getent passwd postgres | cut -d: -f6)
+f="$home/.pgpass"
+if [ -f "$f" ] && [ "$(cat "$f")" = "$want" ] && [ "$(stat -c '%U %a' "$f")" = "postgres 600" ]; then note "$f holds the replication credentials"; exit 0; fi
+umask 077
+printf '%s\n' "$want" > "$f.pigwf-tmp"
+chown postgres:postgres "$f.pigwf-tmp"
+mv "$f.pigwf-tmp" "$f"
+changed "wrote $f (replication credentials, mode 0600)"
+`
+	return a.runStep(ctx, in.Node, StepCredentials, script, []byte(line))
+}
+
+// PgInitdb creates the primary's data directory with data checksums, once.
+func (a *Activities) PgInitdb(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	checksums := ""
+	if in.Spec.Checksums {
+		checksums = "--data-checksums"
+	}
+	script := in.pgEnv() + sysidScript + fmt.Sprintf(`sysid=$(pg_sysid)
+if [ -n "$sysid" ]; then fact sysid "$sysid"; note "$PGDATA already holds system $sysid"; exit 0; fi
+mkdir -p "$PGDATA"; chown postgres:postgres "$PGDATA"; chmod 700 "$PGDATA"
+out=$(runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U postgres -E UTF8 --locale=C.UTF-8 %s --auth-local=peer --auth-host=scram-sha-256 2>&1) || { echo "$out" >&2; exit 1; }
+sysid=$(pg_sysid)
+fact sysid "$sysid"
+changed "initdb $PGDATA (system $sysid%s)"
+`, checksums, map[bool]string{true: ", data checksums", false: ""}[in.Spec.Checksums])
+	return a.runStep(ctx, in.Node, StepInitdb, script, nil)
+}
+
+// defaultParameters are pigwf's PostgreSQL settings for an HA member; pg_parameters override.
+var defaultParameters = map[string]string{
+	"max_connections":              "200",
+	"shared_buffers":               "128MB",
+	"wal_level":                    "replica",
+	"wal_log_hints":                "on", // pg_rewind needs it (checksums also do)
+	"max_wal_senders":              "16",
+	"max_replication_slots":        "16",
+	"wal_keep_size":                "256MB",
+	"hot_standby":                  "on",
+	"hot_standby_feedback":         "on",
+	"wal_receiver_status_interval": "1s",
+	"password_encryption":          "scram-sha-256",
+	"logging_collector":            "on",
+	"log_directory":                "/pg/log/postgres",
+	"log_filename":                 "postgresql-%a.log",
+	"log_truncate_on_rotation":     "on",
+	"log_min_duration_statement":   "1000",
+	"log_checkpoints":              "on",
+	"log_lock_waits":               "on",
+	"log_replication_commands":     "on",
+	"archive_mode":                 "on",
+	"archive_timeout":              "60s",
+}
+
+// Parameters merges pigwf's defaults with the inventory's pg_parameters and the cluster-derived
+// settings (port, socket directory, archiving into this cluster's pgBackRest stanza).
+func Parameters(cluster string, port int, overrides map[string]string) map[string]string {
+	p := map[string]string{}
+	for k, v := range defaultParameters {
+		p[k] = v
+	}
+	p["listen_addresses"] = "*"
+	p["port"] = fmt.Sprint(port)
+	p["unix_socket_directories"] = "/var/run/postgresql"
+	p["cluster_name"] = cluster
+	p["archive_command"] = "pgbackrest --stanza=" + cluster + " archive-push %p"
+	for k, v := range overrides {
+		p[k] = v
+	}
+	return p
+}
+
+// RenderPostgresqlConf is the whole postgresql.conf pigwf manages (sorted, so stable).
+func RenderPostgresqlConf(params map[string]string) string {
+	var b strings.Builder
+	b.WriteString("# managed by pigwf pg-cluster-create: change pg_parameters in the inventory, not this file.\n")
+	b.WriteString("# The HA agent keeps its own settings (synchronous_standby_names, recovery) in postgresql.auto.conf.\n")
+	for _, k := range sortedKeys(params) {
+		fmt.Fprintf(&b, "%s = '%s'\n", k, strings.ReplaceAll(params[k], "'", "''"))
+	}
+	return b.String()
+}
+
+// PgConfigure writes postgresql.conf and pg_hba.conf on a member that has a data directory, and
+// reloads a running PostgreSQL when they changed.
+func (a *Activities) PgConfigure(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	conf := RenderPostgresqlConf(in.Spec.Parameters)
+	hba := "# managed by pigwf pg-cluster-create: change pg_hba_rules in the inventory, not this file.\n" + strings.Join(in.Spec.HBA, "\n") + "\n"
+	script := in.pgEnv() + fmt.Sprintf(`[ -f "$PGDATA/PG_VERSION" ] || fail "$PGDATA holds no PostgreSQL cluster yet"
+put() { f=$1; want=$2
+  if [ "$(cat "$f" 2>/dev/null)" != "$want" ]; then
+    printf '%%s\n' "$want" > "$f.pigwf-tmp"; chown postgres:postgres "$f.pigwf-tmp"; chmod 600 "$f.pigwf-tmp"; mv "$f.pigwf-tmp" "$f"
+    changed "wrote $f"; reload=1
+  fi
+}
+reload=0
+put "$PGDATA/postgresql.conf" %s
+put "$PGDATA/pg_hba.conf" %s
+if [ "$reload" = 1 ] && runuser -u postgres -- "$PGBIN/pg_ctl" status -D "$PGDATA" >/dev/null 2>&1; then
+  runuser -u postgres -- psql -X -q -h /var/run/postgresql -p "$PGPORT" -c 'SELECT pg_reload_conf()' >/dev/null && changed "reloaded PostgreSQL"
+fi
+`, sshrun.ShellQuote(strings.TrimSuffix(conf, "\n")), sshrun.ShellQuote(strings.TrimSuffix(hba, "\n")))
+	return a.runStep(ctx, in.Node, StepConfigure, script, nil)
+}
+
+// RenderHBA turns pg_hba_rules (Pigsty's alias form) and the members' addresses into lines.
+func RenderHBA(replicationUser, adminUser string, memberAddrs []string, rules []HBARule) []string {
+	lines := []string{
+		"local   all          postgres                       peer",
+		"local   replication  postgres                       peer",
+	}
+	addrs := append([]string(nil), memberAddrs...)
+	sort.Strings(addrs)
+	for _, m := range addrs {
+		cidr := hostCIDR(m)
+		lines = append(lines,
+			fmt.Sprintf("host    replication  %-14s %-18s scram-sha-256", replicationUser, cidr),
+			fmt.Sprintf("host    postgres     %-14s %-18s scram-sha-256", replicationUser, cidr))
+	}
+	lines = append(lines, fmt.Sprintf("host    all          %-14s %-18s scram-sha-256", adminUser, "127.0.0.1/32"))
+	for _, r := range rules {
+		typ, method := "host", r.Auth
+		switch r.Auth {
+		case "pwd":
+			method = "scram-sha-256"
+		case "ssl":
+			typ, method = "hostssl", "scram-sha-256"
+		}
+		for _, cidr := range addrAlias(r.Addr, addrs) {
+			if cidr == "local" {
+				lines = append(lines, fmt.Sprintf("local   %-12s %-14s %-18s %s", r.DB, r.User, "", method))
+				continue
+			}
+			lines = append(lines, fmt.Sprintf("%-7s %-12s %-14s %-18s %s", typ, r.DB, r.User, cidr, method))
+		}
+	}
+	return lines
+}
+
+// HBARule mirrors dsl.HBARule (activities do not import the inventory's YAML types).
+type HBARule struct{ User, DB, Addr, Auth string }
+
+func addrAlias(addr string, members []string) []string {
+	switch addr {
+	case "local":
+		return []string{"local"}
+	case "localhost":
+		return []string{"127.0.0.1/32"}
+	case "intra":
+		return []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+	case "world":
+		return []string{"0.0.0.0/0"}
+	case "cluster":
+		out := []string{}
+		for _, m := range members {
+			out = append(out, hostCIDR(m))
+		}
+		return out
+	}
+	return []string{addr}
+}
+
+func hostCIDR(addr string) string {
+	if strings.Contains(addr, "/") {
+		return addr
+	}
+	if strings.Contains(addr, ":") {
+		return addr + "/128"
+	}
+	return addr + "/32"
+}

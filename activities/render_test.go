@@ -1,0 +1,67 @@
+package activities
+
+import (
+	"strings"
+	"testing"
+)
+
+// The verifier was produced by PostgreSQL 15 for the password "DBUser.Meta".
+func TestScramMatchesPostgresVerifier(t *testing.T) {
+	const v = "SCRAM-SHA-256$4096:Em7nRJTOV+P/UVmPs8adCA==$JnSg3tzb75INp8fNV/Zc1IPy/WEdBF+hUeAyCovyRTE=:BLICkagSym1gyfpidfyAtA1qbftJn4n2OBW4dJG/yf0="
+	if !scramMatches(v, "DBUser.Meta") {
+		t.Error("the right password does not match")
+	}
+	for _, wrong := range []string{"DBUser.meta", "", "DBUser.Meta "} {
+		if scramMatches(v, wrong) {
+			t.Errorf("%q matches", wrong)
+		}
+	}
+	for _, bad := range []string{"", "md5abc", "SCRAM-SHA-256$x:y$z:w", "SCRAM-SHA-256$4096:!!$a:b"} {
+		if scramMatches(bad, "DBUser.Meta") {
+			t.Errorf("malformed verifier %q matches", bad)
+		}
+	}
+}
+
+func TestRenderHBA(t *testing.T) {
+	lines := RenderHBA("replicator", "dbuser_dba", []string{"10.0.0.12", "10.0.0.11"}, []HBARule{
+		{User: "dbuser_meta", DB: "all", Addr: "intra", Auth: "pwd"},
+		{User: "app", DB: "app", Addr: "10.9.0.0/16", Auth: "ssl"},
+		{User: "local_user", DB: "all", Addr: "local", Auth: "peer"},
+	})
+	text := strings.Join(lines, "\n")
+	norm := map[string]bool{}
+	for _, l := range lines {
+		norm[strings.Join(strings.Fields(l), " ")] = true
+	}
+	for _, want := range []string{
+		"host    replication  replicator     10.0.0.11/32       scram-sha-256",
+		"host    replication  replicator     10.0.0.12/32       scram-sha-256",
+		"host    all          dbuser_meta    10.0.0.0/8         scram-sha-256",
+		"host    all          dbuser_meta    192.168.0.0/16     scram-sha-256",
+		"hostssl app          app            10.9.0.0/16        scram-sha-256",
+		"local   all          local_user                         peer",
+	} {
+		if !norm[strings.Join(strings.Fields(want), " ")] {
+			t.Errorf("pg_hba lacks %q:\n%s", want, text)
+		}
+	}
+	// Members come sorted, so the file is stable whatever the inventory order.
+	if strings.Index(text, "10.0.0.11/32") > strings.Index(text, "10.0.0.12/32") {
+		t.Error("member lines are not sorted")
+	}
+}
+
+func TestParametersAndConf(t *testing.T) {
+	p := Parameters("pg-test", 5433, map[string]string{"shared_buffers": "1GB", "work_mem": "64MB"})
+	if p["shared_buffers"] != "1GB" || p["work_mem"] != "64MB" || p["port"] != "5433" || p["wal_level"] != "replica" {
+		t.Errorf("parameters = %v", p)
+	}
+	if p["archive_command"] != "pgbackrest --stanza=pg-test archive-push %p" {
+		t.Errorf("archive_command = %q", p["archive_command"])
+	}
+	conf := RenderPostgresqlConf(map[string]string{"b": "it's", "a": "1"})
+	if !strings.Contains(conf, "a = '1'\nb = 'it''s'\n") {
+		t.Errorf("conf = %q", conf)
+	}
+}

@@ -1,0 +1,104 @@
+package activities
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/pigwf/pigwf/dsl"
+)
+
+// SecretStore keeps passwords pigwf generates (the replication and admin roles' when the
+// inventory sets none) on the control side, one file per secret, mode 0600. Activities read
+// secrets here or from the inventory file on the worker: they never travel in workflow input,
+// results or history, and reach nodes only on an SSH command's stdin.
+type SecretStore struct {
+	Dir string
+}
+
+var secretNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+
+// Get returns the named secret of a cluster, generating it the first time.
+func (s SecretStore) Get(cluster, name string) (string, error) {
+	if !secretNameRE.MatchString(cluster) || !secretNameRE.MatchString(name) {
+		return "", fmt.Errorf("bad secret name %s/%s", cluster, name)
+	}
+	path := filepath.Join(s.Dir, cluster, name)
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("while reading secret %s: %w", path, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("while creating %s: %w", filepath.Dir(path), err)
+	}
+	pw, err := randomPassword(24)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) { // another worker won the race: use its secret
+		b, rerr := os.ReadFile(path)
+		return strings.TrimSpace(string(b)), rerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("while writing secret %s: %w", path, err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(pw + "\n"); err != nil {
+		return "", err
+	}
+	return pw, f.Sync()
+}
+
+// randomPassword avoids characters that need quoting in .pgpass or conninfo.
+func randomPassword(n int) (string, error) {
+	const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+	b := make([]byte, n)
+	for i := range b {
+		k, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			return "", err
+		}
+		b[i] = alphabet[k.Int64()]
+	}
+	return string(b), nil
+}
+
+// clusterSecrets resolves the passwords of a cluster: the inventory's when it sets them (read
+// here, on the worker, from the file), otherwise generated ones from the store.
+func (a *Activities) clusterSecrets(inventoryFile, cluster string) (replication, admin string, users map[string]string, err error) {
+	users = map[string]string{}
+	var pg dsl.PGVars
+	if inventoryFile != "" {
+		inv, err := dsl.LoadInventory(inventoryFile)
+		if err != nil {
+			return "", "", nil, fmt.Errorf("while reading passwords from the inventory: %w", err)
+		}
+		c, err := inv.Cluster(cluster)
+		if err != nil {
+			return "", "", nil, err
+		}
+		pg = c.PG
+		for _, u := range c.Users {
+			users[u.Name] = u.Password
+		}
+	}
+	replication, admin = pg.ReplicationPassword, pg.AdminPassword
+	if replication == "" {
+		if replication, err = a.Secrets.Get(cluster, "replication"); err != nil {
+			return "", "", nil, err
+		}
+	}
+	if admin == "" {
+		if admin, err = a.Secrets.Get(cluster, "admin"); err != nil {
+			return "", "", nil, err
+		}
+	}
+	return replication, admin, users, nil
+}

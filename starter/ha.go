@@ -1,0 +1,217 @@
+package starter
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/user"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/ha-agent/dcs"
+)
+
+// HAMember is one row of `pigwf ha list`.
+type HAMember struct {
+	Name     string          `json:"name"`
+	Host     string          `json:"host"`
+	Port     int             `json:"port"`
+	Role     string          `json:"role"`  // leader | sync_standby | replica
+	State    string          `json:"state"` // running | streaming | starting | stopped | crashed | ...
+	Timeline uint32          `json:"timeline"`
+	LagBytes *uint64         `json:"lag_bytes"`
+	APIURL   string          `json:"api_url"`
+	Tags     json.RawMessage `json:"tags,omitempty"`
+}
+
+// HAView is the agents' GET /cluster answer, which `pigwf ha list` shows.
+type HAView struct {
+	Cluster    string     `json:"cluster"`
+	Paused     bool       `json:"paused"`
+	Leader     string     `json:"leader"`
+	Timeline   uint32     `json:"timeline"`
+	SyncNames  string     `json:"synchronous_standby_names"`
+	SyncSource string     `json:"sync_source"`
+	Members    []HAMember `json:"members"`
+	Sysid      string     `json:"-"`
+	Note       string     `json:"-"`
+}
+
+// HAClient talks to a cluster's DCS and agents.
+type HAClient struct {
+	cli   *clientv3.Client
+	store *dcs.Store
+}
+
+// DialHA connects to the cluster's etcd, read from the inventory's etcd group.
+func DialHA(inv *dsl.Inventory, cluster *dsl.Cluster) (*HAClient, error) {
+	if len(inv.Etcd) == 0 {
+		return nil, fmt.Errorf("%s has no etcd group: cannot find the cluster's DCS", inv.File)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: inv.Etcd, DialTimeout: 3 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("while connecting to etcd %v: %w", inv.Etcd, err)
+	}
+	st, err := dcs.New(cli, cluster.PG.Namespace, cluster.Name, 30*time.Second)
+	if err != nil {
+		cli.Close()
+		return nil, err
+	}
+	return &HAClient{cli: cli, store: st}, nil
+}
+
+// Close closes the etcd connection.
+func (h *HAClient) Close() { h.cli.Close() }
+
+// View asks the leader's agent for the live view (roles and sync states from its
+// pg_stat_replication); when no leader answers, it falls back to the DCS and says so.
+func (h *HAClient) View(ctx context.Context) (HAView, error) {
+	snap, err := h.store.Load(ctx)
+	if err != nil {
+		return HAView{}, fmt.Errorf("while reading the cluster from etcd: %w", err)
+	}
+	sysid := ""
+	if snap.Initialize != nil {
+		sysid = snap.Initialize.Value.Sysid
+	}
+	urls := []string{}
+	if snap.Leader != nil {
+		if m, ok := snap.Members[snap.Leader.Value.Holder]; ok {
+			urls = append(urls, m.Value.APIURL)
+		}
+	}
+	names := make([]string, 0, len(snap.Members))
+	for n := range snap.Members {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		urls = append(urls, snap.Members[n].Value.APIURL)
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, u := range urls {
+		resp, err := client.Get(strings.TrimRight(u, "/") + "/cluster")
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var v HAView
+		if resp.StatusCode == http.StatusOK && json.Unmarshal(body, &v) == nil {
+			v.Sysid = sysid
+			return v, nil
+		}
+	}
+	// No agent answered: show what the DCS believes, and say that it is only that.
+	v := HAView{Paused: snap.Pause != nil, Sysid: sysid, Note: "no agent answered: roles below are the DCS's records, not PostgreSQL's"}
+	if snap.Leader != nil {
+		v.Leader = snap.Leader.Value.Holder
+	}
+	for _, n := range names {
+		m := snap.Members[n].Value
+		role := "replica"
+		if n == v.Leader {
+			role = "leader"
+		}
+		v.Members = append(v.Members, HAMember{Name: n, Role: role, State: m.State + " (DCS)", Timeline: m.Timeline, APIURL: m.APIURL})
+	}
+	return v, nil
+}
+
+// SetPause turns maintenance mode on or off: the agents then change nothing.
+func (h *HAClient) SetPause(ctx context.Context, on bool, reason string) error {
+	if !on {
+		_, err := h.store.SetPause(ctx, nil)
+		return err
+	}
+	who := "pigwf"
+	if u, err := user.Current(); err == nil {
+		who = u.Username
+	}
+	_, err := h.store.SetPause(ctx, &dcs.PauseRecord{By: who, Reason: reason, Since: time.Now().UTC()})
+	return err
+}
+
+var roleNames = map[string]string{"leader": "Leader", "sync_standby": "Sync Standby", "replica": "Replica", "standby_leader": "Standby Leader"}
+
+// PrintHAList renders the view in the shape of `patronictl list`.
+func PrintHAList(w io.Writer, v HAView) {
+	header := []string{"Member", "Host", "Role", "State", "TL", "Lag in MB"}
+	rows := [][]string{}
+	for _, m := range v.Members {
+		role := roleNames[m.Role]
+		if role == "" {
+			role = m.Role
+		}
+		host := m.Host
+		if m.Port != 0 && m.Port != 5432 {
+			host = fmt.Sprintf("%s:%d", m.Host, m.Port)
+		}
+		lag := ""
+		if m.Role != "leader" && m.LagBytes != nil {
+			lag = fmt.Sprintf("%d", *m.LagBytes/(1<<20))
+		} else if m.Role != "leader" {
+			lag = "unknown"
+		}
+		tl := ""
+		if m.Timeline > 0 {
+			tl = fmt.Sprint(m.Timeline)
+		}
+		rows = append(rows, []string{m.Name, host, role, m.State, tl, lag})
+	}
+	widths := make([]int, len(header))
+	for i, h := range header {
+		widths[i] = len(h)
+	}
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	sep := "+"
+	for _, wd := range widths {
+		sep += strings.Repeat("-", wd+2) + "+"
+	}
+	title := fmt.Sprintf(" Cluster: %s", v.Cluster)
+	if v.Sysid != "" {
+		title += fmt.Sprintf(" (%s)", v.Sysid)
+	}
+	title += " "
+	if len(title) < len(sep)-2 {
+		fmt.Fprintln(w, "+"+title+sep[len(title)+1:])
+	} else {
+		fmt.Fprintln(w, "+"+title)
+	}
+	line := func(cells []string) {
+		fmt.Fprint(w, "|")
+		for i, c := range cells {
+			if i == 4 || i == 5 {
+				fmt.Fprintf(w, " %*s |", widths[i], c)
+			} else {
+				fmt.Fprintf(w, " %-*s |", widths[i], c)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	line(header)
+	fmt.Fprintln(w, sep)
+	for _, r := range rows {
+		line(r)
+	}
+	fmt.Fprintln(w, sep)
+	if v.Paused {
+		fmt.Fprintln(w, " Maintenance mode: on")
+	}
+	if v.SyncSource != "" {
+		fmt.Fprintf(w, " Sync roles from %s; synchronous_standby_names = %q\n", v.SyncSource, v.SyncNames)
+	}
+	if v.Note != "" {
+		fmt.Fprintln(w, " Note: "+v.Note)
+	}
+}

@@ -1,0 +1,74 @@
+package starter
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+// AgentAPIPort is the HA agent's REST port on every node (Patroni's default, so HAProxy configs
+// written for Patroni keep working).
+const AgentAPIPort = 8008
+
+// PgClusterCreateInput resolves a PgClusterCreate input from the inventory. Passwords stay out:
+// the worker reads them from inventoryFile (or generates them) when it needs them.
+func PgClusterCreateInput(inv *dsl.Inventory, cluster *dsl.Cluster, inventoryFile string) (workflows.PgClusterCreateInput, error) {
+	if cluster.Name == "" {
+		return workflows.PgClusterCreateInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
+	}
+	if len(inv.Etcd) == 0 {
+		return workflows.PgClusterCreateInput{}, fmt.Errorf("%s has no etcd group: pigwf's HA agents need etcd as the DCS (add all.children.etcd.hosts, as Pigsty does)", inv.File)
+	}
+	abs, err := filepath.Abs(inventoryFile)
+	if err != nil {
+		return workflows.PgClusterCreateInput{}, err
+	}
+	pg := cluster.PG
+	in := workflows.PgClusterCreateInput{
+		Cluster: cluster.Name, SyncMode: pg.SyncMode, SyncStrict: pg.SyncStrict, RPO: pg.RPO, APIPort: AgentAPIPort,
+		DCS: activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name},
+	}
+	primary := cluster.Primary()
+	var addrs []string
+	in.Members = append(in.Members, workflows.PgMember{Name: primary.Node.Nodename, Role: primary.Role, Node: NodeOf(primary)})
+	for _, h := range cluster.Hosts {
+		addrs = append(addrs, h.Node.SSHHost)
+		if h.Addr != primary.Addr {
+			in.Members = append(in.Members, workflows.PgMember{Name: h.Node.Nodename, Role: h.Role, Node: NodeOf(h)})
+		}
+	}
+	var rules []activities.HBARule
+	for _, r := range cluster.HBARules {
+		rules = append(rules, activities.HBARule{User: r.User, DB: r.DB, Addr: r.Addr, Auth: r.Auth})
+	}
+	in.Spec = activities.PGSpec{
+		Cluster: cluster.Name, Port: pg.Port, DataDir: pg.DataDir, BinDir: pg.BinDir, Checksums: pg.Checksums,
+		Parameters:      activities.Parameters(cluster.Name, pg.Port, pg.Parameters),
+		HBA:             activities.RenderHBA(pg.ReplicationUser, pg.AdminUser, addrs, rules),
+		ReplicationUser: pg.ReplicationUser, AdminUser: pg.AdminUser,
+		BackupRepoPath: pg.BackupRepoPath, BackupRetention: pg.BackupRetentionFull, InventoryFile: abs,
+	}
+	// Pigsty's default role model, then the replication and admin users.
+	in.Roles = []activities.RoleSpec{
+		{Name: "dbrole_readonly", Comment: "role for global read-only access"},
+		{Name: "dbrole_offline", Comment: "role for restricted read-only access"},
+		{Name: "dbrole_readwrite", InRoles: []string{"dbrole_readonly"}, Comment: "role for global read-write access"},
+		{Name: "dbrole_admin", InRoles: []string{"pg_monitor", "dbrole_readwrite"}, Comment: "role for object creation"},
+		{Name: pg.ReplicationUser, Login: true, Replication: true, InRoles: []string{"pg_monitor", "dbrole_readonly"}, Comment: "system replicator", Password: "replication"},
+		{Name: pg.AdminUser, Login: true, Superuser: true, InRoles: []string{"dbrole_admin"}, Comment: "pgsql admin user", Password: "admin"},
+	}
+	for _, u := range cluster.Users {
+		rs := activities.RoleSpec{Name: u.Name, Login: u.Login == nil || *u.Login, Superuser: u.Superuser, InRoles: u.Roles, Comment: u.Comment}
+		if u.Password != "" {
+			rs.Password = "user"
+		}
+		in.Users = append(in.Users, rs)
+	}
+	for _, d := range cluster.Databases {
+		in.Databases = append(in.Databases, activities.DatabaseSpec{Name: d.Name, Owner: d.Owner, Comment: d.Comment})
+	}
+	return in, nil
+}

@@ -1,0 +1,199 @@
+package workflows
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/pigwf/pigwf/activities"
+)
+
+func pgInput() PgClusterCreateInput {
+	in := PgClusterCreateInput{Cluster: "pg-test", APIPort: 8008,
+		Spec: activities.PGSpec{Cluster: "pg-test", Port: 5432, DataDir: "/pg/data"},
+		DCS:  activities.DCSInput{Endpoints: []string{"http://10.0.0.11:2379"}, Namespace: "/pigwf", Cluster: "pg-test"}}
+	for i, role := range []string{"primary", "replica", "replica"} {
+		addr := "10.0.0.1" + string(rune('1'+i))
+		name := "pg-test-" + string(rune('1'+i))
+		in.Members = append(in.Members, PgMember{Name: name, Role: role, Node: activities.Node{Addr: addr, Name: name, SSHHost: addr}})
+	}
+	return in
+}
+
+// pgFake records which steps ran, in order, and lets a test shape precheck answers.
+type pgFake struct {
+	mu       sync.Mutex
+	calls    []string
+	precheck map[string]map[string]string // node addr -> facts
+	dcsSysid string
+}
+
+func (f *pgFake) record(s string) {
+	f.mu.Lock()
+	f.calls = append(f.calls, s)
+	f.mu.Unlock()
+}
+
+func (f *pgFake) ran(step string) int {
+	n := 0
+	for _, c := range f.calls {
+		if strings.HasSuffix(c, "/"+step) {
+			n++
+		}
+	}
+	return n
+}
+
+func newPgEnv(f *pgFake) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	Register(env)
+	a := &activities.Activities{}
+	env.RegisterActivity(a)
+	ok := func(step string) func(context.Context, activities.PgNodeInput) (activities.StepResult, error) {
+		return func(_ context.Context, in activities.PgNodeInput) (activities.StepResult, error) {
+			f.record(in.Node.Addr + "/" + step)
+			r := activities.StepResult{Changed: true, Changes: []string{"did " + step}}
+			if step == activities.StepInitdb || step == activities.StepClone {
+				r.Facts = map[string]string{"sysid": "7300000000000000001"}
+			}
+			return r, nil
+		}
+	}
+	env.OnActivity(a.DCSStatus, mockAny, mockAny).Return(func(context.Context, activities.DCSInput) (activities.DCSState, error) {
+		f.record("control/dcs-status")
+		return activities.DCSState{Reachable: true, Sysid: f.dcsSysid}, nil
+	})
+	env.OnActivity(a.PgPrecheck, mockAny, mockAny).Return(func(_ context.Context, in activities.PgNodeInput) (activities.StepResult, error) {
+		f.record(in.Node.Addr + "/precheck")
+		return activities.StepResult{Facts: f.precheck[in.Node.Addr]}, nil
+	})
+	env.OnActivity(a.PgCredentials, mockAny, mockAny).Return(ok(activities.StepCredentials))
+	env.OnActivity(a.PgInitdb, mockAny, mockAny).Return(ok(activities.StepInitdb))
+	env.OnActivity(a.PgConfigure, mockAny, mockAny).Return(ok(activities.StepConfigure))
+	env.OnActivity(a.PgClone, mockAny, mockAny).Return(ok(activities.StepClone))
+	env.OnActivity(a.PgWaitStreaming, mockAny, mockAny).Return(ok(activities.StepStreaming))
+	env.OnActivity(a.BackupConfig, mockAny, mockAny).Return(ok(activities.StepBackupConf))
+	env.OnActivity(a.BackupStanza, mockAny, mockAny).Return(ok(activities.StepStanza))
+	env.OnActivity(a.BackupFull, mockAny, mockAny).Return(ok(activities.StepFullBackup))
+	env.OnActivity(a.DCSRegister, mockAny, mockAny).Return(func(_ context.Context, in activities.DCSRegisterInput) (activities.StepResult, error) {
+		f.record("control/" + activities.StepRegisterDCS)
+		return activities.StepResult{Changed: true}, nil
+	})
+	env.OnActivity(a.HAAgent, mockAny, mockAny).Return(func(_ context.Context, in activities.AgentInput) (activities.StepResult, error) {
+		f.record(in.Node.Addr + "/" + activities.StepAgent)
+		return activities.StepResult{Changed: true}, nil
+	})
+	env.OnActivity(a.WaitLeader, mockAny, mockAny).Return(func(context.Context, activities.WaitLeaderInput) (activities.StepResult, error) {
+		f.record("control/" + activities.StepLeader)
+		return activities.StepResult{}, nil
+	})
+	env.OnActivity(a.PgRoles, mockAny, mockAny).Return(func(_ context.Context, in activities.SQLInput) (activities.StepResult, error) {
+		f.record(in.Primary.Addr + "/" + in.Step)
+		return activities.StepResult{Changed: true}, nil
+	})
+	env.OnActivity(a.Verify, mockAny, mockAny).Return(func(context.Context, activities.VerifyInput) (activities.StepResult, error) {
+		f.record("control/" + activities.StepVerify)
+		return activities.StepResult{}, nil
+	})
+	return env
+}
+
+// Every node's problems come back together, and nothing after the prechecks runs.
+func TestPgClusterCreatePrechecksRefuseBeforeAnyChange(t *testing.T) {
+	f := &pgFake{precheck: map[string]map[string]string{
+		"10.0.0.12": {"problem.managed": "node pg-test-2 (10.0.0.12) is not managed by pigwf: run `pigwf start node-init --cluster pg-test` first"},
+		"10.0.0.13": {"problem.port": "port 5432 is in use by another process (nginx): stop it or set pg_port"},
+	}}
+	env := newPgEnv(f)
+	env.ExecuteWorkflow(PgClusterCreate, pgInput())
+	err := env.GetWorkflowError()
+	if err == nil {
+		t.Fatal("want refusal")
+	}
+	for _, want := range []string{"refused before changing anything", "pg-test-2 (10.0.0.12): node pg-test-2 (10.0.0.12) is not managed by pigwf: run `pigwf start node-init --cluster pg-test` first", "port 5432 is in use"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	for _, c := range f.calls {
+		if !strings.HasSuffix(c, "/precheck") && c != "control/dcs-status" {
+			t.Errorf("%s ran after a failed precheck", c)
+		}
+	}
+}
+
+// A data directory from another system (by the DCS's record) is refused.
+func TestPgClusterCreateRefusesForeignData(t *testing.T) {
+	f := &pgFake{dcsSysid: "7300000000000000001", precheck: map[string]map[string]string{"10.0.0.12": {"sysid": "7399999999999999999"}}}
+	env := newPgEnv(f)
+	env.ExecuteWorkflow(PgClusterCreate, pgInput())
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "holds system 7399999999999999999 but cluster pg-test is system 7300000000000000001") {
+		t.Fatalf("err = %v", err)
+	}
+	if f.ran(activities.StepInitdb) != 0 {
+		t.Error("initdb ran")
+	}
+}
+
+func TestPgClusterCreateOrder(t *testing.T) {
+	f := &pgFake{}
+	env := newPgEnv(f)
+	env.ExecuteWorkflow(PgClusterCreate, pgInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	pos := func(call string) int {
+		for i, c := range f.calls {
+			if c == call {
+				return i
+			}
+		}
+		t.Fatalf("%s did not run; calls: %v", call, f.calls)
+		return -1
+	}
+	order := []string{"10.0.0.11/initdb", "10.0.0.11/configure", "control/dcs-register", "10.0.0.11/ha-agent", "control/leader",
+		"10.0.0.11/roles", "10.0.0.12/clone", "10.0.0.12/ha-agent", "10.0.0.11/streaming", "10.0.0.11/users-databases",
+		"10.0.0.11/backup-stanza", "10.0.0.11/full-backup", "control/verify"}
+	for i := 1; i < len(order); i++ {
+		if pos(order[i-1]) > pos(order[i]) {
+			t.Errorf("%s ran after %s", order[i-1], order[i])
+		}
+	}
+	if pos("10.0.0.13/clone") < pos("control/leader") {
+		t.Error("a replica cloned before the primary led")
+	}
+	if f.ran(activities.StepInitdb) != 1 || f.ran(activities.StepClone) != 2 || f.ran(activities.StepBackupConf) != 3 {
+		t.Errorf("calls = %v", f.calls)
+	}
+	var res PgClusterCreateResult
+	env.GetWorkflowResult(&res)
+	if res.Sysid != "7300000000000000001" || res.Primary != "pg-test-1" {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+func TestPgClusterCreateDryRunChangesNothing(t *testing.T) {
+	f := &pgFake{}
+	env := newPgEnv(f)
+	in := pgInput()
+	in.DryRun = true
+	env.ExecuteWorkflow(PgClusterCreate, in)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res PgClusterCreateResult
+	env.GetWorkflowResult(&res)
+	for _, c := range f.calls {
+		if !strings.HasSuffix(c, "/precheck") && c != "control/dcs-status" {
+			t.Errorf("dry run ran %s", c)
+		}
+	}
+	if len(res.Plan) == 0 || !strings.Contains(strings.Join(res.Plan, "\n"), "pg-test-1: initdb") {
+		t.Errorf("plan = %v", res.Plan)
+	}
+}
