@@ -22,6 +22,8 @@ type Config struct {
 	Namespace               string
 	TaskQueue               string // default workflows.TaskQueue
 	CADir                   string // the deployment CA (control side)
+	SecretsDir              string // generated passwords (control side)
+	AgentBinary             string // pg-ha-agent, installed on nodes by PgClusterCreate
 	MaxConcurrentActivities int    // 0: the SDK default
 	Logger                  *slog.Logger
 }
@@ -45,7 +47,10 @@ func Run(ctx context.Context, cfg Config) error {
 
 	w := worker.New(c, cfg.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities})
 	workflows.Register(w)
-	w.RegisterActivity(&activities.Activities{Remote: runner, CA: activities.CAStore{Dir: cfg.CADir}, Log: log})
+	w.RegisterActivity(&activities.Activities{
+		Remote: runner, CA: activities.CAStore{Dir: cfg.CADir}, Secrets: activities.SecretStore{Dir: cfg.SecretsDir},
+		AgentBinary: cfg.AgentBinary, Log: log,
+	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("while starting the worker: %w", err)
 	}

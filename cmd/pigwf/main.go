@@ -188,9 +188,14 @@ func workerCmd() *cli.Command {
 			if caDir == "" {
 				caDir = filepath.Join(home(), "ca")
 			}
+			agent, err := siblingBinary("pg-ha-agent")
+			if err != nil {
+				logger(c).Warn("no pg-ha-agent binary: pg-cluster-create will fail until `make build` makes one", "err", err)
+			}
 			return worker.Run(ctx, worker.Config{
 				HostPort: c.String("address"), Namespace: c.String("namespace"), TaskQueue: c.String("task-queue"),
-				CADir: caDir, MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
+				CADir: caDir, SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
+				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
 			})
 		},
 	}
