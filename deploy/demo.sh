@@ -35,7 +35,7 @@ fi
 cat <<MSG
 
 demo: done. Look at the run in the Temporal Web UI:
-  http://127.0.0.1:8233/namespaces/default/workflows?query=PgCluster%3D%22pg-test%22
+  http://127.0.0.1:8233/namespaces/default/workflows?query=PgCluster%3D%27pg-test%27
   bin/pigwf status node-init/pg-test      # the same from the terminal
   bin/pigwf start node-init --cluster pg-test --wait   # again: every step unchanged
 Stop everything with: make demo-down

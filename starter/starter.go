@@ -150,11 +150,15 @@ func (c *Client) Progress(ctx context.Context, id, runID string) (workflows.Prog
 
 // Status is what `pigwf status` shows.
 type Status struct {
-	WorkflowID, RunID, Type, State string
-	Started, Closed                time.Time
-	Progress                       *workflows.Progress
-	Failure                        string
-	WebURL                         string
+	WorkflowID string              `json:"workflow_id"`
+	RunID      string              `json:"run_id"`
+	Type       string              `json:"type"`
+	State      string              `json:"state"`
+	Started    time.Time           `json:"started"`
+	Closed     time.Time           `json:"closed,omitzero"`
+	Progress   *workflows.Progress `json:"progress,omitempty"`
+	Failure    string              `json:"failure,omitempty"`
+	WebURL     string              `json:"web_url,omitempty"`
 }
 
 // Describe gathers a run's state and, when a worker answers, its step progress.

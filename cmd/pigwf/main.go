@@ -355,8 +355,26 @@ func statusCmd() *cli.Command {
 		ArgsUsage: "WORKFLOW-ID (e.g. node-init/pg-test)",
 		Flags:     []cli.Flag{&cli.StringFlag{Name: "run-id"}, &cli.BoolFlag{Name: "json"}},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return errors.New("usage: pigwf status WORKFLOW-ID (e.g. node-init/pg-test)")
+			// urfave/cli stops at the first argument; accept the flags after the ID too.
+			id, asJSON, runID := "", c.Bool("json"), c.String("run-id")
+			args := c.Args().Slice()
+			for i := 0; i < len(args); i++ {
+				switch a := args[i]; {
+				case a == "--json" || a == "-json":
+					asJSON = true
+				case (a == "--run-id" || a == "-run-id") && i+1 < len(args):
+					runID = args[i+1]
+					i++
+				case strings.HasPrefix(a, "--run-id="):
+					runID = strings.TrimPrefix(a, "--run-id=")
+				case id == "" && !strings.HasPrefix(a, "-"):
+					id = a
+				default:
+					return fmt.Errorf("unexpected argument %q; usage: pigwf status WORKFLOW-ID [--json] [--run-id ID]", a)
+				}
+			}
+			if id == "" {
+				return errors.New("usage: pigwf status WORKFLOW-ID [--json] (e.g. node-init/pg-test)")
 			}
 			ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
 			defer cancel()
@@ -365,12 +383,12 @@ func statusCmd() *cli.Command {
 				return err
 			}
 			defer cl.Close()
-			st, err := cl.Describe(ctx, c.Args().First(), c.String("run-id"))
+			st, err := cl.Describe(ctx, id, runID)
 			if err != nil {
 				return err
 			}
 			st.WebURL = webURL(c, st.WorkflowID, st.RunID)
-			if c.Bool("json") {
+			if asJSON {
 				enc := json.NewEncoder(os.Stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
