@@ -39,8 +39,8 @@ demo: deps build
 	./deploy/demo.sh
 
 demo-down:
-	-@[ -f $(PIGWF_HOME)/worker.pid ] && kill $$(cat $(PIGWF_HOME)/worker.pid) 2>/dev/null; rm -f $(PIGWF_HOME)/worker.pid
-	-@[ -f $(PIGWF_HOME)/temporal.pid ] && kill -INT $$(cat $(PIGWF_HOME)/temporal.pid) 2>/dev/null; rm -f $(PIGWF_HOME)/temporal.pid
+	-@pkill -f '^$(BIN)/pigwf worker' ; rm -f $(PIGWF_HOME)/worker.pid
+	-@pkill -INT -f '^$(BIN)/pigwf-temporal --ip 127.0.0.1 --port 7233' ; rm -f $(PIGWF_HOME)/temporal.pid
 	$(BIN)/pigwf lab down
 
 lab-up: deps build

@@ -15,10 +15,10 @@ if port_open 7233; then
 else
   echo "demo: starting Temporal (gRPC 127.0.0.1:7233, Web UI http://127.0.0.1:8233, state $PIGWF_HOME/temporal.db)"
   setsid "$BIN/pigwf" dev >"$PIGWF_HOME/temporal.log" 2>&1 < /dev/null &
-  echo $! > "$PIGWF_HOME/temporal.pid"
-  for _ in $(seq 1 300); do port_open 7233 && break; sleep 0.1; done
-  grep -q ready "$PIGWF_HOME/temporal.log" || sleep 1
+  for _ in $(seq 1 300); do grep -q ready "$PIGWF_HOME/temporal.log" 2>/dev/null && break; sleep 0.1; done
   port_open 7233 || { echo "demo: Temporal did not start; see $PIGWF_HOME/temporal.log" >&2; exit 1; }
+  # `pigwf dev` execs the server; setsid may have forked, so record the server's own PID.
+  pgrep -f "^$BIN/pigwf-temporal --ip 127.0.0.1 --port 7233" > "$PIGWF_HOME/temporal.pid" || true
 fi
 
 "$BIN/pigwf" lab up
@@ -27,8 +27,9 @@ if alive "$PIGWF_HOME/worker.pid"; then
   echo "demo: worker already running (pid $(cat "$PIGWF_HOME/worker.pid"))"
 else
   setsid "$BIN/pigwf" worker >"$PIGWF_HOME/worker.log" 2>&1 < /dev/null &
-  echo $! > "$PIGWF_HOME/worker.pid"
-  echo "demo: worker started (pid $!, log $PIGWF_HOME/worker.log)"
+  sleep 0.3
+  pgrep -f "^$BIN/pigwf worker" | head -n1 > "$PIGWF_HOME/worker.pid"
+  echo "demo: worker started (pid $(cat "$PIGWF_HOME/worker.pid"), log $PIGWF_HOME/worker.log)"
 fi
 
 "$BIN/pigwf" start node-init --cluster pg-test --wait

@@ -89,10 +89,10 @@ func devCmd() *cli.Command {
 				}
 				db = filepath.Join(home(), "temporal.db")
 			}
-			args := []string{"--ip", c.String("ip"), "--port", fmt.Sprint(c.Int("port")), "--ui-port", fmt.Sprint(c.Int("ui-port")), "--db-filename", db}
-			cmd := exec.CommandContext(c.Context, bin, args...)
-			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-			return cmd.Run()
+			args := []string{bin, "--ip", c.String("ip"), "--port", fmt.Sprint(c.Int("port")), "--ui-port", fmt.Sprint(c.Int("ui-port")), "--db-filename", db}
+			// Become the server (exec, not a child): signals and PIDs then refer to it directly,
+			// so stopping `pigwf dev` stops Temporal and never leaves an orphan holding the database.
+			return syscall.Exec(bin, args, os.Environ())
 		},
 	}
 }
