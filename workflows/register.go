@@ -14,6 +14,7 @@ type Registry interface {
 func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(NodeInit, workflowOpts(NodeInitName))
 	r.RegisterWorkflowWithOptions(PgClusterCreate, workflowOpts(PgClusterCreateName))
+	r.RegisterWorkflowWithOptions(Switchover, workflowOpts(SwitchoverName))
 }
 
 func workflowOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }
