@@ -17,7 +17,15 @@ type Config struct {
 	Subnet  string // first three octets of the lab /24, default "10.213.0"; the bridge is <Subnet>.1
 	Dir     string // state directory, default "/var/lib/pigwf-lab/<Name>"
 	Cluster string // PostgreSQL cluster name written into the inventory, default "pg-test"
+	// Etcd is the number of etcd members, one per node on nodes 1..Etcd, each
+	// a boot service of its node. 0 means the default min(3, Nodes), so the
+	// zero Config stays the default demo lab; NoEtcd means no etcd at all.
+	// The membership is fixed when the lab is created.
+	Etcd int
 }
+
+// NoEtcd as Config.Etcd makes a lab without etcd.
+const NoEtcd = -1
 
 const (
 	defaultName    = "pigwf"
@@ -26,6 +34,7 @@ const (
 	defaultSubnet  = "10.213.0"
 	defaultDirRoot = "/var/lib/pigwf-lab"
 	defaultCluster = "pg-test"
+	defaultEtcd    = 3  // members: a quorum survives one lost node
 	ifNameMax      = 15 // IFNAMSIZ - 1
 )
 
@@ -45,6 +54,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.Cluster == "" {
 		c.Cluster = defaultCluster
+	}
+	if c.Etcd == 0 {
+		c.Etcd = min(defaultEtcd, c.Nodes)
 	}
 	return c
 }
@@ -72,6 +84,9 @@ func (c Config) validate() error {
 	}
 	if !clusterNamePattern.MatchString(c.Cluster) {
 		return fmt.Errorf("lab: bad cluster name %q: use lower-case letters, digits and '-'", c.Cluster)
+	}
+	if c.Etcd != NoEtcd && (c.Etcd < 1 || c.Etcd > c.Nodes) {
+		return fmt.Errorf("lab: bad etcd member count %d: want 1 to %d (one per node), or NoEtcd", c.Etcd, c.Nodes)
 	}
 	return nil
 }
@@ -117,6 +132,9 @@ func nodeName(node int) string { return "n" + strconv.Itoa(node) }
 func nodeAddr(subnet string, node int) string { return subnet + "." + strconv.Itoa(10+node) }
 
 func bridgeAddr(subnet string) string { return subnet + ".1" }
+
+// etcdMembers is how many etcd members a Config with defaults asks for.
+func (c Config) etcdMembers() int { return max(c.Etcd, 0) }
 
 // nftTableName names the lab's nftables table (identifiers allow no '-').
 func nftTableName(labName string) string {

@@ -7,7 +7,9 @@ import (
 )
 
 // inventoryTemplate is the lab's Pigsty-format inventory: node 1 is the
-// primary, the others replicas.
+// primary, the others replicas. The etcd group is laid out as Pigsty does
+// it; the global etcd_cluster names that group, whose hosts are the DCS
+// endpoints (http://<addr>:2379) for pigwf.
 var inventoryTemplate = template.Must(template.New("inventory").Parse(`# pigwf lab inventory, written by ` + "`pigwf lab up`" + ` (lab {{.Name}})
 all:
   children:
@@ -24,12 +26,24 @@ all:
           - { name: meta, owner: dbuser_meta, comment: pigsty meta database }
         pg_hba_rules:
           - { user: dbuser_meta, db: all, addr: intra, auth: pwd, title: 'allow meta user from the lab network' }
+{{- if .Etcd}}
+    etcd:
+      hosts:
+{{- range .Etcd}}
+        {{.Addr}}: { etcd_seq: {{.Seq}} }
+{{- end}}
+      vars: { etcd_cluster: etcd }
+{{- end}}
   vars:
     ansible_user: root
     ansible_ssh_private_key_file: {{.SSHKey}}
     pigwf_known_hosts: {{.KnownHosts}}
     # the lab shares the host kernel: only per-network-namespace kernel settings are tuned here
     node_sysctl_params: { net.core.somaxconn: 4096, net.ipv4.tcp_keepalive_time: 60 }
+{{- if .Etcd}}
+    # the DCS: the hosts of this group, as http://<addr>:2379
+    etcd_cluster: etcd
+{{- end}}
 `))
 
 type inventoryHost struct {
@@ -42,7 +56,7 @@ type inventoryHost struct {
 func renderInventory(l layout, st *labState) ([]byte, error) {
 	data := struct {
 		Name, Cluster, SSHKey, KnownHosts string
-		Hosts                             []inventoryHost
+		Hosts, Etcd                       []inventoryHost
 	}{Name: st.Name, Cluster: st.Cluster, SSHKey: l.sshKey(), KnownHosts: l.knownHosts()}
 	for i, n := range st.Nodes {
 		role := "replica"
@@ -50,6 +64,9 @@ func renderInventory(l layout, st *labState) ([]byte, error) {
 			role = "primary"
 		}
 		data.Hosts = append(data.Hosts, inventoryHost{Addr: n.Addr, Seq: i + 1, Role: role})
+		if i < st.Etcd {
+			data.Etcd = append(data.Etcd, inventoryHost{Addr: n.Addr, Seq: i + 1})
+		}
 	}
 	var b bytes.Buffer
 	if err := inventoryTemplate.Execute(&b, data); err != nil {

@@ -10,6 +10,9 @@
 //	authorized_keys/%u   AuthorizedKeysFile of every node's sshd
 //	shared/...           lab-wide directories bound over /etc/ssh/ssh_config.d, /etc/sudoers.d
 //	nodes/nI/            sshd_config, host key, init.sh, sshd.log, fs/<node-private paths>
+//	nodes/nI/fs/etc/pigwf/boot.d/  the node's boot services, run at each node start (10-etcd: its etcd member)
+//	nodes/nI/fs/var/log/pigwf/     their logs: boot.log, etcd.log
+//	nodes/nI/fs/var/lib/etcd/      the etcd member's data
 package lab
 
 import (
@@ -36,6 +39,12 @@ type Status struct {
 	Subnet     string `json:"subnet"`
 	Cluster    string `json:"cluster"`
 	Nodes      []Node `json:"nodes"`
+	// Etcd are the client URLs (http://ADDR:2379) of the lab's etcd members,
+	// member i on node i; empty for a lab without etcd.
+	Etcd []string `json:"etcd"`
+	// EtcdReadyIn is how long Up waited, once the nodes' sshd listened,
+	// until every etcd member served a linearizable read (zero from Load).
+	EtcdReadyIn time.Duration `json:"etcd_ready_in,omitempty"`
 }
 
 // Node is one lab node. Node numbers (the i of the methods) start at 1: n1.
@@ -65,6 +74,12 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	var et etcdTools
+	if c.etcdMembers() > 0 {
+		if et, err = findEtcdTools(); err != nil {
+			return nil, err
+		}
+	}
 	unlock, err := lockMachine()
 	if err != nil {
 		return nil, err
@@ -79,13 +94,18 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 	st, err := readState(c.Dir)
 	switch {
 	case errors.Is(err, errNoState):
-		st = &labState{Name: c.Name, Subnet: c.Subnet, Bridge: bridgeName(c.Name), NFTable: nftTableName(c.Name), CreatedMountPoints: []string{}}
+		st = &labState{Name: c.Name, Subnet: c.Subnet, Bridge: bridgeName(c.Name), NFTable: nftTableName(c.Name), CreatedMountPoints: []string{}, Etcd: c.etcdMembers()}
 	case err != nil:
 		return nil, err
 	case st.Name != c.Name || st.Subnet != c.Subnet:
 		return nil, fmt.Errorf("lab: %s holds lab %s on subnet %s, not %s on %s: run `pigwf lab down` first", c.Dir, st.Name, st.Subnet, c.Name, c.Subnet)
 	case len(st.Nodes) > c.Nodes:
 		return nil, fmt.Errorf("lab: lab %s has %d nodes, asked for %d: run `pigwf lab down` first to shrink it", c.Name, len(st.Nodes), c.Nodes)
+	case st.Etcd != c.etcdMembers():
+		// members were bootstrapped with --initial-cluster-state new: adding or
+		// removing one would need etcd's runtime reconfiguration
+		return nil, fmt.Errorf("lab: lab %s has %d etcd members, asked for %d: the membership is fixed when the lab is created: run `pigwf lab down` first (or set Config.Etcd to %d)",
+			c.Name, st.Etcd, c.etcdMembers(), st.Etcd)
 	}
 	st.Cluster = c.Cluster
 	for i := len(st.Nodes) + 1; i <= c.Nodes; i++ {
@@ -94,7 +114,7 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 		})
 	}
 
-	if err := writeLabFiles(l, t, st); err != nil {
+	if err := writeLabFiles(l, t, et, st); err != nil {
 		return nil, err
 	}
 	if err := writeState(c.Dir, st); err != nil { // from here on, Down can find what Up creates
@@ -156,6 +176,14 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 			return nil, err
 		}
 	}
+	var etcdReadyIn time.Duration
+	if st.Etcd > 0 {
+		etcdStart := time.Now()
+		if err := waitEtcdHealthy(ctx, l, st); err != nil {
+			return nil, err
+		}
+		etcdReadyIn = time.Since(etcdStart)
+	}
 	inventory, err := renderInventory(l, st)
 	if err != nil {
 		return nil, err
@@ -163,13 +191,16 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 	if err := writeFileAtomic(l.inventory(), inventory, 0o644); err != nil {
 		return nil, err
 	}
-	return statusOf(c.Dir, st), nil
+	s := statusOf(c.Dir, st)
+	s.EtcdReadyIn = etcdReadyIn
+	return s, nil
 }
 
 // writeLabFiles creates the lab dir, keys, known_hosts, authorized_keys and
-// every node's directories, sshd config and init script (files that exist
-// are kept, so keys and node content survive a second Up).
-func writeLabFiles(l layout, t tools, st *labState) error {
+// every node's directories, sshd config, init script and etcd boot script
+// (files that exist are kept, so keys and node content survive a second Up;
+// the scripts are the lab's and are rewritten).
+func writeLabFiles(l layout, t tools, et etcdTools, st *labState) error {
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return fmt.Errorf("while creating lab dir %s: %w", l.dir, err)
 	}
@@ -196,7 +227,7 @@ func writeLabFiles(l layout, t tools, st *labState) error {
 		return err
 	}
 	var knownHosts strings.Builder
-	for _, n := range st.Nodes {
+	for idx, n := range st.Nodes {
 		if err := os.MkdirAll(l.nodeDir(n.Name), 0o755); err != nil {
 			return fmt.Errorf("while creating node dir %s: %w", l.nodeDir(n.Name), err)
 		}
@@ -213,6 +244,14 @@ func writeLabFiles(l layout, t tools, st *labState) error {
 		}
 		if err := writeFileAtomic(l.initScript(n.Name), []byte(initScript(l, t, st.Name, n)), 0o755); err != nil {
 			return err
+		}
+		if err := os.MkdirAll(l.nodeFS(n.Name, bootDir), 0o755); err != nil {
+			return fmt.Errorf("while creating the boot.d of node %s: %w", n.Name, err)
+		}
+		if idx < st.Etcd {
+			if err := writeFileAtomic(l.nodeFS(n.Name, etcdBootScript), []byte(etcdScript(st, idx+1, et)), 0o755); err != nil {
+				return err
+			}
 		}
 	}
 	return writeFileAtomic(l.knownHosts(), []byte(knownHosts.String()), 0o644)
@@ -297,7 +336,7 @@ func statusOf(dir string, st *labState) *Status {
 	l := layout{dir}
 	s := &Status{
 		Name: st.Name, Dir: dir, Inventory: l.inventory(), KnownHosts: l.knownHosts(), SSHKey: l.sshKey(),
-		Bridge: st.Bridge, Subnet: st.Subnet, Cluster: st.Cluster,
+		Bridge: st.Bridge, Subnet: st.Subnet, Cluster: st.Cluster, Etcd: etcdEndpoints(st),
 	}
 	for _, n := range st.Nodes {
 		s.Nodes = append(s.Nodes, Node{
@@ -443,7 +482,9 @@ func (s *Status) KillNode(i int) error {
 	return nil
 }
 
-// StartNode restarts node i (1-based) after a crash, with the same files. A
+// StartNode restarts node i (1-based) after a crash, with the same files:
+// its boot services start again, and it returns once sshd and the node's
+// etcd member (if any) listen; the member may still be catching up. A
 // running node is left alone. The link keeps its state: a node whose link
 // was set down comes back isolated.
 func (s *Status) StartNode(ctx context.Context, i int) error {
@@ -487,6 +528,11 @@ func (s *Status) StartNode(ctx context.Context, i int) error {
 		}
 		if err := waitNodeReady(ctx, l, *n); err != nil {
 			return err
+		}
+		if i <= st.Etcd {
+			if err := waitEtcdListening(ctx, l, *n); err != nil {
+				return err
+			}
 		}
 	}
 	s.Nodes[i-1].PID = n.PID

@@ -2,26 +2,34 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 	"gopkg.in/yaml.v3"
 )
 
 // The lab tests use their own names and subnets so they never clash with a
-// demo lab ("pigwf" on 10.213.0) running on the same machine.
+// demo lab ("pigwf" on 10.213.0) running on the same machine. testLab has
+// no etcd (the lab as it was before etcd); the crashed lab has the default
+// (two members on two nodes).
 var (
-	testLab        = Config{Name: "pwlabt", Subnet: "10.213.9", Nodes: 3}.WithDefaults()
+	testLab        = Config{Name: "pwlabt", Subnet: "10.213.9", Nodes: 3, Etcd: NoEtcd}.WithDefaults()
 	testCrashedLab = Config{Name: "pwlabc", Subnet: "10.213.8", Nodes: 2}.WithDefaults()
+	testEtcdLab    = Config{Name: "pwetcd", Subnet: "10.213.21", Nodes: 3}.WithDefaults()
 )
 
 // requireLabHost skips unless this machine can run a lab.
@@ -66,6 +74,12 @@ func TestLab(t *testing.T) {
 		}
 		if st.Bridge != "pwlabt-br" || st.Dir != "/var/lib/pigwf-lab/pwlabt" {
 			t.Errorf("bridge %q dir %q", st.Bridge, st.Dir)
+		}
+		if len(st.Etcd) != 0 || st.EtcdReadyIn != 0 || len(etcdProcsOfLab(testLab.Name)) != 0 {
+			t.Errorf("a lab without etcd: endpoints %v, ready in %s, processes %v", st.Etcd, st.EtcdReadyIn, etcdProcsOfLab(testLab.Name))
+		}
+		if err := st.KillEtcd(1); err == nil || !strings.Contains(err.Error(), "has no etcd") {
+			t.Errorf("KillEtcd on a lab without etcd: %v", err)
 		}
 		loaded, err := Load(testLab)
 		if err != nil {
@@ -115,6 +129,9 @@ func TestLab(t *testing.T) {
 		}
 		if inv.All.Vars["ansible_ssh_private_key_file"] != st.SSHKey || inv.All.Vars["pigwf_known_hosts"] != st.KnownHosts {
 			t.Errorf("vars: %+v", inv.All.Vars)
+		}
+		if _, ok := inv.All.Children["etcd"]; ok || inv.All.Vars["etcd_cluster"] != nil {
+			t.Errorf("a lab without etcd has an etcd group or etcd_cluster: %+v", inv.All)
 		}
 	})
 
@@ -325,6 +342,314 @@ func TestLab(t *testing.T) {
 	})
 }
 
+// TestLabEtcd: a lab with etcd on its three nodes, started as a boot
+// service; a killed member and a crashed node come back by themselves.
+func TestLabEtcd(t *testing.T) {
+	requireLabHost(t)
+	if _, err := findEtcdTools(); err != nil {
+		t.Skipf("etcd tests need etcd: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := Down(ctx, testEtcdLab); err != nil {
+		t.Fatalf("Down before the test: %v", err)
+	}
+	t.Cleanup(func() { _ = Down(context.Background(), testEtcdLab) })
+
+	start := time.Now()
+	st, err := Up(ctx, testEtcdLab)
+	if err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	t.Logf("Up of 3 nodes with etcd took %s; etcd was healthy %s after the nodes' sshd",
+		time.Since(start).Round(time.Millisecond), st.EtcdReadyIn.Round(time.Millisecond))
+	endpoints := []string{"http://10.213.21.11:2379", "http://10.213.21.12:2379", "http://10.213.21.13:2379"}
+
+	t.Run("status and inventory", func(t *testing.T) {
+		if !slices.Equal(st.Etcd, endpoints) || st.EtcdReadyIn <= 0 {
+			t.Errorf("endpoints %v ready in %s, want %v", st.Etcd, st.EtcdReadyIn, endpoints)
+		}
+		loaded, err := Load(testEtcdLab)
+		if err != nil || !slices.Equal(loaded.Etcd, endpoints) {
+			t.Errorf("Load: %v %v", loaded, err)
+		}
+		if data, err := json.Marshal(loaded); err != nil || !strings.Contains(string(data), `"etcd":["http://10.213.21.11:2379",`) {
+			t.Errorf("status JSON: %s %v", data, err)
+		}
+		data, err := os.ReadFile(st.Inventory)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var inv struct {
+			All struct {
+				Children map[string]struct {
+					Hosts map[string]struct {
+						EtcdSeq int `yaml:"etcd_seq"`
+					} `yaml:"hosts"`
+					Vars map[string]any `yaml:"vars"`
+				} `yaml:"children"`
+				Vars map[string]any `yaml:"vars"`
+			} `yaml:"all"`
+		}
+		if err := yaml.Unmarshal(data, &inv); err != nil {
+			t.Fatalf("inventory is not YAML: %v\n%s", err, data)
+		}
+		etcd := inv.All.Children["etcd"]
+		if len(etcd.Hosts) != 3 || etcd.Hosts["10.213.21.12"].EtcdSeq != 2 || etcd.Vars["etcd_cluster"] != "etcd" || inv.All.Vars["etcd_cluster"] != "etcd" {
+			t.Errorf("etcd in the inventory: %+v, all.vars %+v", etcd, inv.All.Vars)
+		}
+		members, err := etcdClient(t, endpoints[0]).MemberList(ctx)
+		if err != nil {
+			t.Fatalf("member list: %v", err)
+		}
+		var got []string
+		for _, m := range members.Members {
+			got = append(got, m.Name+" "+strings.Join(m.ClientURLs, ","))
+		}
+		slices.Sort(got)
+		if want := []string{"etcd-1 " + endpoints[0], "etcd-2 " + endpoints[1], "etcd-3 " + endpoints[2]}; !slices.Equal(got, want) {
+			t.Errorf("members %v, want %v", got, want)
+		}
+		// the member runs as etcd (the Debian unit's user) when the account exists
+		pid, err := st.EtcdPID(3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u, err := user.Lookup("etcd"); err == nil {
+			status, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+			if !strings.Contains(string(status), "\nUid:\t"+u.Uid+"\t") {
+				t.Errorf("etcd of n3 does not run as etcd (uid %s):\n%s", u.Uid, status)
+			}
+		}
+		if _, err := st.EtcdPID(4); err == nil {
+			t.Error("EtcdPID of a node that does not exist succeeded")
+		}
+	})
+
+	t.Run("a write through one member is read through another", func(t *testing.T) {
+		etcdPut(t, ctx, endpoints[0], "/pigwf-lab-test/k", "v1")
+		if got := etcdGet(t, ctx, endpoints[2], "/pigwf-lab-test/k"); got != "v1" {
+			t.Errorf("get on etcd-3: %q", got)
+		}
+	})
+
+	t.Run("leases of 1 s are honoured", func(t *testing.T) {
+		// etcd raises a TTL below 1.5 election timeouts; the lab's fast timing keeps 1 s
+		lease, err := etcdClient(t, endpoints[1]).Grant(ctx, 1)
+		if err != nil || lease.TTL != 1 {
+			t.Errorf("lease grant 1: %+v %v", lease, err)
+		}
+	})
+
+	t.Run("up again keeps the cluster", func(t *testing.T) {
+		start := time.Now()
+		again, err := Up(ctx, testEtcdLab)
+		if err != nil {
+			t.Fatalf("Up again: %v", err)
+		}
+		t.Logf("Up of a running lab with etcd took %s", time.Since(start).Round(time.Millisecond))
+		if !slices.Equal(again.Nodes, st.Nodes) || !slices.Equal(again.Etcd, st.Etcd) {
+			t.Errorf("Up again changed the lab: %+v -> %+v", st, again)
+		}
+		if got := etcdGet(t, ctx, endpoints[1], "/pigwf-lab-test/k"); got != "v1" {
+			t.Errorf("get after Up again: %q", got)
+		}
+		noEtcd := testEtcdLab
+		noEtcd.Etcd = NoEtcd
+		if _, err := Up(ctx, noEtcd); err == nil || !strings.Contains(err.Error(), "has 3 etcd members, asked for 0") {
+			t.Errorf("Up without etcd of a lab with etcd: %v", err)
+		}
+	})
+
+	t.Run("a killed member comes back by itself", func(t *testing.T) {
+		old, err := st.EtcdPID(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := st.KillEtcd(2); err != nil {
+			t.Fatalf("KillEtcd: %v", err)
+		}
+		if _, err := os.Stat("/proc/" + strconv.Itoa(old)); err == nil {
+			if info, err := readProc(old); err == nil && info.state != 'Z' {
+				t.Errorf("etcd of n2 (pid %d) survived KillEtcd", old)
+			}
+		}
+		etcdPut(t, ctx, endpoints[0], "/pigwf-lab-test/k", "v2")
+		t.Logf("put with member 2 dead done %s after the kill", time.Since(start).Round(time.Millisecond))
+		waitEtcdMember(t, ctx, st, 2, old, start, 5*time.Second)
+		if got := etcdGet(t, ctx, endpoints[1], "/pigwf-lab-test/k"); got != "v2" {
+			t.Errorf("get on the restarted etcd-2: %q", got)
+		}
+		if log, _ := os.ReadFile(layout{st.Dir}.etcdLog("n2")); !strings.Contains(string(log), "etcd-2 exited with status 137") {
+			t.Errorf("etcd log of n2 does not record the kill: %s", logTail(layout{st.Dir}.etcdLog("n2")))
+		}
+	})
+
+	t.Run("a crashed node boots its services again", func(t *testing.T) {
+		l := layout{st.Dir}
+		// a boot service dropped the way a runbook would, over SSH: it leaves
+		// orphans to the node's PID 1, which must reap them
+		script := "#!/bin/sh\ndate +%s.%N >>/var/lib/pigwf/boot-marker\ngrep SigIgn /proc/$$/status >/var/lib/pigwf/boot-sigign\n" +
+			"for i in 1 2 3 4 5; do (sleep 0.2 &); done\necho marker booted\n"
+		if out, err := sshRun(st, 1, "cat >/etc/pigwf/boot.d/20-marker <<'EOF'\n"+script+"EOF\nchmod 755 /etc/pigwf/boot.d/20-marker"); err != nil {
+			t.Fatalf("write a boot script on n1: %q %v", out, err)
+		}
+		marker := l.nodeFS("n1", "/var/lib/pigwf/boot-marker")
+		if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("the boot script ran before any boot: %v", err)
+		}
+		old, err := st.EtcdPID(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.KillNode(1); err != nil {
+			t.Fatalf("KillNode: %v", err)
+		}
+		crashed := time.Now()
+		if _, err := st.EtcdPID(1); err == nil {
+			t.Error("EtcdPID of a crashed node succeeded")
+		}
+		if err := st.KillEtcd(1); err == nil {
+			t.Error("KillEtcd of a crashed node succeeded")
+		}
+		etcdPut(t, ctx, endpoints[1], "/pigwf-lab-test/k", "v3")
+		t.Logf("put with node 1 down done %s after the crash", time.Since(crashed).Round(time.Millisecond))
+		start := time.Now()
+		if err := st.StartNode(ctx, 1); err != nil {
+			t.Fatalf("StartNode: %v", err)
+		}
+		t.Logf("StartNode with etcd took %s", time.Since(start).Round(time.Millisecond))
+		waitEtcdMember(t, ctx, st, 1, old, start, 5*time.Second)
+		if got := etcdGet(t, ctx, endpoints[0], "/pigwf-lab-test/k"); got != "v3" {
+			t.Errorf("the rejoined etcd-1 reads %q, want the write made while it was down", got)
+		}
+		if data, err := os.ReadFile(marker); err != nil || strings.Count(string(data), "\n") != 1 {
+			t.Errorf("boot marker after one boot: %q %v", data, err)
+		}
+		// started as systemd would: no signal ignored (sh ignores SIGINT/SIGQUIT in background jobs)
+		if data, err := os.ReadFile(l.nodeFS("n1", "/var/lib/pigwf/boot-sigign")); err != nil || string(data) != "SigIgn:\t0000000000000000\n" {
+			t.Errorf("signals ignored by a boot service: %q %v", data, err)
+		}
+		if log, err := os.ReadFile(l.bootLog("n1")); err != nil || !strings.Contains(string(log), "boots /etc/pigwf/boot.d/20-marker") || !strings.Contains(string(log), "marker booted") {
+			t.Errorf("boot log of n1: %q %v", log, err)
+		}
+		// the orphans exit 0.2 s after boot: none may stay a zombie
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			out, err := st.Exec(ctx, 1, "ps", "-eo", "stat=,pid=,ppid=,args=")
+			if err != nil {
+				t.Fatalf("ps on n1: %v", err)
+			}
+			var zombies []string
+			for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				if strings.HasPrefix(line, "Z") {
+					zombies = append(zombies, line)
+				}
+			}
+			if len(zombies) == 0 && !strings.Contains(string(out), "sleep 0.2") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("processes of n1 3 s after its boot (zombies: %d):\n%s", len(zombies), out)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
+	t.Run("down leaves nothing", func(t *testing.T) {
+		state, err := readState(testEtcdLab.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if err := Down(ctx, testEtcdLab); err != nil {
+			t.Fatalf("Down: %v", err)
+		}
+		t.Logf("Down of 3 nodes with etcd took %s", time.Since(start).Round(time.Millisecond))
+		checkNothingLeft(t, testEtcdLab, state)
+		if _, err := os.Stat("/var/log/pigwf/boot.log"); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a node's boot log is visible on the host: %v", err)
+		}
+	})
+}
+
+// etcdClient connects to one etcd endpoint; the test closes it.
+func etcdClient(t *testing.T, endpoint string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatalf("etcd client for %s: %v", endpoint, err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
+
+// etcdPut writes key through one member within 5 s. Each try has its own
+// short timeout: a write forwarded to a leader that just died is lost, and
+// etcd 3.4 fails it only after its request timeout (5 s + 2 election
+// timeouts), so clients retry on a short deadline instead of waiting.
+func etcdPut(t *testing.T, ctx context.Context, endpoint, key, value string) {
+	t.Helper()
+	cli := etcdClient(t, endpoint)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tryCtx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		_, err := cli.Put(tryCtx, key, value)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("put %s on %s: %v", key, endpoint, err)
+		}
+		t.Logf("put %s on %s: %v; retrying", key, endpoint, err)
+	}
+}
+
+// etcdGet is a linearizable read of key through one member.
+func etcdGet(t *testing.T, ctx context.Context, endpoint, key string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := etcdClient(t, endpoint).Get(ctx, key)
+	if err != nil {
+		t.Fatalf("get %s on %s: %v", key, endpoint, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return ""
+	}
+	return string(resp.Kvs[0].Value)
+}
+
+// waitEtcdMember waits until node i runs an etcd other than oldPID and that
+// member is healthy, and logs how long after start.
+func waitEtcdMember(t *testing.T, ctx context.Context, st *Status, i, oldPID int, start time.Time, timeout time.Duration) {
+	t.Helper()
+	var restarted time.Duration
+	n := st.Nodes[i-1]
+	for {
+		pid, err := st.EtcdPID(i)
+		if err == nil && pid != oldPID {
+			if restarted == 0 {
+				restarted = time.Since(start)
+			}
+			// a client dialing a closed port backs off ~1 s: wait for the listener first
+			if ok, _ := listeningOn(n.PID, n.Addr, etcdClientPort); !ok {
+				err = errors.New("not listening yet")
+			} else if err = etcdMemberHealthy(ctx, st.Etcd[i-1]); err == nil {
+				t.Logf("etcd-%d: new process %s, healthy %s after the kill or start", i, restarted.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+				return
+			}
+		}
+		if time.Since(start) > timeout {
+			t.Fatalf("etcd-%d not back and healthy %s after the kill or start: %v: %s", i, timeout, err, logTail(layout{st.Dir}.etcdLog(nodeName(i))))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestDownCleansCrashedLab: a lab whose state file is lost (a crashed Up or
 // test) is still taken down completely.
 func TestDownCleansCrashedLab(t *testing.T) {
@@ -335,8 +660,14 @@ func TestDownCleansCrashedLab(t *testing.T) {
 		t.Fatalf("Down before the test: %v", err)
 	}
 	t.Cleanup(func() { _ = Down(context.Background(), testCrashedLab) })
-	if _, err := Up(ctx, testCrashedLab); err != nil {
+	start := time.Now()
+	up, err := Up(ctx, testCrashedLab)
+	if err != nil {
 		t.Fatalf("Up: %v", err)
+	}
+	t.Logf("Up of 2 nodes with 2 etcd members took %s (etcd healthy after %s)", time.Since(start).Round(time.Millisecond), up.EtcdReadyIn.Round(time.Millisecond))
+	if procs := etcdProcsOfLab(testCrashedLab.Name); len(procs) != 2 {
+		t.Errorf("etcd processes of a 2-node lab: %+v", procs)
 	}
 	state, err := readState(testCrashedLab.Dir)
 	if err != nil {
@@ -345,7 +676,7 @@ func TestDownCleansCrashedLab(t *testing.T) {
 	if err := os.Remove(layout{testCrashedLab.Dir}.state()); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
+	start = time.Now()
 	if err := Down(ctx, testCrashedLab); err != nil {
 		t.Fatalf("Down without state: %v", err)
 	}
@@ -379,6 +710,9 @@ func checkNothingLeft(t *testing.T, c Config, st *labState) {
 	}
 	if procs := procsMentioning(nodeProcessExes, []string{c.Dir + "/"}); len(procs) > 0 {
 		t.Errorf("processes of the lab remain: %+v", procs)
+	}
+	if procs := etcdProcsOfLab(c.Name); len(procs) > 0 {
+		t.Errorf("etcd processes of the lab remain: %+v", procs)
 	}
 	if _, err := os.Stat(c.Dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("lab dir %s: %v", c.Dir, err)
@@ -453,7 +787,7 @@ func TestInterfaceNamesFit(t *testing.T) {
 
 func TestInventoryText(t *testing.T) {
 	c := Config{}.WithDefaults()
-	st := &labState{Name: c.Name, Cluster: c.Cluster}
+	st := &labState{Name: c.Name, Cluster: c.Cluster, Etcd: c.etcdMembers()}
 	for i := 1; i <= 3; i++ {
 		st.Nodes = append(st.Nodes, nodeState{Addr: nodeAddr(c.Subnet, i)})
 	}
@@ -476,15 +810,42 @@ func TestInventoryText(t *testing.T) {
           - { name: meta, owner: dbuser_meta, comment: pigsty meta database }
         pg_hba_rules:
           - { user: dbuser_meta, db: all, addr: intra, auth: pwd, title: 'allow meta user from the lab network' }
+    etcd:
+      hosts:
+        10.213.0.11: { etcd_seq: 1 }
+        10.213.0.12: { etcd_seq: 2 }
+        10.213.0.13: { etcd_seq: 3 }
+      vars: { etcd_cluster: etcd }
   vars:
     ansible_user: root
     ansible_ssh_private_key_file: /var/lib/pigwf-lab/pigwf/ssh/id_ed25519
     pigwf_known_hosts: /var/lib/pigwf-lab/pigwf/ssh/known_hosts
     # the lab shares the host kernel: only per-network-namespace kernel settings are tuned here
     node_sysctl_params: { net.core.somaxconn: 4096, net.ipv4.tcp_keepalive_time: 60 }
+    # the DCS: the hosts of this group, as http://<addr>:2379
+    etcd_cluster: etcd
 `
 	if string(got) != want {
 		t.Errorf("inventory:\n%s\nwant:\n%s", got, want)
+	}
+
+	// without etcd: the inventory as before etcd, no group and no etcd_cluster
+	st.Etcd = 0
+	got, err = renderInventory(layout{c.Dir}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutEtcd := strings.Replace(strings.Replace(want, `    etcd:
+      hosts:
+        10.213.0.11: { etcd_seq: 1 }
+        10.213.0.12: { etcd_seq: 2 }
+        10.213.0.13: { etcd_seq: 3 }
+      vars: { etcd_cluster: etcd }
+`, "", 1), `    # the DCS: the hosts of this group, as http://<addr>:2379
+    etcd_cluster: etcd
+`, "", 1)
+	if string(got) != withoutEtcd {
+		t.Errorf("inventory without etcd:\n%s\nwant:\n%s", got, withoutEtcd)
 	}
 }
 
@@ -503,6 +864,7 @@ func TestConfigValidation(t *testing.T) {
 	for _, c := range []Config{
 		{Name: "bad name"}, {Nodes: 10}, {Nodes: -1}, {Subnet: "8.8.8"}, {Subnet: "10.213"}, {Subnet: "10.213.300"},
 		{Dir: "relative"}, {Dir: "/"}, {Dir: "/var"}, {Dir: "/var/lib/x y"}, {Cluster: "Bad_Cluster"},
+		{Nodes: 2, Etcd: 3}, {Etcd: -2},
 	} {
 		if err := c.WithDefaults().validate(); err == nil {
 			t.Errorf("%+v: accepted", c)
@@ -510,5 +872,14 @@ func TestConfigValidation(t *testing.T) {
 	}
 	if err := (Config{}).WithDefaults().validate(); err != nil {
 		t.Errorf("defaults: %v", err)
+	}
+	for _, tc := range []struct {
+		c       Config
+		members int
+	}{{Config{}, 3}, {Config{Nodes: 1}, 1}, {Config{Nodes: 5}, 3}, {Config{Nodes: 5, Etcd: 5}, 5}, {Config{Etcd: NoEtcd}, 0}} {
+		c := tc.c.WithDefaults()
+		if err := c.validate(); err != nil || c.etcdMembers() != tc.members || c.WithDefaults() != c {
+			t.Errorf("%+v: %d members (%v), want %d", tc.c, c.etcdMembers(), err, tc.members)
+		}
 	}
 }

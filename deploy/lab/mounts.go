@@ -19,8 +19,11 @@ type privateMount struct {
 	target string
 	isDir  bool
 	mode   os.FileMode
-	owner  string                                // "root" or "postgres" (user and group)
+	owner  string                                // "root", "postgres" or "etcd" (user and group)
 	seed   func(node string, addr string) string // content of a file on first creation
+	// ownerOptional: root owns it when the owner account does not exist
+	// (the etcd account comes with etcd-server, which a lab without etcd may lack)
+	ownerOptional bool
 }
 
 // nodePrivateMounts are the node-private paths: what a real host keeps for
@@ -33,7 +36,10 @@ var nodePrivateMounts = []privateMount{
 	{target: "/var/lib/pgbackrest", isDir: true, mode: 0o750, owner: "postgres"},
 	{target: "/var/lib/postgresql", isDir: true, mode: 0o755, owner: "postgres"}, // postgres's home
 	{target: "/var/lib/pigwf", isDir: true, mode: 0o755, owner: "root"},
-	{target: "/etc/pigwf", isDir: true, mode: 0o755, owner: "root"},
+	{target: "/etc/pigwf", isDir: true, mode: 0o755, owner: "root"}, // holds boot.d, the node's boot services
+	// logs of the boot services (boot.log, etcd.log): /var/log itself is shared by all nodes
+	{target: "/var/log/pigwf", isDir: true, mode: 0o755, owner: "root"},
+	{target: "/var/lib/etcd", isDir: true, mode: 0o700, owner: "etcd", ownerOptional: true},
 	// root's own home, as on a real host: the build machine's /root (toolchains, a heavy .bashrc
 	// that bash runs for every SSH command) is no part of a node.
 	{target: "/root", isDir: true, mode: 0o700, owner: "root"},
@@ -80,6 +86,9 @@ func seedNodeFS(l layout, node, addr string) error {
 			return fmt.Errorf("while seeding %s: %w", path, err)
 		}
 		uid, gid, err := lookupIDs(m.owner)
+		if err != nil && m.ownerOptional {
+			uid, gid, err = 0, 0, nil
+		}
 		if err != nil {
 			return err
 		}

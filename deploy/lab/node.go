@@ -14,6 +14,13 @@ import (
 // nodeReadyTimeout bounds how long a started node may take to listen on :22.
 const nodeReadyTimeout = 15 * time.Second
 
+// Node paths of the boot services (node-private: /etc/pigwf and
+// /var/log/pigwf are bound from the node's own directory).
+const (
+	bootDir     = "/etc/pigwf/boot.d"       // executables run at every node start, by name
+	bootLogPath = "/var/log/pigwf/boot.log" // their stdout and stderr
+)
+
 // sshdConfig is the node's whole sshd configuration (no Include of the
 // host's /etc/ssh/sshd_config.d: the host's settings must not leak in).
 func sshdConfig(l layout, labName string, n nodeState) string {
@@ -45,10 +52,11 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 
 // initScript is what the node's PID 1 runs before it becomes sshd: it is
 // already in the node's network, UTS, PID and (private) mount namespaces.
+// It binds the node's files, starts the boot services, then execs sshd.
 func initScript(l layout, t tools, labName string, n nodeState) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!/bin/sh\n# pigwf lab %s, node %s: run as PID 1 of the node's PID namespace by `unshare`;\n", labName, n.Name)
-	b.WriteString("# binds the node's own directories over the shared root filesystem, then becomes sshd.\nset -e\n")
+	b.WriteString("# binds the node's own directories over the shared root filesystem, starts the boot services, then becomes sshd.\nset -e\n")
 	for _, m := range nodePrivateMounts {
 		fmt.Fprintf(&b, "mount --bind %s %s\n", shellQuote(l.nodeFS(n.Name, m.target)), shellQuote(m.target))
 	}
@@ -56,6 +64,23 @@ func initScript(l layout, t tools, labName string, n nodeState) string {
 		fmt.Fprintf(&b, "mount --bind %s %s\n", shellQuote(l.shared(m.name)), shellQuote(m.target))
 	}
 	fmt.Fprintf(&b, "echo %s > /proc/sys/kernel/hostname\n", n.Name)
+	// Boot services, like the systemd units a real host starts at boot. They
+	// are in the node's PID namespace, so they die with the node. sshd as PID 1
+	// reaps them and any orphan: OpenSSH's SIGCHLD handler waits for any child
+	// (waitpid(-1)). Only a child that exits in the instant between this
+	// shell's last wait and sshd setting that handler stays a zombie until the
+	// next child exits (the first SSH session, say): none pile up.
+	fmt.Fprintf(&b, `# boot services: every executable in %[1]s, by name (the glob sorts bytewise), in the background;
+# not *.tmp: a file still being written (writeFileAtomic). env --default-signal undoes the
+# SIGINT/SIGQUIT ignore that sh gives background jobs: a service starts as systemd would start it.
+for f in %[1]s/*; do
+	case "$f" in *.tmp) continue ;; esac
+	if [ -f "$f" ] && [ -x "$f" ]; then
+		echo "$(date '+%%F %%T.%%N') pigwf lab: %[3]s boots $f" >>%[2]s
+		env --default-signal "$f" </dev/null >>%[2]s 2>&1 &
+	fi
+done
+`, bootDir, bootLogPath, n.Name)
 	fmt.Fprintf(&b, "exec %s -D -e -f %s\n", t.sshd, shellQuote(l.sshdConfig(n.Name)))
 	return b.String()
 }

@@ -18,6 +18,7 @@ type labState struct {
 	Bridge             string      `json:"bridge"`
 	NFTable            string      `json:"nft_table"`
 	CreatedMountPoints []string    `json:"created_mount_points"` // paths this lab created in the root filesystem
+	Etcd               int         `json:"etcd"`                 // etcd members, on nodes 1..Etcd; 0: none
 	Nodes              []nodeState `json:"nodes"`
 }
 
@@ -63,6 +64,11 @@ func (l layout) initScript(node string) string {
 func (l layout) sshdLog(node string) string {
 	return filepath.Join(l.dir, "nodes", node, "sshd.log")
 }
+
+// bootLog and etcdLog are node-private files, seen by the node at
+// /var/log/pigwf/boot.log and /var/log/pigwf/etcd.log.
+func (l layout) bootLog(node string) string { return l.nodeFS(node, bootLogPath) }
+func (l layout) etcdLog(node string) string { return l.nodeFS(node, etcdLogPath) }
 
 var errNoState = errors.New("no lab state")
 
