@@ -441,9 +441,17 @@ func inventoryCmd() *cli.Command {
 				}
 				for _, name := range sortedClusterNames(inv) {
 					cl := inv.Clusters[name]
-					fmt.Printf("%s (%d nodes)\n", name, len(cl.Hosts))
+					kind := "group"
+					if cl.Name != "" {
+						kind = "PostgreSQL cluster"
+					}
+					fmt.Printf("%s (%s, %d nodes)\n", name, kind, len(cl.Hosts))
 					for _, h := range cl.Hosts {
-						fmt.Printf("  %-16s %-12s seq=%d role=%s ssh=%s@%s:%d\n", h.Addr, h.Node.Nodename, h.Seq, h.Role, h.Node.SSHUser, h.Node.SSHHost, h.Node.SSHPort)
+						pg := ""
+						if cl.Name != "" {
+							pg = fmt.Sprintf(" seq=%d role=%s", h.Seq, h.Role)
+						}
+						fmt.Printf("  %-16s %-12s%s ssh=%s@%s:%d\n", h.Addr, h.Node.Nodename, pg, h.Node.SSHUser, h.Node.SSHHost, h.Node.SSHPort)
 					}
 				}
 				return nil

@@ -40,6 +40,8 @@ all:
     pigwf_known_hosts: {{.KnownHosts}}
     # the lab shares the host kernel: only per-network-namespace kernel settings are tuned here
     node_sysctl_params: { net.core.somaxconn: 4096, net.ipv4.tcp_keepalive_time: 60 }
+    # one backup repository every node sees (as MinIO/S3 would be), so backups outlive a failover
+    pgbackrest_repo_path: {{.BackupRepo}}
 {{- if .Etcd}}
     # the DCS: the hosts of this group, as http://<addr>:2379
     etcd_cluster: etcd
@@ -55,9 +57,9 @@ type inventoryHost struct {
 // renderInventory writes the inventory text for st.
 func renderInventory(l layout, st *labState) ([]byte, error) {
 	data := struct {
-		Name, Cluster, SSHKey, KnownHosts string
-		Hosts, Etcd                       []inventoryHost
-	}{Name: st.Name, Cluster: st.Cluster, SSHKey: l.sshKey(), KnownHosts: l.knownHosts()}
+		Name, Cluster, SSHKey, KnownHosts, BackupRepo string
+		Hosts, Etcd                                   []inventoryHost
+	}{Name: st.Name, Cluster: st.Cluster, SSHKey: l.sshKey(), KnownHosts: l.knownHosts(), BackupRepo: l.shared("pgbackrest")}
 	for i, n := range st.Nodes {
 		role := "replica"
 		if i == 0 {
