@@ -50,7 +50,9 @@ func (e *RefusedError) Error() string { return e.Reason }
 // NotFoundError is an unknown run (the sender gets 404).
 type NotFoundError struct{ WorkflowID string }
 
-func (e *NotFoundError) Error() string { return "no run " + e.WorkflowID }
+func (e *NotFoundError) Error() string {
+	return "no open run " + e.WorkflowID + " (finished, or never started: `pigwf status " + e.WorkflowID + "`)"
+}
 
 // Server is the HTTP bridge.
 type Server struct {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -81,6 +82,8 @@ type PGVars struct {
 	AdminUser           string            `json:"admin_user"`            // pg_admin_username
 	BackupRepoPath      string            `json:"backup_repo_path"`      // pgbackrest_repo_path
 	BackupRetentionFull int               `json:"backup_retention_full"` // pgbackrest_retention_full
+	Approvers           []string          `json:"approvers"`             // pigwf_approvers: who may approve risky runbooks
+	ApprovalTimeout     string            `json:"approval_timeout"`      // pigwf_approval_timeout, e.g. 1h
 	ReplicationPassword string            `json:"-"`                     // pg_replication_password: a secret
 	AdminPassword       string            `json:"-"`                     // pg_admin_password: a secret
 }
@@ -520,6 +523,17 @@ func pgVars(file, where string, eff varMap, verr *ValidationError) PGVars {
 	boolean("pg_checksum", &pv.Checksums)
 	boolean("pg_synchronous_mode", &pv.SyncMode)
 	boolean("pg_synchronous_mode_strict", &pv.SyncStrict)
+	str("pigwf_approval_timeout", &pv.ApprovalTimeout)
+	if pv.ApprovalTimeout != "" {
+		if d, err := time.ParseDuration(pv.ApprovalTimeout); err != nil || d <= 0 {
+			verr.add(FieldError{File: file, Where: where, Field: "pigwf_approval_timeout", Problem: fmt.Sprintf("%q is not a duration", pv.ApprovalTimeout), Fix: "write it like 30m or 2h"})
+		}
+	}
+	if v := eff["pigwf_approvers"]; v != nil {
+		if err := v.Decode(&pv.Approvers); err != nil {
+			verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: "pigwf_approvers", Problem: "must be a list of names", Fix: "write [alice, bob]"})
+		}
+	}
 	if v := eff["pg_parameters"]; v != nil {
 		m := map[string]string{}
 		if err := v.Decode(&m); err != nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -17,7 +18,9 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
 
+	"github.com/pigwf/pigwf/chatops"
 	"github.com/pigwf/pigwf/deploy/lab"
 	"github.com/pigwf/pigwf/dsl"
 	"github.com/pigwf/pigwf/starter"
@@ -35,7 +38,7 @@ func main() {
 			&cli.StringFlag{Name: "ui", Value: "http://127.0.0.1:8233", EnvVars: []string{"PIGWF_UI"}, Usage: "Temporal Web UI base URL, for links"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"PIGWF_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 		},
-		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), inventoryCmd(), haCmd()},
+		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), approveCmd(), pendingCmd(), inventoryCmd(), haCmd(), chatopsCmd()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "pigwf: "+err.Error())
@@ -263,6 +266,35 @@ func startCmd() *cli.Command {
 				},
 			},
 			{
+				Name:  "switchover",
+				Usage: "move the primary role to a replica, after an approver says yes",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true},
+					inventoryFlag,
+					&cli.StringFlag{Name: "candidate", Usage: "member (nodename or address) to promote; default: a synchronous/least-lagging standby"},
+					&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "switch no earlier than this time (RFC 3339)"},
+					&cli.StringFlag{Name: "reason", Usage: "why, for the record"},
+					&cli.DurationFlag{Name: "approval-timeout", Usage: "end the run unchanged without a decision by then (default: pigwf_approval_timeout or 1h)"},
+					&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow progress until the run ends"},
+				},
+				Action: func(c *cli.Context) error {
+					inv, cl, _, err := loadInventoryCluster(c)
+					if err != nil {
+						return err
+					}
+					var at time.Time
+					if t := c.Timestamp("at"); t != nil {
+						at = *t
+					}
+					in, err := starter.SwitchoverInput(inv, cl, c.String("candidate"), c.String("reason"), currentUser(), at, c.Duration("approval-timeout"))
+					if err != nil {
+						return err
+					}
+					var res workflows.SwitchoverResult
+					return startAndFollow(c, workflows.SwitchoverRunbook, workflows.SwitchoverName, in.Cluster, in, &res)
+				},
+			},
+			{
 				Name:  "pg-cluster-create",
 				Usage: "build an HA PostgreSQL cluster from the inventory (like Pigsty's pgsql.yml)",
 				Flags: []cli.Flag{
@@ -355,24 +387,11 @@ func statusCmd() *cli.Command {
 		ArgsUsage: "WORKFLOW-ID (e.g. node-init/pg-test)",
 		Flags:     []cli.Flag{&cli.StringFlag{Name: "run-id"}, &cli.BoolFlag{Name: "json"}},
 		Action: func(c *cli.Context) error {
-			// urfave/cli stops at the first argument; accept the flags after the ID too.
-			id, asJSON, runID := "", c.Bool("json"), c.String("run-id")
-			args := c.Args().Slice()
-			for i := 0; i < len(args); i++ {
-				switch a := args[i]; {
-				case a == "--json" || a == "-json":
-					asJSON = true
-				case (a == "--run-id" || a == "-run-id") && i+1 < len(args):
-					runID = args[i+1]
-					i++
-				case strings.HasPrefix(a, "--run-id="):
-					runID = strings.TrimPrefix(a, "--run-id=")
-				case id == "" && !strings.HasPrefix(a, "-"):
-					id = a
-				default:
-					return fmt.Errorf("unexpected argument %q; usage: pigwf status WORKFLOW-ID [--json] [--run-id ID]", a)
-				}
+			id, values, bools, err := positionalWithFlags(c, []string{"run-id"}, []string{"json"})
+			if err != nil {
+				return fmt.Errorf("%v; usage: pigwf status WORKFLOW-ID [--json] [--run-id ID]", err)
 			}
+			asJSON, runID := bools["json"], values["run-id"]
 			if id == "" {
 				return errors.New("usage: pigwf status WORKFLOW-ID [--json] (e.g. node-init/pg-test)")
 			}
@@ -527,4 +546,192 @@ func haCmd() *cli.Command {
 				}},
 		},
 	}
+}
+
+func currentUser() string {
+	if u := os.Getenv("SUDO_USER"); u != "" {
+		return u
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}
+
+func approveCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "approve",
+		Usage:     "approve (or --reject) a run waiting for approval",
+		ArgsUsage: "WORKFLOW-ID",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "by", Usage: "your approver identity (must be on the run's allow-list)"},
+			&cli.StringFlag{Name: "comment"},
+			&cli.BoolFlag{Name: "reject"},
+			&cli.BoolFlag{Name: "signal", Usage: "send the signal instead of the Update (no immediate answer)"},
+		},
+		Action: func(c *cli.Context) error {
+			id, values, bools, err := positionalWithFlags(c, []string{"by", "comment"}, []string{"reject", "signal"})
+			if err == nil && (id == "" || values["by"] == "") {
+				err = errors.New("the run's ID and --by are required")
+			}
+			if err != nil {
+				return fmt.Errorf("%v; usage: pigwf approve WORKFLOW-ID --by NAME [--reject] [--comment TEXT] [--signal]", err)
+			}
+			d := workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: values["by"], Comment: values["comment"]}
+			if bools["reject"] {
+				d.Decision = workflows.DecisionReject
+			}
+			ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+			defer cancel()
+			cl, err := starter.Dial(ctx, c.String("address"), c.String("namespace"), nil)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			if bools["signal"] {
+				if err := cl.SignalDecision(ctx, id, d); err != nil {
+					return err
+				}
+				fmt.Printf("sent %s by %s to %s (as a signal: check `pigwf status %s`)\n", d.Decision, d.Approver, id, id)
+				return nil
+			}
+			st, err := cl.Decide(ctx, id, d)
+			if err != nil {
+				return fmt.Errorf("%s: not taken: %w", id, err)
+			}
+			fmt.Printf("%s: %s\n", id, st.Summary())
+			return nil
+		},
+	}
+}
+
+func pendingCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "pending",
+		Usage: "runs waiting for approval, with what they will do",
+		Action: func(c *cli.Context) error {
+			ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+			defer cancel()
+			cl, err := starter.Dial(ctx, c.String("address"), c.String("namespace"), nil)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			runs, err := cl.PendingApprovals(ctx)
+			if err != nil {
+				return err
+			}
+			if len(runs) == 0 {
+				fmt.Println("no run is waiting for approval")
+				return nil
+			}
+			for _, p := range runs {
+				fmt.Printf("%s (%s)\n  plan:      %s\n  approvers: %s\n  deadline:  %s (%s left)\n", p.WorkflowID, p.Runbook, p.State.Plan,
+					strings.Join(p.State.Approvers, ", "), p.State.Deadline.Local().Format(time.RFC3339), time.Until(p.State.Deadline).Round(time.Second))
+				if len(p.State.Ignored) > 0 {
+					fmt.Printf("  ignored:   %d decision(s) from non-approvers\n", len(p.State.Ignored))
+				}
+				fmt.Printf("  approve:   pigwf approve --by NAME %s\n", p.WorkflowID)
+			}
+			return nil
+		},
+	}
+}
+
+func chatopsCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "chatops",
+		Usage: "the ChatOps bridge for chat bots",
+		Subcommands: []*cli.Command{{
+			Name:  "serve",
+			Usage: "serve /slack/command (Slack-signed) and /webhook (bearer token)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8088"},
+				&cli.StringFlag{Name: "config", Required: true, Usage: "YAML: users (chat user -> approver); secrets come from PIGWF_SLACK_SIGNING_SECRET and PIGWF_CHATOPS_TOKEN"},
+			},
+			Action: func(c *cli.Context) error {
+				cfg, err := loadChatopsConfig(c.String("config"))
+				if err != nil {
+					return err
+				}
+				ctx, cancel := signalContext(c)
+				defer cancel()
+				cl, err := starter.Dial(ctx, c.String("address"), c.String("namespace"), nil)
+				if err != nil {
+					return err
+				}
+				defer cl.Close()
+				srv := &http.Server{Addr: c.String("listen"), Handler: chatops.New(cfg, cl, logger(c)).Handler(), ReadHeaderTimeout: 10 * time.Second}
+				go func() { <-ctx.Done(); srv.Close() }()
+				logger(c).Info("chatops bridge listening", "addr", c.String("listen"), "users", len(cfg.Users))
+				if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					return err
+				}
+				return nil
+			},
+		}},
+	}
+}
+
+func loadChatopsConfig(path string) (chatops.Config, error) {
+	var file struct {
+		Users map[string]string `yaml:"users"`
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return chatops.Config{}, fmt.Errorf("while reading the chatops config: %w", err)
+	}
+	if err := yaml.Unmarshal(data, &file); err != nil {
+		return chatops.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg := chatops.Config{Users: file.Users, SlackSigningSecret: os.Getenv("PIGWF_SLACK_SIGNING_SECRET"), WebhookToken: os.Getenv("PIGWF_CHATOPS_TOKEN")}
+	if cfg.SlackSigningSecret == "" && cfg.WebhookToken == "" {
+		return cfg, errors.New("set PIGWF_SLACK_SIGNING_SECRET (Slack) and/or PIGWF_CHATOPS_TOKEN (webhook) in the environment")
+	}
+	if len(cfg.Users) == 0 {
+		return cfg, fmt.Errorf("%s maps no chat users to approvers (users: {U0123ABC: alice})", path)
+	}
+	return cfg, nil
+}
+
+// positionalWithFlags reads "ID [--flag value] [--bool]" in any order: urfave/cli stops parsing
+// flags at the first argument, but people type flags after the ID. values and bools start from
+// what cli parsed before the ID.
+func positionalWithFlags(c *cli.Context, valueFlags, boolFlags []string) (id string, values map[string]string, bools map[string]bool, err error) {
+	values, bools = map[string]string{}, map[string]bool{}
+	for _, f := range valueFlags {
+		values[f] = c.String(f)
+	}
+	for _, f := range boolFlags {
+		bools[f] = c.Bool(f)
+	}
+	args := c.Args().Slice()
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") {
+			if id != "" {
+				return "", nil, nil, fmt.Errorf("unexpected argument %q", a)
+			}
+			id = a
+			continue
+		}
+		if _, ok := values[name]; ok {
+			if !hasVal {
+				if i+1 >= len(args) {
+					return "", nil, nil, fmt.Errorf("flag --%s needs a value", name)
+				}
+				i++
+				val = args[i]
+			}
+			values[name] = val
+			continue
+		}
+		if _, ok := bools[name]; ok && !hasVal {
+			bools[name] = true
+			continue
+		}
+		return "", nil, nil, fmt.Errorf("unknown flag %s", a)
+	}
+	return id, values, bools, nil
 }

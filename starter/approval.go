@@ -1,0 +1,115 @@
+package starter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/pigwf/pigwf/chatops"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+// Decide sends an approval decision as the run's validated Update: the answer (accepted, or
+// refused with the reason) comes back at once.
+func (c *Client) Decide(ctx context.Context, id string, d workflows.ApprovalDecision) (workflows.ApprovalState, error) {
+	h, err := c.C.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: workflows.ApproveUpdate, Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return workflows.ApprovalState{}, decideError(id, err)
+	}
+	var st workflows.ApprovalState
+	if err := h.Get(ctx, &st); err != nil {
+		return st, decideError(id, err)
+	}
+	return st, nil
+}
+
+func decideError(id string, err error) error {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return &chatops.NotFoundError{WorkflowID: id}
+	}
+	// A validator refusal, or an update on a run that has no approval step (yet).
+	msg := rootMessage(err)
+	for _, refusal := range []string{"unknown update", "not an approver", "not waiting", "neither", "no approver named"} {
+		if strings.Contains(msg, refusal) {
+			return &chatops.RefusedError{Reason: msg}
+		}
+	}
+	return fmt.Errorf("while sending the decision to %s: %s", id, msg)
+}
+
+// SignalDecision sends the decision as the "approve" signal (what the Web UI's "Send a Signal"
+// and `temporal workflow signal` do): recorded in the run, with no immediate answer.
+func (c *Client) SignalDecision(ctx context.Context, id string, d workflows.ApprovalDecision) error {
+	if err := c.C.SignalWorkflow(ctx, id, "", workflows.ApproveSignal, d); err != nil {
+		return fmt.Errorf("while signalling %s: %s", id, rootMessage(err))
+	}
+	return nil
+}
+
+// Pending is a run waiting for a decision.
+type Pending struct {
+	WorkflowID string
+	Runbook    string
+	State      workflows.ApprovalState
+}
+
+// PendingApprovals lists running pigwf runs whose approval query says they are waiting.
+func (c *Client) PendingApprovals(ctx context.Context) ([]Pending, error) {
+	resp, err := c.C.ListWorkflow(ctx, workflowListRequest{}.proto())
+	if err != nil {
+		return nil, fmt.Errorf("while listing running runs: %w", err)
+	}
+	var out []Pending
+	for _, e := range resp.Executions {
+		if e.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			continue
+		}
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		val, err := c.C.QueryWorkflow(qctx, e.Execution.WorkflowId, e.Execution.RunId, workflows.ApprovalQuery)
+		cancel()
+		if err != nil {
+			continue // runbooks without an approval step do not answer
+		}
+		var st workflows.ApprovalState
+		if val.Get(&st) == nil && st.Waiting {
+			out = append(out, Pending{WorkflowID: e.Execution.WorkflowId, Runbook: e.Type.Name, State: st})
+		}
+	}
+	return out, nil
+}
+
+// Status is a one-paragraph status for chat.
+func (c *Client) Status(ctx context.Context, id string) (string, error) {
+	st, err := c.Describe(ctx, id, "")
+	if err != nil {
+		if strings.Contains(err.Error(), "no run") {
+			return "", &chatops.NotFoundError{WorkflowID: id}
+		}
+		return "", err
+	}
+	out := fmt.Sprintf("%s (%s) is %s", id, st.Type, st.State)
+	if st.Progress != nil {
+		out += ", phase " + st.Progress.Phase
+	}
+	if st.Failure != "" {
+		out += ": " + st.Failure
+	}
+	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if val, err := c.C.QueryWorkflow(qctx, id, st.RunID, workflows.ApprovalQuery); err == nil {
+		var ap workflows.ApprovalState
+		if val.Get(&ap) == nil && ap.Plan != "" {
+			out += "; " + ap.Summary() + "; plan: " + ap.Plan
+		}
+	}
+	return out, nil
+}

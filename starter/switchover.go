@@ -1,0 +1,46 @@
+package starter
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+// SwitchoverInput resolves a Switchover from the inventory: members and their agents, the DCS,
+// the lag limit (pg_rpo) and the approval policy (pigwf_approvers, pigwf_approval_timeout, or
+// the --approval-timeout override).
+func SwitchoverInput(inv *dsl.Inventory, cluster *dsl.Cluster, candidate, reason, requester string, at time.Time, timeout time.Duration) (workflows.SwitchoverInput, error) {
+	if cluster.Name == "" {
+		return workflows.SwitchoverInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
+	}
+	if len(cluster.PG.Approvers) == 0 {
+		return workflows.SwitchoverInput{}, fmt.Errorf("nobody may approve a switchover of %s: list approvers in the inventory (pigwf_approvers: [alice, bob] in %s.vars)", cluster.Name, cluster.Group)
+	}
+	if timeout == 0 && cluster.PG.ApprovalTimeout != "" {
+		timeout, _ = time.ParseDuration(cluster.PG.ApprovalTimeout) // validated at load
+	}
+	if timeout == 0 {
+		timeout = workflows.DefaultApprovalTimeout
+	}
+	in := workflows.SwitchoverInput{
+		Cluster: cluster.Name, Candidate: candidate, ScheduledAt: at, Reason: reason, RequestedBy: requester,
+		DCS:         activities.DCSInput{Endpoints: inv.Etcd, Namespace: cluster.PG.Namespace, Cluster: cluster.Name},
+		MaxLagBytes: cluster.PG.RPO,
+		Approval:    workflows.ApprovalPolicy{Approvers: cluster.PG.Approvers, Timeout: timeout},
+	}
+	found := candidate == ""
+	for _, h := range cluster.Hosts {
+		in.Members = append(in.Members, activities.MemberAPI{Name: h.Node.Nodename, APIURL: fmt.Sprintf("http://%s:%d", h.Node.SSHHost, AgentAPIPort)})
+		found = found || h.Node.Nodename == candidate || h.Addr == candidate
+		if h.Addr == candidate {
+			in.Candidate = h.Node.Nodename
+		}
+	}
+	if !found {
+		return in, fmt.Errorf("candidate %s is not a member of %s", candidate, cluster.Name)
+	}
+	return in, nil
+}
