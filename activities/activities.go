@@ -26,6 +26,7 @@ type Activities struct {
 	Secrets SecretStore
 	// AgentBinary is the pg-ha-agent executable the worker installs on nodes.
 	AgentBinary string
+	Notifier    Notifier
 	Log         *slog.Logger
 }
 

@@ -24,6 +24,8 @@ type Config struct {
 	CADir                   string // the deployment CA (control side)
 	SecretsDir              string // generated passwords (control side)
 	AgentBinary             string // pg-ha-agent, installed on nodes by PgClusterCreate
+	NotifyURL               string // chat webhook for run events ("" = off)
+	WebUI                   string // Temporal Web UI base URL, for links in notifications
 	MaxConcurrentActivities int    // 0: the SDK default
 	Logger                  *slog.Logger
 }
@@ -49,7 +51,7 @@ func Run(ctx context.Context, cfg Config) error {
 	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{
 		Remote: runner, CA: activities.CAStore{Dir: cfg.CADir}, Secrets: activities.SecretStore{Dir: cfg.SecretsDir},
-		AgentBinary: cfg.AgentBinary, Log: log,
+		AgentBinary: cfg.AgentBinary, Notifier: activities.Notifier{URL: cfg.NotifyURL, WebUI: cfg.WebUI}, Log: log,
 	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("while starting the worker: %w", err)

@@ -83,6 +83,12 @@ func Switchover(ctx workflow.Context, in SwitchoverInput) (SwitchoverResult, err
 		plan += "; reason: " + in.Reason
 	}
 	track.set("", "approval", StateRunning, plan)
+	notify(ctx, activities.Notification{Event: "approval-requested", Runbook: SwitchoverRunbook, Cluster: in.Cluster,
+		Text: "waiting for approval: " + plan, Approvers: in.Approval.Approvers})
+	defer func() {
+		notify(ctx, activities.Notification{Event: "run-ended", Runbook: SwitchoverRunbook, Cluster: in.Cluster,
+			Text: fmt.Sprintf("ended: %s (%s)", orDefault(res.Outcome, "failed"), res.Approval.Summary())})
+	}()
 	res.Approval, err = gate.await(ctx, track, plan, in.Approval)
 	if err != nil {
 		return res, err
@@ -139,4 +145,23 @@ func Switchover(ctx workflow.Context, in SwitchoverInput) (SwitchoverResult, err
 	res.Outcome = "switched"
 	track.p.Phase = "done"
 	return res, nil
+}
+
+// notify posts a chat notification; a failed notification is logged and never fails the run.
+func notify(ctx workflow.Context, n activities.Notification) {
+	var a *activities.Activities
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
+	})
+	if err := workflow.ExecuteActivity(actx, a.Notify, n).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("notification failed", "event", n.Event, "err", err)
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

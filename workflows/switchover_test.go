@@ -17,7 +17,10 @@ func switchoverInput() SwitchoverInput {
 		Approval: ApprovalPolicy{Approvers: []string{"alice", "bob"}, Timeout: 30 * time.Minute}}
 }
 
-type switchFake struct{ executed int }
+type switchFake struct {
+	executed int
+	notes    []string
+}
 
 func newSwitchEnv(t *testing.T, f *switchFake) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
@@ -31,6 +34,10 @@ func newSwitchEnv(t *testing.T, f *switchFake) *testsuite.TestWorkflowEnvironmen
 		return activities.SwitchoverReport{NewLeader: "pg-test-2", WriteDowntimeMs: 180}, nil
 	})
 	env.OnActivity(a.Verify, mockAny, mockAny).Return(activities.StepResult{}, nil)
+	env.OnActivity(a.Notify, mockAny, mockAny).Return(func(_ context.Context, n activities.Notification) (string, error) {
+		f.notes = append(f.notes, n.Event)
+		return "ok", nil
+	})
 	return env
 }
 
@@ -50,6 +57,9 @@ func TestApprovalApproveSwitches(t *testing.T) {
 	env.GetWorkflowResult(&res)
 	if f.executed != 1 || res.Outcome != "switched" {
 		t.Fatalf("executed %d, result %+v", f.executed, res)
+	}
+	if strings.Join(f.notes, ",") != "approval-requested,run-ended" {
+		t.Errorf("notifications = %v", f.notes)
 	}
 	ap := res.Approval
 	if ap.Decision != DecisionApprove || ap.Approver != "alice" || ap.Comment != "go ahead" || ap.DecidedAt.Sub(ap.Requested) != 5*time.Minute {

@@ -183,6 +183,7 @@ func workerCmd() *cli.Command {
 			&cli.StringFlag{Name: "task-queue", Value: workflows.TaskQueue},
 			&cli.StringFlag{Name: "ca-dir", Usage: "the deployment CA directory (default $PIGWF_HOME/ca)"},
 			&cli.IntFlag{Name: "max-concurrent-activities", Usage: "activities run at once by this worker (0: SDK default)"},
+			&cli.StringFlag{Name: "notify-url", EnvVars: []string{"PIGWF_NOTIFY_URL"}, Usage: "chat webhook that gets a POST when a run waits for approval and when it ends"},
 		},
 		Action: func(c *cli.Context) error {
 			ctx, cancel := signalContext(c)
@@ -198,6 +199,7 @@ func workerCmd() *cli.Command {
 			return worker.Run(ctx, worker.Config{
 				HostPort: c.String("address"), Namespace: c.String("namespace"), TaskQueue: c.String("task-queue"),
 				CADir: caDir, SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
+				NotifyURL: c.String("notify-url"), WebUI: strings.TrimRight(c.String("ui"), "/"),
 				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
 			})
 		},
