@@ -244,6 +244,7 @@ fi
 sysid=$(pg_sysid)
 [ "$sysid" = "$want" ] || fail "the clone holds system $sysid, not $want: is %[2]s this cluster's primary?"
 echo "$want" > $done_file
+echo "$PIGWF_CLUSTER $sysid" > /var/lib/pigwf/pg-cluster
 fact sysid "$sysid"
 changed "cloned $PGDATA from %[2]s in $(( $(date +%%s) - start )) s ($(du -sh "$PGDATA" | cut -f1))"
 `, sshrun.ShellQuote(in.ClusterSysid), sshrun.ShellQuote(in.Primary.SSHHost), sshrun.ShellQuote(in.Spec.ReplicationUser))

@@ -61,8 +61,12 @@ type PgNodeInput struct {
 }
 
 func (in PgNodeInput) pgEnv() string {
-	return fmt.Sprintf("PGBIN=%s; PGDATA=%s; PGPORT=%d\n", sshrun.ShellQuote(in.Spec.BinDir), sshrun.ShellQuote(in.Spec.DataDir), in.Spec.Port)
+	return fmt.Sprintf("PGBIN=%s; PGDATA=%s; PGPORT=%d; PIGWF_CLUSTER=%s\n", sshrun.ShellQuote(in.Spec.BinDir), sshrun.ShellQuote(in.Spec.DataDir), in.Spec.Port, sshrun.ShellQuote(in.Spec.Cluster))
 }
+
+// ClusterMarker is what initdb and clone leave in /var/lib/pigwf/pg-cluster: "<cluster> <sysid>",
+// so a later run knows the data directory is this cluster's even before the DCS does.
+func ClusterMarker(cluster, sysid string) string { return cluster + " " + sysid }
 
 // sysidScript prints the data directory's system identifier (empty when there is no cluster).
 const sysidScript = `pg_sysid() {
@@ -85,6 +89,7 @@ func (a *Activities) PgPrecheck(ctx context.Context, in PgNodeInput) (StepResult
 [ -f %[1]s ] || problem managed "node %[2]s is not managed by pigwf: run `+"`pigwf start node-init --cluster %[3]s`"+` first"
 [ -x "$PGBIN/postgres" ] || problem binaries "no PostgreSQL server at $PGBIN: run node-init (package postgresql-15)"
 sysid=$(pg_sysid)
+[ -f /var/lib/pigwf/pg-cluster ] && fact marker "$(cat /var/lib/pigwf/pg-cluster)"
 if [ -n "$sysid" ]; then fact sysid "$sysid"; note "data directory $PGDATA holds system $sysid"
 elif [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA" 2>/dev/null)" ]; then problem datadir "$PGDATA is not empty and holds no PostgreSQL cluster: move it away"
 fi
@@ -133,6 +138,7 @@ if [ -n "$sysid" ]; then fact sysid "$sysid"; note "$PGDATA already holds system
 mkdir -p "$PGDATA"; chown postgres:postgres "$PGDATA"; chmod 700 "$PGDATA"
 out=$(runuser -u postgres -- "$PGBIN/initdb" -D "$PGDATA" -U postgres -E UTF8 --locale=C.UTF-8 %s --auth-local=peer --auth-host=scram-sha-256 2>&1) || { echo "$out" >&2; exit 1; }
 sysid=$(pg_sysid)
+echo "$PIGWF_CLUSTER $sysid" > /var/lib/pigwf/pg-cluster
 fact sysid "$sysid"
 changed "initdb $PGDATA (system $sysid%s)"
 `, checksums, map[bool]string{true: ", data checksums", false: ""}[in.Spec.Checksums])
@@ -280,4 +286,22 @@ func hostCIDR(addr string) string {
 		return addr + "/128"
 	}
 	return addr + "/32"
+}
+
+// PgMoveAside moves a data directory that belongs to another system out of the way, after a
+// human approved it: it is renamed, never deleted, and only if it still holds the system the
+// approver saw and no PostgreSQL runs on it.
+func (a *Activities) PgMoveAside(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	script := in.pgEnv() + sysidScript + fmt.Sprintf(`seen=%s
+sysid=$(pg_sysid)
+if [ -z "$sysid" ]; then note "$PGDATA holds no cluster any more: nothing to move"; exit 0; fi
+[ "$sysid" = "$seen" ] || fail "$PGDATA now holds system $sysid, not $seen as approved: run again to review it"
+if runuser -u postgres -- "$PGBIN/pg_ctl" status -D "$PGDATA" >/dev/null 2>&1; then fail "PostgreSQL is running on $PGDATA: stop it first; pigwf will not move a live data directory"; fi
+aside="$PGDATA.pigwf-old-$(date -u +%%Y%%m%%dT%%H%%M%%SZ)"
+mv "$PGDATA" "$aside"
+mkdir -p "$PGDATA"; chown postgres:postgres "$PGDATA"; chmod 700 "$PGDATA"
+rm -f /var/lib/pigwf/clone.done
+changed "moved $PGDATA (system $seen) aside to $aside"
+`, sshrun.ShellQuote(in.ClusterSysid))
+	return a.runStep(ctx, in.Node, "move-aside", script, nil)
 }

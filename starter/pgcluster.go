@@ -3,6 +3,7 @@ package starter
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/dsl"
@@ -69,6 +70,10 @@ func PgClusterCreateInput(inv *dsl.Inventory, cluster *dsl.Cluster, inventoryFil
 	}
 	for _, d := range cluster.Databases {
 		in.Databases = append(in.Databases, activities.DatabaseSpec{Name: d.Name, Owner: d.Owner, Comment: d.Comment})
+	}
+	in.Approval = workflows.ApprovalPolicy{Approvers: pg.Approvers, Timeout: workflows.DefaultApprovalTimeout}
+	if d, err := time.ParseDuration(pg.ApprovalTimeout); err == nil && d > 0 {
+		in.Approval.Timeout = d
 	}
 	return in, nil
 }

@@ -40,6 +40,10 @@ type PgClusterCreateInput struct {
 	Databases  []activities.DatabaseSpec `json:"databases"`
 	APIPort    int                       `json:"api_port"`
 	DryRun     bool                      `json:"dry_run,omitempty"`
+	// Force: data directories of another system are moved aside (never deleted) once an
+	// approver agrees; without it they are refused.
+	Force    bool           `json:"force,omitempty"`
+	Approval ApprovalPolicy `json:"approval"`
 }
 
 // PgClusterCreateResult reports what the run did.
@@ -144,6 +148,10 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 	primary, replicas := in.Members[0], in.Members[1:]
 	res.Primary = primary.Name
 	r := &pgRun{ctx: ctx, in: in, track: track, res: res}
+	gate, err := newApprovalGate(ctx)
+	if err != nil {
+		return *res, err
+	}
 	var a *activities.Activities
 
 	// The plan, visible in the progress query and the Web UI before anything runs.
@@ -192,6 +200,7 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 		track.set("", "dcs-status", StateUnchanged, detail)
 	}
 	sysids := map[string]string{}
+	foreign := map[string]string{} // member -> system identifier that is not this cluster's
 	errs := r.parallel(in.Members, func(gctx workflow.Context, m PgMember) error {
 		var sr activities.StepResult
 		track.set(m.Name, activities.StepPrecheck, StateRunning, "")
@@ -209,8 +218,18 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 		}
 		if s := sr.Facts["sysid"]; s != "" {
 			sysids[m.Name] = s
+			// Before the DCS knows the cluster, only data pigwf created for it (the marker) is ours.
+			if dcsState.Sysid == "" && sr.Facts["marker"] != activities.ClusterMarker(in.Cluster, s) {
+				foreign[m.Name] = s
+				if !in.Force {
+					mine = append(mine, fmt.Sprintf("%s holds system %s, which pigwf did not create for %s: move the data directory away if it is not needed, or run with --force to have it moved aside after an approval", in.Spec.DataDir, s, in.Cluster))
+				}
+			}
 			if dcsState.Sysid != "" && s != dcsState.Sysid {
-				mine = append(mine, fmt.Sprintf("%s holds system %s but cluster %s is system %s: move the data directory away if it is not needed", in.Spec.DataDir, s, in.Cluster, dcsState.Sysid))
+				foreign[m.Name] = s
+				if !in.Force {
+					mine = append(mine, fmt.Sprintf("%s holds system %s but cluster %s is system %s: move the data directory away if it is not needed, or run with --force to have it moved aside after an approval", in.Spec.DataDir, s, in.Cluster, dcsState.Sysid))
+				}
 			}
 		}
 		if len(mine) > 0 {
@@ -229,8 +248,11 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 	// not this cluster's: refuse rather than guess.
 	if dcsState.Sysid == "" {
 		for _, m := range replicas {
-			if s := sysids[m.Name]; s != "" && s != sysids[primary.Name] {
-				problems = append(problems, fmt.Sprintf("%s: %s holds system %s, which is not the primary's (%q): move it away if it is not needed", m.Node, in.Spec.DataDir, s, sysids[primary.Name]))
+			if s := sysids[m.Name]; s != "" && s != sysids[primary.Name] && foreign[m.Name] == "" {
+				foreign[m.Name] = s
+				if !in.Force {
+					problems = append(problems, fmt.Sprintf("%s: %s holds system %s, which is not the primary's (%q): move it away if it is not needed, or run with --force to have it moved aside after an approval", m.Node, in.Spec.DataDir, s, sysids[primary.Name]))
+				}
 			}
 		}
 	}
@@ -251,6 +273,37 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 
 	node := func(m PgMember) activities.PgNodeInput {
 		return activities.PgNodeInput{Node: m.Node, Spec: in.Spec, Primary: primary.Node, Etcd: in.DCS.Endpoints}
+	}
+	// --force: another system's data directories are moved aside, but only after a person agrees.
+	if len(foreign) > 0 {
+		var moves []string
+		var targets []PgMember
+		for _, m := range in.Members {
+			if s, ok := foreign[m.Name]; ok {
+				moves = append(moves, fmt.Sprintf("%s: %s (system %s)", m.Name, in.Spec.DataDir, s))
+				targets = append(targets, m)
+			}
+		}
+		track.add("", "approval")
+		plan := fmt.Sprintf("move aside (rename, not delete) the data directories of another system, then build %s: %s", in.Cluster, strings.Join(moves, "; "))
+		track.set("", "approval", StateRunning, plan)
+		st, err := gate.await(ctx, track, plan, in.Approval)
+		if err != nil {
+			return *res, err
+		}
+		if !st.Approved() {
+			track.set("", "approval", StateFailed, st.Summary())
+			return *res, r.fail(fmt.Sprintf("pg-cluster-create %s: forcing was %s: nothing was changed", in.Cluster, st.Summary()))
+		}
+		track.set("", "approval", StateUnchanged, st.Summary())
+		for _, m := range targets {
+			track.add(m.Name, "move-aside")
+			ni := node(m)
+			ni.ClusterSysid = foreign[m.Name]
+			if _, err := r.step(m.Name, "move-aside", 2*time.Minute, 3, a.PgMoveAside, ni); err != nil {
+				return *res, r.fail(err.Error())
+			}
+		}
 	}
 	// 2. Credentials on every node.
 	for i, err := range r.parallel(in.Members, func(gctx workflow.Context, m PgMember) error {

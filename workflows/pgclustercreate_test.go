@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
@@ -95,6 +96,7 @@ func newPgEnv(f *pgFake) *testsuite.TestWorkflowEnvironment {
 		f.record(in.Primary.Addr + "/" + in.Step)
 		return activities.StepResult{Changed: true}, nil
 	})
+	env.OnActivity(a.PgMoveAside, mockAny, mockAny).Return(ok("move-aside"))
 	env.OnActivity(a.Verify, mockAny, mockAny).Return(func(context.Context, activities.VerifyInput) (activities.StepResult, error) {
 		f.record("control/" + activities.StepVerify)
 		return activities.StepResult{}, nil
@@ -195,5 +197,52 @@ func TestPgClusterCreateDryRunChangesNothing(t *testing.T) {
 	}
 	if len(res.Plan) == 0 || !strings.Contains(strings.Join(res.Plan, "\n"), "pg-test-1: initdb") {
 		t.Errorf("plan = %v", res.Plan)
+	}
+}
+
+// With no DCS record, data pigwf did not create (no marker) is another system's.
+func TestPgClusterCreateRefusesUnmarkedData(t *testing.T) {
+	f := &pgFake{precheck: map[string]map[string]string{"10.0.0.11": {"sysid": "7311111111111111111"}}}
+	env := newPgEnv(f)
+	env.ExecuteWorkflow(PgClusterCreate, pgInput())
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "holds system 7311111111111111111, which pigwf did not create for pg-test") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("err = %v", err)
+	}
+	// The marker makes it ours: a resumed run after a crash between initdb and registration.
+	f2 := &pgFake{precheck: map[string]map[string]string{"10.0.0.11": {"sysid": "7311111111111111111", "marker": "pg-test 7311111111111111111"}}}
+	env2 := newPgEnv(f2)
+	env2.ExecuteWorkflow(PgClusterCreate, pgInput())
+	if err := env2.GetWorkflowError(); err != nil {
+		t.Fatalf("marked data refused: %v", err)
+	}
+}
+
+func TestPgClusterCreateForceWaitsForApproval(t *testing.T) {
+	for _, decision := range []string{DecisionApprove, DecisionReject} {
+		f := &pgFake{dcsSysid: "7300000000000000001", precheck: map[string]map[string]string{"10.0.0.13": {"sysid": "7399999999999999999"}}}
+		env := newPgEnv(f)
+		in := pgInput()
+		in.Force = true
+		in.Approval = ApprovalPolicy{Approvers: []string{"alice"}, Timeout: time.Hour}
+		signal := func(d ApprovalDecision) {
+			env.RegisterDelayedCallback(func() { env.SignalWorkflow(ApproveSignal, d) }, time.Minute)
+		}
+		signal(ApprovalDecision{Decision: decision, Approver: "alice"})
+		env.ExecuteWorkflow(PgClusterCreate, in)
+		err := env.GetWorkflowError()
+		moved := f.ran("move-aside")
+		if decision == DecisionApprove {
+			if err != nil || moved != 1 || f.ran(activities.StepInitdb) != 1 {
+				t.Errorf("approved: err %v, move-aside %d, calls %v", err, moved, f.calls)
+			}
+			if pos := strings.Index(strings.Join(f.calls, " "), "10.0.0.13/move-aside"); pos > strings.Index(strings.Join(f.calls, " "), "10.0.0.11/initdb") {
+				t.Error("moved aside after initdb")
+			}
+		} else {
+			if err == nil || !strings.Contains(err.Error(), "nothing was changed") || moved != 0 || f.ran(activities.StepInitdb) != 0 {
+				t.Errorf("rejected: err %v, calls %v", err, f.calls)
+			}
+		}
 	}
 }

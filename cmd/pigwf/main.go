@@ -304,6 +304,8 @@ func startCmd() *cli.Command {
 					inventoryFlag,
 					&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow progress until the run ends"},
 					&cli.BoolFlag{Name: "dry-run", Usage: "run the prechecks and print the plan; change nothing"},
+					&cli.BoolFlag{Name: "force", Usage: "move aside (never delete) data directories of another system, after an approver agrees"},
+					&cli.DurationFlag{Name: "approval-timeout", Usage: "with --force: end unchanged without a decision by then"},
 				},
 				Action: func(c *cli.Context) error {
 					inv, cl, path, err := loadInventoryCluster(c)
@@ -314,7 +316,13 @@ func startCmd() *cli.Command {
 					if err != nil {
 						return err
 					}
-					in.DryRun = c.Bool("dry-run")
+					in.DryRun, in.Force = c.Bool("dry-run"), c.Bool("force")
+					if d := c.Duration("approval-timeout"); d > 0 {
+						in.Approval.Timeout = d
+					}
+					if in.Force && len(in.Approval.Approvers) == 0 {
+						return fmt.Errorf("--force needs an approver: list them in the inventory (pigwf_approvers: [alice] in %s.vars)", cl.Group)
+					}
 					if in.DryRun {
 						_ = c.Set("wait", "true")
 					}
