@@ -54,6 +54,12 @@ type Config struct {
 	// place only when crash recovery is expected to finish within this
 	// budget; otherwise it releases leadership at once.
 	CrashRestartBudgetMs int `json:"crash_restart_budget_ms"`
+	// AgentRestartBudgetMs: when PostgreSQL went down with its agent (the
+	// agent died, the supervisor restarted it, the agent took its lock
+	// back), the in-place restart may take this long before a replica
+	// takes over. An agent restart is not a PostgreSQL fault, so it gets
+	// more room than crash_restart_budget_ms.
+	AgentRestartBudgetMs int `json:"agent_restart_budget_ms"`
 	// FailsafeMode lets the leader keep taking writes while etcd is
 	// unreachable as long as every member in the failsafe key confirmed
 	// it as leader over the REST API (see doc.go).
@@ -79,6 +85,7 @@ func DefaultConfig() Config {
 		SynchronousNodeCount: 1,
 		UsePgRewind:          true,
 		CrashRestartBudgetMs: 300,
+		AgentRestartBudgetMs: 10_000,
 		MemberTTLSeconds:     10,
 	}
 }
@@ -164,6 +171,9 @@ func (c Config) Validate() error {
 	if c.CrashRestartBudgetMs < 0 {
 		bad("crash_restart_budget_ms", "%d must not be negative", c.CrashRestartBudgetMs)
 	}
+	if c.AgentRestartBudgetMs < 0 {
+		bad("agent_restart_budget_ms", "%d must not be negative", c.AgentRestartBudgetMs)
+	}
 	if c.MemberTTLSeconds < 1 {
 		bad("member_ttl_seconds", "%d must be at least 1 (etcd leases are whole seconds)", c.MemberTTLSeconds)
 	}
@@ -190,6 +200,11 @@ func (c Config) MemberReportFresh() time.Duration {
 // CrashRestartBudget is the in-place crash restart budget.
 func (c Config) CrashRestartBudget() time.Duration {
 	return time.Duration(c.CrashRestartBudgetMs) * time.Millisecond
+}
+
+// AgentRestartBudget is the in-place restart budget after an agent restart.
+func (c Config) AgentRestartBudget() time.Duration {
+	return time.Duration(c.AgentRestartBudgetMs) * time.Millisecond
 }
 
 // holderWindow is L(1−ε) − m_f, rounded down to the nanosecond (shorter

@@ -305,6 +305,13 @@ func (d *decider) holderPostgresDown() (Action, string) {
 		}
 	}
 	restart := Action{Kind: ActionRestartPostgres, AsPrimary: true, KeepLock: true}
+	if d.l.PostgresDownAtAgentStart && d.l.CrashRestarts == 0 {
+		// The agent died (and PostgreSQL with it) and the supervisor
+		// restarted it: a failover would trade a short crash recovery for
+		// a timeline switch and a rewind. The in-place restart stays
+		// bounded by crash_restart_budget_ms (holderPostgresStarting).
+		return restart, "restarting PostgreSQL in place as the primary: it was already down when this agent started (it dies with its agent, which was restarted), so crash recovery here is quicker than a failover"
+	}
 	what := "crashed"
 	if d.l.Postgres == PGStopped {
 		what = "is stopped"
@@ -338,15 +345,18 @@ func (d *decider) holderPostgresDown() (Action, string) {
 }
 
 func (d *decider) holderPostgresStarting() (Action, string) {
-	elapsed, budget := d.now-d.l.CrashedAt, d.cfg.CrashRestartBudget()
+	elapsed, budget, field := d.now-d.l.CrashedAt, d.cfg.CrashRestartBudget(), "crash_restart_budget_ms"
+	if d.l.PostgresDownAtAgentStart {
+		budget, field = d.cfg.AgentRestartBudget(), "agent_restart_budget_ms"
+	}
 	succ, _ := d.successors(false)
 	if elapsed <= budget || len(succ) == 0 {
 		return Action{Kind: ActionRenewLeader}, fmt.Sprintf(
-			"PostgreSQL is starting (%s since the outage began, crash_restart_budget_ms %s); keeping the leader lock", ms(elapsed), ms(budget))
+			"PostgreSQL is starting (%s since the outage began, %s %s); keeping the leader lock", ms(elapsed), field, ms(budget))
 	}
 	return Action{Kind: ActionFenceWrites, KeepLock: true}, fmt.Sprintf(
-		"stopping the in-place restart: it has taken %s (> crash_restart_budget_ms %s) and %s can take over",
-		ms(elapsed), ms(budget), strings.Join(succ, ", "))
+		"stopping the in-place restart: it has taken %s (> %s %s) and %s can take over",
+		ms(elapsed), field, ms(budget), strings.Join(succ, ", "))
 }
 
 // failoverIsForMe: the request asks the current leader (me) to step down.
@@ -522,7 +532,7 @@ func (d *decider) primaryWithoutLease() (Action, string) {
 		return Action{Kind: ActionDemote, Leader: lr.Holder}, fmt.Sprintf(
 			"demoting: %s holds the leader lock and I am running as a primary without it", lr.Holder)
 	}
-	if in := d.v.Initialize; in != nil && in.ClaimedBy == d.l.Name && in.Sysid == "" && d.v.LastLeader == nil {
+	if in := d.v.Initialize; in != nil && in.ClaimedBy == d.l.Name && (in.Sysid == "" || in.Sysid == d.l.Sysid) && !d.v.everLed() {
 		if !d.l.DCSReachable {
 			return Action{}, "no action: I just bootstrapped the cluster but etcd is unreachable"
 		}
@@ -596,6 +606,9 @@ func (d *decider) race() (Action, string) {
 	if !d.l.DCSReachable {
 		return Action{}, fmt.Sprintf("not promoting: etcd is unreachable, so I cannot take the leader lock (%s)", situation)
 	}
+	if in := d.v.Initialize; in != nil && in.ClaimedBy != "" && !d.v.everLed() {
+		return d.firstLeader(in)
+	}
 	switch d.l.Postgres {
 	case PGCrashed, PGStopped, PGUnknown:
 		return Action{Kind: ActionRestartPostgres}, fmt.Sprintf(
@@ -659,6 +672,24 @@ func (d *decider) race() (Action, string) {
 		what = "synchronous standby"
 	}
 	return acquire, fmt.Sprintf("promoting: %s and I am the healthiest %s (WAL %s)%s%s", situation, what, me.wal, note, ignored)
+}
+
+// firstLeader: the cluster was never led (bootstrap adoption). The
+// cluster-creation workflow initdb'd the primary named in the initialize
+// key and cloned the replicas from it; only that member may take the
+// first lock, and it takes it before starting PostgreSQL as a primary, so
+// no PostgreSQL of this cluster ever takes writes without the lock. A
+// replica must not race here: it would become leader of a cluster whose
+// primary never ran under HA.
+func (d *decider) firstLeader(in *InitializeRecord) (Action, string) {
+	if in.ClaimedBy != d.l.Name {
+		return Action{}, fmt.Sprintf("no action: the cluster was never led; waiting for %s, named in the initialize key, to take the first leader lock", in.ClaimedBy)
+	}
+	if in.Sysid != "" && d.l.Sysid == "" {
+		return Action{}, "no action: the initialize key names me to lead the new cluster, but my data directory's system identifier is not known yet"
+	}
+	return Action{Kind: ActionAcquireLeader, Term: 1},
+		"taking the first leader lock: the cluster was never led and the initialize key names me with my data directory's system identifier"
 }
 
 // ineligible says why c may not be promoted ("" = it may). checkLag:

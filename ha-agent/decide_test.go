@@ -681,6 +681,68 @@ func decideCases() []decideCase {
 			local:      primary(),
 			want:       Action{Kind: ActionSetSyncStandbys, Members: []string{"n3"}, KeepLock: true},
 			wantReason: "setting synchronous standbys to n3 (was: none)"},
+
+		// --- bootstrap adoption (PgClusterCreate contract), agent restart -------
+		{n: 95, name: "adoption: the member named in initialize takes the first lock before starting PostgreSQL",
+			view:  view(noLeader, func(v *ClusterView) { v.LastLeader = nil }),
+			local: primary(pgState(PGStopped), func(l *LocalState) { l.Lease, l.FlushLSN = nil, 0 }),
+			want:  Action{Kind: ActionAcquireLeader, Term: 1},
+			wantReason: "taking the first leader lock: the cluster was never led and the initialize key names me " +
+				"with my data directory's system identifier"},
+		{n: 96, name: "adoption: a cloned replica does not race in a cluster that was never led",
+			view:       view(noLeader, func(v *ClusterView) { v.LastLeader = nil }),
+			local:      replica("n2", pgState(PGStopped)),
+			want:       Action{},
+			wantReason: "no action: the cluster was never led; waiting for n1, named in the initialize key, to take the first leader lock"},
+		{n: 97, name: "adoption: the history key means the cluster was led before, so replicas race as usual",
+			view:       view(noLeader, func(v *ClusterView) { v.LastLeader, v.EverLed = nil, true }),
+			local:      replica("n2"),
+			want:       Action{Kind: ActionAcquireLeader, Term: 1},
+			wantReason: "promoting: there is no leader and I am the healthiest member (WAL 0/3000060)"},
+		{n: 98, name: "adoption: named member with an unknown system identifier waits",
+			view:       view(noLeader, func(v *ClusterView) { v.LastLeader = nil }),
+			local:      primary(pgState(PGStopped), func(l *LocalState) { l.Lease, l.Sysid = nil, "" }),
+			want:       Action{},
+			wantReason: "no action: the initialize key names me to lead the new cluster, but my data directory's system identifier is not known yet"},
+		{n: 99, name: "adoption: a primary already running (agent restarted mid-adoption) takes the lock",
+			view:       view(noLeader, func(v *ClusterView) { v.LastLeader = nil }),
+			local:      primary(func(l *LocalState) { l.Lease = nil }),
+			want:       Action{Kind: ActionAcquireLeader, Term: 1},
+			wantReason: "taking the leader lock: I just bootstrapped the cluster"},
+		{n: 100, name: "restarted agent: PostgreSQL went down with the old agent, restart in place instead of failing over",
+			view: view(),
+			local: primary(pgState(PGCrashed), func(l *LocalState) {
+				l.PostgresDownAtAgentStart, l.CrashedAt = true, now-20*msec
+			}),
+			want: Action{Kind: ActionRestartPostgres, AsPrimary: true, KeepLock: true},
+			wantReason: "restarting PostgreSQL in place as the primary: it was already down when this agent started " +
+				"(it dies with its agent, which was restarted), so crash recovery here is quicker than a failover"},
+		{n: 101, name: "restarted agent: a second crash after the in-place restart releases as usual",
+			view: view(),
+			local: primary(pgState(PGCrashed), func(l *LocalState) {
+				l.PostgresDownAtAgentStart, l.CrashRestarts = true, 1
+			}),
+			want:       Action{Kind: ActionReleaseLeader, ExpectedRevision: 100},
+			wantReason: "releasing the leader lock at once: PostgreSQL crashed again after an in-place restart, so n2, n3 can take over"},
+		{n: 102, name: "restarted agent: a clean switchover stop still releases to the candidate",
+			view:       view(failover("n1", "n2")),
+			local:      primary(pgState(PGStopped), func(l *LocalState) { l.PostgresDownAtAgentStart = true }),
+			want:       Action{Kind: ActionReleaseLeader, ExpectedRevision: 100},
+			wantReason: "switchover: PostgreSQL stopped cleanly; releasing the leader lock to n2"},
+		{n: 103, name: "restarted agent: crash recovery past crash_restart_budget_ms keeps the lock within agent_restart_budget_ms",
+			view: view(),
+			local: primary(pgState(PGStarting), func(l *LocalState) {
+				l.PostgresDownAtAgentStart, l.CrashRestarts, l.CrashedAt = true, 1, now-800*msec
+			}),
+			want:       Action{Kind: ActionRenewLeader},
+			wantReason: "PostgreSQL is starting (800 ms since the outage began, agent_restart_budget_ms 10000 ms); keeping the leader lock"},
+		{n: 104, name: "restarted agent: crash recovery past agent_restart_budget_ms hands over",
+			view: view(),
+			local: primary(pgState(PGStarting), func(l *LocalState) {
+				l.PostgresDownAtAgentStart, l.CrashRestarts, l.CrashedAt = true, 1, now-10100*msec
+			}),
+			want:       Action{Kind: ActionFenceWrites, KeepLock: true},
+			wantReason: "stopping the in-place restart: it has taken 10100 ms (> agent_restart_budget_ms 10000 ms) and n2, n3 can take over"},
 	}
 }
 

@@ -170,6 +170,16 @@ type ClusterView struct {
 	// all confirm the leader during an etcd outage. nil = key absent.
 	FailsafeMembers []string
 	Probes          map[string]Probe
+	// EverLed: the history key exists, so some member held the lock
+	// before. Unlike LastLeader it survives an agent restart; a cluster
+	// that was never led may only be started by the member its
+	// initialize key names (the one whose data directory was initdb'd).
+	EverLed bool
+}
+
+// everLed: some member held the lock before (durably, or seen by this agent).
+func (v ClusterView) everLed() bool {
+	return v.EverLed || v.Leader != nil || v.LastLeader != nil
 }
 
 // lastLeader returns the current leader record or, if absent, the last one seen.
@@ -246,6 +256,11 @@ type LocalState struct {
 	CrashRestarts         int
 	CrashedAt             time.Duration
 	CrashRecoveryEstimate time.Duration
+	// PostgresDownAtAgentStart: PostgreSQL was already down (crashed)
+	// when this agent process started. PostgreSQL dies with its agent
+	// (the postmaster is the agent's child with a parent-death signal), so
+	// this is normally an agent restart, not a PostgreSQL fault.
+	PostgresDownAtAgentStart bool
 
 	// FailsafeAcks: member → SEND time of the failsafe request it
 	// confirmed most recently (holder side).

@@ -141,6 +141,64 @@ func TestEtcdStore(t *testing.T) {
 	t.Run("GuardedWritesByNonHolderFail", func(t *testing.T) { testGuarded(t, url) })
 	t.Run("WatchFromCompactedRevisionFails", func(t *testing.T) { testCompacted(t, url) })
 	t.Run("MemberLeaseKeptAliveAndRevoked", func(t *testing.T) { testMemberLease(t, url) })
+	t.Run("RegisterClusterCreatesOnlyIfAbsent", func(t *testing.T) { testRegisterCluster(t, url) })
+	t.Run("RecoverGuardOnlyForOwnAppliedRenewal", func(t *testing.T) { testRecoverGuard(t, url) })
+}
+
+func testRegisterCluster(t *testing.T, url string) {
+	s := newStore(t, url)
+	wipe(t, s)
+	ctx := ctxT(t)
+	mine := InitializeRecord{ClaimedBy: "n1", Sysid: "7289263672843878470"}
+	got, err := s.RegisterCluster(ctx, mine, json.RawMessage(`{"synchronous_mode":true}`))
+	if err != nil || got != mine {
+		t.Fatalf("first registration: got %+v, %v", got, err)
+	}
+	// A second workflow run with another sysid (another cluster) learns the
+	// stored one and changes nothing.
+	other := InitializeRecord{ClaimedBy: "n2", Sysid: "7000000000000000001"}
+	got, err = s.RegisterCluster(ctx, other, json.RawMessage(`{"synchronous_mode":false}`))
+	if err != nil || got != mine {
+		t.Fatalf("second registration: got %+v, %v; want the stored %+v", got, err, mine)
+	}
+	snap, err := s.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Config == nil || string(snap.Config.Value) != `{"synchronous_mode":true}` {
+		t.Fatalf("config overwritten or missing: %+v", snap.Config)
+	}
+	if _, err := s.RegisterCluster(ctx, InitializeRecord{ClaimedBy: "n1"}, json.RawMessage(`{}`)); err == nil {
+		t.Fatal("registration without a sysid accepted")
+	}
+}
+
+func testRecoverGuard(t *testing.T, url string) {
+	s := newStore(t, url)
+	wipe(t, s)
+	ctx := ctxT(t)
+	g, err := s.AcquireLeader(ctx, LeaderRecord{Holder: "n1", Term: 1, Seq: 1}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := LeaderRecord{Holder: "n1", Term: 1, Seq: 2}
+	g2, err := s.RenewLeader(ctx, applied, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pretend the response of renewal seq 2 was lost: the holder recovers
+	// a guard that works for the next renewal.
+	rg, err := s.RecoverGuard(ctx, applied)
+	if err != nil || rg.Revision != g2.Revision {
+		t.Fatalf("recover applied renewal: %+v, %v (want revision %d)", rg, err, g2.Revision)
+	}
+	if _, err := s.RenewLeader(ctx, LeaderRecord{Holder: "n1", Term: 1, Seq: 3}, rg); err != nil {
+		t.Fatalf("renew with recovered guard: %v", err)
+	}
+	// A renewal that was never applied (seq 9) yields no guard.
+	if _, err := s.RecoverGuard(ctx, LeaderRecord{Holder: "n1", Term: 1, Seq: 9}); !errors.Is(err, ErrLeaderChanged) {
+		t.Fatalf("recover unapplied renewal: got %v", err)
+	}
 }
 
 func wipe(t *testing.T, s *Store) {

@@ -56,8 +56,12 @@ type MemberTags struct {
 
 // MemberRecord is what a member reports about itself every loop.
 type MemberRecord struct {
-	Role        string     `json:"role"`  // primary | replica
-	State       string     `json:"state"` // running | starting | stopped | crashed
+	Role string `json:"role"` // primary | replica
+	// State is the PostgreSQL state (running | starting | stopped |
+	// crashed) or, while the agent runs a long action on the data
+	// directory, that action (cloning | recloning | rewinding |
+	// bootstrapping), which no HA decision counts as running.
+	State       string     `json:"state"`
 	Timeline    uint32     `json:"timeline"`
 	ReceivedLSN uint64     `json:"received_lsn,omitempty"`
 	ReplayedLSN uint64     `json:"replayed_lsn,omitempty"`
@@ -68,6 +72,31 @@ type MemberRecord struct {
 	Upstream    string     `json:"upstream,omitempty"`
 	Seq         uint64     `json:"seq"` // changes every report, so an unchanged record is a stale one
 	ReportedAt  time.Time  `json:"reported_at,omitzero"`
+	// Host and Port are where other members connect for replication.
+	Host string `json:"host,omitempty"`
+	Port int    `json:"port,omitempty"`
+	// CheckpointTimeline is pg_control_checkpoint().timeline_id: a new
+	// primary's control file shows its timeline only after a checkpoint,
+	// and pg_rewind against it is wrong before that.
+	CheckpointTimeline uint32 `json:"checkpoint_timeline,omitempty"`
+	// Note says what the agent is doing or why it cannot (e.g. "pg_rewind
+	// failed: ...; re-cloning"), for humans.
+	Note string `json:"note,omitempty"`
+	// Replication is the primary's own pg_stat_replication, keyed by
+	// application_name (= member name), as of this report. Only the
+	// primary's agent fills it; other members answer /sync and /cluster
+	// from it (and say so).
+	Replication map[string]ReplicationReport `json:"replication,omitempty"`
+	// SynchronousStandbyNames is the primary's current setting.
+	SynchronousStandbyNames string `json:"synchronous_standby_names,omitempty"`
+}
+
+// ReplicationReport is one pg_stat_replication row as the primary saw it.
+type ReplicationReport struct {
+	State     string `json:"state"`      // streaming | catchup | ...
+	SyncState string `json:"sync_state"` // sync | async | potential | quorum
+	FlushLSN  uint64 `json:"flush_lsn,omitempty"`
+	ReplayLSN uint64 `json:"replay_lsn,omitempty"`
 }
 
 // InitializeRecord is the bootstrap race winner and the system identifier.

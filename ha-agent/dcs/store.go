@@ -223,6 +223,31 @@ func leaderFromElse(resp *clientv3.TxnResponse) *Versioned[LeaderRecord] {
 	return &v
 }
 
+// RecoverGuard returns the guard for a renewal whose response was lost:
+// it succeeds only if the leader key holds exactly the bytes of sent
+// (holder and sequence number make them unique), i.e. etcd applied that
+// very request. The caller times its lease from that request's send time.
+func (s *Store) RecoverGuard(ctx context.Context, sent LeaderRecord) (Guard, error) {
+	key := s.Key(KeyLeader)
+	val, err := json.Marshal(sent)
+	if err != nil {
+		return Guard{}, fmt.Errorf("dcs recover leader guard: encode: %w", err)
+	}
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return Guard{}, fmt.Errorf("dcs recover leader guard for %q: %w", sent.Holder, err)
+	}
+	if len(resp.Kvs) == 0 || !bytes.Equal(resp.Kvs[0].Value, val) {
+		var cur *Versioned[LeaderRecord]
+		if len(resp.Kvs) > 0 {
+			v, _ := decode[LeaderRecord](resp.Kvs[0].Value, resp.Kvs[0].CreateRevision, resp.Kvs[0].ModRevision, resp.Kvs[0].Version)
+			cur = &v
+		}
+		return Guard{}, &LeaderConflictError{Op: "dcs recover leader guard for " + sent.Holder, Current: cur}
+	}
+	return Guard{Revision: resp.Kvs[0].ModRevision, value: val}, nil
+}
+
 // --- leader-guarded writes ---------------------------------------------------
 
 // guarded runs ops only if the leader key is still what g proves, and the
@@ -340,6 +365,55 @@ func (s *Store) AbandonInitialize(ctx context.Context, rev int64) error {
 		return fmt.Errorf("dcs abandon initialize (expected revision %d): %w", rev, ErrChanged)
 	}
 	return nil
+}
+
+// RegisterCluster is the bootstrap contract between the cluster-creation
+// workflow and the agents: before any agent starts, the workflow writes
+// the dynamic config and the initialize key (the member that initdb'd the
+// primary and its system identifier). Both are created only if absent, so
+// re-running the workflow changes nothing. It returns the initialize
+// record as stored: when it names another system identifier, the prefix
+// already belongs to another cluster and the caller must stop.
+func (s *Store) RegisterCluster(ctx context.Context, initialize InitializeRecord, config json.RawMessage) (InitializeRecord, error) {
+	if initialize.ClaimedBy == "" || initialize.Sysid == "" {
+		return InitializeRecord{}, errors.New("dcs register cluster: initialize needs claimed_by and sysid")
+	}
+	if !json.Valid(config) {
+		return InitializeRecord{}, errors.New("dcs register cluster: config is not valid JSON")
+	}
+	cfgKey, initKey := s.Key(KeyConfig), s.Key(KeyInitialize)
+	initVal, err := json.Marshal(initialize)
+	if err != nil {
+		return InitializeRecord{}, fmt.Errorf("dcs register cluster: encode initialize: %w", err)
+	}
+	// Config first (agents need it before they act), then initialize;
+	// the second transaction's Else branch returns what is stored.
+	_, err = s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(cfgKey), "=", 0)).
+		Then(clientv3.OpPut(cfgKey, string(config))).Commit()
+	if err != nil {
+		return InitializeRecord{}, fmt.Errorf("dcs register cluster %s: config: %w", s.prefix, err)
+	}
+	resp, err := s.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(initKey), "=", 0)).
+		Then(clientv3.OpPut(initKey, string(initVal))).
+		Else(clientv3.OpGet(initKey)).Commit()
+	if err != nil {
+		return InitializeRecord{}, fmt.Errorf("dcs register cluster %s: initialize: %w", s.prefix, err)
+	}
+	if resp.Succeeded {
+		return initialize, nil
+	}
+	for _, r := range resp.Responses {
+		if rr := r.GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
+			var existing InitializeRecord
+			if err := json.Unmarshal(rr.Kvs[0].Value, &existing); err != nil {
+				return InitializeRecord{}, fmt.Errorf("dcs register cluster %s: existing initialize key: %w", s.prefix, err)
+			}
+			return existing, nil
+		}
+	}
+	return InitializeRecord{}, fmt.Errorf("dcs register cluster %s: initialize key vanished during registration", s.prefix)
 }
 
 // RequestFailover creates a failover request; one at a time.
@@ -462,4 +536,19 @@ func (s *Store) Close(ctx context.Context) error {
 		return fmt.Errorf("dcs close: revoke member lease %x: %w", id, err)
 	}
 	return nil
+}
+
+// GuardFromEvent is RecoverGuard from a watch event instead of a read: the
+// holder sees its own renewal applied (the response was lost) and takes
+// the guard for it. ok is false unless e is a put of the leader key with
+// exactly the bytes of sent.
+func GuardFromEvent(e Event, sent LeaderRecord) (Guard, bool) {
+	if e.Kind != KindLeader || e.Deleted {
+		return Guard{}, false
+	}
+	val, err := json.Marshal(sent)
+	if err != nil || !bytes.Equal(val, e.Value) {
+		return Guard{}, false
+	}
+	return Guard{Revision: e.ModRevision, value: val}, true
 }

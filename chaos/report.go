@@ -1,0 +1,200 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Summary aggregates the trials of one fault on one system.
+type Summary struct {
+	System string
+	Fault  FaultInfo
+	Trials int
+
+	Acked                  int // trials in which a write was acknowledged after the fault
+	RTOMin, RTOMed, RTOMax time.Duration
+
+	LeaderChanged int
+	Lost          int // acknowledged writes lost, over all trials
+	SplitBrains   int // probe rounds with two or more writable primaries
+
+	Back                      int // old primary back as a streaming replica (trials where the leader moved)
+	BackMin, BackMed, BackMax time.Duration
+	HealthyMed                time.Duration
+	GapMed                    time.Duration // median write unavailability (see Trial.Gap)
+
+	Failed int
+}
+
+// Summarize aggregates trials of one fault on one system.
+func Summarize(system string, f FaultInfo, trials []*Trial) Summary {
+	s := Summary{System: system, Fault: f, Trials: len(trials)}
+	var rtos, backs, healthy, gaps []time.Duration
+	for _, t := range trials {
+		if t.Acked {
+			s.Acked++
+			rtos = append(rtos, t.RTO)
+			gaps = append(gaps, t.Gap)
+		}
+		if t.LeaderChanged {
+			s.LeaderChanged++
+		}
+		if t.Back {
+			s.Back++
+			backs = append(backs, t.BackIn)
+		}
+		if t.HealthyIn > 0 {
+			healthy = append(healthy, t.HealthyIn)
+		}
+		s.Lost += len(t.Lost)
+		s.SplitBrains += len(t.SplitBrains)
+		if t.Failed() {
+			s.Failed++
+		}
+	}
+	s.RTOMin, s.RTOMed, s.RTOMax = minMedMax(rtos)
+	s.BackMin, s.BackMed, s.BackMax = minMedMax(backs)
+	_, s.HealthyMed, _ = minMedMax(healthy)
+	_, s.GapMed, _ = minMedMax(gaps)
+	return s
+}
+
+// minMedMax returns the minimum, median (mean of the two middle values for an even count) and
+// maximum; zeros for no values.
+func minMedMax(ds []time.Duration) (lo, med, hi time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	n := len(s)
+	if n%2 == 1 {
+		med = s[n/2]
+	} else {
+		med = (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[0], med, s[n-1]
+}
+
+// secs formats a duration in seconds with millisecond precision.
+func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// WriteTable writes one row per summary.
+func WriteTable(w io.Writer, sums []Summary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "system\tfault\ttrials\tRTO min/median/max (s)\twrite gap median (s)\tleader moved\tlost acked\t2 writable\told primary back\tback in min/median/max (s)\thealthy in median (s)\tfailed trials")
+	for _, s := range sums {
+		rto := "-"
+		if s.Acked > 0 {
+			rto = fmt.Sprintf("%s / %s / %s", secs(s.RTOMin), secs(s.RTOMed), secs(s.RTOMax))
+			if s.Acked < s.Trials {
+				rto += fmt.Sprintf(" (%d of %d)", s.Acked, s.Trials)
+			}
+		}
+		back, backIn := "n/a", "-"
+		if s.LeaderChanged > 0 {
+			back = fmt.Sprintf("%d/%d", s.Back, s.LeaderChanged)
+		}
+		if s.Back > 0 {
+			backIn = fmt.Sprintf("%s / %s / %s", secs(s.BackMin), secs(s.BackMed), secs(s.BackMax))
+		}
+		healthy := "-"
+		if s.HealthyMed > 0 {
+			healthy = secs(s.HealthyMed)
+		}
+		gap := "-"
+		if s.Acked > 0 {
+			gap = secs(s.GapMed)
+		}
+		fmt.Fprintf(tw, "%s\t(%d) %s\t%d\t%s\t%s\t%d/%d\t%d\t%d\t%s\t%s\t%s\t%d\n",
+			s.System, s.Fault.Number, s.Fault.Kind, s.Trials, rto, gap, s.LeaderChanged, s.Trials, s.Lost, s.SplitBrains, back, backIn, healthy, s.Failed)
+	}
+	tw.Flush()
+}
+
+// WriteGoals says, for pigwf, whether the median RTO met the sub-second goal per fault.
+func WriteGoals(w io.Writer, sums []Summary) {
+	for _, s := range sums {
+		if !s.Fault.SubSecondGoal {
+			continue
+		}
+		verdict := "NOT MET"
+		switch {
+		case s.Acked == 0:
+			verdict = "NOT MEASURED"
+		case s.RTOMed < time.Second:
+			verdict = "met"
+		}
+		fmt.Fprintf(w, "  (%d) %-12s median RTO %s s < 1 s: %s\n", s.Fault.Number, s.Fault.Kind, secs(s.RTOMed), verdict)
+	}
+}
+
+// WriteComparison writes the ratio of median RTOs (anchor / pigwf) for the faults both ran.
+func WriteComparison(w io.Writer, pigwf, anchor []Summary, anchorName string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "fault\tpigwf median RTO (s)\t%s median RTO (s)\t%s / pigwf\n", anchorName, anchorName)
+	for _, a := range anchor {
+		for _, p := range pigwf {
+			if p.Fault.Kind != a.Fault.Kind {
+				continue
+			}
+			ratio := "-"
+			if p.Acked > 0 && a.Acked > 0 && p.RTOMed > 0 {
+				ratio = fmt.Sprintf("%.1f×", a.RTOMed.Seconds()/p.RTOMed.Seconds())
+			}
+			fmt.Fprintf(tw, "(%d) %s\t%s\t%s\t%s\n", a.Fault.Number, a.Fault.Kind, medOrDash(p), medOrDash(a), ratio)
+		}
+	}
+	tw.Flush()
+}
+
+func medOrDash(s Summary) string {
+	if s.Acked == 0 {
+		return "-"
+	}
+	return secs(s.RTOMed)
+}
+
+// TrialLine is the one-line account of a trial printed as the suite runs.
+func TrialLine(t *Trial) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-7s %-11s #%-2d primary n%d", t.System, t.Fault, t.N, t.OldPrimary)
+	if t.Acked {
+		fmt.Fprintf(&b, " → n%d  RTO %s s (write gap %s s from t0%+.3fs)", t.NewPrimary, secs(t.RTO), secs(t.Gap), t.LastOld.Seconds())
+	} else {
+		b.WriteString(" → no write")
+	}
+	if t.LeaderChanged {
+		b.WriteString("  leader moved")
+		if t.Back {
+			fmt.Fprintf(&b, ", old primary streaming %s s after the fault was lifted", secs(t.BackIn))
+		}
+	} else {
+		b.WriteString("  leader kept")
+	}
+	if t.HealthyIn > 0 {
+		fmt.Fprintf(&b, "; healthy in %s s", secs(t.HealthyIn))
+	}
+	fmt.Fprintf(&b, "; lost %d; two writable %d", len(t.Lost), len(t.SplitBrains))
+	if t.Detail != "" {
+		fmt.Fprintf(&b, " [%s]", t.Detail)
+	}
+	for _, e := range t.Errs {
+		fmt.Fprintf(&b, "\n    FAILED: %s", e)
+	}
+	for _, l := range t.LostDetail {
+		fmt.Fprintf(&b, "\n    LOST: %s", l)
+	}
+	for i, sb := range t.SplitBrains {
+		if i == 5 {
+			fmt.Fprintf(&b, "\n    … %d more split-brain rounds", len(t.SplitBrains)-5)
+			break
+		}
+		fmt.Fprintf(&b, "\n    TWO WRITABLE: probe round %d at t0%+.3fs: nodes %v acknowledged", sb.Round, sb.At.Sub(t.T0).Seconds(), sb.Nodes)
+	}
+	return b.String()
+}

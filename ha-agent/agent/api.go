@@ -1,0 +1,412 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/ha-agent/dcs"
+	"github.com/pigwf/pigwf/ha-agent/pgctl"
+)
+
+// REST API. Health endpoints follow Patroni's so HAProxy configs keep
+// working (Pigsty checks with "OPTIONS /primary"): GET, HEAD and OPTIONS
+// answer 200 when the check holds, 503 otherwise.
+//
+//	/primary /leader /master /read-write   holds leadership now (never past the fence deadline)
+//	/replica [?lag=<bytes|kB|MB|GB>]       running standby streaming WAL (within lag)
+//	/read-only                             primary or running standby
+//	/sync /synchronous                     standby that the primary's pg_stat_replication reports sync
+//	/async /asynchronous                   streaming standby that is not sync
+//	/health                                PostgreSQL running
+//	/cluster                               members, roles and states (see clusterView)
+//	/metrics                               Prometheus text
+//	/probe                                 live state for racing members
+//	POST /switchover {leader, candidate, scheduled_at}, POST /failover {candidate}
+//	POST /failsafe {leader}                failsafe confirmation between members
+func (a *Agent) routes() http.Handler {
+	mux := http.NewServeMux()
+	check := func(fn func(s snapshot, now time.Duration, r *http.Request) bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			switch r.Method {
+			case http.MethodGet, http.MethodHead, http.MethodOptions:
+			default:
+				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+				return
+			}
+			s := a.snapshot()
+			code := http.StatusServiceUnavailable
+			if fn(s, a.clock.Now(), r) {
+				code = http.StatusOK
+			}
+			a.writeJSON(w, r, code, a.status(s))
+		}
+	}
+	for _, p := range []string{"/primary", "/leader", "/master", "/read-write"} {
+		mux.HandleFunc(p, check(func(s snapshot, now time.Duration, _ *http.Request) bool { return a.isPrimary(s, now) }))
+	}
+	mux.HandleFunc("/replica", check(func(s snapshot, _ time.Duration, r *http.Request) bool {
+		if !streamingReplica(s) {
+			return false
+		}
+		if lag := r.URL.Query().Get("lag"); lag != "" {
+			maxLag, err := parseBytes(lag)
+			return err == nil && lagOf(s) <= maxLag
+		}
+		return true
+	}))
+	mux.HandleFunc("/read-only", check(func(s snapshot, now time.Duration, _ *http.Request) bool {
+		return a.isPrimary(s, now) || (s.obs.State == haagent.PGRunning && s.obs.InRecovery)
+	}))
+	syncCheck := check(func(s snapshot, now time.Duration, _ *http.Request) bool { return a.isSyncStandby(s, now) })
+	mux.HandleFunc("/sync", syncCheck)
+	mux.HandleFunc("/synchronous", syncCheck)
+	asyncCheck := check(func(s snapshot, now time.Duration, _ *http.Request) bool {
+		return streamingReplica(s) && !a.isSyncStandby(s, now)
+	})
+	mux.HandleFunc("/async", asyncCheck)
+	mux.HandleFunc("/asynchronous", asyncCheck)
+	mux.HandleFunc("/health", check(func(s snapshot, _ time.Duration, _ *http.Request) bool {
+		return s.obs.State == haagent.PGRunning
+	}))
+	mux.HandleFunc("/cluster", a.handleCluster)
+	mux.HandleFunc("/metrics", a.handleMetrics)
+	mux.HandleFunc("/probe", a.handleProbe)
+	mux.HandleFunc("/switchover", a.handleFailoverRequest(true))
+	mux.HandleFunc("/failover", a.handleFailoverRequest(false))
+	mux.HandleFunc("/failsafe", a.handleFailsafe)
+	mux.HandleFunc("/patroni", func(w http.ResponseWriter, r *http.Request) { a.writeJSON(w, r, http.StatusOK, a.status(a.snapshot())) })
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { a.writeJSON(w, r, http.StatusOK, a.status(a.snapshot())) })
+	return mux
+}
+
+func (a *Agent) snapshot() snapshot {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.snap
+}
+
+func (a *Agent) writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	if r.Method == http.MethodHead {
+		return
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// isPrimary: leadership by Decide's own rule at THIS instant, and the
+// fence timer agrees (it is armed and its deadline not reached).
+func (a *Agent) isPrimary(s snapshot, now time.Duration) bool {
+	return haagent.HoldsLeadership(s.view, s.local, now) && a.fencer.Writable()
+}
+
+func streamingReplica(s snapshot) bool {
+	return s.obs.State == haagent.PGRunning && s.obs.InRecovery && s.obs.WALReceiverRunning
+}
+
+func lagOf(s snapshot) uint64 {
+	if lr := s.view.Leader; lr != nil {
+		if pos := max(s.obs.ReceivedLSN, s.obs.ReplayedLSN); lr.Optime > pos {
+			return uint64(lr.Optime - pos)
+		}
+	}
+	return 0
+}
+
+// isSyncStandby: the PRIMARY's pg_stat_replication (as its agent
+// published it, recently) says this member is sync. Never from config or
+// the sync key alone (seed 002).
+func (a *Agent) isSyncStandby(s snapshot, now time.Duration) bool {
+	if !streamingReplica(s) || s.view.Leader == nil || s.view.Leader.Holder == a.cfg.Name {
+		return false
+	}
+	lm, ok := s.members[s.view.Leader.Holder]
+	if !ok || now-lm.observedAt > s.view.Config.MemberReportFresh() {
+		return false
+	}
+	st := lm.rec.Replication[a.cfg.Name].SyncState
+	return st == "sync" || st == "quorum"
+}
+
+// parseBytes parses "1048576", "16kB", "10MB", "1GB".
+func parseBytes(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	mult := uint64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"kB", 1 << 10}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("lag %q: want bytes, e.g. 1048576 or 16MB", s)
+	}
+	return n * mult, nil
+}
+
+// memberStatus is this member's own status (health check bodies, /patroni).
+type memberStatus struct {
+	Name     string `json:"name"`
+	Cluster  string `json:"cluster"`
+	Role     string `json:"role"`
+	State    string `json:"state"`
+	Timeline uint32 `json:"timeline"`
+	XLogPos  string `json:"wal_position"`
+	Leader   string `json:"leader,omitempty"`
+	Reason   string `json:"last_reason"`
+	Paused   bool   `json:"paused,omitempty"`
+}
+
+func (a *Agent) status(s snapshot) memberStatus {
+	st := memberStatus{Name: a.cfg.Name, Cluster: a.cfg.Cluster, State: string(s.obs.State), Timeline: s.obs.Timeline,
+		XLogPos: optime(s.obs).String(), Reason: s.reason, Paused: s.view.Paused, Role: "replica"}
+	if a.isPrimary(s, a.clock.Now()) {
+		st.Role = "primary"
+	}
+	if s.view.Leader != nil {
+		st.Leader = s.view.Leader.Holder
+	}
+	return st
+}
+
+// clusterView is GET /cluster.
+type clusterView struct {
+	Cluster                 string          `json:"cluster"`
+	Paused                  bool            `json:"paused"`
+	Leader                  string          `json:"leader"`
+	Timeline                uint32          `json:"timeline"`
+	SynchronousStandbyNames string          `json:"synchronous_standby_names"`
+	SyncSource              string          `json:"sync_source"`
+	Members                 []clusterMember `json:"members"`
+}
+
+type clusterMember struct {
+	Name     string         `json:"name"`
+	Host     string         `json:"host"`
+	Port     int            `json:"port"`
+	Role     string         `json:"role"`  // leader | sync_standby | replica
+	State    string         `json:"state"` // running | streaming | catchup | starting | stopped | crashed | recloning | ...
+	Timeline uint32         `json:"timeline"`
+	LagBytes uint64         `json:"lag_bytes"`
+	APIURL   string         `json:"api_url"`
+	Tags     dcs.MemberTags `json:"tags"`
+	Note     string         `json:"note,omitempty"`
+}
+
+// handleCluster: when this member is the leader, sync roles and streaming
+// states come from its own pg_stat_replication read during the request;
+// any other member answers from what the leader last published in the DCS
+// and says so in sync_source.
+func (a *Agent) handleCluster(w http.ResponseWriter, r *http.Request) {
+	s := a.snapshot()
+	now := a.clock.Now()
+	out := clusterView{Cluster: a.cfg.Cluster, Paused: s.view.Paused}
+	var rows map[string]dcs.ReplicationReport
+	var leaderFlush haagent.LSN
+	if s.view.Leader != nil {
+		out.Leader, out.Timeline = s.view.Leader.Holder, s.view.Leader.Timeline
+	}
+	switch {
+	case a.isPrimary(s, now):
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		live, ssn, flush, err := a.pg.LiveReplication(ctx)
+		cancel()
+		if err != nil {
+			http.Error(w, "read pg_stat_replication: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		rows = map[string]dcs.ReplicationReport{}
+		for _, row := range live {
+			rows[row.ApplicationName] = dcs.ReplicationReport{State: row.State, SyncState: row.SyncState,
+				FlushLSN: uint64(row.FlushLSN), ReplayLSN: uint64(row.ReplayLSN)}
+		}
+		out.SynchronousStandbyNames, leaderFlush = ssn, flush
+		out.Timeline = s.obs.Timeline
+		out.SyncSource = fmt.Sprintf("live: pg_stat_replication on %s, read during this request", a.cfg.Name)
+	case out.Leader != "":
+		lm, ok := s.members[out.Leader]
+		if !ok {
+			out.SyncSource = fmt.Sprintf("none: leader %s has no member record", out.Leader)
+			break
+		}
+		rows, leaderFlush = lm.rec.Replication, haagent.LSN(lm.rec.FlushLSN)
+		out.SynchronousStandbyNames = lm.rec.SynchronousStandbyNames
+		out.SyncSource = fmt.Sprintf("dcs: pg_stat_replication as leader %s published it %s ago; ask the leader's /cluster for a live answer",
+			out.Leader, (now - lm.observedAt).Round(time.Millisecond))
+	default:
+		out.SyncSource = "none: there is no leader"
+	}
+	names := slices.Sorted(maps.Keys(s.members))
+	if !slices.Contains(names, a.cfg.Name) {
+		names = append(names, a.cfg.Name)
+		slices.Sort(names)
+	}
+	for _, name := range names {
+		e := s.members[name]
+		m := clusterMember{Name: name, Host: e.rec.Host, Port: e.rec.Port, Role: "replica", State: e.rec.State,
+			Timeline: e.rec.Timeline, APIURL: e.rec.APIURL, Tags: e.rec.Tags, Note: e.rec.Note, LagBytes: e.rec.LagBytes}
+		if name == a.cfg.Name {
+			m.Host, m.Port, m.APIURL = a.cfg.Postgres.Host, a.cfg.Postgres.Port, a.cfg.API.URL
+			m.Timeline, m.State = s.obs.Timeline, string(s.obs.State)
+			m.Tags = dcs.MemberTags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync}
+		}
+		if name == out.Leader {
+			m.Role, m.LagBytes = "leader", 0
+		} else if row, ok := rows[name]; ok {
+			m.State = row.State
+			if row.SyncState == "sync" || row.SyncState == "quorum" {
+				m.Role = "sync_standby"
+			}
+			if leaderFlush > haagent.LSN(row.ReplayLSN) {
+				m.LagBytes = uint64(leaderFlush - haagent.LSN(row.ReplayLSN))
+			} else {
+				m.LagBytes = 0
+			}
+		}
+		out.Members = append(out.Members, m)
+	}
+	a.writeJSON(w, r, http.StatusOK, out)
+}
+
+func (a *Agent) handleProbe(w http.ResponseWriter, r *http.Request) {
+	s := a.snapshot()
+	now := a.clock.Now()
+	pr := probeResponse{Name: a.cfg.Name, Running: s.obs.State == haagent.PGRunning, InRecovery: s.obs.InRecovery,
+		AcceptingWrites: s.obs.State == haagent.PGRunning && !s.obs.InRecovery,
+		WALPosition:     uint64(optime(s.obs)), Timeline: s.obs.Timeline}
+	if s.obs.State == haagent.PGStarting && !s.obs.InRecovery {
+		pr.AcceptingWrites = true // a primary that is starting may take writes any moment
+	}
+	a.mu.Lock()
+	if p := a.promise; p != nil && now < p.Until {
+		pr.FailsafeLeader = p.Leader
+	}
+	a.mu.Unlock()
+	a.writeJSON(w, r, http.StatusOK, pr)
+}
+
+// handleFailsafe answers a leader that cannot reach etcd (see haagent
+// AnswerFailsafe). It is serialized with this agent's own acquire.
+func (a *Agent) handleFailsafe(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	var req struct {
+		Leader string `json:"leader"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Leader == "" {
+		http.Error(w, `body must be {"leader": "<member>"}`, http.StatusBadRequest)
+		return
+	}
+	a.acquireMu.Lock()
+	defer a.acquireMu.Unlock()
+	s := a.snapshot()
+	now := a.clock.Now()
+	ok, until, reason := haagent.AnswerFailsafe(s.view, s.local, req.Leader, now)
+	code := http.StatusConflict
+	if ok {
+		a.mu.Lock()
+		a.promise = &haagent.FailsafePromise{Leader: req.Leader, Until: until}
+		a.mu.Unlock()
+		code = http.StatusOK
+	}
+	a.writeJSON(w, r, code, map[string]any{"ok": ok, "reason": reason})
+}
+
+// handleFailoverRequest writes the DCS failover key; the leader's agent
+// acts on it (switchover: it demotes cleanly first).
+func (a *Agent) handleFailoverRequest(switchover bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
+			return
+		}
+		var req struct {
+			Leader      string    `json:"leader"`
+			Candidate   string    `json:"candidate"`
+			ScheduledAt time.Time `json:"scheduled_at"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad JSON body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if switchover && req.Leader == "" {
+			http.Error(w, `switchover needs "leader" (and optionally "candidate")`, http.StatusBadRequest)
+			return
+		}
+		if !switchover && req.Candidate == "" {
+			http.Error(w, `failover needs "candidate"`, http.StatusBadRequest)
+			return
+		}
+		rec := dcs.FailoverRecord{From: req.Leader, To: req.Candidate, ScheduledAt: req.ScheduledAt, RequestedBy: "rest-api@" + a.cfg.Name}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if _, err := a.store.RequestFailover(ctx, rec); err != nil {
+			code := http.StatusServiceUnavailable
+			if errors.Is(err, dcs.ErrExists) {
+				code = http.StatusConflict
+			}
+			http.Error(w, err.Error(), code)
+			return
+		}
+		a.writeJSON(w, r, http.StatusAccepted, map[string]any{"requested": rec})
+	}
+}
+
+// handleMetrics writes Prometheus text exposition.
+func (a *Agent) handleMetrics(w http.ResponseWriter, r *http.Request) {
+	s := a.snapshot()
+	now := a.clock.Now()
+	var b strings.Builder
+	labels := fmt.Sprintf(`cluster="%s",member="%s"`, promEscape(a.cfg.Cluster), promEscape(a.cfg.Name))
+	g := func(name, help, typ string, v float64) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s{%s} %s\n", name, help, name, typ, name, labels, strconv.FormatFloat(v, 'g', -1, 64))
+	}
+	b2f := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	g("pigwf_ha_is_leader", "1 if this member holds leadership now (the /primary check).", "gauge", b2f(a.isPrimary(s, now)))
+	g("pigwf_ha_postgres_running", "1 if PostgreSQL is running.", "gauge", b2f(s.obs.State == haagent.PGRunning))
+	g("pigwf_ha_postgres_in_recovery", "1 if PostgreSQL is a standby.", "gauge", b2f(s.obs.InRecovery))
+	g("pigwf_ha_timeline", "PostgreSQL timeline.", "gauge", float64(s.obs.Timeline))
+	g("pigwf_ha_wal_position_bytes", "Flush LSN on a primary, max(receive, replay) LSN on a standby.", "gauge", float64(optime(s.obs)))
+	g("pigwf_ha_lag_bytes", "WAL bytes behind the leader's last recorded position.", "gauge", float64(lagOf(s)))
+	g("pigwf_ha_dcs_reachable", "1 if the last etcd operation succeeded.", "gauge", b2f(s.local.DCSReachable))
+	g("pigwf_ha_loop_duration_seconds", "Duration of the last HA loop cycle.", "gauge", time.Duration(a.metrics.loopNs.Load()).Seconds())
+	g("pigwf_ha_loop_cycles_total", "HA loop cycles run.", "counter", float64(a.metrics.cycles.Load()))
+	g("pigwf_ha_failovers_total", "Times this member took the leader lock from another holder.", "counter", float64(a.metrics.failovers.Load()))
+	g("pigwf_ha_fence_events_total", "Times this member fenced its PostgreSQL.", "counter", float64(a.metrics.fences.Load()))
+	g("pigwf_ha_last_fence_latency_seconds", "Time the last fence took until no PostgreSQL process was left.", "gauge", time.Duration(a.metrics.lastFenceNs.Load()).Seconds())
+	g("pigwf_ha_renew_failures_total", "Leader renewals that failed.", "counter", float64(a.metrics.renewFailures.Load()))
+	fmt.Fprintf(&b, "# HELP pigwf_ha_last_decision_info The last decision and its reason.\n# TYPE pigwf_ha_last_decision_info gauge\n")
+	fmt.Fprintf(&b, "pigwf_ha_last_decision_info{%s,action=\"%s\",reason=\"%s\"} 1\n", labels, promEscape(s.action.Kind.String()), promEscape(s.reason))
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	_, _ = w.Write([]byte(b.String()))
+}
+
+// promEscape escapes a Prometheus label value.
+func promEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
+
+// ensure the controller type satisfies Postgres.
+var _ Postgres = (*pgctl.Controller)(nil)

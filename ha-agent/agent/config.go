@@ -1,0 +1,156 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultConfigPath is where PgClusterCreate writes the local config.
+const DefaultConfigPath = "/etc/pigwf/ha-agent.yml"
+
+// LocalConfig is the node-local configuration file. The key names are a
+// contract with the PgClusterCreate workflow, which writes this file.
+// Cluster-wide timing lives in the DCS config key, not here.
+type LocalConfig struct {
+	Cluster  string         `yaml:"cluster"`
+	Name     string         `yaml:"name"`
+	Prefix   string         `yaml:"prefix"`
+	Etcd     EtcdConfig     `yaml:"etcd"`
+	API      APIConfig      `yaml:"api"`
+	Postgres PostgresConfig `yaml:"postgres"`
+	Tags     TagsConfig     `yaml:"tags"`
+	LogFile  string         `yaml:"log_file"`
+}
+
+// EtcdConfig lists the etcd client endpoints.
+type EtcdConfig struct {
+	Endpoints []string `yaml:"endpoints"`
+}
+
+// APIConfig is the REST API's listen address and advertised URL.
+type APIConfig struct {
+	Listen string `yaml:"listen"`
+	URL    string `yaml:"url"`
+}
+
+// PostgresConfig is the local PostgreSQL.
+type PostgresConfig struct {
+	BinDir          string `yaml:"bin_dir"`
+	DataDir         string `yaml:"data_dir"`
+	Host            string `yaml:"host"`
+	Port            int    `yaml:"port"`
+	SocketDir       string `yaml:"socket_dir"`
+	ReplicationUser string `yaml:"replication_user"`
+	LogFile         string `yaml:"log_file"`
+}
+
+// TagsConfig are the member's tags.
+type TagsConfig struct {
+	NoFailover bool `yaml:"nofailover"`
+	NoSync     bool `yaml:"nosync"`
+}
+
+// LoadConfig reads and validates the local config file.
+func LoadConfig(path string) (LocalConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return LocalConfig{}, fmt.Errorf("read ha-agent config: %w", err)
+	}
+	return ParseConfig(path, b)
+}
+
+// ParseConfig decodes and validates the local config; errors name the
+// file, the field and the fix.
+func ParseConfig(path string, b []byte) (LocalConfig, error) {
+	var c LocalConfig
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		msg := err.Error()
+		if strings.Contains(msg, "password") {
+			msg += " (passwords never go in this file: put the replication user's password in ~postgres/.pgpass, mode 0600)"
+		}
+		return LocalConfig{}, fmt.Errorf("%s: %s", path, msg)
+	}
+	if c.Prefix == "" {
+		c.Prefix = "/pigwf"
+	}
+	if err := c.Validate(); err != nil {
+		return LocalConfig{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks every field and names the fix.
+func (c LocalConfig) Validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	name := func(field, v string) {
+		switch {
+		case v == "":
+			bad(field, "is required")
+		case strings.ContainsAny(v, "/ \t\n\"'"):
+			bad(field, "%q must not contain '/', quotes or whitespace", v)
+		}
+	}
+	name("cluster", c.Cluster)
+	name("name", c.Name)
+	if !strings.HasPrefix(c.Prefix, "/") {
+		bad("prefix", "%q must start with '/' (e.g. /pigwf)", c.Prefix)
+	}
+	if len(c.Etcd.Endpoints) == 0 {
+		bad("etcd.endpoints", "is required: list the etcd client URLs, e.g. [http://10.213.0.11:2379]")
+	}
+	for i, ep := range c.Etcd.Endpoints {
+		if u, err := url.Parse(ep); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(fmt.Sprintf("etcd.endpoints[%d]", i), "%q must be a URL like http://10.213.0.11:2379", ep)
+		}
+	}
+	if _, port, err := net.SplitHostPort(c.API.Listen); err != nil || port == "" {
+		bad("api.listen", "%q must be host:port, e.g. 10.213.0.11:8008", c.API.Listen)
+	}
+	if u, err := url.Parse(c.API.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("api.url", "%q must be the URL other members reach this API at, e.g. http://10.213.0.11:8008", c.API.URL)
+	}
+	abs := func(field, v string) {
+		if v == "" {
+			bad(field, "is required")
+		} else if !filepath.IsAbs(v) {
+			bad(field, "%q must be an absolute path", v)
+		}
+	}
+	abs("postgres.bin_dir", c.Postgres.BinDir)
+	if c.Postgres.BinDir != "" && filepath.IsAbs(c.Postgres.BinDir) {
+		if _, err := os.Stat(filepath.Join(c.Postgres.BinDir, "postgres")); err != nil {
+			bad("postgres.bin_dir", "%q has no postgres binary (install PostgreSQL 15 or fix the path, e.g. /usr/lib/postgresql/15/bin)", c.Postgres.BinDir)
+		}
+	}
+	abs("postgres.data_dir", c.Postgres.DataDir)
+	if c.Postgres.Host == "" {
+		bad("postgres.host", "is required: the address other members connect to for replication")
+	}
+	if c.Postgres.Port < 1 || c.Postgres.Port > 65535 {
+		bad("postgres.port", "%d must be between 1 and 65535", c.Postgres.Port)
+	}
+	abs("postgres.socket_dir", c.Postgres.SocketDir)
+	if c.Postgres.ReplicationUser == "" {
+		bad("postgres.replication_user", "is required (its password goes in ~postgres/.pgpass)")
+	}
+	if c.Postgres.LogFile != "" && !filepath.IsAbs(c.Postgres.LogFile) {
+		bad("postgres.log_file", "%q must be an absolute path", c.Postgres.LogFile)
+	}
+	if c.LogFile != "" && !filepath.IsAbs(c.LogFile) {
+		bad("log_file", "%q must be an absolute path (or empty for stderr)", c.LogFile)
+	}
+	return errors.Join(errs...)
+}

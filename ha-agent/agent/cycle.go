@@ -1,0 +1,434 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/ha-agent/dcs"
+	"github.com/pigwf/pigwf/ha-agent/pgctl"
+)
+
+// cycle is one observe → decide → act iteration.
+func (a *Agent) cycle(ctx context.Context) {
+	start := a.clock.Now()
+	a.metrics.cycles.Add(1)
+	a.ssnJustSet = nil
+	if (a.needLoad || a.watchCh == nil) && (start-a.lastLoad >= time.Second || a.lastLoad == 0 || a.dcsReachable) {
+		a.lastLoad = start
+		if err := a.load(ctx); err != nil {
+			if a.errLimiter.allow("etcd unreachable: " + err.Error()) {
+				a.log.Warn("etcd unreachable", "err", err)
+			}
+		}
+	}
+	obs := a.observe(ctx)
+	now := a.clock.Now()
+	a.trackOutage(obs, now)
+	view := a.cache.view(a.cfg.Cluster, a.hacfg)
+	a.fillReplication(&view, obs)
+	local := a.buildLocal(obs, view)
+	if a.lease == nil && (view.Leader == nil || now-view.Leader.ObservedAt >= a.hacfg.StaleAfter()) && obs.State == haagent.PGRunning {
+		view.Probes = a.probeMembers(ctx, view)
+	}
+	if a.lease != nil && !a.dcsReachable && a.hacfg.FailsafeMode {
+		a.askFailsafe(ctx, view)
+		local.FailsafeAcks = maps.Clone(a.failsafeAcks)
+	} else if a.dcsReachable && len(a.failsafeAcks) > 0 {
+		clear(a.failsafeAcks)
+	}
+	now = a.clock.Now()
+	action, reason := haagent.Decide(view, local, now)
+	if a.logLimiter.allow(reason) {
+		a.log.Info(reason, "action", action.String())
+	}
+	a.execute(ctx, action, reason, view, local, obs)
+	a.bookkeeping(ctx, obs)
+	a.publish(obs, view)
+	a.metrics.loopNs.Store(int64(a.clock.Now() - start))
+	a.mu.Lock()
+	a.snap = snapshot{view: view, local: local, obs: obs, action: action, reason: reason, at: now,
+		members: maps.Clone(a.cache.members), leaderRec: a.cache.leader, sync: a.cache.sync}
+	a.snap.local.Lease = a.lease
+	a.mu.Unlock()
+}
+
+// observe probes the local PostgreSQL; a postmaster this agent did not
+// start is stopped first.
+func (a *Agent) observe(ctx context.Context) pgctl.Observation {
+	octx, cancel := context.WithTimeout(ctx, max(a.hacfg.LoopInterval()/2, 50*time.Millisecond))
+	obs, err := a.pg.Observe(octx)
+	cancel()
+	if err != nil {
+		if a.errLimiter.allow("observe: " + err.Error()) {
+			a.log.Warn("could not observe PostgreSQL", "err", err)
+		}
+	}
+	if obs.ForeignPostmaster != 0 {
+		a.log.Warn("found a postmaster this agent did not start; stopping it so PostgreSQL runs as the agent's child", "pid", obs.ForeignPostmaster)
+		sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
+		if err := a.pg.StopForeign(sctx); err != nil {
+			a.log.Error("stop foreign postmaster", "err", err)
+		}
+		scancel()
+		octx, cancel := context.WithTimeout(ctx, time.Second)
+		obs, _ = a.pg.Observe(octx)
+		cancel()
+	}
+	a.noteWasPrimary(obs)
+	if obs.State == haagent.PGRunning && !obs.Stale && obs.Timeline > 0 {
+		a.lastTimeline, a.lastOptime = obs.Timeline, optime(obs)
+	}
+	now := a.clock.Now()
+	if obs.State == haagent.PGRunning && obs.InRecovery && obs.PrimaryConninfo != "" && !obs.WALReceiverRunning {
+		if a.receiverDownAt == 0 {
+			a.receiverDownAt = now
+		}
+	} else {
+		a.receiverDownAt = 0
+	}
+	a.lastObservation = obs
+	return obs
+}
+
+// noteWasPrimary remembers that this data directory ran as a primary on
+// a timeline: such a node must not stream from a leader until that leader
+// is on a later timeline, and then may need pg_rewind.
+func (a *Agent) noteWasPrimary(obs pgctl.Observation) {
+	switch {
+	case obs.State == haagent.PGRunning && !obs.InRecovery && !obs.Stale && obs.Timeline > 0:
+		a.wasPrimaryOnTL, a.cleanStopLSN = obs.Timeline, 0
+	case obs.Control != nil && obs.Control.WasPrimary() && !obs.BackupLabel && obs.Timeline > 0:
+		if obs.Timeline > a.wasPrimaryOnTL {
+			a.cleanStopLSN = 0
+		}
+		a.wasPrimaryOnTL = max(a.wasPrimaryOnTL, obs.Timeline)
+		if obs.Control.State == "shut down" && obs.Control.Timeline == a.wasPrimaryOnTL {
+			a.cleanStopLSN = obs.Control.CheckpointLSN
+		} else {
+			a.cleanStopLSN = 0
+		}
+	case obs.State == haagent.PGRunning && obs.InRecovery && a.wasPrimaryOnTL != 0 && obs.Timeline > a.wasPrimaryOnTL && obs.WALReceiverRunning:
+		a.wasPrimaryOnTL, a.cleanStopLSN = 0, 0 // streaming on a later timeline: rejoined
+	}
+}
+
+// trackOutage keeps CrashedAt/CrashRestarts for the holder's in-place
+// restart rule.
+func (a *Agent) trackOutage(obs pgctl.Observation, now time.Duration) {
+	if obs.State == haagent.PGCrashed && a.lastStart != 0 && a.runningSince == 0 && now-a.lastStart < 2*time.Second && a.lastCrashCounted != a.lastStart {
+		a.quickExits++ // exited (again) right after a start
+		a.lastCrashCounted = a.lastStart
+	}
+	if obs.State == haagent.PGRunning && !obs.Stale {
+		a.downAtStart = false
+		if a.runningSince == 0 {
+			a.runningSince = now
+		}
+		if now-a.runningSince > 10*time.Second {
+			a.quickExits = 0
+		}
+		if a.inOutage && now-a.runningSince > 10*time.Second {
+			a.inOutage, a.crashRestarts, a.crashedAt = false, 0, 0
+		}
+		return
+	}
+	a.runningSince = 0
+	if !a.inOutage && obs.State != haagent.PGRunning {
+		a.inOutage, a.crashedAt = true, now
+	}
+}
+
+// fillReplication adds what this node's own pg_stat_replication says
+// about the others (only a primary or cascading standby has rows).
+func (a *Agent) fillReplication(v *haagent.ClusterView, obs pgctl.Observation) {
+	for _, r := range obs.Replication {
+		m, ok := v.Members[r.ApplicationName]
+		if !ok {
+			continue
+		}
+		m.SyncState, m.ReplicationState = haagent.SyncState(r.SyncState), r.State
+		v.Members[r.ApplicationName] = m
+	}
+}
+
+func (a *Agent) buildLocal(obs pgctl.Observation, view haagent.ClusterView) haagent.LocalState {
+	l := haagent.LocalState{
+		Name:                     a.cfg.Name,
+		Tags:                     haagent.Tags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync},
+		DCSReachable:             a.dcsReachable,
+		Postgres:                 obs.State,
+		InRecovery:               obs.InRecovery,
+		DataDirEmpty:             obs.DataDirEmpty || obs.NotADataDir,
+		Sysid:                    obs.Sysid,
+		Timeline:                 obs.Timeline,
+		ReceivedLSN:              obs.ReceivedLSN,
+		ReplayedLSN:              obs.ReplayedLSN,
+		FlushLSN:                 obs.FlushLSN,
+		Upstream:                 a.upstreamName(obs),
+		WALReceiverStopped:       obs.State == haagent.PGRunning && obs.InRecovery && obs.PrimaryConninfo == "" && !obs.WALReceiverRunning,
+		Diverged:                 a.diverged(obs, view),
+		RewindFailed:             a.rewindFailed,
+		RewindError:              a.rewindError,
+		Busy:                     a.busy,
+		CrashRestarts:            a.crashRestarts,
+		CrashedAt:                a.crashedAt,
+		PostgresDownAtAgentStart: a.downAtStart,
+		WallClock:                time.Now(),
+	}
+	if a.lease != nil {
+		lease := *a.lease
+		l.Lease = &lease
+	}
+	if len(a.failsafeAcks) > 0 {
+		l.FailsafeAcks = maps.Clone(a.failsafeAcks)
+	}
+	a.mu.Lock()
+	if a.promise != nil {
+		p := *a.promise
+		l.FailsafePromise = &p
+	}
+	a.mu.Unlock()
+	return l
+}
+
+// upstreamName maps primary_conninfo's host:port to a member name.
+func (a *Agent) upstreamName(obs pgctl.Observation) string {
+	if obs.PrimaryConninfo == "" || obs.PrimaryHost == "" {
+		return ""
+	}
+	for name, m := range a.cache.members {
+		if m.rec.Host == obs.PrimaryHost && m.rec.Port == obs.PrimaryPort {
+			return name
+		}
+	}
+	return obs.PrimaryHost + ":" + strconv.Itoa(obs.PrimaryPort)
+}
+
+// diverged: my WAL may go past the point where the leader's timeline
+// forked off mine, so following needs pg_rewind (which itself says "no
+// rewind required" when it was not). Judged only once the leader is on a
+// later timeline than mine.
+func (a *Agent) diverged(obs pgctl.Observation, view haagent.ClusterView) bool {
+	lr := view.Leader
+	if lr == nil || lr.Holder == a.cfg.Name || obs.Timeline == 0 || obs.Timeline >= lr.Timeline {
+		return false
+	}
+	fork, known := a.cache.forkPoint(obs.Timeline)
+	if a.wasPrimaryOnTL != 0 && a.wasPrimaryOnTL <= obs.Timeline {
+		// A former primary: it may have WAL nobody else has. Only a clean
+		// shutdown (seen now, or remembered from before a restart as a
+		// standby) whose checkpoint lies before the fork proves otherwise.
+		return !(known && a.cleanStopLSN != 0 && a.cleanStopLSN < fork)
+	}
+	pos := max(obs.ReceivedLSN, obs.ReplayedLSN)
+	if known && pos > fork {
+		return true
+	}
+	// A standby that keeps failing to stream from a leader on a later
+	// timeline is stuck on WAL the leader does not have.
+	return obs.State == haagent.PGRunning && a.receiverDownAt != 0 && a.clock.Now()-a.receiverDownAt > 5*time.Second
+}
+
+// probeResponse is GET /probe: what a racing member needs to know live.
+type probeResponse struct {
+	Name            string `json:"name"`
+	Running         bool   `json:"running"`
+	InRecovery      bool   `json:"in_recovery"`
+	AcceptingWrites bool   `json:"accepting_writes"`
+	WALPosition     uint64 `json:"wal_position"`
+	Timeline        uint32 `json:"timeline"`
+	FailsafeLeader  string `json:"failsafe_leader,omitempty"`
+}
+
+// probeMembers asks every other member's REST API for its live state
+// (only while the leader is stale or absent, i.e. before racing).
+func (a *Agent) probeMembers(ctx context.Context, view haagent.ClusterView) map[string]haagent.Probe {
+	timeout := min(max(a.hacfg.LoopInterval()/2, 20*time.Millisecond), 100*time.Millisecond)
+	out := map[string]haagent.Probe{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for name, m := range view.Members {
+		if name == a.cfg.Name || m.APIURL == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(name, url string) {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			req, err := http.NewRequestWithContext(pctx, http.MethodGet, strings.TrimRight(url, "/")+"/probe", nil)
+			if err != nil {
+				return
+			}
+			resp, err := a.http.Do(req)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			var pr probeResponse
+			if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&pr) != nil {
+				return
+			}
+			mu.Lock()
+			out[name] = haagent.Probe{Reachable: true, InRecovery: pr.InRecovery || !pr.Running, AcceptingWrites: pr.AcceptingWrites,
+				WALPosition: haagent.LSN(pr.WALPosition), Timeline: pr.Timeline, FailsafeLeader: pr.FailsafeLeader}
+			mu.Unlock()
+		}(name, m.APIURL)
+	}
+	wg.Wait()
+	return out
+}
+
+// askFailsafe: etcd is unreachable and I hold the lease; every member of
+// the failsafe key must confirm me over the REST API. Each confirmation
+// counts from the SEND time of its request.
+func (a *Agent) askFailsafe(ctx context.Context, view haagent.ClusterView) {
+	timeout := min(max(a.hacfg.LoopInterval()/2, 20*time.Millisecond), 100*time.Millisecond)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range view.FailsafeMembers {
+		m, ok := view.Members[name]
+		if name == a.cfg.Name || !ok || m.APIURL == "" {
+			continue
+		}
+		wg.Add(1)
+		go func(name, url string) {
+			defer wg.Done()
+			sent := a.clock.Now()
+			pctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			body := strings.NewReader(fmt.Sprintf(`{"leader":%q}`, a.cfg.Name))
+			req, err := http.NewRequestWithContext(pctx, http.MethodPost, strings.TrimRight(url, "/")+"/failsafe", body)
+			if err != nil {
+				return
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := a.http.Do(req)
+			if err != nil {
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				mu.Lock()
+				a.failsafeAcks[name] = sent
+				mu.Unlock()
+			}
+		}(name, m.APIURL)
+	}
+	wg.Wait()
+}
+
+// failsafeDeadline: the holder deadline that every failsafe
+// confirmation proves (ok=false unless every listed member confirmed).
+func (a *Agent) failsafeDeadline(view haagent.ClusterView) (time.Duration, bool) {
+	var oldest time.Duration
+	found := false
+	for _, name := range view.FailsafeMembers {
+		if name == a.cfg.Name {
+			continue
+		}
+		sent, ok := a.failsafeAcks[name]
+		if !ok {
+			return 0, false
+		}
+		if !found || sent < oldest {
+			oldest, found = sent, true
+		}
+	}
+	if !found {
+		return 0, false
+	}
+	return a.hacfg.HolderDeadline(oldest), true
+}
+
+// publish writes my member record (in the background).
+func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
+	now := a.clock.Now()
+	if now-a.lastPublished < a.hacfg.LoopInterval()/2 {
+		return
+	}
+	a.lastPublished = now
+	a.memberSeq++
+	rec := dcs.MemberRecord{
+		Role:               string(haagent.RoleReplica),
+		State:              string(obs.State),
+		Timeline:           obs.Timeline,
+		ReceivedLSN:        uint64(obs.ReceivedLSN),
+		ReplayedLSN:        uint64(obs.ReplayedLSN),
+		Tags:               dcs.MemberTags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync},
+		APIURL:             a.cfg.API.URL,
+		Upstream:           a.upstreamName(obs),
+		Seq:                a.memberSeq,
+		ReportedAt:         time.Now().UTC(),
+		Host:               a.cfg.Postgres.Host,
+		Port:               a.cfg.Postgres.Port,
+		CheckpointTimeline: obs.CheckpointTimeline,
+		Note:               a.note,
+	}
+	if obs.State == "" {
+		rec.State = "unknown"
+	}
+	if obs.State == haagent.PGRunning && !obs.InRecovery {
+		rec.Role, rec.FlushLSN = string(haagent.RolePrimary), uint64(obs.FlushLSN)
+		rec.SynchronousStandbyNames = obs.SyncStandbyNames
+		rec.Replication = map[string]dcs.ReplicationReport{}
+		for _, r := range obs.Replication {
+			rec.Replication[r.ApplicationName] = dcs.ReplicationReport{State: r.State, SyncState: r.SyncState,
+				FlushLSN: uint64(r.FlushLSN), ReplayLSN: uint64(r.ReplayLSN)}
+		}
+	} else if lr := view.Leader; lr != nil && lr.Holder != a.cfg.Name {
+		if pos := max(obs.ReceivedLSN, obs.ReplayedLSN); lr.Optime > pos {
+			rec.LagBytes = uint64(lr.Optime - pos)
+		}
+	}
+	switch a.busy {
+	case haagent.BusyCloning:
+		rec.State = busyState(a.busyNote, "cloning")
+	case haagent.BusyRewinding:
+		rec.State = "rewinding"
+	case haagent.BusyBootstrap:
+		rec.State = "bootstrapping"
+	}
+	if a.busyNote != "" {
+		rec.Note = a.busyNote
+	}
+	select {
+	case a.publishCh <- rec:
+	default:
+		select {
+		case <-a.publishCh:
+		default:
+		}
+		select {
+		case a.publishCh <- rec:
+		default:
+		}
+	}
+}
+
+func busyState(note, def string) string {
+	if strings.HasPrefix(note, "re-cloning") {
+		return "recloning"
+	}
+	return def
+}
+
+// otherMembers lists the member names except me, sorted.
+func (a *Agent) otherMembers() []string {
+	var out []string
+	for _, n := range slices.Sorted(maps.Keys(a.cache.members)) {
+		if n != a.cfg.Name {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -1,0 +1,754 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pigwf/pigwf/ha-agent/dcs"
+	"github.com/pigwf/pigwf/ha-agent/pgwire"
+)
+
+// The integration test runs the real thing on loopback: one etcd, three
+// PostgreSQL 15 instances, three supervised agents (this test binary
+// re-executed as the postgres OS user), a writer recording every
+// acknowledged commit, and three faults: kill -9 of the primary's
+// postmaster, kill -9 of the primary's agent, a planned switchover.
+
+const itCluster = "pg-it"
+
+type itNode struct {
+	name     string
+	port     int
+	apiPort  int
+	dir      string
+	dataDir  string
+	sockDir  string
+	cfgPath  string
+	agentLog string
+	pgLog    string
+	sup      *exec.Cmd
+	supDone  chan struct{}
+}
+
+func (n *itNode) api(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", n.apiPort, path)
+}
+
+type itEnv struct {
+	t      *testing.T
+	base   string
+	bin    string
+	pgBin  string
+	uid    int
+	gid    int
+	home   string
+	etcd   string
+	store  *dcs.Store
+	nodes  []*itNode
+	client *http.Client
+}
+
+func pgBinDir() string {
+	if d := os.Getenv("PIGWF_PG_BIN"); d != "" {
+		return d
+	}
+	return "/usr/lib/postgresql/15/bin"
+}
+
+func newITEnv(t *testing.T) *itEnv {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "the integration test runs PostgreSQL as the postgres OS user and must start as root")
+	}
+	pgBin := pgBinDir()
+	for _, b := range []string{"postgres", "initdb", "pg_ctl", "pg_basebackup", "pg_rewind", "pg_controldata"} {
+		if _, err := os.Stat(filepath.Join(pgBin, b)); err != nil {
+			skipOrFail(t, "PostgreSQL 15 binaries missing in "+pgBin+" (install postgresql-15 or set PIGWF_PG_BIN)")
+		}
+	}
+	pgUser, err := user.Lookup("postgres")
+	if err != nil {
+		skipOrFail(t, "no postgres OS user")
+	}
+	e := &itEnv{t: t, pgBin: pgBin, client: &http.Client{Timeout: 2 * time.Second}}
+	e.uid, _ = strconv.Atoi(pgUser.Uid)
+	e.gid, _ = strconv.Atoi(pgUser.Gid)
+	e.etcd = startEtcd(t)
+	e.base, err = os.MkdirTemp("", "pigwf-ha-it-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mustChown(e.base, 0o755)
+	e.home = filepath.Join(e.base, "home")
+	e.mkdir(e.home, 0o700)
+	// The agent binary: this test binary, copied where postgres can run it.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.bin = filepath.Join(e.base, "pg-ha-agent")
+	copyFile(t, self, e.bin, 0o755)
+	store, err := dcs.New(newEtcdClient(t, e.etcd), "/pigwf-it", itCluster, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = store
+	for i := 1; i <= 3; i++ {
+		n := &itNode{name: fmt.Sprintf("pg-it-%d", i), port: freePort(t), apiPort: freePort(t)}
+		n.dir = filepath.Join(e.base, n.name)
+		n.dataDir = filepath.Join(n.dir, "data")
+		n.sockDir = filepath.Join(n.dir, "run")
+		n.cfgPath = filepath.Join(n.dir, "ha-agent.yml")
+		n.agentLog = filepath.Join(n.dir, "ha-agent.log")
+		n.pgLog = filepath.Join(n.dir, "postgresql.log")
+		e.mkdir(n.dir, 0o755)
+		e.mkdir(n.sockDir, 0o755)
+		e.nodes = append(e.nodes, n)
+	}
+	t.Cleanup(e.cleanup)
+	return e
+}
+
+func (e *itEnv) mkdir(path string, mode os.FileMode) {
+	e.t.Helper()
+	if err := os.MkdirAll(path, mode); err != nil {
+		e.t.Fatal(err)
+	}
+	e.mustChown(path, mode)
+}
+
+func (e *itEnv) mustChown(path string, mode os.FileMode) {
+	e.t.Helper()
+	if err := os.Chmod(path, mode); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.Chown(path, e.uid, e.gid); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func copyFile(t *testing.T, from, to string, mode os.FileMode) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// asPostgres prepares a command that runs as the postgres OS user.
+func (e *itEnv) asPostgres(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(e.uid), Gid: uint32(e.gid)}}
+	cmd.Env = []string{"HOME=" + e.home, "LC_ALL=C", "LANG=C", "PATH=/usr/bin:/bin"}
+	cmd.Dir = e.base
+	return cmd
+}
+
+func (e *itEnv) pg(bin string, args ...string) string {
+	e.t.Helper()
+	out, err := e.asPostgres(filepath.Join(e.pgBin, bin), args...).CombinedOutput()
+	if err != nil {
+		e.t.Fatalf("%s %s: %v\n%s", bin, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// conn opens a TCP connection (trust authentication in the test's pg_hba).
+func conn(ctx context.Context, port int) (*pgwire.Conn, error) {
+	return pgwire.Connect(ctx, pgwire.Config{Network: "tcp", Address: fmt.Sprintf("127.0.0.1:%d", port),
+		User: "postgres", Database: "postgres", ApplicationName: "pigwf-it"})
+}
+
+func query(t *testing.T, port int, sql string) [][]*string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := conn(ctx, port)
+	if err != nil {
+		t.Fatalf("connect to port %d: %v", port, err)
+	}
+	defer c.Close()
+	res, err := c.Query(ctx, sql)
+	if err != nil {
+		t.Fatalf("query on port %d: %s: %v", port, sql, err)
+	}
+	return res[len(res)-1].Rows
+}
+
+// prepare builds the cluster the way PgClusterCreate does: initdb the
+// primary, create the replication user, clone the replicas with
+// pg_basebackup, leave every PostgreSQL stopped, and register the
+// cluster (initialize + config) in etcd before any agent starts.
+func (e *itEnv) prepare(config string) string {
+	t := e.t
+	n1 := e.nodes[0]
+	e.pg("initdb", "-D", n1.dataDir, "--data-checksums", "-U", "postgres", "-A", "trust")
+	conf := "\nlisten_addresses = '127.0.0.1'\nshared_buffers = 16MB\nmax_connections = 40\nmax_wal_senders = 10\n" +
+		"wal_keep_size = '64MB'\nlogging_collector = off\nlog_min_messages = warning\n"
+	appendFile(t, filepath.Join(n1.dataDir, "postgresql.conf"), conf)
+	appendFile(t, filepath.Join(n1.dataDir, "pg_hba.conf"), "host replication all 127.0.0.1/32 trust\n")
+	e.pg("pg_ctl", "-D", n1.dataDir, "-w", "-l", n1.pgLog, "-o", fmt.Sprintf("-p %d -c unix_socket_directories=%s", n1.port, n1.sockDir), "start")
+	query(t, n1.port, `CREATE ROLE replicator LOGIN REPLICATION;
+GRANT pg_monitor TO replicator;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO replicator;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO replicator;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO replicator;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO replicator;
+CREATE TABLE ha_test (id bigint PRIMARY KEY, at timestamptz DEFAULT now());
+SELECT 1`)
+	for _, n := range e.nodes[1:] {
+		e.pg("pg_basebackup", "-D", n.dataDir, "-h", "127.0.0.1", "-p", strconv.Itoa(n1.port), "-U", "replicator", "-X", "stream", "-c", "fast")
+	}
+	e.pg("pg_ctl", "-D", n1.dataDir, "-w", "-m", "fast", "stop")
+	sysid := ""
+	for _, line := range strings.Split(e.pg("pg_controldata", "-D", n1.dataDir), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "Database system identifier" {
+			sysid = strings.TrimSpace(v)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	got, err := e.store.RegisterCluster(ctx, dcs.InitializeRecord{ClaimedBy: n1.name, Sysid: sysid}, json.RawMessage(config))
+	if err != nil || got.Sysid != sysid {
+		t.Fatalf("register cluster: %+v, %v", got, err)
+	}
+	for _, n := range e.nodes {
+		cfg := fmt.Sprintf(`cluster: %s
+name: %s
+prefix: /pigwf-it
+etcd:
+  endpoints: [%s]
+api:
+  listen: 127.0.0.1:%d
+  url: http://127.0.0.1:%d
+postgres:
+  bin_dir: %s
+  data_dir: %s
+  host: 127.0.0.1
+  port: %d
+  socket_dir: %s
+  replication_user: replicator
+  log_file: %s
+tags: { nofailover: false, nosync: false }
+log_file: %s
+`, itCluster, n.name, e.etcd, n.apiPort, n.apiPort, e.pgBin, n.dataDir, n.port, n.sockDir, n.pgLog, n.agentLog)
+		if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sysid
+}
+
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *itEnv) startSupervisor(n *itNode) {
+	e.t.Helper()
+	cmd := e.asPostgres(e.bin, "supervise", "--config", n.cfgPath)
+	cmd.Env = append(cmd.Env, "PIGWF_AGENT_MAIN=1")
+	cmd.SysProcAttr.Setpgid = true
+	if err := cmd.Start(); err != nil {
+		e.t.Fatalf("start supervisor for %s: %v", n.name, err)
+	}
+	n.sup, n.supDone = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); close(n.supDone) }()
+}
+
+func (e *itEnv) cleanup() {
+	for _, n := range e.nodes {
+		if n.sup != nil {
+			_ = n.sup.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	for _, n := range e.nodes {
+		if n.sup == nil {
+			continue
+		}
+		select {
+		case <-n.supDone:
+		case <-time.After(30 * time.Second):
+			_ = syscall.Kill(-n.sup.Process.Pid, syscall.SIGKILL)
+			<-n.supDone
+		}
+	}
+	// Anything left in a data directory (a bug, or a failed start) dies now.
+	for _, n := range e.nodes {
+		for _, dir := range []string{n.dataDir} {
+			if pid := readPid(dir); pid > 0 {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	if e.t.Failed() {
+		for _, n := range e.nodes {
+			if b, err := os.ReadFile(n.agentLog); err == nil {
+				e.t.Logf("--- %s agent log (tail) ---\n%s", n.name, tailLines(string(b), 60))
+			}
+			if b, err := os.ReadFile(n.pgLog); err == nil {
+				e.t.Logf("--- %s PostgreSQL log (tail) ---\n%s", n.name, tailLines(string(b), 15))
+			}
+		}
+	}
+	if os.Getenv("PIGWF_KEEP_IT") == "1" {
+		e.t.Logf("kept %s", e.base)
+		return
+	}
+	_ = os.RemoveAll(e.base)
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func readPid(dataDir string) int {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(line))
+	return pid
+}
+
+func (e *itEnv) get(url string) (int, []byte) {
+	resp, err := e.client.Get(url)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// leader returns the node whose /primary answers 200 (nil if none or several).
+func (e *itEnv) leader() (*itNode, int) {
+	var found *itNode
+	count := 0
+	for _, n := range e.nodes {
+		if code, _ := e.get(n.api("/primary")); code == http.StatusOK {
+			found = n
+			count++
+		}
+	}
+	return found, count
+}
+
+func (e *itEnv) node(name string) *itNode {
+	for _, n := range e.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+func (e *itEnv) cluster(n *itNode) (clusterView, bool) {
+	code, body := e.get(n.api("/cluster"))
+	var cv clusterView
+	if code != http.StatusOK || json.Unmarshal(body, &cv) != nil {
+		return cv, false
+	}
+	return cv, true
+}
+
+// healthy: leader L, every other member streaming from it (per L's own
+// pg_stat_replication), one of them sync, and /cluster agreeing with
+// pg_stat_replication row by row.
+func (e *itEnv) healthy(l *itNode) (bool, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := conn(ctx, l.port)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer c.Close()
+	res, err := c.Query(ctx, "SELECT application_name, state, sync_state FROM pg_stat_replication ORDER BY 1")
+	if err != nil {
+		return false, err.Error()
+	}
+	psr := map[string][2]string{}
+	sync := 0
+	for _, r := range res[0].Rows {
+		psr[*r[0]] = [2]string{*r[1], *r[2]}
+		if *r[2] == "sync" {
+			sync++
+		}
+	}
+	if len(psr) != len(e.nodes)-1 || sync != 1 {
+		return false, fmt.Sprintf("pg_stat_replication on %s: %v", l.name, psr)
+	}
+	for name, st := range psr {
+		if st[0] != "streaming" {
+			return false, fmt.Sprintf("%s is %s", name, st[0])
+		}
+		if st[1] == "sync" {
+			if key := e.syncKey(); key == nil || key.Leader != l.name || !slices.Equal(key.Standbys, []string{name}) {
+				return false, fmt.Sprintf("sync key %+v does not (yet) name %s, the standby PostgreSQL reports sync", key, name)
+			}
+		}
+	}
+	cv, ok := e.cluster(l)
+	if !ok {
+		return false, "no /cluster"
+	}
+	if cv.Leader != l.name || !strings.HasPrefix(cv.SyncSource, "live:") {
+		return false, fmt.Sprintf("/cluster leader %q sync_source %q", cv.Leader, cv.SyncSource)
+	}
+	for _, m := range cv.Members {
+		if m.Name == l.name {
+			if m.Role != "leader" {
+				return false, "leader role " + m.Role
+			}
+			continue
+		}
+		st := psr[m.Name]
+		wantRole := "replica"
+		if st[1] == "sync" {
+			wantRole = "sync_standby"
+		}
+		if m.Role != wantRole || m.State != st[0] {
+			return false, fmt.Sprintf("/cluster says %s is %s/%s, pg_stat_replication says %s/%s", m.Name, m.Role, m.State, st[0], st[1])
+		}
+	}
+	return true, ""
+}
+
+// writer inserts rows in a loop into whichever node accepts them and
+// records every acknowledged commit.
+type writer struct {
+	nodes []*itNode
+	mu    sync.Mutex
+	acks  []ack
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+type ack struct {
+	id   int64
+	node string
+	at   time.Time
+}
+
+func startWriter(nodes []*itNode) *writer {
+	w := &writer{nodes: nodes, stop: make(chan struct{}), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+func (w *writer) run() {
+	defer close(w.done)
+	conns := make([]*pgwire.Conn, len(w.nodes))
+	target := 0
+	id := time.Now().UnixNano() / 1000
+	for {
+		select {
+		case <-w.stop:
+			for _, c := range conns {
+				if c != nil {
+					c.Close()
+				}
+			}
+			return
+		default:
+		}
+		id++
+		if conns[target] == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			c, err := conn(ctx, w.nodes[target].port)
+			cancel()
+			if err != nil {
+				target = (target + 1) % len(w.nodes)
+				time.Sleep(2 * time.Millisecond)
+				continue
+			}
+			conns[target] = c
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := conns[target].Exec(ctx, fmt.Sprintf("INSERT INTO ha_test (id) VALUES (%d)", id))
+		cancel()
+		if err == nil {
+			w.mu.Lock()
+			w.acks = append(w.acks, ack{id: id, node: w.nodes[target].name, at: time.Now()})
+			w.mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+			continue
+		}
+		if pgwire.SQLState(err) == "" || pgwire.SQLState(err) != "25006" { // not just "read-only transaction"
+			conns[target].Close()
+			conns[target] = nil
+		}
+		target = (target + 1) % len(w.nodes)
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (w *writer) halt() []ack {
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.acks)
+}
+
+// firstAckAfter returns the first commit acknowledged after t (by a node other than except).
+func (w *writer) firstAckAfter(t time.Time, except string) (ack, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range w.acks {
+		if a.at.After(t) && a.node != except {
+			return a, true
+		}
+	}
+	return ack{}, false
+}
+
+func (w *writer) lastAckBy(node string, before time.Time) (ack, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var found ack
+	ok := false
+	for _, a := range w.acks {
+		if a.node == node && a.at.Before(before) {
+			found, ok = a, true
+		}
+	}
+	return found, ok
+}
+
+// longestGap finds the longest time between consecutive acknowledged
+// commits in [from, to], where it began, and the node that ended it.
+func (w *writer) longestGap(from, to time.Time) (time.Time, time.Duration, string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var start time.Time
+	var gap time.Duration
+	node := ""
+	prev := from
+	for _, a := range w.acks {
+		if a.at.Before(from) || a.at.After(to) {
+			continue
+		}
+		if d := a.at.Sub(prev); d > gap {
+			start, gap, node = prev, d, a.node
+		}
+		prev = a.at
+	}
+	return start, gap, node
+}
+
+func (w *writer) waitAckAfter(t *testing.T, after time.Time, except string, timeout time.Duration) ack {
+	t.Helper()
+	var got ack
+	waitFor(t, timeout, "a write accepted after "+after.Format("15:04:05.000"), func() (bool, string) {
+		a, ok := w.firstAckAfter(after, except)
+		got = a
+		return ok, ""
+	})
+	return got
+}
+
+func (e *itEnv) syncKey() *dcs.SyncRecord {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	snap, err := e.store.Load(ctx)
+	if err != nil || snap.Sync == nil {
+		return nil
+	}
+	return &snap.Sync.Value
+}
+
+func (e *itEnv) syncStandbys() []string {
+	if k := e.syncKey(); k != nil {
+		return k.Standbys
+	}
+	return nil
+}
+
+// agentPID is the pid of the agent the supervisor of n runs.
+func agentPID(n *itNode) int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", n.sup.Process.Pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, p := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(p); err == nil {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+func TestIntegrationFailoverSwitchover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test skipped in -short mode")
+	}
+	e := newITEnv(t)
+	e.prepare(`{"synchronous_mode": true, "loop_interval_ms": 100, "leader_timeout_ms": 500}`)
+	n1 := e.nodes[0]
+
+	started := time.Now()
+	for _, n := range e.nodes {
+		e.startSupervisor(n)
+	}
+	waitFor(t, 30*time.Second, n1.name+" to lead and accept writes", func() (bool, string) {
+		l, _ := e.leader()
+		if l != n1 {
+			return false, "no leader yet"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		c, err := conn(ctx, n1.port)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer c.Close()
+		err = c.Exec(ctx, "INSERT INTO ha_test (id) VALUES (1)")
+		return err == nil, fmt.Sprint(err)
+	})
+	t.Logf("bootstrap adoption: agents started → %s leads and accepts writes in %s", n1.name, time.Since(started).Round(time.Millisecond))
+	waitFor(t, 30*time.Second, "replicas streaming with one sync standby, and /cluster agreeing with pg_stat_replication", func() (bool, string) {
+		return e.healthy(n1)
+	})
+	t.Logf("cluster healthy %s after the agents started", time.Since(started).Round(time.Millisecond))
+
+	w := startWriter(e.nodes)
+	defer func() {
+		select {
+		case <-w.done:
+		default:
+			w.halt()
+		}
+	}()
+	time.Sleep(300 * time.Millisecond)
+
+	// --- 1. kill -9 the primary's postmaster --------------------------------
+	syncBefore := e.syncStandbys()
+	if len(syncBefore) != 1 {
+		t.Fatalf("sync key standbys before the crash: %v", syncBefore)
+	}
+	pid := readPid(n1.dataDir)
+	killedAt := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 postmaster %d: %v", pid, err)
+	}
+	first := w.waitAckAfter(t, killedAt, n1.name, 15*time.Second)
+	failover := first.at.Sub(killedAt)
+	t.Logf("FAILOVER (kill -9 postmaster of %s): first write accepted on %s %s after the kill", n1.name, first.node, failover.Round(time.Millisecond))
+	if first.node != syncBefore[0] {
+		t.Errorf("new primary %s is not the synchronous standby %s", first.node, syncBefore[0])
+	}
+	l2 := e.node(first.node)
+	waitFor(t, 60*time.Second, n1.name+" back as a streaming replica of "+l2.name, func() (bool, string) { return e.healthy(l2) })
+	t.Logf("%s rejoined as a streaming replica %s after the kill", n1.name, time.Since(killedAt).Round(time.Millisecond))
+	if failover > time.Second {
+		t.Errorf("failover took %s, the goal is under 1 s", failover)
+	}
+
+	// --- 2. kill -9 the primary's AGENT: no failover ---------------------------
+	time.Sleep(500 * time.Millisecond)
+	apid := agentPID(l2)
+	if apid == 0 {
+		t.Fatalf("no agent process under the supervisor of %s", l2.name)
+	}
+	lastBefore, _ := w.lastAckBy(l2.name, time.Now())
+	agentKilledAt := time.Now()
+	if err := syscall.Kill(apid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 agent %d: %v", apid, err)
+	}
+	waitFor(t, 30*time.Second, "cluster healthy again under "+l2.name, func() (bool, string) { return e.healthy(l2) })
+	gapFrom, gap, gapNode := w.longestGap(lastBefore.at, time.Now())
+	t.Logf("AGENT KILL on %s: longest write gap %s (from %s after the kill), writes resumed on %s",
+		l2.name, gap.Round(time.Millisecond), gapFrom.Sub(agentKilledAt).Round(time.Millisecond), gapNode)
+	if gapNode != l2.name {
+		t.Errorf("killing the primary's agent caused a failover to %s", gapNode)
+	}
+
+	// --- 3. planned switchover to the sync standby -----------------------------
+	time.Sleep(500 * time.Millisecond)
+	target := e.syncStandbys()
+	if len(target) != 1 {
+		t.Fatalf("sync standbys before the switchover: %v", target)
+	}
+	requested := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_, err := e.store.RequestFailover(ctx, dcs.FailoverRecord{From: l2.name, To: target[0], RequestedBy: "integration-test"})
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	onNew := w.waitAckAfter(t, requested, l2.name, 15*time.Second)
+	lastOld, _ := w.lastAckBy(l2.name, onNew.at)
+	t.Logf("SWITCHOVER %s → %s: write unavailability %s (last ack on the old primary → first on the new), %s after the request",
+		l2.name, onNew.node, onNew.at.Sub(lastOld.at).Round(time.Millisecond), onNew.at.Sub(requested).Round(time.Millisecond))
+	if onNew.node != target[0] {
+		t.Errorf("switchover went to %s, requested %s", onNew.node, target[0])
+	}
+	l3 := e.node(onNew.node)
+	waitFor(t, 60*time.Second, "cluster healthy under "+l3.name+" with "+l2.name+" streaming", func() (bool, string) { return e.healthy(l3) })
+
+	// --- no acknowledged write lost, never two primaries -----------------------
+	time.Sleep(200 * time.Millisecond)
+	acks := w.halt()
+	rows := query(t, l3.port, "SELECT id FROM ha_test")
+	have := make(map[int64]bool, len(rows))
+	for _, r := range rows {
+		id, _ := strconv.ParseInt(*r[0], 10, 64)
+		have[id] = true
+	}
+	lost := 0
+	for _, a := range acks {
+		if !have[a.id] {
+			lost++
+			if lost <= 5 {
+				t.Errorf("acknowledged write %d (on %s at %s) is missing on the final primary", a.id, a.node, a.at.Format("15:04:05.000"))
+			}
+		}
+	}
+	t.Logf("%d acknowledged writes, %d lost", len(acks), lost)
+	if _, count := e.leader(); count != 1 {
+		t.Errorf("%d members answer /primary", count)
+	}
+	fenceMetrics(t, e)
+}
+
+// fenceMetrics logs the fence latency the agents measured, if any fenced.
+func fenceMetrics(t *testing.T, e *itEnv) {
+	for _, n := range e.nodes {
+		_, body := e.get(n.api("/metrics"))
+		for _, line := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(line, "pigwf_ha_last_fence_latency_seconds{") || strings.HasPrefix(line, "pigwf_ha_fence_events_total{") {
+				t.Logf("%s: %s", n.name, line)
+			}
+		}
+	}
+}

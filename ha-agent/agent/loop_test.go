@@ -1,0 +1,366 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/ha-agent/dcs"
+	"github.com/pigwf/pigwf/ha-agent/pgctl"
+)
+
+// fakePG is process control without PostgreSQL: enough state for the
+// loop to bootstrap, follow, promote and fence, and a switch to make
+// Observe hang (a stuck loop).
+type fakePG struct {
+	gate pgctl.Gate
+
+	mu         sync.Mutex
+	state      haagent.PGState
+	inRecovery bool
+	upstream   *pgctl.Upstream
+	receiver   bool
+	sysid      string
+	timeline   uint32
+	wal        haagent.LSN
+	fencedAt   []time.Time
+	blocked    chan struct{} // non-nil: Observe waits until it is closed
+	exited     chan struct{}
+	ssn        string
+}
+
+func newFakePG(gate pgctl.Gate, sysid string, state haagent.PGState, inRecovery bool) *fakePG {
+	return &fakePG{gate: gate, sysid: sysid, state: state, inRecovery: inRecovery, timeline: 1, wal: 0x3000060, exited: make(chan struct{}, 1)}
+}
+
+func (f *fakePG) Observe(ctx context.Context) (pgctl.Observation, error) {
+	f.mu.Lock()
+	blocked := f.blocked
+	f.mu.Unlock()
+	if blocked != nil {
+		<-blocked // a stuck probe: ignores ctx on purpose
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	o := pgctl.Observation{State: f.state, InRecovery: f.inRecovery, Sysid: f.sysid, Timeline: f.timeline,
+		CheckpointTimeline: f.timeline, SyncStandbyNames: f.ssn}
+	if f.state != haagent.PGRunning {
+		return o, nil
+	}
+	if f.inRecovery {
+		o.ReceivedLSN, o.ReplayedLSN = f.wal, f.wal
+		if f.upstream != nil {
+			o.PrimaryConninfo = fmt.Sprintf("host=%s port=%d", f.upstream.Host, f.upstream.Port)
+			o.PrimaryHost, o.PrimaryPort = f.upstream.Host, f.upstream.Port
+			o.WALReceiverRunning = f.receiver
+		}
+	} else {
+		o.FlushLSN = f.wal
+	}
+	return o, nil
+}
+
+func (f *fakePG) Exited() <-chan struct{} { return f.exited }
+
+func (f *fakePG) Start(_ context.Context, opts pgctl.StartOptions) error {
+	start := func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.state, f.inRecovery, f.upstream, f.receiver = haagent.PGRunning, !opts.AsPrimary, opts.Upstream, opts.Upstream != nil
+		return nil
+	}
+	if opts.AsPrimary {
+		return f.gate.WhileWritable(start)
+	}
+	return start()
+}
+
+func (f *fakePG) Stop(context.Context, pgctl.StopMode) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state = haagent.PGStopped
+	return nil
+}
+
+func (f *fakePG) Fence() (pgctl.FenceReport, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fencedAt = append(f.fencedAt, time.Now())
+	if f.state == haagent.PGRunning || f.state == haagent.PGStarting {
+		f.state = haagent.PGCrashed
+	}
+	return pgctl.FenceReport{Killed: 1, Elapsed: time.Millisecond}, nil
+}
+
+func (f *fakePG) Follow(_ context.Context, up *pgctl.Upstream) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.upstream, f.receiver = up, up != nil
+	return nil
+}
+
+func (f *fakePG) StopWALReceiver(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.upstream, f.receiver = nil, false
+	return nil
+}
+
+func (f *fakePG) Promote(context.Context) error {
+	return f.gate.WhileWritable(func() error {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.inRecovery, f.timeline = false, f.timeline+1
+		return nil
+	})
+}
+
+func (f *fakePG) Checkpoint(context.Context) error { return nil }
+func (f *fakePG) SetSyncStandbyNames(_ context.Context, v string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ssn = v
+	return nil
+}
+func (f *fakePG) CurrentFlushLSN(context.Context) (haagent.LSN, error) { return f.wal, nil }
+func (f *fakePG) EnsureSlots(context.Context, []string) error          { return nil }
+func (f *fakePG) DropSlots(context.Context, []string) error            { return nil }
+func (f *fakePG) LiveReplication(context.Context) ([]pgctl.ReplicationRow, string, haagent.LSN, error) {
+	return nil, f.ssn, f.wal, nil
+}
+func (f *fakePG) Rewind(context.Context, pgctl.Upstream) error { return errors.New("fake: no rewind") }
+func (f *fakePG) Clone(context.Context, pgctl.Upstream, bool) (string, error) {
+	return "", errors.New("fake: no clone")
+}
+func (f *fakePG) Bootstrap(context.Context) error        { return errors.New("fake: no initdb") }
+func (f *fakePG) HistoryFile(uint32) (string, error)     { return "", nil }
+func (f *fakePG) StopForeign(context.Context) error      { return nil }
+func (f *fakePG) snapshot() (haagent.PGState, bool, int) { return f.get() }
+func (f *fakePG) get() (haagent.PGState, bool, int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state, f.inRecovery, len(f.fencedAt)
+}
+
+// loopEnv is one etcd, one store for the test's own writes, and agents
+// with fake PostgreSQL.
+type loopEnv struct {
+	t      *testing.T
+	etcd   string
+	store  *dcs.Store
+	prefix string
+	binDir string
+}
+
+func newLoopEnv(t *testing.T, config string) *loopEnv {
+	t.Helper()
+	e := &loopEnv{t: t, etcd: startEtcd(t), prefix: "/pigwf-loop-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))}
+	store, err := dcs.New(newEtcdClient(t, e.etcd), e.prefix, "c1", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.store = store
+	// LocalConfig validation wants a postgres binary in bin_dir.
+	e.binDir = t.TempDir()
+	if err := os.WriteFile(filepath.Join(e.binDir, "postgres"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := store.RegisterCluster(ctx, dcs.InitializeRecord{ClaimedBy: "n1", Sysid: "7000000000000000042"}, json.RawMessage(config)); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// startAgent runs an agent named name over pg until the test ends.
+func (e *loopEnv) startAgent(name string, pg *fakePG) *Agent {
+	e.t.Helper()
+	port := freePort(e.t)
+	cfg := LocalConfig{
+		Cluster: "c1", Name: name, Prefix: e.prefix,
+		Etcd: EtcdConfig{Endpoints: []string{e.etcd}},
+		API:  APIConfig{Listen: fmt.Sprintf("127.0.0.1:%d", port), URL: fmt.Sprintf("http://127.0.0.1:%d", port)},
+		Postgres: PostgresConfig{BinDir: e.binDir, DataDir: "/nonexistent/" + name, Host: "127.0.0.1", Port: 20000 + port%1000,
+			SocketDir: "/nonexistent", ReplicationUser: "replicator"},
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	a, err := New(Options{Config: cfg, Logger: log, Etcd: newEtcdClient(e.t, e.etcd),
+		Postgres: func(gate pgctl.Gate) (Postgres, error) { pg.gate = gate; return pg, nil }})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	e.t.Cleanup(func() {
+		pg.mu.Lock()
+		if pg.blocked != nil {
+			select {
+			case <-pg.blocked:
+			default:
+				close(pg.blocked)
+			}
+		}
+		pg.mu.Unlock()
+		cancel()
+		<-done
+	})
+	return a
+}
+
+func (e *loopEnv) leader() *dcs.Versioned[dcs.LeaderRecord] {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	snap, err := e.store.Load(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return snap.Leader
+}
+
+// The member named in the initialize key takes the first lock, starts
+// PostgreSQL as a primary through the write gate and renews. When its loop
+// gets stuck (a probe that never returns), the fence timer still fences
+// at the holder deadline, and the gate refuses writes from then on.
+func TestLoopAcquiresRenewsAndFencesWhenStuck(t *testing.T) {
+	e := newLoopEnv(t, `{"loop_interval_ms": 100, "leader_timeout_ms": 500}`)
+	pg := newFakePG(nil, "7000000000000000042", haagent.PGStopped, false)
+	a := e.startAgent("n1", pg)
+	waitFor(t, 5*time.Second, "n1 to lead with a running primary", func() (bool, string) {
+		st, rec, _ := pg.get()
+		l := e.leader()
+		return l != nil && l.Value.Holder == "n1" && st == haagent.PGRunning && !rec, fmt.Sprintf("pg %s recovery=%v", st, rec)
+	})
+	first := e.leader().ModRevision
+	time.Sleep(350 * time.Millisecond)
+	if l := e.leader(); l.ModRevision <= first || l.Value.Holder != "n1" {
+		t.Fatalf("leader key not renewed: revision %d → %d", first, l.ModRevision)
+	}
+	if !a.fencer.Writable() {
+		t.Fatal("holder's write gate is closed while it renews")
+	}
+
+	deadline, armed := a.fencer.Deadline()
+	if !armed {
+		t.Fatal("fence timer not armed while holding the lease")
+	}
+	pg.mu.Lock()
+	pg.blocked = make(chan struct{})
+	pg.mu.Unlock()
+	blockedAt := a.clock.Now()
+	waitFor(t, 2*time.Second, "the fence timer to fence the stuck holder", func() (bool, string) {
+		_, _, fences := pg.get()
+		return fences > 0, ""
+	})
+	fencedAt := a.clock.Now()
+	pg.mu.Lock()
+	pg.blocked = nil // a stuck loop that never returns is not needed any more
+	pg.mu.Unlock()
+	// The loop was stuck, so no renewal extended the deadline seen before
+	// blocking by more than one in-flight cycle; the fence must come no
+	// later than one loop interval after that deadline (plus scheduling).
+	lastDeadline, _ := a.fencer.Deadline()
+	if fencedAt > lastDeadline+30*time.Millisecond {
+		t.Errorf("fenced %s after the holder deadline", fencedAt-lastDeadline)
+	}
+	if lastDeadline < deadline {
+		t.Errorf("deadline moved backwards: %s → %s", deadline, lastDeadline)
+	}
+	t.Logf("stuck loop: fenced %s after blocking, %s after the deadline", fencedAt-blockedAt, fencedAt-lastDeadline)
+	if err := a.fencer.WhileWritable(func() error { return nil }); !errors.Is(err, ErrNoLease) {
+		t.Fatalf("write gate after the fence: %v, want ErrNoLease", err)
+	}
+}
+
+// A follower reacts to the leader key's deletion from the watch, not at
+// its next loop tick: with a 1 s loop interval it still takes the
+// released lock within a few tens of milliseconds, and promotes.
+func TestLoopReactsToReleaseFromTheWatch(t *testing.T) {
+	e := newLoopEnv(t, `{"loop_interval_ms": 1000, "leader_timeout_ms": 5000, "member_report_fresh_ms": 5000}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The test plays n1, the current leader, through the store.
+	g, err := e.store.AcquireLeader(ctx, dcs.LeaderRecord{Holder: "n1", Term: 1, Timeline: 1, Optime: 0x3000060}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.PutHistory(ctx, g, []dcs.HistoryEntry{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.PutMember(ctx, "n1", dcs.MemberRecord{Role: "primary", State: "running", Timeline: 1,
+		FlushLSN: 0x3000060, Host: "127.0.0.1", Port: 1, APIURL: "http://127.0.0.1:1", Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	pg := newFakePG(nil, "7000000000000000042", haagent.PGRunning, true)
+	e.startAgent("n2", pg)
+	waitFor(t, 5*time.Second, "n2 to follow n1", func() (bool, string) {
+		pg.mu.Lock()
+		defer pg.mu.Unlock()
+		return pg.upstream != nil && pg.upstream.Port == 1, ""
+	})
+	released := time.Now()
+	if err := e.store.ReleaseLeader(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "n2 to take the released lock", func() (bool, string) {
+		l := e.leader()
+		return l != nil && l.Value.Holder == "n2", ""
+	})
+	took := time.Since(released)
+	t.Logf("released → n2 holds the lock in %s (loop interval 1 s)", took.Round(time.Millisecond))
+	if took > 300*time.Millisecond {
+		t.Errorf("n2 took the lock %s after the release: not watch-driven", took)
+	}
+	waitFor(t, 3*time.Second, "n2 to promote", func() (bool, string) {
+		_, rec, _ := pg.get()
+		return !rec, ""
+	})
+}
+
+// A holder whose key is taken over (here: overwritten by the test, as a
+// member that judged it stale would) fences at once from the watch event,
+// without waiting for its deadline.
+func TestLoopFencesAtOnceWhenTheKeyIsTaken(t *testing.T) {
+	e := newLoopEnv(t, `{"loop_interval_ms": 200, "leader_timeout_ms": 5000}`)
+	pg := newFakePG(nil, "7000000000000000042", haagent.PGStopped, false)
+	a := e.startAgent("n1", pg)
+	waitFor(t, 5*time.Second, "n1 to lead", func() (bool, string) {
+		st, rec, _ := pg.get()
+		return st == haagent.PGRunning && !rec && a.fencer.Writable(), ""
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cur := e.leader()
+	taken := time.Now()
+	if _, err := e.store.AcquireLeader(ctx, dcs.LeaderRecord{Holder: "n9", Term: cur.Value.Term + 1}, cur.ModRevision); err != nil {
+		// n1 renewed in between; retry once on the newer revision.
+		cur = e.leader()
+		taken = time.Now()
+		if _, err := e.store.AcquireLeader(ctx, dcs.LeaderRecord{Holder: "n9", Term: cur.Value.Term + 1}, cur.ModRevision); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 2*time.Second, "n1 to fence", func() (bool, string) {
+		_, _, fences := pg.get()
+		return fences > 0, ""
+	})
+	took := time.Since(taken)
+	t.Logf("key taken → fenced in %s (deadline would be %s away)", took.Round(time.Millisecond), 4500*time.Millisecond)
+	if took > 300*time.Millisecond {
+		t.Errorf("fenced %s after the key was taken: not at once", took)
+	}
+}

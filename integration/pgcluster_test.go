@@ -1,0 +1,182 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/deploy/lab"
+	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/starter"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+// clusterLab is a lab whose nodes ran NodeInit, ready for PgClusterCreate.
+func clusterLab(t *testing.T, name, subnet string) (*lab.Status, string) {
+	t.Helper()
+	st := testLab(t, name, subnet, 3)
+	home := t.TempDir()
+	w := startWorker(t, home)
+	if out, err := pigwf(t, home, "start", "node-init", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait"); err != nil {
+		t.Fatalf("node-init: %v\n%s", err, out)
+	}
+	w.kill()
+	return st, home
+}
+
+// checkCluster asserts what PgClusterCreate promises: a primary with two streaming replicas
+// managed by agents, the inventory's user and database usable with psql, and a full backup.
+func checkCluster(t *testing.T, st *lab.Status, home string) {
+	t.Helper()
+	primary := st.Nodes[0].Addr
+	out := nodeRun(t, st, 1, "runuser -u postgres -- psql -X -At -h /var/run/postgresql -c \"SELECT application_name||' '||state||' '||sync_state FROM pg_stat_replication ORDER BY 1\"")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "pg-test-2 streaming") || !strings.HasPrefix(lines[1], "pg-test-3 streaming") {
+		t.Errorf("pg_stat_replication on the primary:\n%s", out)
+	}
+	for i := 2; i <= 3; i++ {
+		if got := strings.TrimSpace(nodeRun(t, st, i, "runuser -u postgres -- psql -X -At -h /var/run/postgresql -c 'SELECT pg_is_in_recovery()'")); got != "t" {
+			t.Errorf("node %d is not a replica: %q", i, got)
+		}
+	}
+	// The inventory's user and database, from the control host over the lab network.
+	cmd := exec.Command("psql", "-X", "-At", "-h", primary, "-U", "dbuser_meta", "-d", "meta", "-c", "CREATE TABLE IF NOT EXISTS pigwf_check(x int); INSERT INTO pigwf_check VALUES (1); SELECT current_user, current_database()")
+	cmd.Env = append(os.Environ(), "PGPASSWORD=DBUser.Meta", "PGCONNECT_TIMEOUT=5")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "dbuser_meta|meta") {
+		t.Errorf("psql as dbuser_meta to meta: %v\n%s", err, out)
+	}
+	info := nodeRun(t, st, 1, "runuser -u postgres -- pgbackrest --stanza=pg-test info")
+	if !strings.Contains(info, "full backup") {
+		t.Errorf("pgbackrest info lists no full backup:\n%s", info)
+	}
+	list, err := pigwf(t, home, "ha", "list", "--cluster", "pg-test", "--inventory", st.Inventory)
+	if err != nil || !strings.Contains(list, "Leader") || strings.Count(list, "streaming") != 2 {
+		t.Errorf("pigwf ha list: %v\n%s", err, list)
+	}
+}
+
+func TestPgClusterCreateOnLab(t *testing.T) {
+	requireIntegration(t)
+	st, home := clusterLab(t, "pwpg1", "10.213.14")
+	startWorker(t, home)
+
+	start := time.Now()
+	out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait")
+	t.Logf("first run (%s):\n%s", time.Since(start).Round(time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("pg-cluster-create: %v", err)
+	}
+	checkCluster(t, st, home)
+	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
+		saveHistory(t, starter.WorkflowID(workflows.PgClusterCreateRunbook, "pg-test"), "pg-cluster-create.json")
+	}
+
+	// Second run: every step unchanged, in a few seconds.
+	start = time.Now()
+	out, err = pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait")
+	took := time.Since(start)
+	t.Logf("second run (%s):\n%s", took.Round(time.Millisecond), out)
+	if err != nil {
+		t.Fatalf("second pg-cluster-create: %v", err)
+	}
+	if strings.Contains(out, "[changed]") {
+		t.Errorf("second run changed something")
+	}
+	if took > 30*time.Second {
+		t.Errorf("second run took %s; an unchanged cluster should take seconds", took)
+	}
+}
+
+// A node that never ran NodeInit: refused before anything changes, with the fix in the message.
+func TestPgClusterCreateRefusesUnmanagedNode(t *testing.T) {
+	requireIntegration(t)
+	st := testLab(t, "pwpg2", "10.213.15", 3)
+	home := t.TempDir()
+	startWorker(t, home)
+	out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait")
+	t.Logf("%s", out)
+	if err == nil {
+		t.Fatal("pg-cluster-create accepted nodes without node-init")
+	}
+	for i := 1; i <= 3; i++ {
+		want := "node pg-test-" + string(rune('0'+i)) + " (" + st.Nodes[i-1].Addr + ") is not managed by pigwf: run `pigwf start node-init --cluster pg-test` first"
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if got := nodeRun(t, st, 1, "ls -A /pg 2>/dev/null | wc -l; test -e /etc/pigwf/ha-agent.yml && echo agent || true"); strings.TrimSpace(got) != "0" {
+		t.Errorf("something changed on node 1: %q", got)
+	}
+}
+
+// kill -9 of the worker after initdb, during a replica clone and during the backup: each time a
+// new worker finishes the run with a correct cluster.
+func TestPgClusterCreateSurvivesWorkerKill(t *testing.T) {
+	requireIntegration(t)
+	points := []struct {
+		name     string
+		activity string // kill when this activity is running (or just completed, for initdb)
+		started  bool
+	}{
+		{"after initdb", "/" + activities.StepConfigure, true},
+		{"during a clone", "pg-test-2/" + activities.StepClone, true},
+		{"during the backup", "pg-test-1/" + activities.StepFullBackup, true},
+	}
+	for i, p := range points {
+		t.Run(strings.ReplaceAll(p.name, " ", "-"), func(t *testing.T) {
+			st, home := clusterLab(t, "pwpgk", "10.213.16")
+			_ = i
+			w1 := startWorker(t, home)
+			c := dial(t)
+			inv, err := dsl.LoadInventory(st.Inventory)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, _ := inv.Cluster("pg-test")
+			in, err := starter.PgClusterCreateInput(inv, cl, st.Inventory)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			run, err := c.Start(ctx, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, "pg-test", in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(3 * time.Minute)
+			for killed := false; !killed; {
+				if time.Now().After(deadline) {
+					t.Fatalf("never saw %s running", p.activity)
+				}
+				d, err := c.C.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+					t.Fatalf("the run ended before the kill point")
+				}
+				for _, pa := range d.PendingActivities {
+					if strings.HasSuffix(pa.ActivityId, p.activity) && pa.State == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+						w1.kill()
+						killed = true
+						t.Logf("killed the worker with %s running", pa.ActivityId)
+					}
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			startWorker(t, home)
+			var res workflows.PgClusterCreateResult
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+			defer cancel()
+			if err := c.Wait(wctx, run.GetID(), run.GetRunID(), &res, nil); err != nil {
+				t.Fatalf("the run did not complete after the kill: %v", err)
+			}
+			checkCluster(t, st, home)
+		})
+	}
+}

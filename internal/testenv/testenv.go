@@ -1,0 +1,236 @@
+// Package testenv is the harness shared by pigwf's end-to-end tests (integration/, chaos/):
+// a private Temporal server (our pigwf-temporal build) on random loopback ports, labs that a
+// test brings up and removes, `pigwf worker` subprocesses that can be killed like real crashes,
+// the pigwf CLI, and small helpers to run commands on lab nodes and read run histories.
+//
+// It needs root (network namespaces) and the lab's packages. Tests call MissingPrereq first
+// and skip (or, with PIGWF_REQUIRE_INTEGRATION=1, fail) when something is missing.
+package testenv
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+
+	"github.com/pigwf/pigwf/deploy/lab"
+	"github.com/pigwf/pigwf/starter"
+)
+
+// Environment variables the harness reads.
+const (
+	EnvTemporalBin       = "PIGWF_TEMPORAL_BIN"        // the pigwf-temporal dev server binary
+	EnvPigwfBin          = "PIGWF_BIN"                 // the pigwf binary (CLI and worker)
+	EnvRequireIntegrated = "PIGWF_REQUIRE_INTEGRATION" // "1": a missing prerequisite fails instead of skipping
+)
+
+// RequireIntegration says whether missing prerequisites must fail the run (make test sets it).
+func RequireIntegration() bool { return os.Getenv(EnvRequireIntegrated) == "1" }
+
+// MissingPrereq returns why end-to-end tests cannot run here, or "" when they can.
+func MissingPrereq() string {
+	if os.Geteuid() != 0 {
+		return "needs root (network namespaces)"
+	}
+	for _, env := range []string{EnvTemporalBin, EnvPigwfBin} {
+		p := os.Getenv(env)
+		if p == "" {
+			return env + " is not set (make test sets it)"
+		}
+		if _, err := os.Stat(p); err != nil {
+			return env + "=" + p + " does not exist (run make build)"
+		}
+	}
+	for _, bin := range []string{"/usr/sbin/sshd", "/usr/bin/pgbackrest", "/usr/lib/postgresql/15/bin/postgres"} {
+		if _, err := os.Stat(bin); err != nil {
+			return bin + " missing (run make deps)"
+		}
+	}
+	return ""
+}
+
+// FreePort returns a TCP port on the loopback interface that nobody listened on a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("while looking for a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Env is a running private Temporal server and the pigwf binary the tests drive it with.
+type Env struct {
+	TemporalAddr string // host:port of the server's gRPC endpoint
+	PigwfBin     string // the pigwf binary (CLI and worker)
+	stop         func()
+}
+
+// Start runs a private in-memory Temporal server (PIGWF_TEMPORAL_BIN) on random loopback ports
+// and returns it with PIGWF_BIN; Stop ends it.
+func Start() (*Env, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(os.Getenv(EnvTemporalBin), "--port", fmt.Sprint(port), "--ui-port", "0", "--log-level", "error")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("while starting the Temporal server: %w", err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("while starting the Temporal server: %w", err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "ready") {
+				close(ready)
+				break
+			}
+		}
+		for sc.Scan() { // keep draining so the server never blocks on a full pipe
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, errors.New("the Temporal server did not become ready in 60 s")
+	}
+	return &Env{
+		TemporalAddr: fmt.Sprintf("127.0.0.1:%d", port),
+		PigwfBin:     os.Getenv(EnvPigwfBin),
+		stop:         func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() },
+	}, nil
+}
+
+// Stop stops the Temporal server and waits for it.
+func (e *Env) Stop() {
+	if e != nil && e.stop != nil {
+		e.stop()
+		e.stop = nil
+	}
+}
+
+// Lab brings up a lab of its own for one test (removing a leftover of a crashed run first) and
+// removes it when the test ends.
+func Lab(t testing.TB, name, subnet string, nodes int) *lab.Status {
+	t.Helper()
+	return LabWith(t, lab.Config{Name: name, Subnet: subnet, Nodes: nodes})
+}
+
+// LabWith is Lab with a whole lab configuration.
+func LabWith(t testing.TB, c lab.Config) *lab.Status {
+	t.Helper()
+	cfg := c.WithDefaults()
+	_ = lab.Down(context.Background(), cfg) // a leftover of a crashed run
+	st, err := lab.Up(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Down(context.Background(), cfg); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	return st
+}
+
+// Worker is a `pigwf worker` subprocess, so it can be killed with SIGKILL like a real crash.
+type Worker struct {
+	cmd *exec.Cmd
+	log *os.File
+}
+
+// StartWorker starts `pigwf worker` against the server with PIGWF_HOME=home, logging to
+// home/worker.log; the worker is killed when the test ends.
+func (e *Env) StartWorker(t testing.TB, home string, extra ...string) *Worker {
+	t.Helper()
+	args := append([]string{"--address", e.TemporalAddr, "worker"}, extra...)
+	cmd := exec.Command(e.PigwfBin, args...)
+	cmd.Env = append(os.Environ(), "PIGWF_HOME="+home)
+	logf, err := os.OpenFile(filepath.Join(home, "worker.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	w := &Worker{cmd: cmd, log: logf}
+	t.Cleanup(w.Kill)
+	return w
+}
+
+// Kill kills the worker with SIGKILL (if it still runs) and waits for it. Killing twice is fine.
+func (w *Worker) Kill() {
+	if w.cmd.ProcessState == nil {
+		_ = w.cmd.Process.Signal(syscall.SIGKILL)
+		_ = w.cmd.Wait()
+	}
+	w.log.Close()
+}
+
+// Pigwf runs the CLI against the server with PIGWF_HOME=home and returns its combined output
+// and exit error. It gives up after 5 minutes.
+func (e *Env) Pigwf(t testing.TB, home string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.PigwfBin, append([]string{"--address", e.TemporalAddr}, args...)...)
+	cmd.Env = append(os.Environ(), "PIGWF_HOME="+home)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Dial connects a starter client to the server, closed when the test ends.
+func (e *Env) Dial(t testing.TB) *starter.Client {
+	t.Helper()
+	c, err := starter.Dial(context.Background(), e.TemporalAddr, "default", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// NodeRun runs a shell command on lab node i (1-based) inside its namespaces and fails the
+// test when it fails.
+func NodeRun(t testing.TB, st *lab.Status, i int, script string) string {
+	t.Helper()
+	out, err := st.Exec(context.Background(), i, "sh", "-c", script)
+	if err != nil {
+		t.Fatalf("node %d: %s: %v\n%s", i, script, err, out)
+	}
+	return string(out)
+}
+
+// HistoryOf reads a run's whole history.
+func HistoryOf(c *starter.Client, id string) (*historypb.History, error) {
+	iter := c.C.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	hist := &historypb.History{}
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		if err != nil {
+			return nil, fmt.Errorf("while reading the history of %s: %w", id, err)
+		}
+		hist.Events = append(hist.Events, ev)
+	}
+	return hist, nil
+}
