@@ -26,6 +26,8 @@ all:
           - { name: meta, owner: dbuser_meta, comment: pigsty meta database }
         pg_hba_rules:
           - { user: dbuser_meta, db: all, addr: intra, auth: pwd, title: 'allow meta user from the lab network' }
+        # who may approve risky runbooks (switchover, pg-cluster-create --force) on this cluster
+        pigwf_approvers: [alice, bob]
 {{- if .Etcd}}
     etcd:
       hosts:
