@@ -68,7 +68,7 @@ chaos: deps build
 # Re-record the histories the replay tests use (after a deliberate, versioned workflow change).
 replay-refresh: deps build
 	PIGWF_REFRESH_HISTORIES=1 PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
-	  $(GO) test -count=1 -run 'TestNodeInitOnLab' ./integration/
+	  $(GO) test -count=1 -run 'TestNodeInitOnLab|TestPgClusterCreateOnLab|TestSwitchoverWithApprovals' ./integration/
 
 clean:
 	rm -rf $(BIN)

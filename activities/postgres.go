@@ -86,7 +86,7 @@ func (a *Activities) PgPrecheck(ctx context.Context, in PgNodeInput) (StepResult
 			sshrun.ShellQuote("exec 3<>/dev/tcp/"+host+"/"+port), hostport)
 	}
 	script := in.pgEnv() + sysidScript + fmt.Sprintf(`problem() { echo "fact: problem.$1=$2"; }
-[ -f %[1]s ] || problem managed "node %[2]s is not managed by pigwf: run `+"`pigwf start node-init --cluster %[3]s`"+` first"
+[ -f %[1]s ] || problem managed %[2]s
 [ -x "$PGBIN/postgres" ] || problem binaries "no PostgreSQL server at $PGBIN: run node-init (package postgresql-15)"
 sysid=$(pg_sysid)
 [ -f /var/lib/pigwf/pg-cluster ] && fact marker "$(cat /var/lib/pigwf/pg-cluster)"
@@ -102,8 +102,13 @@ reach=0; unreach=""
 %[4]s
 if [ %[5]d -gt 0 ] && [ "$reach" -eq 0 ]; then problem etcd "no etcd endpoint answers from this node:$unreach"
 elif [ -n "$unreach" ]; then note "etcd unreachable from here:$unreach"; fi
-`, CAPath, in.Node.String(), in.Spec.Cluster, etcd.String(), len(in.Etcd))
+`, CAPath, sshrun.ShellQuote(UnmanagedMessage(in.Node.String(), in.Spec.Cluster)), in.Spec.Cluster, etcd.String(), len(in.Etcd))
 	return a.runStep(ctx, in.Node, StepPrecheck, script, nil)
+}
+
+// UnmanagedMessage is the precheck's answer for a node without the CA marker (seed 000).
+func UnmanagedMessage(node, cluster string) string {
+	return fmt.Sprintf("node %s is not managed by pigwf: run `pigwf start node-init --cluster %s` first", node, cluster)
 }
 
 // PgCredentials writes the replication password into postgres's ~/.pgpass (mode 0600): libpq

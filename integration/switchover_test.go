@@ -216,6 +216,9 @@ func TestSwitchoverWithApprovals(t *testing.T) {
 	if l := leaderOf(t, home, st); l != "pg-test-3" {
 		t.Errorf("leader = %q, want pg-test-3", l)
 	}
+	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
+		saveHistory(t, "switchover/pg-test", "switchover.json")
+	}
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
