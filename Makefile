@@ -54,7 +54,8 @@ lab-down: build
 
 # Benchmarks: each compares pigwf with the anchor side by side in one run and prints ratios.
 bench: deps build
-	PIGWF_BENCH=1 $(GO) test -count=1 -run 'Bench' -v ./activities/sshrun/ | tee $(CURDIR)/bench-ssh.txt | grep -E '^(BENCH|---|ok|FAIL)'
+	set -o pipefail; PIGWF_BENCH=1 PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
+	  $(GO) test -count=1 -run 'Bench' -v ./activities/sshrun/ ./integration/ | tee $(CURDIR)/bench.txt | grep -E '^(BENCH|--- |ok|FAIL)'
 
 # The HA chaos suite (chaos/): six faults, N times each (PIGWF_CHAOS_N, default 10), on a 3-node
 # lab cluster in synchronous mode under a steady writer, with Patroni (Debian's package, installed
