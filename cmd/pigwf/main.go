@@ -238,6 +238,15 @@ func loadInventoryCluster(c *cli.Context) (*dsl.Inventory, *dsl.Cluster, string,
 	return inv, cl, path, err
 }
 
+// runbookFlags are the flags every runbook takes, then its own.
+func runbookFlags(own ...cli.Flag) []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true},
+		inventoryFlag,
+		&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow progress until the run ends"},
+	}, own...)
+}
+
 var inventoryFlag = &cli.StringFlag{Name: "inventory", Aliases: []string{"i"}, EnvVars: []string{"PIGWF_INVENTORY"}, Usage: "inventory file (Pigsty format)"}
 
 func startCmd() *cli.Command {
@@ -248,12 +257,9 @@ func startCmd() *cli.Command {
 			{
 				Name:  "node-init",
 				Usage: "prepare the nodes of a cluster for PostgreSQL (like Pigsty's node.yml)",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true},
-					inventoryFlag,
+				Flags: runbookFlags(
 					&cli.StringSliceFlag{Name: "nodes", Aliases: []string{"l"}, Usage: "only these nodes (address or nodename), comma separated"},
-					&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow progress until the run ends"},
-				},
+				),
 				Action: func(c *cli.Context) error {
 					cl, _, err := loadCluster(c)
 					if err != nil {
@@ -270,15 +276,12 @@ func startCmd() *cli.Command {
 			{
 				Name:  "switchover",
 				Usage: "move the primary role to a replica, after an approver says yes",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true},
-					inventoryFlag,
+				Flags: runbookFlags(
 					&cli.StringFlag{Name: "candidate", Usage: "member (nodename or address) to promote; default: a synchronous/least-lagging standby"},
 					&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "switch no earlier than this time (RFC 3339)"},
 					&cli.StringFlag{Name: "reason", Usage: "why, for the record"},
 					&cli.DurationFlag{Name: "approval-timeout", Usage: "end the run unchanged without a decision by then (default: pigwf_approval_timeout or 1h)"},
-					&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow progress until the run ends"},
-				},
+				),
 				Action: func(c *cli.Context) error {
 					inv, cl, _, err := loadInventoryCluster(c)
 					if err != nil {
@@ -299,14 +302,11 @@ func startCmd() *cli.Command {
 			{
 				Name:  "pg-cluster-create",
 				Usage: "build an HA PostgreSQL cluster from the inventory (like Pigsty's pgsql.yml)",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true},
-					inventoryFlag,
-					&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow progress until the run ends"},
+				Flags: runbookFlags(
 					&cli.BoolFlag{Name: "dry-run", Usage: "run the prechecks and print the plan; change nothing"},
 					&cli.BoolFlag{Name: "force", Usage: "move aside (never delete) data directories of another system, after an approver agrees"},
 					&cli.DurationFlag{Name: "approval-timeout", Usage: "with --force: end unchanged without a decision by then"},
-				},
+				),
 				Action: func(c *cli.Context) error {
 					inv, cl, path, err := loadInventoryCluster(c)
 					if err != nil {
