@@ -309,7 +309,7 @@ func (d *decider) holderPostgresDown() (Action, string) {
 		// The agent died (and PostgreSQL with it) and the supervisor
 		// restarted it: a failover would trade a short crash recovery for
 		// a timeline switch and a rewind. The in-place restart stays
-		// bounded by crash_restart_budget_ms (holderPostgresStarting).
+		// bounded by agent_restart_budget_ms (holderPostgresStarting).
 		return restart, "restarting PostgreSQL in place as the primary: it was already down when this agent started (it dies with its agent, which was restarted), so crash recovery here is quicker than a failover"
 	}
 	what := "crashed"

@@ -6,8 +6,9 @@
 // LocalState), the dynamic Config with its validation, and Decide, the
 // single function that makes every HA decision and says why in a sentence
 // for the log. The etcd store is in the dcs subpackage; running PostgreSQL
-// (start/stop/promote/rewind), the REST API and the loop that feeds Decide
-// are the executor's job.
+// (start/stop/promote/rewind) is package pgctl; the loop that feeds
+// Decide, the fence timer, the REST API and the pg-ha-agent binary are
+// the executor, package agent.
 //
 // # Leadership in milliseconds
 //

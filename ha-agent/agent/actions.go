@@ -25,11 +25,6 @@ var errNotYet = errors.New("not yet")
 func (a *Agent) execute(ctx context.Context, act haagent.Action, reason string, view haagent.ClusterView, local haagent.LocalState, obs pgctl.Observation) {
 	if act.KeepLock || act.Kind == haagent.ActionRenewLeader {
 		err := a.renew(ctx, obs)
-		if act.Kind == haagent.ActionRenewLeader && err != nil && !a.dcsReachable && a.hacfg.FailsafeMode {
-			if dl, ok := a.failsafeDeadline(view); ok && strings.HasPrefix(reason, "failsafe:") {
-				a.fencer.Extend(dl) // every member confirmed me: keep writes until dl
-			}
-		}
 		if err != nil && act.Kind != haagent.ActionRenewLeader {
 			a.log.Warn("not acting: could not renew the leader lock first", "action", act.Kind.String(), "err", err)
 			return
@@ -51,7 +46,9 @@ func (a *Agent) execute(ctx context.Context, act haagent.Action, reason string, 
 			return a.pg.Bootstrap(ctx)
 		}, nil)
 	case haagent.ActionCloneFromLeader:
-		err = a.clone(act.Leader, false, "cloning from leader "+act.Leader)
+		// A directory with files but no PG_VERSION (an interrupted copy)
+		// is moved aside, never deleted.
+		err = a.clone(act.Leader, obs.NotADataDir, "cloning from leader "+act.Leader)
 	case haagent.ActionReclone:
 		err = a.clone(act.Leader, true, "re-cloning from leader "+act.Leader+": "+reason)
 	case haagent.ActionWriteInitialize:
@@ -73,12 +70,11 @@ func (a *Agent) execute(ctx context.Context, act haagent.Action, reason string, 
 		a.promote()
 	case haagent.ActionFenceWrites:
 		rep, ferr := a.fencer.FenceNow()
-		a.metrics.fences.Add(1)
-		a.metrics.lastFenceNs.Store(int64(rep.Elapsed))
+		a.noteFence(rep)
 		if ferr != nil {
 			err = fmt.Errorf("FENCE FAILED: %w", ferr)
 		} else {
-			a.log.Warn("fenced", "reason", reason, "killed_processes", rep.Killed, "fence_latency", rep.Elapsed.String())
+			a.log.Warn("fenced", "reason", reason, "killed_processes", rep.Killed, "fence_latency", rep.ChildrenSignalled.String(), "all_dead_after", rep.Elapsed.String())
 		}
 	case haagent.ActionDemote:
 		err = a.demote(act)
@@ -158,7 +154,7 @@ func (a *Agent) etcdResult(err error) error {
 
 func (a *Agent) setLease(rev int64, sentAt time.Duration) {
 	a.lease = &haagent.Lease{Revision: rev, SentAt: sentAt}
-	a.fencer.Extend(a.hacfg.HolderDeadline(sentAt))
+	a.fencer.Extend(a.timing().HolderDeadline(sentAt))
 }
 
 // optime is how far my WAL reaches, for the leader record.
@@ -190,9 +186,8 @@ func (a *Agent) renew(ctx context.Context, obs pgctl.Observation) error {
 	term := a.cache.leader.rec.Term
 	rec := a.leaderRecord(term, obs)
 	sentAt := a.clock.Now()
-	a.lastRenew = sentAt
 	timeout := a.hacfg.LoopInterval()
-	if dl := a.hacfg.HolderDeadline(a.lease.SentAt) - sentAt; dl < timeout {
+	if dl := a.timing().HolderDeadline(a.lease.SentAt) - sentAt; dl < timeout {
 		timeout = max(dl, 5*time.Millisecond)
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
@@ -437,20 +432,20 @@ func (a *Agent) follow(ctx context.Context, leader string, obs pgctl.Observation
 //     a value copied from the old primary would name myself or a dead node;
 //   - replication slots for the others, so they stream from me at once.
 func (a *Agent) stopWALReceiver(ctx context.Context, obs pgctl.Observation) error {
-	sctx, cancel := context.WithTimeout(ctx, max(a.hacfg.LoopInterval(), 50*time.Millisecond))
-	defer cancel()
-	if err := a.pg.StopWALReceiver(sctx); err != nil {
-		return err
-	}
+	// The key first: synchronous_standby_names has no effect before the
+	// promotion, which comes after this whole phase.
 	if a.hacfg.SynchronousMode && (a.cache.sync == nil || a.cache.sync.Leader != a.cfg.Name || len(a.cache.sync.Standbys) > 0) {
 		if err := a.putSync(ctx, nil); err != nil {
 			return fmt.Errorf("promotion: write the sync key before promoting: %w", err)
 		}
 	}
-	a.syncTarget, a.syncTargetSet = nil, true
-	if err := a.applySSN(ctx, obs, ssnValue(nil, a.hacfg.SynchronousMode, a.hacfg.SynchronousModeStrict)); err != nil {
-		return fmt.Errorf("promotion: prepare synchronous_standby_names: %w", err)
+	ssn := ssnValue(nil, a.hacfg.SynchronousMode, a.hacfg.SynchronousModeStrict)
+	sctx, cancel := context.WithTimeout(ctx, max(a.hacfg.LoopInterval(), 50*time.Millisecond))
+	defer cancel()
+	if err := a.pg.StopWALReceiver(sctx, ssn); err != nil {
+		return err
 	}
+	a.syncTarget, a.syncTargetSet, a.ssnJustSet = nil, true, &ssn
 	a.ensureSlots(ctx, obs)
 	a.lastSlotCheck = a.clock.Now()
 	return nil
@@ -504,11 +499,17 @@ func (a *Agent) promote() {
 func (a *Agent) demote(act haagent.Action) error {
 	if !act.Clean {
 		rep, err := a.fencer.FenceNow()
-		a.metrics.fences.Add(1)
-		a.metrics.lastFenceNs.Store(int64(rep.Elapsed))
+		a.noteFence(rep)
 		return err
 	}
 	a.runAsync(haagent.BusyStopping, "switchover: shutting down", func(ctx context.Context) error {
+		// A checkpoint while writes still flow leaves little for the
+		// shutdown checkpoint, which is write downtime.
+		cctx, ccancel := context.WithTimeout(ctx, time.Minute)
+		if err := a.pg.Checkpoint(cctx); err != nil {
+			a.log.Warn("checkpoint before the switchover shutdown", "err", err)
+		}
+		ccancel()
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		return a.pg.Stop(sctx, pgctl.StopFast)

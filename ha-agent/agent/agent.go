@@ -33,7 +33,9 @@ type Postgres interface {
 	Stop(ctx context.Context, mode pgctl.StopMode) error
 	Fence() (pgctl.FenceReport, error)
 	Follow(ctx context.Context, up *pgctl.Upstream) error
-	StopWALReceiver(ctx context.Context) error
+	// StopWALReceiver clears primary_conninfo and sets
+	// synchronous_standby_names in one reload (promotion phase one).
+	StopWALReceiver(ctx context.Context, syncStandbyNames string) error
 	Promote(ctx context.Context) error
 	Checkpoint(ctx context.Context) error
 	SetSyncStandbyNames(ctx context.Context, value string) error
@@ -73,16 +75,23 @@ type Agent struct {
 	http   *http.Client
 
 	// Loop-owned state (only the loop goroutine touches it).
-	cache       *cache
-	hacfg       haagent.Config
-	haveConfig  bool
-	configErr   string
-	watchCh     <-chan dcs.WatchUpdate
-	watchCancel context.CancelFunc
-	needLoad    bool
-	lastLoad    time.Duration
-	guard       dcs.Guard
-	lease       *haagent.Lease
+	cache *cache
+	hacfg haagent.Config
+	// configValid: a valid config key (or none: defaults) was loaded. An
+	// agent that has only seen an invalid one does not act: it cannot
+	// know the timing the other members use.
+	configValid bool
+	// prevCfg/cfgChangedAt: the timing in force before the last change,
+	// and when this agent saw the change (see timing).
+	prevCfg      haagent.Config
+	cfgChangedAt time.Duration
+	configErr    string
+	watchCh      <-chan dcs.WatchUpdate
+	watchCancel  context.CancelFunc
+	needLoad     bool
+	lastLoad     time.Duration
+	guard        dcs.Guard
+	lease        *haagent.Lease
 	// pendingRenews are renewals whose response was lost (newest last):
 	// if etcd applied one, its guard is recovered instead of fencing.
 	pendingRenews []pendingRenew
@@ -91,7 +100,6 @@ type Agent struct {
 	lastTimeline uint32
 	lastOptime   haagent.LSN
 	leaderSeq    uint64
-	lastRenew    time.Duration
 	dcsReachable bool
 	busy         haagent.Busy
 	busyNote     string
@@ -108,29 +116,26 @@ type Agent struct {
 	quickExits       int
 	lastCrashCounted time.Duration
 	// Rejoin bookkeeping.
-	wasPrimaryOnTL  uint32
-	rewindFailed    bool
-	rewindError     string
-	receiverDownAt  time.Duration
-	lastObservation pgctl.Observation
-	syncPending     *syncPending
-	syncTarget      []string
+	wasPrimaryOnTL uint32
+	rewindFailed   bool
+	rewindError    string
+	receiverDownAt time.Duration
+	syncPending    *syncPending
+	syncTarget     []string
 	// ssnJustSet is the synchronous_standby_names this cycle set (the
 	// cycle's observation predates it).
-	ssnJustSet       *string
-	syncTargetSet    bool
-	slotsGoneSince   map[string]time.Duration
-	seenSlots        map[string]bool
-	lastSlotCheck    time.Duration
-	checkpointTL     uint32
-	failsafeAcks     map[string]time.Duration
-	memberSeq        uint64
-	note             string
-	logLimiter       reasonLimiter
-	errLimiter       messageLimiter
-	publishCh        chan dcs.MemberRecord
-	lastPublished    time.Duration
-	lastLeaderHolder string
+	ssnJustSet     *string
+	syncTargetSet  bool
+	slotsGoneSince map[string]time.Duration
+	seenSlots      map[string]bool
+	lastSlotCheck  time.Duration
+	failsafeAcks   map[string]time.Duration
+	memberSeq      uint64
+	note           string
+	logLimiter     reasonLimiter
+	errLimiter     messageLimiter
+	publishCh      chan dcs.MemberRecord
+	lastPublished  time.Duration
 	// kicks counts cycles run at once after a step made progress since
 	// the last tick (bounded, so a step that "succeeds" without changing
 	// anything cannot spin the loop).
@@ -150,6 +155,8 @@ type Agent struct {
 
 	metrics metrics
 	server  *http.Server
+	// lastFence is the clock reading of the last completed fence.
+	lastFence atomic.Int64
 }
 
 type pendingRenew struct {
@@ -178,12 +185,13 @@ type snapshot struct {
 }
 
 type metrics struct {
-	failovers     atomic.Int64
-	fences        atomic.Int64
-	lastFenceNs   atomic.Int64
-	loopNs        atomic.Int64
-	cycles        atomic.Int64
-	renewFailures atomic.Int64
+	failovers       atomic.Int64
+	fences          atomic.Int64
+	lastFenceNs     atomic.Int64 // postmaster and children SIGKILLed
+	lastFenceDeadNs atomic.Int64 // every process dead
+	loopNs          atomic.Int64
+	cycles          atomic.Int64
+	renewFailures   atomic.Int64
 }
 
 // New builds an agent; Run starts it.
@@ -280,11 +288,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}()
 	defer a.server.Close()
 
-	// A PostgreSQL this agent did not start would not die with it: stop it
-	// and run our own child instead.
-	if err := a.pg.StopForeign(ctx); err != nil {
-		a.log.Error("could not stop a PostgreSQL this agent did not start", "err", err)
-	}
+	// A PostgreSQL this agent did not start is stopped in the first cycle,
+	// once the pause key is known (see observe).
 	obsCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	obs, err := a.pg.Observe(obsCtx)
 	cancel()
@@ -297,7 +302,6 @@ func (a *Agent) Run(ctx context.Context) error {
 			"control_state", controlState(obs))
 	}
 	a.noteWasPrimary(obs)
-	a.lastObservation = obs
 
 	pubCtx, stopPub := context.WithCancel(context.Background())
 	defer stopPub()
@@ -407,23 +411,62 @@ func (a *Agent) load(ctx context.Context) error {
 // reloadConfig parses the config key; an invalid one is refused (the last
 // valid one stays in force) and said so.
 func (a *Agent) reloadConfig() {
-	if !a.cache.hasConfig {
-		a.hacfg, a.haveConfig, a.configErr = haagent.DefaultConfig(), true, ""
-		return
-	}
-	cfg, err := haagent.ParseConfig(a.cache.configRaw)
-	if err != nil {
-		msg := fmt.Sprintf("refusing the DCS config key: %v", err)
-		if msg != a.configErr {
-			a.log.Error(msg)
-			a.configErr = msg
+	cfg := haagent.DefaultConfig()
+	if a.cache.hasConfig {
+		var err error
+		cfg, err = haagent.ParseConfig(a.cache.configRaw)
+		if err != nil {
+			msg := fmt.Sprintf("refusing the DCS config key (the last valid one stays in force): %v", err)
+			if msg != a.configErr {
+				a.log.Error(msg)
+				a.configErr = msg
+			}
+			return
 		}
-		return
 	}
 	if a.configErr != "" {
-		a.log.Info("DCS config key is valid again")
+		a.log.Info("the DCS config key is valid again")
 	}
-	a.hacfg, a.haveConfig, a.configErr = cfg, true, ""
+	if a.configValid && timingDiffers(a.hacfg, cfg) {
+		a.prevCfg, a.cfgChangedAt = a.hacfg, a.clock.Now()
+		a.log.Warn("leadership timing changed; using the more conservative of the old and new timing for two lease lengths",
+			"leader_timeout_ms", cfg.LeaderTimeoutMs, "was", a.prevCfg.LeaderTimeoutMs)
+	}
+	a.hacfg, a.configErr, a.configValid = cfg, "", true
+}
+
+func timingDiffers(x, y haagent.Config) bool {
+	return x.LeaderTimeoutMs != y.LeaderTimeoutMs || x.ClockDriftPPM != y.ClockDriftPPM ||
+		x.FenceMarginMs != y.FenceMarginMs || x.PromoteMarginMs != y.PromoteMarginMs
+}
+
+// timing is the config Decide and the fence timer use. Members see a
+// change of the timing at slightly different moments; for two (longer)
+// lease lengths after a change this agent therefore uses, as the holder,
+// the timing with the EARLIER fence deadline and, as an observer, the
+// one with the LATER staleness, so that old and new members stay safe
+// against each other.
+func (a *Agent) timing() haagent.Config {
+	cfg := a.hacfg
+	if a.cfgChangedAt == 0 {
+		return cfg
+	}
+	window := 2 * max(a.prevCfg.StaleAfter(), cfg.StaleAfter())
+	if a.clock.Now()-a.cfgChangedAt > window {
+		a.cfgChangedAt = 0
+		return cfg
+	}
+	pick := a.prevCfg
+	if a.lease != nil {
+		if cfg.HolderDeadline(0) <= pick.HolderDeadline(0) {
+			return cfg
+		}
+	} else if cfg.StaleAfter() >= pick.StaleAfter() {
+		return cfg
+	}
+	cfg.LeaderTimeoutMs, cfg.ClockDriftPPM = pick.LeaderTimeoutMs, pick.ClockDriftPPM
+	cfg.FenceMarginMs, cfg.PromoteMarginMs = pick.FenceMarginMs, pick.PromoteMarginMs
+	return cfg
 }
 
 // shutdown: stop PostgreSQL cleanly and release the lock if held (a
@@ -472,17 +515,24 @@ func (a *Agent) kickSoon() {
 
 // timerFenced reports a fence done by the deadline timer.
 func (a *Agent) timerFenced(reason string, rep pgctl.FenceReport, err error) {
-	a.metrics.fences.Add(1)
-	a.metrics.lastFenceNs.Store(int64(rep.Elapsed))
+	a.noteFence(rep)
 	if err != nil {
 		a.log.Error("FENCE FAILED: "+reason, "err", err, "elapsed", rep.Elapsed.String())
 		return
 	}
-	a.log.Warn("fenced: "+reason, "killed_processes", rep.Killed, "fence_latency", rep.Elapsed.String())
+	a.log.Warn("fenced: "+reason, "killed_processes", rep.Killed, "fence_latency", rep.ChildrenSignalled.String(), "all_dead_after", rep.Elapsed.String())
 	select {
 	case a.kick <- struct{}{}:
 	default:
 	}
+}
+
+// noteFence records a fence for metrics and /probe.
+func (a *Agent) noteFence(rep pgctl.FenceReport) {
+	a.metrics.fences.Add(1)
+	a.metrics.lastFenceNs.Store(int64(rep.ChildrenSignalled))
+	a.metrics.lastFenceDeadNs.Store(int64(rep.Elapsed))
+	a.lastFence.Store(int64(a.clock.Now()))
 }
 
 // publisher writes member records in the background, newest wins, so a

@@ -105,10 +105,16 @@ func (a *Agent) writeJSON(w http.ResponseWriter, r *http.Request, code int, v an
 	_ = enc.Encode(v)
 }
 
-// isPrimary: leadership by Decide's own rule at THIS instant, and the
-// fence timer agrees (it is armed and its deadline not reached).
+// isPrimary: the leader key carries my lease, PostgreSQL runs as a
+// primary, and the fence timer's deadline — the lease's, or the one
+// failsafe confirmations extended it to — has not passed at THIS instant.
+// A load balancer never routes writes to a node past its fence deadline.
 func (a *Agent) isPrimary(s snapshot, now time.Duration) bool {
-	return haagent.HoldsLeadership(s.view, s.local, now) && a.fencer.Writable()
+	if haagent.HoldsLeadership(s.view, s.local, now) && a.fencer.Writable() {
+		return true
+	}
+	return s.view.Config.FailsafeMode && leaseIsMine(s.view, a.cfg.Name, s.local.Lease) &&
+		s.obs.State == haagent.PGRunning && !s.obs.InRecovery && a.fencer.Writable()
 }
 
 func streamingReplica(s snapshot) bool {
@@ -196,16 +202,21 @@ type clusterView struct {
 }
 
 type clusterMember struct {
-	Name     string         `json:"name"`
-	Host     string         `json:"host"`
-	Port     int            `json:"port"`
-	Role     string         `json:"role"`  // leader | sync_standby | replica
-	State    string         `json:"state"` // running | streaming | catchup | starting | stopped | crashed | recloning | ...
-	Timeline uint32         `json:"timeline"`
-	LagBytes uint64         `json:"lag_bytes"`
-	APIURL   string         `json:"api_url"`
-	Tags     dcs.MemberTags `json:"tags"`
-	Note     string         `json:"note,omitempty"`
+	Name     string      `json:"name"`
+	Host     string      `json:"host"`
+	Port     int         `json:"port"`
+	Role     string      `json:"role"`  // leader | sync_standby | replica
+	State    string      `json:"state"` // running | streaming | catchup | starting | stopped | crashed | recloning | ...
+	Timeline uint32      `json:"timeline"`
+	LagBytes uint64      `json:"lag_bytes"`
+	APIURL   string      `json:"api_url"`
+	Tags     clusterTags `json:"tags"`
+	Note     string      `json:"note,omitempty"`
+}
+
+type clusterTags struct {
+	NoFailover bool `json:"nofailover"`
+	NoSync     bool `json:"nosync"`
 }
 
 // handleCluster: when this member is the leader, sync roles and streaming
@@ -259,11 +270,11 @@ func (a *Agent) handleCluster(w http.ResponseWriter, r *http.Request) {
 	for _, name := range names {
 		e := s.members[name]
 		m := clusterMember{Name: name, Host: e.rec.Host, Port: e.rec.Port, Role: "replica", State: e.rec.State,
-			Timeline: e.rec.Timeline, APIURL: e.rec.APIURL, Tags: e.rec.Tags, Note: e.rec.Note, LagBytes: e.rec.LagBytes}
+			Timeline: e.rec.Timeline, APIURL: e.rec.APIURL, Tags: clusterTags(e.rec.Tags), Note: e.rec.Note, LagBytes: e.rec.LagBytes}
 		if name == a.cfg.Name {
 			m.Host, m.Port, m.APIURL = a.cfg.Postgres.Host, a.cfg.Postgres.Port, a.cfg.API.URL
 			m.Timeline, m.State = s.obs.Timeline, string(s.obs.State)
-			m.Tags = dcs.MemberTags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync}
+			m.Tags = clusterTags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync}
 		}
 		if name == out.Leader {
 			m.Role, m.LagBytes = "leader", 0
@@ -291,6 +302,11 @@ func (a *Agent) handleProbe(w http.ResponseWriter, r *http.Request) {
 		WALPosition:     uint64(optime(s.obs)), Timeline: s.obs.Timeline}
 	if s.obs.State == haagent.PGStarting && !s.obs.InRecovery {
 		pr.AcceptingWrites = true // a primary that is starting may take writes any moment
+	}
+	if f := time.Duration(a.lastFence.Load()); f != 0 && f > s.at {
+		// Fenced after this snapshot was taken (the loop may be slow, e.g.
+		// waiting on an unreachable etcd): nothing of it is running.
+		pr.Running, pr.AcceptingWrites = false, false
 	}
 	a.mu.Lock()
 	if p := a.promise; p != nil && now < p.Until {
@@ -395,7 +411,8 @@ func (a *Agent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	g("pigwf_ha_loop_cycles_total", "HA loop cycles run.", "counter", float64(a.metrics.cycles.Load()))
 	g("pigwf_ha_failovers_total", "Times this member took the leader lock from another holder.", "counter", float64(a.metrics.failovers.Load()))
 	g("pigwf_ha_fence_events_total", "Times this member fenced its PostgreSQL.", "counter", float64(a.metrics.fences.Load()))
-	g("pigwf_ha_last_fence_latency_seconds", "Time the last fence took until no PostgreSQL process was left.", "gauge", time.Duration(a.metrics.lastFenceNs.Load()).Seconds())
+	g("pigwf_ha_last_fence_latency_seconds", "Time the last fence took until the postmaster and all its children had SIGKILL pending (none runs user code again).", "gauge", time.Duration(a.metrics.lastFenceNs.Load()).Seconds())
+	g("pigwf_ha_last_fence_all_dead_seconds", "Time the last fence took until no PostgreSQL process of the data directory was alive.", "gauge", time.Duration(a.metrics.lastFenceDeadNs.Load()).Seconds())
 	g("pigwf_ha_renew_failures_total", "Leader renewals that failed.", "counter", float64(a.metrics.renewFailures.Load()))
 	fmt.Fprintf(&b, "# HELP pigwf_ha_last_decision_info The last decision and its reason.\n# TYPE pigwf_ha_last_decision_info gauge\n")
 	fmt.Fprintf(&b, "pigwf_ha_last_decision_info{%s,action=\"%s\",reason=\"%s\"} 1\n", labels, promEscape(s.action.Kind.String()), promEscape(s.reason))

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -58,6 +59,12 @@ type TagsConfig struct {
 	NoSync     bool `yaml:"nosync"`
 }
 
+var (
+	unknownKey = regexp.MustCompile(`field (\S+) not found in type agent\.(\w+)`)
+	sections   = map[string]string{"LocalConfig": "", "EtcdConfig": " under etcd", "APIConfig": " under api",
+		"PostgresConfig": " under postgres", "TagsConfig": " under tags"}
+)
+
 // LoadConfig reads and validates the local config file.
 func LoadConfig(path string) (LocalConfig, error) {
 	b, err := os.ReadFile(path)
@@ -74,7 +81,10 @@ func ParseConfig(path string, b []byte) (LocalConfig, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		msg := err.Error()
+		msg := unknownKey.ReplaceAllStringFunc(err.Error(), func(m string) string {
+			sub := unknownKey.FindStringSubmatch(m)
+			return fmt.Sprintf("unknown key %q%s (see the keys PgClusterCreate writes)", sub[1], sections[sub[2]])
+		})
 		if strings.Contains(msg, "password") {
 			msg += " (passwords never go in this file: put the replication user's password in ~postgres/.pgpass, mode 0600)"
 		}

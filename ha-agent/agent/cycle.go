@@ -33,15 +33,29 @@ func (a *Agent) cycle(ctx context.Context) {
 	obs := a.observe(ctx)
 	now := a.clock.Now()
 	a.trackOutage(obs, now)
-	view := a.cache.view(a.cfg.Cluster, a.hacfg)
+	if !a.configValid {
+		if a.errLimiter.allow("no valid config") {
+			a.log.Error("not acting: no valid DCS config key loaded yet, so this agent cannot know the cluster's leadership timing; fix the config key",
+				"problem", a.configErr, "key", a.store.Key(dcs.KeyConfig))
+		}
+		a.publish(obs, a.cache.view(a.cfg.Cluster, a.hacfg))
+		return
+	}
+	view := a.cache.view(a.cfg.Cluster, a.timing())
 	a.fillReplication(&view, obs)
 	local := a.buildLocal(obs, view)
-	if a.lease == nil && (view.Leader == nil || now-view.Leader.ObservedAt >= a.hacfg.StaleAfter()) && obs.State == haagent.PGRunning {
+	if a.lease == nil && (view.Leader == nil || now-view.Leader.ObservedAt >= view.Config.StaleAfter()) && obs.State == haagent.PGRunning {
 		view.Probes = a.probeMembers(ctx, view)
 	}
 	if a.lease != nil && !a.dcsReachable && a.hacfg.FailsafeMode {
 		a.askFailsafe(ctx, view)
 		local.FailsafeAcks = maps.Clone(a.failsafeAcks)
+		// Every member's confirmation is a proof like a renewal: extend
+		// the fence timer now, before the lease deadline, or the timer
+		// would fence a primary that failsafe mode keeps writable.
+		if dl, ok := a.failsafeDeadline(view); ok && leaseIsMine(view, a.cfg.Name, a.lease) {
+			a.fencer.Extend(dl)
+		}
 	} else if a.dcsReachable && len(a.failsafeAcks) > 0 {
 		clear(a.failsafeAcks)
 	}
@@ -51,7 +65,9 @@ func (a *Agent) cycle(ctx context.Context) {
 		a.log.Info(reason, "action", action.String())
 	}
 	a.execute(ctx, action, reason, view, local, obs)
-	a.bookkeeping(ctx, obs)
+	if !view.Paused { // maintenance mode: change nothing
+		a.bookkeeping(ctx, obs)
+	}
 	a.publish(obs, view)
 	a.metrics.loopNs.Store(int64(a.clock.Now() - start))
 	a.mu.Lock()
@@ -72,8 +88,14 @@ func (a *Agent) observe(ctx context.Context) pgctl.Observation {
 			a.log.Warn("could not observe PostgreSQL", "err", err)
 		}
 	}
-	if obs.ForeignPostmaster != 0 {
-		a.log.Warn("found a postmaster this agent did not start; stopping it so PostgreSQL runs as the agent's child", "pid", obs.ForeignPostmaster)
+	if obs.ForeignPostmaster != 0 && a.cache.pause != nil {
+		if a.errLimiter.allow("foreign postmaster while paused") {
+			a.log.Info("paused: leaving alone a PostgreSQL this agent did not start (it will be restarted as the agent's child after resume)", "pid", obs.ForeignPostmaster)
+		}
+	} else if obs.ForeignPostmaster != 0 {
+		// It would not die with the agent: an agent crash could leave an
+		// unfenced primary behind. Stop it; the loop starts our own child.
+		a.log.Warn("found a postmaster this agent did not start; stopping it (pg_ctl stop -m fast) so PostgreSQL runs as the agent's child and dies with it", "pid", obs.ForeignPostmaster)
 		sctx, scancel := context.WithTimeout(ctx, 60*time.Second)
 		if err := a.pg.StopForeign(sctx); err != nil {
 			a.log.Error("stop foreign postmaster", "err", err)
@@ -95,7 +117,6 @@ func (a *Agent) observe(ctx context.Context) pgctl.Observation {
 	} else {
 		a.receiverDownAt = 0
 	}
-	a.lastObservation = obs
 	return obs
 }
 
@@ -124,7 +145,8 @@ func (a *Agent) noteWasPrimary(obs pgctl.Observation) {
 // trackOutage keeps CrashedAt/CrashRestarts for the holder's in-place
 // restart rule.
 func (a *Agent) trackOutage(obs pgctl.Observation, now time.Duration) {
-	if obs.State == haagent.PGCrashed && a.lastStart != 0 && a.runningSince == 0 && now-a.lastStart < 2*time.Second && a.lastCrashCounted != a.lastStart {
+	if (obs.State == haagent.PGCrashed || obs.State == haagent.PGStopped) && a.lastStart != 0 && a.runningSince == 0 &&
+		now-a.lastStart < 2*time.Second && a.lastCrashCounted != a.lastStart {
 		a.quickExits++ // exited (again) right after a start
 		a.lastCrashCounted = a.lastStart
 	}
@@ -347,7 +369,7 @@ func (a *Agent) failsafeDeadline(view haagent.ClusterView) (time.Duration, bool)
 	if !found {
 		return 0, false
 	}
-	return a.hacfg.HolderDeadline(oldest), true
+	return a.timing().HolderDeadline(oldest), true
 }
 
 // publish writes my member record (in the background).
@@ -431,4 +453,11 @@ func (a *Agent) otherMembers() []string {
 		}
 	}
 	return out
+}
+
+// leaseIsMine: the leader key (as last seen) still carries what my lease
+// wrote.
+func leaseIsMine(view haagent.ClusterView, me string, lease *haagent.Lease) bool {
+	lr := view.Leader
+	return lease != nil && lr != nil && lr.Holder == me && lr.ModRevision <= lease.Revision
 }

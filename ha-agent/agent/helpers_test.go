@@ -2,10 +2,13 @@ package agent
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,4 +144,89 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// etcdProxy forwards one agent's etcd connections; cut() blackholes them
+// (data is dropped, connections stay open, so requests time out as in a
+// real partition), heal() closes the blackholed connections so the
+// client reconnects.
+type etcdProxy struct {
+	l      net.Listener
+	target string
+	cutOn  atomic.Bool
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *etcdProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &etcdProxy{l: l, target: target}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c)
+			p.mu.Unlock()
+			go p.serve(c)
+		}
+	}()
+	t.Cleanup(func() { l.Close(); p.closeAll() })
+	return p
+}
+
+func (p *etcdProxy) url() string { return "http://" + p.l.Addr().String() }
+
+func (p *etcdProxy) serve(c net.Conn) {
+	if p.cutOn.Load() {
+		_, _ = io.Copy(io.Discard, c) // blackhole
+		return
+	}
+	up, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns = append(p.conns, up)
+	p.mu.Unlock()
+	pipe := func(dst, src net.Conn) {
+		buf := make([]byte, 32*1024)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && !p.cutOn.Load() {
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				dst.Close()
+				return
+			}
+		}
+	}
+	go pipe(up, c)
+	pipe(c, up)
+}
+
+func (p *etcdProxy) cut() { p.cutOn.Store(true) }
+
+func (p *etcdProxy) heal() {
+	p.cutOn.Store(false)
+	p.closeAll()
+}
+
+func (p *etcdProxy) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }

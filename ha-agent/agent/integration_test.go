@@ -42,6 +42,7 @@ type itNode struct {
 	pgLog    string
 	sup      *exec.Cmd
 	supDone  chan struct{}
+	proxy    *etcdProxy
 }
 
 func (n *itNode) api(path string) string {
@@ -108,7 +109,10 @@ func newITEnv(t *testing.T) *itEnv {
 	}
 	e.store = store
 	for i := 1; i <= 3; i++ {
-		n := &itNode{name: fmt.Sprintf("pg-it-%d", i), port: freePort(t), apiPort: freePort(t)}
+		// The proxy's listener first: it holds its port, so the ports
+		// picked next cannot collide with it.
+		proxy := startProxy(t, strings.TrimPrefix(e.etcd, "http://"))
+		n := &itNode{name: fmt.Sprintf("pg-it-%d", i), proxy: proxy, port: freePort(t), apiPort: freePort(t)}
 		n.dir = filepath.Join(e.base, n.name)
 		n.dataDir = filepath.Join(n.dir, "data")
 		n.sockDir = filepath.Join(n.dir, "run")
@@ -248,7 +252,7 @@ postgres:
   log_file: %s
 tags: { nofailover: false, nosync: false }
 log_file: %s
-`, itCluster, n.name, e.etcd, n.apiPort, n.apiPort, e.pgBin, n.dataDir, n.port, n.sockDir, n.pgLog, n.agentLog)
+`, itCluster, n.name, n.proxy.url(), n.apiPort, n.apiPort, e.pgBin, n.dataDir, n.port, n.sockDir, n.pgLog, n.agentLog)
 		if err := os.WriteFile(n.cfgPath, []byte(cfg), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -273,6 +277,13 @@ func (e *itEnv) startSupervisor(n *itNode) {
 	cmd := e.asPostgres(e.bin, "supervise", "--config", n.cfgPath)
 	cmd.Env = append(cmd.Env, "PIGWF_AGENT_MAIN=1")
 	cmd.SysProcAttr.Setpgid = true
+	// The agents' own stderr (Go runtime and race detector reports).
+	stderr, err := os.OpenFile(filepath.Join(n.dir, "agent-stderr.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	e.t.Cleanup(func() { stderr.Close() })
 	if err := cmd.Start(); err != nil {
 		e.t.Fatalf("start supervisor for %s: %v", n.name, err)
 	}
@@ -295,6 +306,12 @@ func (e *itEnv) cleanup() {
 		case <-time.After(30 * time.Second):
 			_ = syscall.Kill(-n.sup.Process.Pid, syscall.SIGKILL)
 			<-n.supDone
+		}
+	}
+	for _, n := range e.nodes {
+		if b, err := os.ReadFile(filepath.Join(n.dir, "agent-stderr.log")); err == nil &&
+			(strings.Contains(string(b), "DATA RACE") || strings.Contains(string(b), "panic:")) {
+			e.t.Errorf("%s agent stderr reports a data race or panic:\n%s", n.name, tailLines(string(b), 80))
 		}
 	}
 	// Anything left in a data directory (a bug, or a failed start) dies now.
@@ -640,6 +657,9 @@ func TestIntegrationFailoverSwitchover(t *testing.T) {
 		return e.healthy(n1)
 	})
 	t.Logf("cluster healthy %s after the agents started", time.Since(started).Round(time.Millisecond))
+	if _, body := e.get(e.nodes[1].api("/cluster")); body != nil {
+		t.Logf("GET /cluster on a replica:\n%s", body)
+	}
 
 	w := startWriter(e.nodes)
 	defer func() {
@@ -699,12 +719,16 @@ func TestIntegrationFailoverSwitchover(t *testing.T) {
 	if len(target) != 1 {
 		t.Fatalf("sync standbys before the switchover: %v", target)
 	}
+	// Through the REST API of the candidate (any member writes the request).
 	requested := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	_, err := e.store.RequestFailover(ctx, dcs.FailoverRecord{From: l2.name, To: target[0], RequestedBy: "integration-test"})
-	cancel()
+	body := fmt.Sprintf(`{"leader": %q, "candidate": %q}`, l2.name, target[0])
+	resp, err := e.client.Post(e.node(target[0]).api("/switchover"), "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("POST /switchover: %d", resp.StatusCode)
 	}
 	onNew := w.waitAckAfter(t, requested, l2.name, 15*time.Second)
 	lastOld, _ := w.lastAckBy(l2.name, onNew.at)
@@ -716,10 +740,60 @@ func TestIntegrationFailoverSwitchover(t *testing.T) {
 	l3 := e.node(onNew.node)
 	waitFor(t, 60*time.Second, "cluster healthy under "+l3.name+" with "+l2.name+" streaming", func() (bool, string) { return e.healthy(l3) })
 
+	// --- 4. the primary loses etcd (isolation): it fences itself at its
+	// deadline, the sync standby takes over once the lock is stale ----------
+	time.Sleep(500 * time.Millisecond)
+	isolatedAt := time.Now()
+	l3.proxy.cut()
+	onNext := w.waitAckAfter(t, isolatedAt, l3.name, 15*time.Second)
+	lastIsolated, _ := w.lastAckBy(l3.name, time.Now())
+	t.Logf("ISOLATION of %s from etcd: first write accepted on %s %s after the cut; last write acknowledged by the isolated primary %s after the cut",
+		l3.name, onNext.node, onNext.at.Sub(isolatedAt).Round(time.Millisecond), lastIsolated.at.Sub(isolatedAt).Round(time.Millisecond))
+	if !lastIsolated.at.Before(onNext.at) {
+		t.Errorf("two primaries took writes: %s acknowledged a write at %s, after %s's first at %s",
+			l3.name, lastIsolated.at.Format("15:04:05.000"), onNext.node, onNext.at.Format("15:04:05.000"))
+	}
+	var fenced bool
+	waitFor(t, 5*time.Second, l3.name+" to report its fence", func() (bool, string) {
+		_, body := e.get(l3.api("/metrics"))
+		fenced = strings.Contains(string(body), "pigwf_ha_fence_events_total{cluster=\"pg-it\",member=\""+l3.name+"\"} 1")
+		return fenced, ""
+	})
+	l3.proxy.heal()
+	l4 := e.node(onNext.node)
+	waitFor(t, 60*time.Second, "cluster healthy under "+l4.name+" with "+l3.name+" back", func() (bool, string) { return e.healthy(l4) })
+	t.Logf("%s rejoined %s after the cut was healed", l3.name, time.Since(isolatedAt).Round(time.Millisecond))
+
+	// --- 5. a replica whose data directory is empty clones itself ---------------
+	var rep *itNode
+	for _, n := range e.nodes {
+		if n != l4 {
+			rep = n
+			break
+		}
+	}
+	_ = rep.sup.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-rep.supDone:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s's supervisor did not stop", rep.name)
+	}
+	if err := os.Rename(rep.dataDir, rep.dataDir+".removed-by-test"); err != nil {
+		t.Fatal(err)
+	}
+	e.mkdir(rep.dataDir, 0o700)
+	cloneFrom := time.Now()
+	e.startSupervisor(rep)
+	waitFor(t, 60*time.Second, rep.name+" cloned from "+l4.name+" and streaming", func() (bool, string) { return e.healthy(l4) })
+	if b, _ := os.ReadFile(rep.agentLog); !strings.Contains(string(b), "cloning from leader "+l4.name+": my data directory is empty") {
+		t.Errorf("%s's log does not say it cloned from the leader", rep.name)
+	}
+	t.Logf("EMPTY DATA DIR: %s cloned itself from %s and streams %s after its agent started", rep.name, l4.name, time.Since(cloneFrom).Round(time.Millisecond))
+
 	// --- no acknowledged write lost, never two primaries -----------------------
 	time.Sleep(200 * time.Millisecond)
 	acks := w.halt()
-	rows := query(t, l3.port, "SELECT id FROM ha_test")
+	rows := query(t, l4.port, "SELECT id FROM ha_test")
 	have := make(map[int64]bool, len(rows))
 	for _, r := range rows {
 		id, _ := strconv.ParseInt(*r[0], 10, 64)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,13 +35,17 @@ type fakePG struct {
 	timeline   uint32
 	wal        haagent.LSN
 	fencedAt   []time.Time
-	blocked    chan struct{} // non-nil: Observe waits until it is closed
-	exited     chan struct{}
-	ssn        string
+	// fencedClock: the agent's raw monotonic clock at each fence.
+	fencedClock []time.Duration
+	clock       Clock
+	blocked     chan struct{} // non-nil: Observe waits until it is closed
+	exited      chan struct{}
+	ssn         string
 }
 
 func newFakePG(gate pgctl.Gate, sysid string, state haagent.PGState, inRecovery bool) *fakePG {
-	return &fakePG{gate: gate, sysid: sysid, state: state, inRecovery: inRecovery, timeline: 1, wal: 0x3000060, exited: make(chan struct{}, 1)}
+	return &fakePG{gate: gate, sysid: sysid, state: state, inRecovery: inRecovery, timeline: 1, wal: 0x3000060,
+		exited: make(chan struct{}, 1), clock: RawClock()}
 }
 
 func (f *fakePG) Observe(ctx context.Context) (pgctl.Observation, error) {
@@ -96,6 +101,9 @@ func (f *fakePG) Fence() (pgctl.FenceReport, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fencedAt = append(f.fencedAt, time.Now())
+	if f.clock != nil {
+		f.fencedClock = append(f.fencedClock, f.clock.Now())
+	}
 	if f.state == haagent.PGRunning || f.state == haagent.PGStarting {
 		f.state = haagent.PGCrashed
 	}
@@ -109,10 +117,10 @@ func (f *fakePG) Follow(_ context.Context, up *pgctl.Upstream) error {
 	return nil
 }
 
-func (f *fakePG) StopWALReceiver(context.Context) error {
+func (f *fakePG) StopWALReceiver(_ context.Context, ssn string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.upstream, f.receiver = nil, false
+	f.upstream, f.receiver, f.ssn = nil, false, ssn
 	return nil
 }
 
@@ -142,10 +150,9 @@ func (f *fakePG) Rewind(context.Context, pgctl.Upstream) error { return errors.N
 func (f *fakePG) Clone(context.Context, pgctl.Upstream, bool) (string, error) {
 	return "", errors.New("fake: no clone")
 }
-func (f *fakePG) Bootstrap(context.Context) error        { return errors.New("fake: no initdb") }
-func (f *fakePG) HistoryFile(uint32) (string, error)     { return "", nil }
-func (f *fakePG) StopForeign(context.Context) error      { return nil }
-func (f *fakePG) snapshot() (haagent.PGState, bool, int) { return f.get() }
+func (f *fakePG) Bootstrap(context.Context) error    { return errors.New("fake: no initdb") }
+func (f *fakePG) HistoryFile(uint32) (string, error) { return "", nil }
+func (f *fakePG) StopForeign(context.Context) error  { return nil }
 func (f *fakePG) get() (haagent.PGState, bool, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -155,11 +162,12 @@ func (f *fakePG) get() (haagent.PGState, bool, int) {
 // loopEnv is one etcd, one store for the test's own writes, and agents
 // with fake PostgreSQL.
 type loopEnv struct {
-	t      *testing.T
-	etcd   string
-	store  *dcs.Store
-	prefix string
-	binDir string
+	startedAgents map[string]*Agent
+	t             *testing.T
+	etcd          string
+	store         *dcs.Store
+	prefix        string
+	binDir        string
 }
 
 func newLoopEnv(t *testing.T, config string) *loopEnv {
@@ -186,10 +194,17 @@ func newLoopEnv(t *testing.T, config string) *loopEnv {
 // startAgent runs an agent named name over pg until the test ends.
 func (e *loopEnv) startAgent(name string, pg *fakePG) *Agent {
 	e.t.Helper()
+	a, _ := e.startAgentVia(name, pg, e.etcd)
+	return a
+}
+
+// startAgentVia runs an agent that reaches etcd at endpoint; stop ends it.
+func (e *loopEnv) startAgentVia(name string, pg *fakePG, endpoint string) (a *Agent, stop func()) {
+	e.t.Helper()
 	port := freePort(e.t)
 	cfg := LocalConfig{
 		Cluster: "c1", Name: name, Prefix: e.prefix,
-		Etcd: EtcdConfig{Endpoints: []string{e.etcd}},
+		Etcd: EtcdConfig{Endpoints: []string{endpoint}},
 		API:  APIConfig{Listen: fmt.Sprintf("127.0.0.1:%d", port), URL: fmt.Sprintf("http://127.0.0.1:%d", port)},
 		Postgres: PostgresConfig{BinDir: e.binDir, DataDir: "/nonexistent/" + name, Host: "127.0.0.1", Port: 20000 + port%1000,
 			SocketDir: "/nonexistent", ReplicationUser: "replicator"},
@@ -198,28 +213,33 @@ func (e *loopEnv) startAgent(name string, pg *fakePG) *Agent {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	a, err := New(Options{Config: cfg, Logger: log, Etcd: newEtcdClient(e.t, e.etcd),
+	a, err := New(Options{Config: cfg, Logger: log, Etcd: newEtcdClient(e.t, endpoint),
 		Postgres: func(gate pgctl.Gate) (Postgres, error) { pg.gate = gate; return pg, nil }})
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	if e.startedAgents == nil {
+		e.startedAgents = map[string]*Agent{}
+	}
+	e.startedAgents[name] = a
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = a.Run(ctx) }()
-	e.t.Cleanup(func() {
-		pg.mu.Lock()
-		if pg.blocked != nil {
-			select {
-			case <-pg.blocked:
-			default:
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			pg.mu.Lock()
+			if pg.blocked != nil {
 				close(pg.blocked)
+				pg.blocked = nil
 			}
-		}
-		pg.mu.Unlock()
-		cancel()
-		<-done
-	})
-	return a
+			pg.mu.Unlock()
+			cancel()
+			<-done
+		})
+	}
+	e.t.Cleanup(stop)
+	return a, stop
 }
 
 func (e *loopEnv) leader() *dcs.Versioned[dcs.LeaderRecord] {
@@ -253,6 +273,22 @@ func TestLoopAcquiresRenewsAndFencesWhenStuck(t *testing.T) {
 	if !a.fencer.Writable() {
 		t.Fatal("holder's write gate is closed while it renews")
 	}
+	// Patroni-compatible health checks; HAProxy (Pigsty) sends OPTIONS.
+	for _, c := range []struct {
+		method, path string
+		want         int
+	}{{"GET", "/primary", 200}, {"OPTIONS", "/primary", 200}, {"HEAD", "/leader", 200}, {"GET", "/read-write", 200},
+		{"GET", "/replica", 503}, {"GET", "/read-only", 200}, {"GET", "/health", 200}, {"GET", "/sync", 503}} {
+		req, _ := http.NewRequest(c.method, a.cfg.API.URL+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("%s %s on the leader: %d, want %d", c.method, c.path, resp.StatusCode, c.want)
+		}
+	}
 
 	deadline, armed := a.fencer.Deadline()
 	if !armed {
@@ -266,23 +302,26 @@ func TestLoopAcquiresRenewsAndFencesWhenStuck(t *testing.T) {
 		_, _, fences := pg.get()
 		return fences > 0, ""
 	})
-	fencedAt := a.clock.Now()
 	pg.mu.Lock()
-	pg.blocked = nil // a stuck loop that never returns is not needed any more
+	fencedAt := pg.fencedClock[0]
+	close(pg.blocked) // unstick the loop
+	pg.blocked = nil
 	pg.mu.Unlock()
-	// The loop was stuck, so no renewal extended the deadline seen before
-	// blocking by more than one in-flight cycle; the fence must come no
-	// later than one loop interval after that deadline (plus scheduling).
+	// The loop was stuck, so no renewal extended the deadline after the
+	// one in flight when it blocked; the timer fences at that deadline.
 	lastDeadline, _ := a.fencer.Deadline()
-	if fencedAt > lastDeadline+30*time.Millisecond {
+	if fencedAt > lastDeadline+10*time.Millisecond || fencedAt < lastDeadline {
 		t.Errorf("fenced %s after the holder deadline", fencedAt-lastDeadline)
 	}
 	if lastDeadline < deadline {
 		t.Errorf("deadline moved backwards: %s → %s", deadline, lastDeadline)
 	}
-	t.Logf("stuck loop: fenced %s after blocking, %s after the deadline", fencedAt-blockedAt, fencedAt-lastDeadline)
+	t.Logf("stuck loop: fenced %s after blocking, %s after the holder deadline", fencedAt-blockedAt, fencedAt-lastDeadline)
 	if err := a.fencer.WhileWritable(func() error { return nil }); !errors.Is(err, ErrNoLease) {
 		t.Fatalf("write gate after the fence: %v, want ErrNoLease", err)
+	}
+	if code, _ := httpGet(a.cfg.API.URL + "/primary"); code != 503 {
+		t.Errorf("/primary after the fence: %d, want 503", code)
 	}
 }
 
@@ -312,6 +351,16 @@ func TestLoopReactsToReleaseFromTheWatch(t *testing.T) {
 		defer pg.mu.Unlock()
 		return pg.upstream != nil && pg.upstream.Port == 1, ""
 	})
+	n2 := e.startedAgents["n2"]
+	waitFor(t, 3*time.Second, "n2's /replica to answer 200", func() (bool, string) {
+		code, _ := httpGet(n2.cfg.API.URL + "/replica")
+		return code == 200, fmt.Sprint(code)
+	})
+	for path, want := range map[string]int{"/primary": 503, "/read-only": 200, "/async": 200, "/sync": 503} {
+		if code, _ := httpGet(n2.cfg.API.URL + path); code != want {
+			t.Errorf("%s on the replica: %d, want %d", path, code, want)
+		}
+	}
 	released := time.Now()
 	if err := e.store.ReleaseLeader(ctx, g); err != nil {
 		t.Fatal(err)
@@ -363,4 +412,72 @@ func TestLoopFencesAtOnceWhenTheKeyIsTaken(t *testing.T) {
 	if took > 300*time.Millisecond {
 		t.Errorf("fenced %s after the key was taken: not at once", took)
 	}
+}
+
+// Failsafe mode, etcd unreachable for everybody: the leader keeps its
+// writes (and /primary) for as long as every member of the failsafe key
+// confirms it over the REST API — far past its lease — and fences within
+// one lease once a member stops answering.
+func TestLoopFailsafeKeepsWritesOnlyWhileEveryMemberConfirms(t *testing.T) {
+	e := newLoopEnv(t, `{"loop_interval_ms": 100, "leader_timeout_ms": 500, "failsafe_mode": true}`)
+	p1, p2 := startProxy(t, strings.TrimPrefix(e.etcd, "http://")), startProxy(t, strings.TrimPrefix(e.etcd, "http://"))
+	pg1 := newFakePG(nil, "7000000000000000042", haagent.PGStopped, false)
+	pg2 := newFakePG(nil, "7000000000000000042", haagent.PGRunning, true)
+	a1, _ := e.startAgentVia("n1", pg1, p1.url())
+	_, stop2 := e.startAgentVia("n2", pg2, p2.url())
+	waitFor(t, 10*time.Second, "n1 leading, n2 following, failsafe key [n1 n2]", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		snap, err := e.store.Load(ctx)
+		if err != nil || snap.Leader == nil || snap.Leader.Value.Holder != "n1" || snap.Failsafe == nil {
+			return false, "no leader or failsafe key yet"
+		}
+		pg2.mu.Lock()
+		following := pg2.upstream != nil
+		pg2.mu.Unlock()
+		return following && strings.Join(snap.Failsafe.Value.Members, ",") == "n1,n2", fmt.Sprint(snap.Failsafe.Value.Members)
+	})
+	primaryCode := func() int {
+		code, _ := httpGet(a1.cfg.API.URL + "/primary")
+		return code
+	}
+	if c := primaryCode(); c != 200 {
+		t.Fatalf("/primary on the leader: %d", c)
+	}
+	p1.cut()
+	p2.cut()
+	cutAt := time.Now()
+	// Three lease lengths without etcd: still the primary, never fenced.
+	time.Sleep(1500 * time.Millisecond)
+	if _, _, fences := pg1.get(); fences != 0 {
+		t.Fatalf("leader fenced %d times although every member confirmed it", fences)
+	}
+	if c := primaryCode(); c != 200 {
+		t.Errorf("/primary on the failsafe leader %s after losing etcd: %d, want 200", time.Since(cutAt).Round(time.Millisecond), c)
+	}
+	// n2 goes away: no more confirmations, so n1 must fence within one lease.
+	stop2()
+	stoppedAt := time.Now()
+	waitFor(t, 3*time.Second, "n1 to fence once n2 stopped confirming", func() (bool, string) {
+		_, _, fences := pg1.get()
+		return fences > 0, ""
+	})
+	took := time.Since(stoppedAt)
+	t.Logf("failsafe: n1 kept writes %s without etcd; fenced %s after n2 stopped confirming", stoppedAt.Sub(cutAt).Round(time.Millisecond), took.Round(time.Millisecond))
+	if took > 700*time.Millisecond {
+		t.Errorf("fenced %s after the last confirmation could have been given; the bound is one lease (~450 ms)", took)
+	}
+	if c := primaryCode(); c == 200 {
+		t.Error("/primary answers 200 after the fence")
+	}
+}
+
+func httpGet(url string) (int, []byte) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -127,7 +128,7 @@ func lockInstance(cfg LocalConfig) (func(), error) {
 
 // Supervise runs "pg-ha-agent run" as a child and restarts it 100 ms after
 // it dies (backing off up to 5 s while it keeps dying within seconds). It
-// never touches PostgreSQL: the agent's postmaster dies with the agent
+// does not manage PostgreSQL: the agent's postmaster dies with the agent
 // (Pdeathsig), and the restarted agent re-takes its leader key by CAS and
 // restarts PostgreSQL. SIGTERM/SIGINT are forwarded and end supervision.
 //
@@ -188,14 +189,23 @@ func Supervise(configPath string, log *slog.Logger) int {
 			delay = 100 * time.Millisecond
 		}
 		log.Warn("agent exited; restarting it", "status", describeWait(status), "ran", ran.Round(time.Millisecond).String(), "restart_in", delay.String())
+		// Until the restart, kill whatever the dead agent left behind and
+		// was re-parented to us: its postmaster dies by Pdeathsig, but that
+		// postmaster's backends only notice at their next wait, and one
+		// committing asynchronously in a loop might never wait.
 		timer := time.NewTimer(delay)
+		orphanSweep := time.NewTicker(5 * time.Millisecond)
+		killed := 0
 	wait:
 		for {
 			select {
 			case <-timer.C:
 				break wait
+			case <-orphanSweep.C:
+				killed += killOrphans()
 			case sig := <-sigs:
 				if sig != syscall.SIGCHLD {
+					orphanSweep.Stop()
 					return 0
 				}
 				for {
@@ -205,6 +215,10 @@ func Supervise(configPath string, log *slog.Logger) int {
 					}
 				}
 			}
+		}
+		orphanSweep.Stop()
+		if killed > 0 {
+			log.Warn("killed processes the dead agent left behind", "count", killed)
 		}
 		if ran <= 10*time.Second {
 			delay = min(delay*2, 5*time.Second)
@@ -220,4 +234,23 @@ func describeWait(ws syscall.WaitStatus) string {
 		return "exit status " + strconv.Itoa(ws.ExitStatus())
 	}
 	return fmt.Sprintf("wait status %#x", uint32(ws))
+}
+
+// killOrphans SIGKILLs every child of this process (called only while no
+// agent runs: every child is then an orphan of the dead agent's tree).
+func killOrphans() int {
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	n := 0
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, field := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(field); err == nil && syscall.Kill(pid, syscall.SIGKILL) == nil {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -398,7 +398,15 @@ func (c *Controller) Stop(ctx context.Context, mode StopMode) error {
 
 // FenceReport says what a fence did.
 type FenceReport struct {
-	Killed  int
+	Killed int
+	// ChildrenSignalled: the postmaster and all its children (every
+	// process that can acknowledge a commit) had been sent SIGKILL; none
+	// of them runs user code again (a send already inside the kernel may
+	// complete).
+	ChildrenSignalled time.Duration
+	// Signalled: also every other process found in the data directory.
+	Signalled time.Duration
+	// Elapsed: every process is dead (exited or a zombie).
 	Elapsed time.Duration
 }
 
@@ -414,6 +422,7 @@ func (c *Controller) Fence() (FenceReport, error) {
 		pmPID = pid
 	}
 	var victims []int
+	var childrenSignalled time.Duration
 	if pmPID > 0 {
 		// Stopped, it forks nothing new while we kill its children.
 		_ = syscall.Kill(pmPID, syscall.SIGSTOP)
@@ -423,14 +432,17 @@ func (c *Controller) Fence() (FenceReport, error) {
 		}
 		_ = syscall.Kill(pmPID, syscall.SIGKILL)
 		victims = append(victims, pmPID)
+		childrenSignalled = time.Since(start)
 	}
 	for _, p := range processesIn(c.cfg.DataDir) {
 		if !slices.Contains(victims, p) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
 			victims = append(victims, p)
 		}
 	}
+	signalled := time.Since(start)
 	left := killAndWait(victims, time.Second)
-	rep := FenceReport{Killed: len(victims), Elapsed: time.Since(start)}
+	rep := FenceReport{Killed: len(victims), ChildrenSignalled: childrenSignalled, Signalled: signalled, Elapsed: time.Since(start)}
 	if len(left) > 0 {
 		return rep, fmt.Errorf("fence: processes %v survive SIGKILL after %s", left, rep.Elapsed)
 	}
@@ -486,12 +498,19 @@ func (c *Controller) Observe(ctx context.Context) (Observation, error) {
 		stale.Stale, stale.ProbeErr = true, err.Error()
 		return stale, nil
 	}
-	c.closeProbe()
 	if pid := c.foreignPostmaster(); pid != 0 {
+		// Started by someone else (pg_ctl by hand, a restore workflow while
+		// HA is paused): report what it is; the agent decides what to do.
 		o.ForeignPostmaster = pid
 		o.State = haagent.PGRunning
+		if err := c.probeSQL(ctx, &o); err != nil {
+			c.closeProbe()
+			o.State, o.ProbeErr = haagent.PGStarting, err.Error()
+			o.InRecovery = fileExists(filepath.Join(c.cfg.DataDir, "standby.signal")) || fileExists(filepath.Join(c.cfg.DataDir, "recovery.signal"))
+		}
 		return o, nil
 	}
+	c.closeProbe()
 	// No postmaster. Backends of a dead postmaster may still run (they
 	// notice its death only at their next wait): kill them before
 	// reporting "crashed", which lets others take over.
@@ -742,12 +761,14 @@ func (c *Controller) Follow(ctx context.Context, up *Upstream) error {
 	})
 }
 
-// StopWALReceiver is promotion phase one: clear primary_conninfo, reload,
+// StopWALReceiver is promotion phase one: clear primary_conninfo, set the
+// synchronous_standby_names the new primary starts with (same reload),
 // and wait (up to ctx) until the WAL receiver is gone, so the old primary
 // can get no more acknowledgements from this standby.
-func (c *Controller) StopWALReceiver(ctx context.Context) error {
+func (c *Controller) StopWALReceiver(ctx context.Context, syncStandbyNames string) error {
 	return c.withConn(ctx, func(conn *pgwire.Conn) error {
-		if err := alterSystem(ctx, conn, map[string]string{"primary_conninfo": "", "primary_slot_name": ""}); err != nil {
+		settings := map[string]string{"primary_conninfo": "", "synchronous_standby_names": syncStandbyNames}
+		if err := alterSystem(ctx, conn, settings); err != nil {
 			return fmt.Errorf("stop WAL receiver: %w", err)
 		}
 		for {

@@ -1,52 +1,34 @@
-// Package pgwire is a minimal PostgreSQL frontend/backend protocol client
-// for the HA agent: simple queries over a unix socket (or TCP) with trust
-// or peer authentication, nothing else.
-//
-// Why not pgx: the agent only runs a handful of fixed catalog queries as
-// the postgres OS user over the local socket (peer authentication), and
-// pgx is not a dependency of this module. This client keeps the agent
-// free of new modules; it refuses any authentication that needs a
-// password, so a password never has to be handled here.
+// Package pgwire is the agent's small SQL surface over pgx's pgconn: simple-protocol queries
+// (several statements at once, text results) on the local socket with peer authentication, or
+// over TCP in tests. It keeps the agent's code independent of pgx's richer API and gives one
+// place for connection settings (no TLS on the local socket, no environment variables read).
 package pgwire
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
+	"path/filepath"
+	"sort"
 	"strings"
-	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Error is an ErrorResponse from the server.
-type Error struct {
-	Severity string
-	Code     string // SQLSTATE
-	Message  string
-	Detail   string
-}
+// Error is a server error: SQLSTATE, severity, message.
+type Error = pgconn.PgError
 
-func (e *Error) Error() string {
-	s := fmt.Sprintf("%s: %s (SQLSTATE %s)", e.Severity, e.Message, e.Code)
-	if e.Detail != "" {
-		s += ": " + e.Detail
-	}
-	return s
-}
-
-// SQLState returns the SQLSTATE of err if it is a server error, else "".
+// SQLState returns the SQLSTATE of a server error, or "" for other errors.
 func SQLState(err error) string {
-	var pe *Error
+	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return pe.Code
 	}
 	return ""
 }
 
-// Result is one statement's result: column names, rows (nil = NULL).
+// Result is one statement's outcome; a NULL is a nil pointer.
 type Result struct {
 	Columns []string
 	Rows    [][]*string
@@ -54,16 +36,11 @@ type Result struct {
 }
 
 // Conn is one connection. It is not safe for concurrent use.
-type Conn struct {
-	nc  net.Conn
-	r   *bufio.Reader
-	pid uint32
-}
+type Conn struct{ pc *pgconn.PgConn }
 
 // Config says where and as whom to connect.
 type Config struct {
-	// Network and Address: "unix" and "<socket_dir>/.s.PGSQL.<port>", or
-	// "tcp" and "host:port".
+	// Network and Address: "unix" and "<socket_dir>/.s.PGSQL.<port>", or "tcp" and "host:port".
 	Network, Address string
 	User, Database   string
 	ApplicationName  string
@@ -76,213 +53,92 @@ func SocketPath(dir string, port int) string {
 	return fmt.Sprintf("%s/.s.PGSQL.%d", strings.TrimRight(dir, "/"), port)
 }
 
-// Connect opens a connection and completes the startup handshake.
+func quoteConnValue(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// connString builds a keyword/value connection string that leaves nothing to the environment.
+func (cfg Config) connString() (string, error) {
+	var host, port string
+	switch cfg.Network {
+	case "unix":
+		host = filepath.Dir(cfg.Address) // pgconn takes the socket directory as the host
+		port = strings.TrimPrefix(filepath.Base(cfg.Address), ".s.PGSQL.")
+	case "tcp":
+		var err error
+		if host, port, err = net.SplitHostPort(cfg.Address); err != nil {
+			return "", fmt.Errorf("bad address %q: %w", cfg.Address, err)
+		}
+	default:
+		return "", fmt.Errorf("unknown network %q", cfg.Network)
+	}
+	parts := []string{"host=" + quoteConnValue(host), "port=" + quoteConnValue(port), "user=" + quoteConnValue(cfg.User),
+		"dbname=" + quoteConnValue(cfg.Database), "sslmode=disable", "connect_timeout=5"}
+	if cfg.ApplicationName != "" {
+		parts = append(parts, "application_name="+quoteConnValue(cfg.ApplicationName))
+	}
+	keys := make([]string, 0, len(cfg.Options))
+	for k := range cfg.Options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var opts []string
+	for _, k := range keys {
+		opts = append(opts, fmt.Sprintf("-c %s=%s", k, cfg.Options[k]))
+	}
+	if len(opts) > 0 {
+		parts = append(parts, "options="+quoteConnValue(strings.Join(opts, " ")))
+	}
+	return strings.Join(parts, " "), nil
+}
+
+// Connect opens a connection. Only password-less methods are expected (peer on the socket,
+// trust in tests): the agent never holds a password.
 func Connect(ctx context.Context, cfg Config) (*Conn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, cfg.Network, cfg.Address)
+	cs, err := cfg.connString()
+	if err != nil {
+		return nil, err
+	}
+	pcfg, err := pgconn.ParseConfig(cs)
 	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL at %s: %w", cfg.Address, err)
 	}
-	c := &Conn{nc: nc, r: bufio.NewReaderSize(nc, 8192)}
-	if err := c.startup(ctx, cfg); err != nil {
-		nc.Close()
+	pc, err := pgconn.ConnectConfig(ctx, pcfg)
+	if err != nil {
 		return nil, fmt.Errorf("connect to PostgreSQL at %s as %s: %w", cfg.Address, cfg.User, err)
 	}
-	return c, nil
-}
-
-func (c *Conn) setDeadline(ctx context.Context) {
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.nc.SetDeadline(dl)
-	} else {
-		_ = c.nc.SetDeadline(time.Time{})
-	}
-}
-
-func (c *Conn) startup(ctx context.Context, cfg Config) error {
-	c.setDeadline(ctx)
-	var body []byte
-	body = binary.BigEndian.AppendUint32(body, 196608) // protocol 3.0
-	params := map[string]string{"user": cfg.User, "database": cfg.Database}
-	if cfg.ApplicationName != "" {
-		params["application_name"] = cfg.ApplicationName
-	}
-	for k, v := range cfg.Options {
-		params[k] = v
-	}
-	for k, v := range params {
-		if v == "" {
-			continue
-		}
-		body = append(append(body, k...), 0)
-		body = append(append(body, v...), 0)
-	}
-	body = append(body, 0)
-	msg := binary.BigEndian.AppendUint32(nil, uint32(len(body)+4))
-	if _, err := c.nc.Write(append(msg, body...)); err != nil {
-		return fmt.Errorf("send startup: %w", err)
-	}
-	for {
-		t, payload, err := c.readMsg()
-		if err != nil {
-			return err
-		}
-		switch t {
-		case 'R':
-			if len(payload) < 4 {
-				return errors.New("short authentication message")
-			}
-			if code := binary.BigEndian.Uint32(payload); code != 0 {
-				return fmt.Errorf("server asks for authentication method %d; this client supports only trust/peer (no passwords)", code)
-			}
-		case 'K':
-			if len(payload) >= 4 {
-				c.pid = binary.BigEndian.Uint32(payload)
-			}
-		case 'S', 'N':
-		case 'E':
-			return parseError(payload)
-		case 'Z':
-			return nil
-		default:
-			return fmt.Errorf("unexpected message %q during startup", t)
-		}
-	}
+	return &Conn{pc: pc}, nil
 }
 
 // BackendPID is the server process serving this connection.
-func (c *Conn) BackendPID() uint32 { return c.pid }
+func (c *Conn) BackendPID() uint32 { return c.pc.PID() }
 
-func (c *Conn) readMsg() (byte, []byte, error) {
-	var hdr [5]byte
-	if _, err := io.ReadFull(c.r, hdr[:]); err != nil {
-		return 0, nil, fmt.Errorf("read from server: %w", err)
-	}
-	n := int(binary.BigEndian.Uint32(hdr[1:])) - 4
-	if n < 0 || n > 1<<30 {
-		return 0, nil, fmt.Errorf("bad message length %d", n)
-	}
-	payload := make([]byte, n)
-	if _, err := io.ReadFull(c.r, payload); err != nil {
-		return 0, nil, fmt.Errorf("read from server: %w", err)
-	}
-	return hdr[0], payload, nil
-}
-
-func parseError(p []byte) error {
-	e := &Error{}
-	for len(p) > 0 && p[0] != 0 {
-		field := p[0]
-		end := 1
-		for end < len(p) && p[end] != 0 {
-			end++
-		}
-		val := string(p[1:end])
-		switch field {
-		case 'S':
-			e.Severity = val
-		case 'C':
-			e.Code = val
-		case 'M':
-			e.Message = val
-		case 'D':
-			e.Detail = val
-		}
-		if end >= len(p) {
-			break
-		}
-		p = p[end+1:]
-	}
-	return e
-}
-
-// Query runs sql with the simple query protocol (one or more statements
-// separated by ';') and returns one Result per statement. A server error
-// is returned as *Error after the connection is ready again; a transport
-// error leaves the connection unusable.
+// Query runs sql (one or more statements separated by ';') in the simple protocol and returns
+// one Result per statement, values as text.
 func (c *Conn) Query(ctx context.Context, sql string) ([]Result, error) {
-	c.setDeadline(ctx)
-	msg := []byte{'Q'}
-	msg = binary.BigEndian.AppendUint32(msg, uint32(len(sql)+5))
-	msg = append(append(msg, sql...), 0)
-	if _, err := c.nc.Write(msg); err != nil {
-		return nil, fmt.Errorf("send query: %w", err)
-	}
-	var results []Result
-	var cur *Result
-	var qerr error
-	for {
-		t, p, err := c.readMsg()
-		if err != nil {
-			return nil, err
+	res, err := c.pc.Exec(ctx, sql).ReadAll()
+	out := make([]Result, 0, len(res))
+	for _, r := range res {
+		if r.Err != nil && err == nil {
+			err = r.Err
 		}
-		switch t {
-		case 'T':
-			results = append(results, Result{})
-			cur = &results[len(results)-1]
-			if len(p) < 2 {
-				return nil, errors.New("short row description")
-			}
-			n := int(binary.BigEndian.Uint16(p))
-			p = p[2:]
-			for range n {
-				end := 0
-				for end < len(p) && p[end] != 0 {
-					end++
-				}
-				cur.Columns = append(cur.Columns, string(p[:end]))
-				if end+19 > len(p) {
-					return nil, errors.New("short row description field")
-				}
-				p = p[end+19:]
-			}
-		case 'D':
-			if cur == nil {
-				return nil, errors.New("data row without row description")
-			}
-			if len(p) < 2 {
-				return nil, errors.New("short data row")
-			}
-			n := int(binary.BigEndian.Uint16(p))
-			p = p[2:]
-			row := make([]*string, n)
-			for i := range n {
-				if len(p) < 4 {
-					return nil, errors.New("short data row value")
-				}
-				l := int32(binary.BigEndian.Uint32(p))
-				p = p[4:]
-				if l < 0 {
-					continue
-				}
-				if int(l) > len(p) {
-					return nil, errors.New("short data row value")
-				}
-				s := string(p[:l])
-				row[i] = &s
-				p = p[l:]
-			}
-			cur.Rows = append(cur.Rows, row)
-		case 'C':
-			tag := strings.TrimRight(string(p), "\x00")
-			if cur == nil {
-				results = append(results, Result{})
-				cur = &results[len(results)-1]
-			}
-			cur.Tag = tag
-			cur = nil
-		case 'I':
-			results = append(results, Result{})
-			cur = nil
-		case 'E':
-			qerr = parseError(p)
-		case 'N', 'S', 'A':
-		case 'Z':
-			return results, qerr
-		default:
-			return nil, fmt.Errorf("unexpected message %q in query response", t)
+		cur := Result{Tag: r.CommandTag.String()}
+		for _, f := range r.FieldDescriptions {
+			cur.Columns = append(cur.Columns, f.Name)
 		}
+		for _, row := range r.Rows {
+			vals := make([]*string, len(row))
+			for i, v := range row {
+				if v != nil {
+					s := string(v)
+					vals[i] = &s
+				}
+			}
+			cur.Rows = append(cur.Rows, vals)
+		}
+		out = append(out, cur)
 	}
+	return out, err
 }
 
 // Exec runs sql and discards the rows.
@@ -291,11 +147,11 @@ func (c *Conn) Exec(ctx context.Context, sql string) error {
 	return err
 }
 
-// Close sends Terminate and closes the socket.
+// Close ends the session.
 func (c *Conn) Close() error {
-	_ = c.nc.SetDeadline(time.Now().Add(100 * time.Millisecond))
-	_, _ = c.nc.Write([]byte{'X', 0, 0, 0, 4})
-	return c.nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 200e6)
+	defer cancel()
+	return c.pc.Close(ctx)
 }
 
 // QuoteLiteral quotes s as an SQL string literal (standard_conforming_strings on).

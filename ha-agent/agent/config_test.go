@@ -1,0 +1,121 @@
+package agent
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	haagent "github.com/pigwf/pigwf/ha-agent"
+)
+
+func validYAML(binDir string) string {
+	return `cluster: pg-test
+name: pg-test-1
+prefix: /pigwf
+etcd:
+  endpoints: [http://10.213.0.11:2379, http://10.213.0.12:2379, http://10.213.0.13:2379]
+api:
+  listen: 10.213.0.11:8008
+  url: http://10.213.0.11:8008
+postgres:
+  bin_dir: ` + binDir + `
+  data_dir: /pg/data
+  host: 10.213.0.11
+  port: 5432
+  socket_dir: /var/run/postgresql
+  replication_user: replicator
+  log_file: /pg/log/postgres/postgresql.log
+tags: { nofailover: false, nosync: true }
+log_file: /pg/log/ha-agent/ha-agent.log
+`
+}
+
+// The file PgClusterCreate writes parses as is; every mistake is refused
+// with the field named and the fix said.
+func TestLocalConfig(t *testing.T) {
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "postgres"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	good := validYAML(bin)
+	c, err := ParseConfig("ha-agent.yml", []byte(good))
+	if err != nil {
+		t.Fatalf("the contract example does not parse: %v", err)
+	}
+	if c.Name != "pg-test-1" || len(c.Etcd.Endpoints) != 3 || c.Postgres.Port != 5432 || !c.Tags.NoSync || c.LogFile == "" {
+		t.Fatalf("parsed %+v", c)
+	}
+	cases := []struct {
+		name, from, to string
+		want           []string
+	}{
+		{"unknown key", "prefix: /pigwf", "prefix: /pigwf\nloop_wait: 10", []string{"ha-agent.yml", "loop_wait"}},
+		{"password in the file", "  replication_user: replicator", "  replication_user: replicator\n  replication_password: secret",
+			[]string{"replication_password", "~postgres/.pgpass"}},
+		{"relative data dir", "data_dir: /pg/data", "data_dir: pg/data", []string{"postgres.data_dir", "absolute"}},
+		{"bad port", "port: 5432", "port: 0", []string{"postgres.port"}},
+		{"no postgres binary", "bin_dir: " + bin, "bin_dir: /nonexistent/bin", []string{"postgres.bin_dir", "/usr/lib/postgresql/15/bin"}},
+		{"bad endpoint", "http://10.213.0.12:2379", "10.213.0.12:2379", []string{"etcd.endpoints[1]"}},
+		{"bad api listen", "listen: 10.213.0.11:8008", "listen: 10.213.0.11", []string{"api.listen"}},
+		{"slash in name", "name: pg-test-1", "name: pg/test", []string{"name"}},
+		{"prefix without slash", "prefix: /pigwf", "prefix: pigwf", []string{"prefix"}},
+		{"several at once", "port: 5432\n  socket_dir: /var/run/postgresql\n  replication_user: replicator",
+			"port: 70000\n  socket_dir: /var/run/postgresql\n  replication_user: \"\"", []string{"postgres.port", "postgres.replication_user"}},
+	}
+	for _, tc := range cases {
+		text := strings.Replace(good, tc.from, tc.to, 1)
+		if text == good {
+			t.Fatalf("%s: fixture did not change", tc.name)
+		}
+		_, err := ParseConfig("ha-agent.yml", []byte(text))
+		if err == nil {
+			t.Errorf("%s: accepted", tc.name)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q does not mention %q", tc.name, err, w)
+			}
+		}
+	}
+}
+
+type manualClock struct{ now time.Duration }
+
+func (c *manualClock) Now() time.Duration { return c.now }
+
+// After a timing change a holder fences by the earlier deadline and an
+// observer waits for the later staleness, until two lease lengths passed.
+func TestTimingChangeIsConservative(t *testing.T) {
+	clock := &manualClock{now: time.Hour}
+	short, long := haagent.DefaultConfig(), haagent.DefaultConfig()
+	long.LeaderTimeoutMs = 2000
+	a := &Agent{clock: clock, cache: newCache(), log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	a.cache.hasConfig, a.cache.configRaw = true, []byte(`{"leader_timeout_ms": 2000}`)
+	a.hacfg, a.configValid = short, true
+	a.reloadConfig() // 500 → 2000 ms
+	if a.hacfg.LeaderTimeoutMs != 2000 {
+		t.Fatalf("config not reloaded: %d", a.hacfg.LeaderTimeoutMs)
+	}
+	if got := a.timing().StaleAfter(); got != long.StaleAfter() {
+		t.Errorf("observer after lengthening: stale after %s, want the longer %s", got, long.StaleAfter())
+	}
+	a.lease = &haagent.Lease{Revision: 1, SentAt: clock.now}
+	if got := a.timing().HolderDeadline(0); got != short.HolderDeadline(0) {
+		t.Errorf("holder after lengthening: fences after %s, want the shorter %s", got, short.HolderDeadline(0))
+	}
+	clock.now += 2*long.StaleAfter() + time.Millisecond
+	if got := a.timing().HolderDeadline(0); got != long.HolderDeadline(0) {
+		t.Errorf("holder after the transition: %s, want the new %s", got, long.HolderDeadline(0))
+	}
+	// An invalid key changes nothing.
+	a.cache.configRaw = []byte(`{"leader_timeout_ms": 10}`)
+	a.reloadConfig()
+	if a.hacfg.LeaderTimeoutMs != 2000 || !strings.Contains(a.configErr, "leader_timeout_ms") {
+		t.Errorf("invalid key: timeout %d, error %q", a.hacfg.LeaderTimeoutMs, a.configErr)
+	}
+}

@@ -1,0 +1,178 @@
+// Package agent is the executor of pigwf's HA agent: the loop that feeds
+// haagent.Decide and carries out its decisions, the fence timer, the
+// REST API, the local config file and the supervisor. The pg-ha-agent
+// binary (ha-agent/cmd/pg-ha-agent) is Main. Process control of
+// PostgreSQL is package pgctl; the etcd store is package dcs.
+//
+// # Running it
+//
+//	pg-ha-agent [run] --config /etc/pigwf/ha-agent.yml    # as the postgres OS user
+//	pg-ha-agent supervise --config /etc/pigwf/ha-agent.yml
+//	pg-ha-agent check-config --config /etc/pigwf/ha-agent.yml
+//
+// "supervise" runs the agent as its child and restarts it 100 ms after it
+// dies (backing off to 5 s while it keeps dying within seconds); it does
+// not manage PostgreSQL, but until the restart it SIGKILLs whatever the
+// dead agent's process tree left re-parented to it (a postmaster's
+// backends notice its death only at their next wait). It is what the
+// lab's boot scripts
+// (/etc/pigwf/boot.d/) start on nodes without systemd. The supervisor is a
+// child subreaper, so the postmaster killed with a dead agent (and that
+// postmaster's backends) are reaped at once: PostgreSQL refuses to start
+// while the pid in postmaster.pid still exists, even as a zombie. Under
+// systemd, run the agent directly instead (systemd restarts and reaps):
+//
+//	[Unit]
+//	Description=pigwf HA agent
+//	After=network-online.target
+//	[Service]
+//	User=postgres
+//	Group=postgres
+//	ExecStart=/usr/local/bin/pg-ha-agent run --config /etc/pigwf/ha-agent.yml
+//	Restart=always
+//	RestartSec=100ms
+//	# KillMode=control-group (the default): when the agent dies, systemd kills
+//	# what it left in the unit's cgroup (orphaned backends) before restarting.
+//	# A stop is a planned switchover: the agent stops PostgreSQL (fast) and
+//	# releases the lock.
+//	TimeoutStopSec=90
+//	[Install]
+//	WantedBy=multi-user.target
+//
+// Only one agent runs per PostgreSQL instance: it holds an flock on
+// <socket_dir>/.pigwf-ha-agent.<port>.lock.
+//
+// # Local config (the PgClusterCreate contract)
+//
+// YAML with exactly the keys of LocalConfig (cluster, name, prefix,
+// etcd.endpoints, api.listen, api.url, postgres.{bin_dir, data_dir, host,
+// port, socket_dir, replication_user, log_file}, tags.{nofailover,
+// nosync}, log_file). Unknown keys are refused (so is any password:
+// the replication password belongs in ~postgres/.pgpass, mode 0600, which
+// libpq reads through passfile=). Every error names the file, the field
+// and the fix. Cluster-wide settings, including all timing, are the DCS
+// config key (haagent.Config), validated with Config.Validate: an invalid
+// key is refused and the last valid one stays in force; an agent that has
+// never seen a valid one does not act at all. When the timing changes,
+// for two lease lengths the agent uses the earlier of the old and new
+// fence deadlines as holder and the later staleness as observer.
+//
+// # Bootstrap adoption
+//
+// PgClusterCreate initdb's the primary, clones the replicas with
+// pg_basebackup, leaves every PostgreSQL stopped, and writes the config
+// key and initialize = {claimed_by, sysid} (dcs.Store.RegisterCluster,
+// create-if-absent) before any agent starts. The member named in
+// claimed_by whose data directory has that system identifier takes the
+// first lock while the cluster was never led (no history key), and only
+// then starts PostgreSQL as a primary; the others wait for it, then start
+// as its standbys. A member with an empty data directory clones itself
+// from the leader (pg_basebackup). The holder writes the history key
+// (its timeline history), whose presence means "led before".
+//
+// # The loop
+//
+// One goroutine: load the cluster's keys once and then follow a watch
+// (changes of the leader, failover, pause, sync, config, initialize or
+// history keys trigger a cycle at once; member reports and our own
+// renewals do not); a tick every loop_interval_ms; a postmaster exit or a
+// finished long action also triggers a cycle. Each cycle observes
+// PostgreSQL over the unix socket (one multi-statement query), builds
+// the ClusterView (every record timed by when THIS agent saw it change,
+// on CLOCK_MONOTONIC_RAW), probes the other members' /probe when the
+// leader is stale or absent, asks Decide, logs the reason (a repeated
+// reason at most every 10 s), acts, and publishes the member record
+// (with a sequence number) in the background. Renewals stamp the send
+// time before sending and extend the lease only from a successful CAS
+// (or from seeing their own renewal applied after a lost response). Long
+// actions (promote, pg_rewind, clone, re-clone, initdb, the switchover
+// shutdown) run asynchronously while the holder keeps renewing (Busy).
+// Multi-step changes (acquire → stop WAL receiver → promote) run their
+// next step at once instead of at the next tick.
+//
+// # Fencing
+//
+// The fencer is armed at the holder deadline of every successful renewal
+// (sent + L(1−ε) − m_f) and fences from its own goroutine when the
+// deadline passes, however stuck the loop is. Go timers run on
+// CLOCK_MONOTONIC, so it sleeps 1/16 short and re-checks the raw clock.
+// The same mutex is the write gate: PostgreSQL is started as a primary
+// or promoted only inside it and only before the deadline, and never
+// while a fence runs. pgctl.Controller.Fence SIGSTOPs the postmaster,
+// SIGKILLs its children (backends call setsid(), so a process-group kill
+// would miss them), the postmaster, and anything else whose working
+// directory is the data directory, then waits until all are dead.
+// Measured here (2 cores, 6 backends committing): the postmaster and all
+// its children have SIGKILL pending 0.2–1.3 ms after the fence starts
+// (none runs user code again, so none starts an acknowledgement); all are
+// dead after 15–35 ms (exit waits for fsyncs in flight). In the isolation
+// test the timer fired 1.2 ms after the deadline.
+//
+// PostgreSQL dies with the agent: see pgctl (postmaster forked as the
+// agent's direct child, Setpgid, Pdeathsig=SIGKILL, from a goroutine that
+// locked its OS thread and never returns). The restarted agent takes its
+// leader key back by CAS if nobody else took it, and restarts PostgreSQL
+// in place (crash recovery) within agent_restart_budget_ms, so killing
+// the agent on the primary does not fail over. A PostgreSQL crash with
+// the agent alive releases the lock at once (crash recovery time is not
+// estimated), so a synchronous standby takes over without waiting for
+// the lock to go stale.
+//
+// # Recovery settings
+//
+// See pgctl: the agent owns primary_conninfo, primary_slot_name and (on a
+// primary) synchronous_standby_names in postgresql.auto.conf, and the
+// standby.signal file; ALTER SYSTEM + reload while PostgreSQL runs, a
+// line-preserving rewrite of those keys only while it is stopped. Other
+// settings (pgBackRest's restore_command, recovery targets) are never
+// touched. Slots: the holder keeps a physical slot per other member
+// (name with non-alphanumerics → '_'), created already before its
+// promotion; slots of members gone from the DCS for 30 minutes are
+// dropped; a standby without the lock drops member slots.
+//
+// # Synchronous mode
+//
+// Before promoting, the new leader writes sync = {leader: me, standbys:
+// []} (the old key names the old leader, who lacks what the new one will
+// acknowledge) and sets synchronous_standby_names to
+// FIRST 1 ("pigwf_no_sync_standby") in strict mode (commits wait) or to
+// empty. A standby is added to synchronous_standby_names first, and to
+// the sync key only once PostgreSQL reports it sync AND it flushed past
+// the primary's flush position seen at that moment; it is removed from
+// the key first. Only a member of the sync key can be promoted
+// automatically, and it stops its WAL receiver and replays everything it
+// received before promoting.
+//
+// # REST API (Patroni-compatible health checks)
+//
+// GET, HEAD and OPTIONS on /primary (/leader, /master, /read-write):
+// 200 only while this member holds the lock, PostgreSQL runs as a primary
+// and the fence deadline (the lease's, or failsafe's) has not passed at
+// the instant of the request. /replica: 200 for a running standby whose
+// WAL receiver streams (?lag=<bytes|16MB> limits lag). /read-only: primary
+// or running standby. /sync (/synchronous): 200 only if the PRIMARY's
+// pg_stat_replication says this member is sync (the primary's agent
+// publishes its pg_stat_replication in its member record every loop;
+// a record older than member_report_fresh_ms does not count). /async
+// (/asynchronous): streaming standby that is not sync. /health:
+// PostgreSQL running. Everything else: 503. GET /cluster: {cluster,
+// paused, leader, timeline, synchronous_standby_names, sync_source,
+// members: [{name, host, port, role: leader|sync_standby|replica, state,
+// timeline, lag_bytes, api_url, tags, note}]}; on the leader the roles
+// and streaming states come from pg_stat_replication read during the
+// request (sync_source "live: ..."), elsewhere from what the leader last
+// published (sync_source "dcs: ... N ms ago"). GET /metrics: Prometheus
+// text. GET /probe: live state for racing members. POST /switchover
+// {leader, candidate, scheduled_at} and POST /failover {candidate} write
+// the DCS failover key (202). POST /failsafe {leader}: failsafe
+// confirmation between members.
+//
+// # etcd unreachable
+//
+// Without failsafe_mode the holder fences at its deadline. With it, the
+// holder asks every member of the failsafe key over POST /failsafe each
+// loop; a confirmation is a promise not to take the lock for
+// L(1+ε)+m_p, timed on the member's clock, and extends the holder's fence
+// timer to (oldest confirmation's send time) + L(1−ε) − m_f. One member
+// missing, and the holder fences within one lease.
+package agent

@@ -1,0 +1,413 @@
+package pgctl
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	haagent "github.com/pigwf/pigwf/ha-agent"
+)
+
+// These tests drive a real PostgreSQL 15. PostgreSQL refuses to run as
+// root, so the test (root) re-executes this test binary as the postgres
+// OS user in a helper mode (PIGWF_PGCTL_HELPER) that uses the Controller
+// and reports JSON lines on stdout.
+
+func TestMain(m *testing.M) {
+	switch os.Getenv("PIGWF_PGCTL_HELPER") {
+	case "":
+		os.Exit(m.Run())
+	case "fence":
+		os.Exit(helperFence(os.Args[1:]))
+	case "orphan":
+		os.Exit(helperOrphan(os.Args[1:]))
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper")
+		os.Exit(2)
+	}
+}
+
+type openGate struct{}
+
+func (openGate) WhileWritable(fn func() error) error { return fn() }
+
+func helperController(args []string) (*Controller, error) {
+	if len(args) != 4 {
+		return nil, fmt.Errorf("want bin_dir data_dir socket_dir port, got %v", args)
+	}
+	port, _ := strconv.Atoi(args[3])
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return New(Config{MemberName: "h1", BinDir: args[0], DataDir: args[1], SocketDir: args[2], Port: port,
+		Host: "127.0.0.1", ReplicationUser: "postgres", LogFile: filepath.Join(filepath.Dir(args[1]), "postgresql.log")}, openGate{}, log)
+}
+
+func report(v map[string]any) {
+	b, _ := json.Marshal(v)
+	fmt.Println(string(b))
+}
+
+func waitRunning(c *Controller) (time.Duration, error) {
+	start := time.Now()
+	for time.Since(start) < 30*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		o, err := c.Observe(ctx)
+		cancel()
+		if err == nil && o.State == haagent.PGRunning {
+			return time.Since(start), nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("PostgreSQL not running after 30 s")
+}
+
+// helperFence starts PostgreSQL as a primary, keeps backends busy
+// committing, fences, and reports how long the fence took and what
+// Observe says afterwards. Five rounds.
+func helperFence(args []string) int {
+	c, err := helperController(args)
+	if err != nil {
+		report(map[string]any{"error": err.Error()})
+		return 1
+	}
+	for round := 0; round < 5; round++ {
+		if err := c.Start(context.Background(), StartOptions{AsPrimary: true}); err != nil {
+			report(map[string]any{"error": err.Error()})
+			return 1
+		}
+		startup, err := waitRunning(c)
+		if err != nil {
+			report(map[string]any{"error": err.Error()})
+			return 1
+		}
+		// Busy backends: each commits in a loop until killed.
+		stop := make(chan struct{})
+		for i := 0; i < 6; i++ {
+			go func() {
+				ctx := context.Background()
+				conn, err := c.Connect(ctx)
+				if err != nil {
+					return
+				}
+				defer conn.Close()
+				_ = conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS f (i int)")
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if conn.Exec(ctx, "INSERT INTO f VALUES (1)") != nil {
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(150 * time.Millisecond)
+		rep, ferr := c.Fence()
+		close(stop)
+		left := processesIn(c.cfg.DataDir)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		o, oerr := c.Observe(ctx)
+		cancel()
+		r := map[string]any{"round": round, "startup_ms": startup.Milliseconds(), "fence_us": rep.Elapsed.Microseconds(), "signalled_us": rep.Signalled.Microseconds(), "children_us": rep.ChildrenSignalled.Microseconds(),
+			"killed": rep.Killed, "left": len(left), "state": string(o.State)}
+		if ferr != nil {
+			r["fence_error"] = ferr.Error()
+		}
+		if oerr != nil {
+			r["observe_error"] = oerr.Error()
+		}
+		report(r)
+	}
+	// A clean stop is "stopped", not "crashed".
+	if err := c.Start(context.Background(), StartOptions{AsPrimary: true}); err != nil {
+		report(map[string]any{"error": err.Error()})
+		return 1
+	}
+	if _, err := waitRunning(c); err != nil {
+		report(map[string]any{"error": err.Error()})
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Stop(ctx, StopFast); err != nil {
+		report(map[string]any{"error": err.Error()})
+		return 1
+	}
+	o, err := c.Observe(ctx)
+	r := map[string]any{"clean_stop_state": string(o.State)}
+	if err != nil {
+		r["observe_error"] = err.Error()
+	}
+	report(r)
+	return 0
+}
+
+// helperOrphan starts PostgreSQL, reports the postmaster pid and waits to
+// be killed: the postmaster must die with it (Pdeathsig from the locked
+// spawner thread), even though other goroutines come and go.
+func helperOrphan(args []string) int {
+	c, err := helperController(args)
+	if err != nil {
+		report(map[string]any{"error": err.Error()})
+		return 1
+	}
+	// Churn threads before and after the spawn: Pdeathsig must not fire
+	// when some other thread of the process exits.
+	for i := 0; i < 50; i++ {
+		go func() { time.Sleep(time.Millisecond) }()
+	}
+	if err := c.Start(context.Background(), StartOptions{AsPrimary: true}); err != nil {
+		report(map[string]any{"error": err.Error()})
+		return 1
+	}
+	if _, err := waitRunning(c); err != nil {
+		report(map[string]any{"error": err.Error()})
+		return 1
+	}
+	for i := 0; i < 50; i++ {
+		go func() { time.Sleep(time.Millisecond) }()
+	}
+	time.Sleep(100 * time.Millisecond)
+	report(map[string]any{"postmaster": c.PostmasterPID(), "alive_after_thread_churn": alive(c.PostmasterPID())})
+	select {} // until killed
+}
+
+type pgEnv struct {
+	t        *testing.T
+	bin      string
+	pgBin    string
+	dir      string
+	dataDir  string
+	sockDir  string
+	uid, gid int
+}
+
+func newPGEnv(t *testing.T) *pgEnv {
+	t.Helper()
+	skip := func(why string) {
+		if os.Getenv("PIGWF_REQUIRE_INTEGRATION") == "1" {
+			t.Fatalf("PIGWF_REQUIRE_INTEGRATION=1 but %s", why)
+		}
+		t.Skip(why)
+	}
+	if os.Geteuid() != 0 {
+		skip("runs PostgreSQL as the postgres OS user; must start as root")
+	}
+	pgBin := os.Getenv("PIGWF_PG_BIN")
+	if pgBin == "" {
+		pgBin = "/usr/lib/postgresql/15/bin"
+	}
+	if _, err := os.Stat(filepath.Join(pgBin, "postgres")); err != nil {
+		skip("no PostgreSQL 15 binaries in " + pgBin)
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		skip("no postgres OS user")
+	}
+	e := &pgEnv{t: t, pgBin: pgBin}
+	e.uid, _ = strconv.Atoi(u.Uid)
+	e.gid, _ = strconv.Atoi(u.Gid)
+	e.dir, err = os.MkdirTemp("", "pigwf-pgctl-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, p := range processesIn(e.dataDir) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+		os.RemoveAll(e.dir)
+	})
+	if err := os.Chmod(e.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(e.dir, e.uid, e.gid); err != nil {
+		t.Fatal(err)
+	}
+	e.dataDir = filepath.Join(e.dir, "data")
+	e.sockDir = e.dir
+	self, _ := os.Executable()
+	e.bin = filepath.Join(e.dir, "pgctl.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.cmd(filepath.Join(pgBin, "initdb"), "-D", e.dataDir, "-A", "trust", "-U", "postgres").CombinedOutput()
+	if err != nil {
+		t.Fatalf("initdb: %v\n%s", err, out)
+	}
+	return e
+}
+
+func (e *pgEnv) cmd(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(e.uid), Gid: uint32(e.gid)}}
+	cmd.Env = []string{"HOME=" + e.dir, "LC_ALL=C", "PATH=/usr/bin:/bin"}
+	cmd.Dir = e.dir
+	return cmd
+}
+
+func (e *pgEnv) helper(mode string) *exec.Cmd {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := e.cmd(e.bin, e.pgBin, e.dataDir, e.sockDir, strconv.Itoa(port))
+	cmd.Env = append(cmd.Env, "PIGWF_PGCTL_HELPER="+mode)
+	return cmd
+}
+
+// Fence kills every PostgreSQL process of the data directory — backends
+// included, though they are in sessions of their own — within a few
+// milliseconds, and Observe then reports "crashed" with nothing left.
+func TestFenceRealPostgres(t *testing.T) {
+	e := newPGEnv(t)
+	cmd := e.helper("fence")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s\n%s", err, out, stderr.String())
+	}
+	var sig, dead []time.Duration
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	for sc.Scan() {
+		var r map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("helper output %q: %v", sc.Text(), err)
+		}
+		if e, ok := r["error"]; ok {
+			t.Fatalf("helper: %v\n%s", e, stderr.String())
+		}
+		if st, ok := r["clean_stop_state"]; ok {
+			if st != string(haagent.PGStopped) {
+				t.Errorf("after a clean stop Observe says %v, want stopped (%v)", st, r["observe_error"])
+			}
+			continue
+		}
+		t.Logf("round %v: startup %vms, fence: postmaster+children SIGKILLed after %vµs, all %v processes after %vµs, all dead after %vµs; %v left, state %v",
+			r["round"], r["startup_ms"], r["children_us"], r["killed"], r["signalled_us"], r["fence_us"], r["left"], r["state"])
+		if r["fence_error"] != nil || r["left"].(float64) != 0 || r["state"] != string(haagent.PGCrashed) || r["killed"].(float64) < 6 {
+			t.Errorf("round %v: %v", r["round"], r)
+		}
+		sig = append(sig, time.Duration(r["children_us"].(float64))*time.Microsecond)
+		dead = append(dead, time.Duration(r["fence_us"].(float64))*time.Microsecond)
+	}
+	if len(sig) != 5 {
+		t.Fatalf("%d fence rounds reported, want 5\n%s", len(sig), stderr.String())
+	}
+	slices.Sort(sig)
+	slices.Sort(dead)
+	t.Logf("FENCE over 5 rounds with 6 backends committing: postmaster and every child SIGKILLed after min %s / median %s / max %s; "+
+		"all processes dead after min %s / median %s / max %s", sig[0], sig[2], sig[4], dead[0], dead[2], dead[4])
+	// Once SIGKILL is pending a backend never returns to user code, so it
+	// starts no new acknowledgement: that is the fence time the safety
+	// argument's max_fence_ms (40) bounds. Death itself can wait for an
+	// fsync in progress (D state), which sends nothing.
+	if sig[4] > 40*time.Millisecond {
+		t.Errorf("signalling the postmaster and its children took %s, above max_fence_ms 40", sig[4])
+	}
+	if dead[4] > 500*time.Millisecond {
+		t.Errorf("processes took %s to die after SIGKILL", dead[4])
+	}
+}
+
+// The postmaster dies with the agent: SIGKILL of the process that
+// started it kills it (Pdeathsig), although Go threads come and go.
+func TestPostmasterDiesWithAgent(t *testing.T) {
+	e := newPGEnv(t)
+	cmd := e.helper("orphan")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, stderr.String())
+	}
+	var r map[string]any
+	if err := json.Unmarshal([]byte(line), &r); err != nil || r["postmaster"] == nil {
+		t.Fatalf("helper said %q (%v)\n%s", line, err, stderr.String())
+	}
+	pm := int(r["postmaster"].(float64))
+	if r["alive_after_thread_churn"] != true {
+		t.Fatalf("postmaster %d died while the agent lived (thread churn fired Pdeathsig)", pm)
+	}
+	killed := time.Now()
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	_, _ = io.Copy(io.Discard, stdout)
+	for alive(pm) {
+		if time.Since(killed) > 2*time.Second {
+			t.Fatalf("postmaster %d still alive 2 s after its agent was killed", pm)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Logf("postmaster %d died %s after its agent was SIGKILLed", pm, time.Since(killed).Round(time.Microsecond))
+	// Backends of the dead postmaster notice it and exit; what remains is
+	// what the next agent kills (clearLeftovers).
+	time.Sleep(200 * time.Millisecond)
+	if left := processesIn(e.dataDir); len(left) > 0 {
+		t.Logf("processes left in the data directory 200 ms later (the next agent kills them): %v", left)
+	}
+}
+
+// conninfo and configuration-file quoting round-trip.
+func TestConfQuoting(t *testing.T) {
+	dir := t.TempDir()
+	orig := "# Do not edit this file manually!\nrestore_command = 'pgbackrest --stanza=pg-test archive-get %f \"%p\"'\nprimary_conninfo = 'host=old'\n"
+	if err := os.WriteFile(filepath.Join(dir, autoConf), []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ci := "host=10.0.0.1 port=5432 user=replicator application_name='pg test''s' passfile=/var/lib/postgresql/.pgpass"
+	if err := setAutoConf(dir, map[string]string{"primary_conninfo": ci, "primary_slot_name": "pg_test_2"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAutoConf(dir, "primary_conninfo"); got != ci {
+		t.Errorf("primary_conninfo round trip: %q, want %q", got, ci)
+	}
+	if got := readAutoConf(dir, "restore_command"); got != `pgbackrest --stanza=pg-test archive-get %f "%p"` {
+		t.Errorf("restore_command (written by pgBackRest) not kept: %q", got)
+	}
+	if err := setAutoConf(dir, map[string]string{"primary_conninfo": "", "primary_slot_name": ""}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, autoConf))
+	if strings.Contains(string(b), "primary_") || !strings.Contains(string(b), "restore_command") {
+		t.Errorf("after clearing the recovery settings:\n%s", b)
+	}
+	kv := parseConninfo(`host=h1 port=5433 user='a b' options='-c statement_timeout=0' x=a\ b`)
+	if kv["host"] != "h1" || kv["port"] != "5433" || kv["user"] != "a b" || kv["options"] != "-c statement_timeout=0" || kv["x"] != "a b" {
+		t.Errorf("parseConninfo: %v", kv)
+	}
+	if h, p := hostPort("host=10.213.0.12 port=5432 user=replicator"); h != "10.213.0.12" || p != 5432 {
+		t.Errorf("hostPort: %s %d", h, p)
+	}
+	if SlotName("pg-test-2") != "pg_test_2" || SlotName("PG.Test") != "pg_test" {
+		t.Errorf("SlotName: %s %s", SlotName("pg-test-2"), SlotName("PG.Test"))
+	}
+}
