@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
@@ -45,9 +46,23 @@ func (s CAStore) Ensure() (CAInfo, error) {
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return CAInfo{}, fmt.Errorf("while creating the CA directory %s: %w", s.Dir, err)
 	}
+	// The key is the single source of truth: create it once (atomically, whoever wins), read
+	// back the winner, and sign the certificate with it. Whichever certificate then lands first
+	// matches the key, however many workers race, and a crash between the two steps is
+	// repaired by the next call.
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return CAInfo{}, fmt.Errorf("while generating the CA key: %w", err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return CAInfo{}, err
+	}
+	if err := createOnce(s.keyPath(), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return CAInfo{}, err
+	}
+	if key, err = s.loadKey(); err != nil {
+		return CAInfo{}, err
 	}
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
 	now := time.Now()
@@ -64,36 +79,36 @@ func (s CAStore) Ensure() (CAInfo, error) {
 	if err != nil {
 		return CAInfo{}, fmt.Errorf("while signing the CA certificate: %w", err)
 	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
+	if err := createOnce(s.certPath(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return CAInfo{}, err
 	}
-	// O_EXCL: two workers racing to create the CA cannot both win; the loser uses the winner's.
-	kf, err := os.OpenFile(s.keyPath(), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		time.Sleep(200 * time.Millisecond)
-		return s.Load()
-	}
-	if err != nil {
-		return CAInfo{}, fmt.Errorf("while writing the CA key: %w", err)
-	}
-	if err := pem.Encode(kf, &pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}); err != nil {
-		kf.Close()
-		return CAInfo{}, err
-	}
-	if err := kf.Close(); err != nil {
-		return CAInfo{}, err
-	}
-	tmp := s.certPath() + ".tmp"
-	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		return CAInfo{}, err
-	}
-	if err := os.Rename(tmp, s.certPath()); err != nil {
+	if err := s.verifyPair(); err != nil {
 		return CAInfo{}, err
 	}
 	info, err := s.Load()
 	info.Created = true
 	return info, err
+}
+
+func (s CAStore) loadKey() (*ecdsa.PrivateKey, error) {
+	data, err := os.ReadFile(s.keyPath())
+	if err != nil {
+		return nil, fmt.Errorf("while reading the CA key: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("%s is not a PEM key", s.keyPath())
+	}
+	return x509.ParseECPrivateKey(block.Bytes)
+}
+
+// verifyPair checks that ca.key belongs to ca.crt.
+func (s CAStore) verifyPair() error {
+	_, err := tls.LoadX509KeyPair(s.certPath(), s.keyPath())
+	if err != nil {
+		return fmt.Errorf("CA in %s: ca.key does not match ca.crt (%v): two workers created a CA at once? remove both files only if no node has /etc/pki/ca.crt yet", s.Dir, err)
+	}
+	return nil
 }
 
 // Load reads the CA certificate; os.ErrNotExist when there is none yet.
