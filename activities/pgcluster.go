@@ -269,6 +269,17 @@ bwant='#!/bin/sh
 exec runuser -u postgres -- %[4]s supervise --config %[1]s >> /pg/log/ha-agent/supervise.log 2>&1'
 if [ "$(cat $boot 2>/dev/null)" != "$bwant" ]; then mkdir -p /etc/pigwf/boot.d; printf '%%s\n' "$bwant" > $boot; chmod 755 $boot; changed "wrote $boot"; fi
 running=$(pgrep -f "^%[4]s supervise --config %[1]s" || true)
+# A running agent whose binary was replaced since it started (its /proc exe is "(deleted)") runs
+# old code: restart it too.
+for p in $running $(pgrep -f "^%[4]s run --config %[1]s" || true); do
+  case "$(readlink /proc/$p/exe 2>/dev/null)" in *"(deleted)") stale=1;; esac
+done
+[ "${stale:-0}" = 1 ] && { restart=1; note "the running agent predates the installed binary"; }
+if [ -n "$running" ] && [ "$restart" = 1 ] && [ %[5]d = 1 ]; then
+  # Restarting the leader's agent restarts its PostgreSQL (it dies with its agent): a failover.
+  note "pg-ha-agent on the current leader runs an older binary or configuration: not restarted now; move the leader away first (pigwf start switchover), then run again"
+  restart=0
+fi
 if [ -n "$running" ] && [ "$restart" = 1 ]; then
   kill $running; for i in $(seq 1 100); do pgrep -f "^%[4]s supervise" >/dev/null || break; sleep 0.1; done
   running=""; note "stopped the agent to restart it"
@@ -281,7 +292,8 @@ if [ -z "$running" ]; then
 else
   note "pg-ha-agent is running"
 fi
-`, AgentConfigPath, sshrun.ShellQuote(strings.TrimSuffix(RenderAgentConfig(in), "\n")), map[bool]int{true: 1, false: 0}[res.Changed], AgentBinaryPath)
+`, AgentConfigPath, sshrun.ShellQuote(strings.TrimSuffix(RenderAgentConfig(in), "\n")), map[bool]int{true: 1, false: 0}[res.Changed], AgentBinaryPath,
+		map[bool]int{true: 1, false: 0}[isPrimaryNow(fmt.Sprintf("http://%s:%d", in.Node.SSHHost, in.APIPort))])
 	step, err := a.runStep(ctx, in.Node, StepAgent, script, nil)
 	step.Changes = append(res.Changes, step.Changes...)
 	step.Changed = step.Changed || res.Changed

@@ -231,7 +231,10 @@ exec 9> /var/lib/pigwf/clone.lock
 flock -w 1800 9 || fail "another clone holds /var/lib/pigwf/clone.lock"
 sysid=$(pg_sysid)
 if [ -n "$sysid" ] && [ "$sysid" != "$want" ]; then fail "$PGDATA holds system $sysid, not this cluster's $want: move it away (pigwf never deletes a data directory)"; fi
-if [ -n "$sysid" ] && [ "$(cat $done_file 2>/dev/null)" = "$want" ]; then fact sysid "$sysid"; note "$PGDATA is a clone of system $sysid"; exit 0; fi
+# Complete data of this system: a finished clone, or a former primary's initdb (the marker).
+if [ -n "$sysid" ] && { [ "$(cat $done_file 2>/dev/null)" = "$want" ] || [ "$(cat /var/lib/pigwf/pg-cluster 2>/dev/null)" = "$PIGWF_CLUSTER $want" ]; }; then
+  fact sysid "$sysid"; note "$PGDATA holds system $sysid"; exit 0
+fi
 if [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA")" ]; then
   aside="$PGDATA.pigwf-partial-$(date -u +%%Y%%m%%dT%%H%%M%%SZ)"
   mv "$PGDATA" "$aside"; changed "moved an unfinished clone aside to $aside"

@@ -154,8 +154,38 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 	}
 	var a *activities.Activities
 
-	// The plan, visible in the progress query and the Web UI before anything runs.
+	// 1. Prechecks: every node and the DCS, in parallel, all problems reported together.
 	track.add("", "dcs-status")
+	track.set("", "dcs-status", StateRunning, "")
+	var dcsState activities.DCSState
+	if err := workflow.ExecuteActivity(pgOptions(ctx, "control/dcs-status", time.Minute, 3), a.DCSStatus, in.DCS).Get(ctx, &dcsState); err != nil {
+		track.set("", "dcs-status", StateFailed, failureMessage(err))
+		return *res, r.fail("precheck failed: " + failureMessage(err))
+	}
+	var problems []string
+	if !dcsState.Reachable {
+		problems = append(problems, "etcd: "+dcsState.Unreachable)
+		track.set("", "dcs-status", StateFailed, dcsState.Unreachable)
+	} else {
+		detail := "no keys yet"
+		if dcsState.Sysid != "" {
+			detail = fmt.Sprintf("cluster registered with system %s, leader %q", dcsState.Sysid, dcsState.Leader)
+		}
+		track.set("", "dcs-status", StateUnchanged, detail)
+	}
+	// After a failover the cluster's leader is no longer the inventory's primary (which only
+	// names who bootstraps): steps that belong on the primary run on the current leader.
+	if workflow.GetVersion(ctx, "pgcc-current-leader", workflow.DefaultVersion, 1) == 1 && dcsState.Leader != "" && dcsState.Leader != primary.Name {
+		for i, m := range in.Members {
+			if m.Name == dcsState.Leader {
+				rest := append(append([]PgMember{}, in.Members[:i]...), in.Members[i+1:]...)
+				primary, replicas = m, rest
+				res.Primary = m.Name
+				break
+			}
+		}
+	}
+	// The plan, visible in the progress query and the Web UI before anything runs.
 	for _, m := range in.Members {
 		track.add(m.Name, activities.StepPrecheck)
 	}
@@ -181,24 +211,6 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 	track.add(primary.Name, activities.StepFullBackup)
 	track.add("", activities.StepVerify)
 
-	// 1. Prechecks: every node and the DCS, in parallel, all problems reported together.
-	track.set("", "dcs-status", StateRunning, "")
-	var dcsState activities.DCSState
-	if err := workflow.ExecuteActivity(pgOptions(ctx, "control/dcs-status", time.Minute, 3), a.DCSStatus, in.DCS).Get(ctx, &dcsState); err != nil {
-		track.set("", "dcs-status", StateFailed, failureMessage(err))
-		return *res, r.fail("precheck failed: " + failureMessage(err))
-	}
-	var problems []string
-	if !dcsState.Reachable {
-		problems = append(problems, "etcd: "+dcsState.Unreachable)
-		track.set("", "dcs-status", StateFailed, dcsState.Unreachable)
-	} else {
-		detail := "no keys yet"
-		if dcsState.Sysid != "" {
-			detail = fmt.Sprintf("cluster registered with system %s, leader %q", dcsState.Sysid, dcsState.Leader)
-		}
-		track.set("", "dcs-status", StateUnchanged, detail)
-	}
 	sysids := map[string]string{}
 	foreign := map[string]string{} // member -> system identifier that is not this cluster's
 	errs := r.parallel(in.Members, func(gctx workflow.Context, m PgMember) error {

@@ -26,10 +26,11 @@ func pgInput() PgClusterCreateInput {
 
 // pgFake records which steps ran, in order, and lets a test shape precheck answers.
 type pgFake struct {
-	mu       sync.Mutex
-	calls    []string
-	precheck map[string]map[string]string // node addr -> facts
-	dcsSysid string
+	mu        sync.Mutex
+	calls     []string
+	precheck  map[string]map[string]string // node addr -> facts
+	dcsSysid  string
+	dcsLeader string
 }
 
 func (f *pgFake) record(s string) {
@@ -66,7 +67,7 @@ func newPgEnv(f *pgFake) *testsuite.TestWorkflowEnvironment {
 	}
 	env.OnActivity(a.DCSStatus, mockAny, mockAny).Return(func(context.Context, activities.DCSInput) (activities.DCSState, error) {
 		f.record("control/dcs-status")
-		return activities.DCSState{Reachable: true, Sysid: f.dcsSysid}, nil
+		return activities.DCSState{Reachable: true, Sysid: f.dcsSysid, Leader: f.dcsLeader}, nil
 	})
 	env.OnActivity(a.PgPrecheck, mockAny, mockAny).Return(func(_ context.Context, in activities.PgNodeInput) (activities.StepResult, error) {
 		f.record(in.Node.Addr + "/precheck")
@@ -244,5 +245,30 @@ func TestPgClusterCreateForceWaitsForApproval(t *testing.T) {
 				t.Errorf("rejected: err %v, calls %v", err, f.calls)
 			}
 		}
+	}
+}
+
+// After a failover the current leader, not the inventory's primary, gets the primary's steps.
+func TestPgClusterCreateRerunFollowsTheCurrentLeader(t *testing.T) {
+	f := &pgFake{dcsSysid: "7300000000000000001", dcsLeader: "pg-test-2", precheck: map[string]map[string]string{
+		"10.0.0.11": {"sysid": "7300000000000000001"}, "10.0.0.12": {"sysid": "7300000000000000001"}, "10.0.0.13": {"sysid": "7300000000000000001"}}}
+	env := newPgEnv(f)
+	env.ExecuteWorkflow(PgClusterCreate, pgInput())
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	calls := strings.Join(f.calls, " ")
+	for _, want := range []string{"10.0.0.12/initdb", "10.0.0.12/roles", "10.0.0.11/clone", "10.0.0.13/clone", "10.0.0.12/full-backup"} {
+		if !strings.Contains(calls, want) {
+			t.Errorf("%s did not run: %v", want, f.calls)
+		}
+	}
+	if strings.Contains(calls, "10.0.0.11/initdb") || strings.Contains(calls, "10.0.0.12/clone") {
+		t.Errorf("the inventory's primary was treated as the primary: %v", f.calls)
+	}
+	var res PgClusterCreateResult
+	env.GetWorkflowResult(&res)
+	if res.Primary != "pg-test-2" {
+		t.Errorf("result primary = %q", res.Primary)
 	}
 }
