@@ -387,7 +387,9 @@ func (a *Agent) applyWatch(u dcs.WatchUpdate) bool {
 
 // load reads every key and (re)starts the watch.
 func (a *Agent) load(ctx context.Context) error {
-	lctx, cancel := context.WithTimeout(ctx, max(a.hacfg.LoopInterval(), 500*time.Millisecond))
+	// Short: one etcd member that is down (its node crashed) must cost one loop, not half a
+	// second; the client's round-robin sends the next attempt to another member.
+	lctx, cancel := context.WithTimeout(ctx, max(a.hacfg.LoopInterval(), 150*time.Millisecond))
 	snap, err := a.store.Load(lctx)
 	cancel()
 	if err != nil {
