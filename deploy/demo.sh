@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make demo: the Temporal dev server with its Web UI, the lab, a worker, and NodeInit on pg-test.
+# make demo: the Temporal dev server with its Web UI, the lab, a worker, then NodeInit and
+# PgClusterCreate on pg-test: an HA PostgreSQL cluster managed by pigwf's agents.
 # The server and the worker stay up afterwards so the run can be explored in the Web UI;
 # `make demo-down` stops them and removes the lab.
 set -euo pipefail
@@ -33,11 +34,15 @@ else
 fi
 
 "$BIN/pigwf" start node-init --cluster pg-test --wait
+"$BIN/pigwf" start pg-cluster-create --cluster pg-test --wait
+"$BIN/pigwf" ha list --cluster pg-test
 cat <<MSG
 
-demo: done. Look at the run in the Temporal Web UI:
+demo: done. Look at the runs in the Temporal Web UI:
   http://127.0.0.1:8233/namespaces/default/workflows?query=PgCluster%3D%27pg-test%27
-  bin/pigwf status node-init/pg-test      # the same from the terminal
-  bin/pigwf start node-init --cluster pg-test --wait   # again: every step unchanged
+  bin/pigwf status pg-cluster-create/pg-test               # the same from the terminal
+  bin/pigwf start pg-cluster-create --cluster pg-test --wait  # again: every step unchanged
+  PGPASSWORD=DBUser.Meta psql -h 10.213.0.11 -U dbuser_meta meta   # the inventory's user and database
+  bin/pigwf start switchover --cluster pg-test --wait &    # then: bin/pigwf pending; bin/pigwf approve switchover/pg-test --by alice
 Stop everything with: make demo-down
 MSG
