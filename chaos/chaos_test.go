@@ -55,6 +55,11 @@ func TestChaos(t *testing.T) {
 		deadline = time.Now().Add(75 * time.Minute)
 	}
 	began := time.Now()
+	// the nodes' logs of every cluster are kept here for the analysis of failed trials
+	artifacts := os.Getenv("PIGWF_CHAOS_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = filepath.Join(os.TempDir(), "pigwf-chaos-"+began.Format("20060102T150405"))
+	}
 	say("CHAOS suite: N=%d, systems %v, started %s", n, systems, began.Format(time.RFC3339))
 	facts := machineFacts()
 	for _, f := range facts {
@@ -73,26 +78,26 @@ func TestChaos(t *testing.T) {
 			stopAt = stopAt.Add(-time.Duration(n*len(patroniFaults))*35*time.Second - 2*time.Minute)
 		}
 		t.Run("pigwf", func(t *testing.T) {
-			pigwfSums, pigwfSettings, pigwfNotes = runPigwf(t, n, pigwfFaults, stopAt)
+			pigwfSums, pigwfSettings, pigwfNotes = runPigwf(t, n, pigwfFaults, stopAt, artifacts)
 		})
 	}
 	if systems["patroni"] {
 		t.Run("patroni", func(t *testing.T) {
-			patroniSums, patroniSettings, patroniNotes = runPatroni(t, n, patroniFaults, deadline.Add(-reserve))
+			patroniSums, patroniSettings, patroniNotes = runPatroni(t, n, patroniFaults, deadline.Add(-reserve), artifacts)
 		})
 	}
 
 	// The report.
 	say("")
 	say("================ CHAOS REPORT ================")
-	say("run: %s, took %s, N=%d requested", began.Format(time.RFC3339), time.Since(began).Round(time.Second), n)
+	say("run: %s, took %s, N=%d requested; node logs in %s", began.Format(time.RFC3339), time.Since(began).Round(time.Second), n, artifacts)
 	for _, f := range facts {
 		say("machine: %s", f)
 	}
 	say("writer: pgx/v5 to all 3 nodes as %s/%s, commit timeout %s, hedge %s, pace %s; probe every %s (write timeout %s)",
 		ChaosDB.User, ChaosDB.Database, DefaultWriterConfig().CommitTimeout, DefaultWriterConfig().Hedge, DefaultWriterConfig().Pace,
 		DefaultProbeConfig().Interval, DefaultProbeConfig().Timeout)
-	say("RTO = fault injection → first write acknowledged (attempt started after the fault); back in = fault lifted (node restarted + link up / link up / at once) → old primary streaming from the new one")
+	say("RTO = fault injection → first write acknowledged (attempt started after the fault); back in = fault lifted (link up + node restarted / link up / at once) → old primary streaming from the new one")
 	say("faults: ")
 	for _, f := range Faults {
 		say("  (%d) %-11s %s", f.Number, f.Kind, f.Title)
@@ -109,7 +114,11 @@ func TestChaos(t *testing.T) {
 	}
 	if systems["patroni"] {
 		say("")
-		say("Patroni settings (lab %s, subnet %s.0/24, own 3-member etcd; run after pigwf's lab was removed):", patroniLab.Name, patroniLab.Subnet)
+		after := ""
+		if systems["pigwf"] {
+			after = "; run after pigwf's lab was removed, on the same machine"
+		}
+		say("Patroni settings (lab %s, subnet %s.0/24, its own 3-member etcd with the same flags%s):", patroniLab.Name, patroniLab.Subnet, after)
 		for _, s := range patroniSettings {
 			say("  %s", s)
 		}
@@ -121,6 +130,10 @@ func TestChaos(t *testing.T) {
 	var b strings.Builder
 	WriteTable(&b, append(append([]Summary(nil), pigwfSums...), patroniSums...))
 	say("%s", b.String())
+	for _, l := range Legend {
+		say("  %s", l)
+	}
+	say("")
 	if len(pigwfSums) > 0 {
 		say("pigwf goal: median RTO < 1 s")
 		b.Reset()
@@ -136,32 +149,71 @@ func TestChaos(t *testing.T) {
 	say("==============================================")
 }
 
-// side is one system's run: its writer, probe and monitor around the trials.
-func runTrials(t *testing.T, sys System, db DB, faults []FaultKind, n int, stopAt time.Time, failOnBroken bool) ([]Summary, []string) {
+// incarnation is one cluster of a system with its own writer, probe and monitor. A trial that
+// leaves the cluster broken for good (not healthy 2 minutes later) ends the incarnation: the
+// lab is rebuilt so the remaining faults can still be measured.
+type incarnation struct {
+	sys    System
+	runner *Runner
+	stop   func()
+}
+
+func startIncarnation(t *testing.T, sys System, db DB, firstID int64) *incarnation {
 	addrs := addrsOf(sys.Lab())
 	mon := NewMonitor(db, addrs)
-	defer mon.Close()
 	ctx := context.Background()
 	h, err := mon.WaitHealthy(ctx, 2*time.Minute, sys.ExtraHealthy)
 	if err != nil {
 		t.Fatalf("%s: not healthy before the first trial: %v\n%s", sys.Name(), err, sys.Diagnostics([]int{1, 2, 3}))
 	}
-	first, err := mon.MaxID(ctx, h.Primary)
+	maxID, err := mon.MaxID(ctx, h.Primary)
 	if err != nil {
 		t.Fatalf("%s: %v", sys.Name(), err)
 	}
-	w := NewWriter(db, addrs, DefaultWriterConfig(), first)
+	w := NewWriter(db, addrs, DefaultWriterConfig(), max(firstID, maxID))
 	p := NewProbe(db, addrs, DefaultProbeConfig())
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); w.Run(runCtx) }()
 	go func() { defer wg.Done(); p.Run(runCtx) }()
-	defer func() { stop(); wg.Wait() }()
+	inc := &incarnation{sys: sys, runner: &Runner{Sys: sys, Addrs: addrs, Mon: mon, W: w, P: p}}
+	inc.stop = func() { cancel(); wg.Wait(); mon.Close() }
+	return inc
+}
 
-	r := &Runner{Sys: sys, Addrs: addrs, Mon: mon, W: w, P: p}
-	var sums []Summary
+func (inc *incarnation) note() string {
+	attempts, acked, timeouts, cancels := inc.runner.W.Stats()
+	rounds, perNode := inc.runner.P.Rounds()
+	return fmt.Sprintf("writer: %d attempts, %d acknowledged, %d timed out, %d successes carrying the sync-cancel notice (not counted); probe: %d rounds, acknowledged probe writes per node %v",
+		attempts, acked, timeouts, cancels, rounds, perNode)
+}
+
+// runTrials runs every fault n times on clusters made by setup (called again when a trial left
+// the cluster broken), copying the nodes' logs to artifacts before each cluster goes.
+func runTrials(t *testing.T, setup func(incarnation int) (System, DB, error), faults []FaultKind, n int, stopAt time.Time, failOnBroken bool, artifacts string) ([]Summary, []string) {
+	ctx := context.Background()
 	var notes []string
+	number := 1
+	sys, db, err := setup(number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc := startIncarnation(t, sys, db, 0)
+	finish := func() {
+		inc.stop()
+		notes = append(notes, fmt.Sprintf("cluster %d: %s", number, inc.note()))
+		dir := filepath.Join(artifacts, fmt.Sprintf("%s-cluster%d", sys.Name(), number))
+		if err := writeAcks(inc.runner.W.Acks(), filepath.Join(dir, "acks.csv")); err != nil {
+			notes = append(notes, "writing the acknowledged writes: "+err.Error())
+		}
+		if err := copyLogs(sys, dir); err != nil {
+			notes = append(notes, "copying logs: "+err.Error())
+		} else {
+			notes = append(notes, fmt.Sprintf("cluster %d: node logs copied to %s", number, dir))
+		}
+	}
+	var sums []Summary
 	for _, kind := range faults {
 		var trials []*Trial
 		for k := 1; k <= n; k++ {
@@ -169,7 +221,21 @@ func runTrials(t *testing.T, sys System, db DB, faults []FaultKind, n int, stopA
 				notes = append(notes, fmt.Sprintf("%s: stopped after %d of %d trials: the run's time budget is spent", kind, k-1, n))
 				break
 			}
-			tr := r.RunTrial(ctx, kind, k)
+			tr := inc.runner.RunTrial(ctx, kind, k)
+			if !tr.Injected() {
+				// the cluster is broken (an earlier trial failed and says why): rebuild it
+				say("%s", TrialLine(tr))
+				say("    the cluster is broken; rebuilding it so the remaining trials can run")
+				next := inc.runner.W.next.Load()
+				finish()
+				number++
+				if sys, db, err = setup(number); err != nil {
+					t.Fatalf("rebuilding the cluster: %v", err)
+				}
+				inc = startIncarnation(t, sys, db, next)
+				notes = append(notes, fmt.Sprintf("%s trial %d: the cluster was broken before the fault and was rebuilt (cluster %d)", kind, k, number))
+				tr = inc.runner.RunTrial(ctx, kind, k)
+			}
 			trials = append(trials, tr)
 			say("%s", TrialLine(tr))
 			if tr.Failed() {
@@ -183,13 +249,52 @@ func runTrials(t *testing.T, sys System, db DB, faults []FaultKind, n int, stopA
 		}
 		sums = append(sums, Summarize(sys.Name(), FaultByKind(kind), trials))
 	}
-	stop()
-	wg.Wait()
-	attempts, acked, timeouts, cancels := w.Stats()
-	rounds, perNode := p.Rounds()
-	notes = append(notes, fmt.Sprintf("writer: %d attempts, %d acknowledged, %d timed out, %d successes carrying the sync-cancel notice (not counted); probe: %d rounds, acknowledged probe writes per node %v",
-		attempts, acked, timeouts, cancels, rounds, perNode))
+	finish()
 	return sums, notes
+}
+
+// writeAcks keeps every acknowledged write (id, node, connection opened, attempt started,
+// acknowledged; Unix nanoseconds) for an audit after the run.
+func writeAcks(acks []Ack, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("id,node,conn_opened_ns,started_ns,acked_ns\n")
+	for _, a := range acks {
+		fmt.Fprintf(&b, "%d,%d,%d,%d,%d\n", a.ID, a.Node, a.Conn.UnixNano(), a.Started.UnixNano(), a.At.UnixNano())
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// copyLogs copies the nodes' log files (node-private, readable on the host even when a node is
+// dead) to dir/nN/..., skipping files over 64 MiB.
+func copyLogs(sys System, dir string) error {
+	st := sys.Lab()
+	for i := range st.Nodes {
+		for _, pattern := range sys.LogFiles() {
+			matches, _ := filepath.Glob(nodeFile(st, i+1, pattern))
+			for _, src := range matches {
+				fi, err := os.Stat(src)
+				if err != nil || !fi.Mode().IsRegular() || fi.Size() > 64<<20 {
+					continue
+				}
+				rel, _ := filepath.Rel(nodeFile(st, i+1, "/"), src)
+				dst := filepath.Join(dir, st.Nodes[i].Name, rel)
+				if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+					return err
+				}
+				data, err := os.ReadFile(src)
+				if err != nil {
+					return err
+				}
+				if err := os.WriteFile(dst, data, 0o644); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func failureSummary(tr *Trial) string {
@@ -208,7 +313,7 @@ func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }
 
-func runPigwf(t *testing.T, n int, faults []FaultKind, stopAt time.Time) ([]Summary, []string, []string) {
+func runPigwf(t *testing.T, n int, faults []FaultKind, stopAt time.Time, artifacts string) ([]Summary, []string, []string) {
 	agent := filepath.Join(filepath.Dir(os.Getenv(testenv.EnvPigwfBin)), "pg-ha-agent")
 	if _, err := os.Stat(agent); err != nil {
 		t.Fatalf("pigwf side: no HA agent binary at %s (the worker installs it on the nodes): build it with `go build -o %s ./ha-agent/cmd/pg-ha-agent`", agent, agent)
@@ -218,36 +323,69 @@ func runPigwf(t *testing.T, n int, faults []FaultKind, stopAt time.Time) ([]Summ
 		t.Fatal(err)
 	}
 	defer env.Stop()
-	st := testenv.LabWith(t, pigwfLab)
-	sys, err := SetupPigwf(t, env, st, say)
-	if err != nil {
-		t.Fatalf("pigwf side: %v", err)
+	var settings, setupNotes []string
+	setup := func(number int) (System, DB, error) {
+		// A cluster build that fails is reported and retried on a fresh lab (up to 3 times):
+		// one failed build must not cost the remaining faults their measurements.
+		var sys *Pigwf
+		var err error
+		for attempt := 1; attempt <= 3; attempt++ {
+			if number > 1 || attempt > 1 {
+				if err := lab.Down(context.Background(), pigwfLab); err != nil {
+					return nil, DB{}, fmt.Errorf("lab down: %w", err)
+				}
+			}
+			st := testenv.LabWith(t, pigwfLab)
+			if sys, err = SetupPigwf(t, env, st, say); err == nil {
+				break
+			}
+			msg := fmt.Sprintf("building cluster %d failed (attempt %d of 3): %s", number, attempt, lastLines(err.Error(), 12))
+			say("pigwf: %s", msg)
+			setupNotes = append(setupNotes, msg)
+		}
+		if err != nil {
+			return nil, DB{}, fmt.Errorf("pigwf side: %w", err)
+		}
+		if number == 1 {
+			settings = sys.Settings()
+			for _, s := range settings {
+				say("pigwf: %s", s)
+			}
+		}
+		return sys, sys.DB(), nil
 	}
-	settings := sys.Settings()
-	for _, s := range settings {
-		say("pigwf: %s", s)
-	}
-	sums, notes := runTrials(t, sys, sys.DB(), faults, n, stopAt, true)
-	return sums, settings, notes
+	sums, notes := runTrials(t, setup, faults, n, stopAt, true, artifacts)
+	return sums, settings, append(setupNotes, notes...)
 }
 
-func runPatroni(t *testing.T, n int, faults []FaultKind, stopAt time.Time) ([]Summary, []string, []string) {
+func runPatroni(t *testing.T, n int, faults []FaultKind, stopAt time.Time, artifacts string) ([]Summary, []string, []string) {
 	ctx := context.Background()
 	version, err := EnsurePatroni(ctx)
 	if err != nil {
 		t.Fatalf("patroni side: %v", err)
 	}
-	st := testenv.LabWith(t, patroniLab)
-	sys, err := SetupPatroni(ctx, st, TightestPatroni(), version, say)
-	if err != nil {
-		t.Fatalf("patroni side: %v", err)
-	}
-	settings := sys.Settings()
-	for _, s := range settings {
-		say("patroni: %s", s)
+	var settings []string
+	setup := func(number int) (System, DB, error) {
+		if number > 1 {
+			if err := lab.Down(ctx, patroniLab); err != nil {
+				return nil, DB{}, fmt.Errorf("lab down: %w", err)
+			}
+		}
+		st := testenv.LabWith(t, patroniLab)
+		sys, err := SetupPatroni(ctx, st, TightestPatroni(), version, say)
+		if err != nil {
+			return nil, DB{}, fmt.Errorf("patroni side: %w", err)
+		}
+		if number == 1 {
+			settings = sys.Settings()
+			for _, s := range settings {
+				say("patroni: %s", s)
+			}
+		}
+		return sys, sys.DB(), nil
 	}
 	// the anchor's broken promises are reported, not failed on: the suite judges pigwf
-	sums, notes := runTrials(t, sys, sys.DB(), faults, n, stopAt, false)
+	sums, notes := runTrials(t, setup, faults, n, stopAt, false, artifacts)
 	return sums, settings, notes
 }
 
@@ -322,7 +460,12 @@ func machineFacts() []string {
 		}
 		return strings.SplitN(strings.TrimSpace(string(out)), "\n", 2)[0]
 	}
+	commit := "?"
+	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		commit = strings.TrimSpace(string(out))
+	}
 	return []string{
+		"pigwf commit " + commit,
 		fmt.Sprintf("%d cores (%s), %s RAM", runtime.NumCPU(), model, mem),
 		"kernel " + read("/proc/sys/kernel/osrelease") + ", " + read("/etc/debian_version") + " (Debian)",
 		"PostgreSQL: " + version("/usr/lib/postgresql/15/bin/postgres", "--version") + "; etcd: " + version("/usr/bin/etcd", "--version") + "; Go " + runtime.Version(),

@@ -190,30 +190,30 @@ func (m *Monitor) WaitHealthy(ctx context.Context, timeout time.Duration, extra 
 	}
 }
 
-// WaitStreaming polls node primary's pg_stat_replication until the node at addr streams from
-// it, and returns when that was first seen.
-func (m *Monitor) WaitStreaming(ctx context.Context, primary int, addr string, timeout time.Duration) (time.Time, error) {
+// WaitStreaming polls until the node at addr streams from whichever node is the primary then
+// (the leader may have moved again since the first write after the fault), and returns when
+// that was first seen and from which node.
+func (m *Monitor) WaitStreaming(ctx context.Context, addr string, timeout time.Duration) (time.Time, int, error) {
 	deadline := time.Now().Add(timeout)
-	var lastErr error
-	var last []Replica
+	var last Health
 	for {
-		reps, err := m.Replication(ctx, primary)
+		h := m.Check(ctx)
 		now := time.Now()
-		if err == nil {
-			last = reps
-			for _, r := range reps {
+		last = h
+		if h.Primary != 0 {
+			for _, r := range h.Replicas {
 				if r.Addr == addr && r.State == "streaming" {
-					return now, nil
+					return now, h.Primary, nil
 				}
 			}
 		}
-		lastErr = err
 		if now.After(deadline) {
-			return time.Time{}, fmt.Errorf("%s not streaming from node %d after %s (last pg_stat_replication %v, last error %v)", addr, primary, timeout, last, lastErr)
+			return time.Time{}, 0, fmt.Errorf("%s not streaming from the primary after %s (last look: primary node %d, pg_stat_replication %v, problems: %s)",
+				addr, timeout, last.Primary, last.Replicas, last.Problem)
 		}
 		select {
 		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
+			return time.Time{}, 0, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

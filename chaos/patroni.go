@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,6 +65,8 @@ type Patroni struct {
 	settings PatroniSettings
 	db       DB
 	version  string
+	dialer   *net.Dialer  // bound to the lab's bridge
+	http     *http.Client // REST calls, through dialer
 }
 
 // Patroni's cluster layout in the lab.
@@ -166,6 +169,9 @@ postgresql:
   data_dir: %[14]s
   bin_dir: %[15]s
   pgpass: /var/lib/postgresql/.pgpass.patroni
+  # a replica clone must not wait for a spread checkpoint (minutes at the default)
+  basebackup:
+    checkpoint: fast
   authentication:
     superuser: {username: postgres, password: %[16]s}
     replication: {username: replicator, password: %[17]s}
@@ -175,6 +181,7 @@ postgresql:
     password_encryption: scram-sha-256
   pg_hba:
     - local all all trust
+    - host replication replicator 127.0.0.1/32 scram-sha-256
     - host replication replicator %[18]s scram-sha-256
     - host all all %[18]s scram-sha-256
     - host all all 127.0.0.1/32 scram-sha-256
@@ -201,7 +208,9 @@ func SetupPatroni(ctx context.Context, st *lab.Status, s PatroniSettings, versio
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Patroni{st: st, settings: s, db: ChaosDB, version: version}
+	p := &Patroni{st: st, settings: s, db: ChaosDB, version: version, dialer: labDialer(st.Bridge)}
+	p.db.Device = st.Bridge
+	p.http = &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: p.dialer.DialContext}}
 	for i := range st.Nodes {
 		node := i + 1
 		if out, err := st.Exec(ctx, node, "sh", "-c", "mkdir -p "+patroniDataDir+" && chown postgres:postgres "+patroniDataDir+
@@ -227,7 +236,7 @@ func SetupPatroni(ctx context.Context, st *lab.Status, s PatroniSettings, versio
 	if err := start(1); err != nil {
 		return nil, err
 	}
-	super := DB{User: "postgres", Password: patroniSuperPass, Database: "postgres", Port: 5432}
+	super := DB{User: "postgres", Password: patroniSuperPass, Database: "postgres", Port: 5432, Device: st.Bridge}
 	superConn := newNodeConn(super, st.Nodes[0].Addr, "chaos-setup", time.Second)
 	defer superConn.drop()
 	if err := waitFor(ctx, 120*time.Second, func() error {
@@ -338,24 +347,56 @@ func (p *Patroni) Member(i int) string { return p.memberName(i) }
 // DB is how the writer reaches Patroni's PostgreSQL.
 func (p *Patroni) DB() DB { return p.db }
 
-var httpClient = &http.Client{Timeout: time.Second}
-
-// ExtraHealthy implements System: Patroni's REST API on the primary answers /primary with 200
-// (Patroni holds the leader key there and agrees PostgreSQL is the primary).
+// ExtraHealthy implements System: Patroni's own view (GET /cluster on the primary's REST API)
+// agrees with PostgreSQL's: the primary is Patroni's leader, the other members are running, and
+// the standby PostgreSQL reports as sync is the one Patroni's sync key names (role
+// sync_standby). Until then Patroni would not let any standby take over (in synchronous mode
+// only the member in the sync key may), and a trial would measure that, not a failover.
 func (p *Patroni) ExtraHealthy(ctx context.Context, h Health) error {
-	url := fmt.Sprintf("http://%s:%d/primary", p.st.Nodes[h.Primary-1].Addr, patroniRESTPort)
+	url := fmt.Sprintf("http://%s:%d/cluster", p.st.Nodes[h.Primary-1].Addr, patroniRESTPort)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := p.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("patroni REST %s: %w", url, err)
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("patroni REST %s: status %d", url, resp.StatusCode)
+	defer resp.Body.Close()
+	var view struct {
+		Members []struct {
+			Name  string `json:"name"`
+			Role  string `json:"role"`
+			State string `json:"state"`
+		} `json:"members"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&view); err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("patroni REST %s: status %d: %v", url, resp.StatusCode, err)
+	}
+	pgSync := map[string]bool{}
+	for _, r := range h.Replicas {
+		if r.SyncState == "sync" {
+			pgSync[r.AppName] = true
+		}
+	}
+	leader, syncOK := "", false
+	for _, m := range view.Members {
+		switch {
+		case m.State != "running" && m.State != "streaming":
+			return fmt.Errorf("patroni member %s is %s", m.Name, m.State)
+		case m.Role == "leader" || m.Role == "master" || m.Role == "primary":
+			leader = m.Name
+		case m.Role == "sync_standby" && pgSync[m.Name]:
+			syncOK = true
+		}
+	}
+	switch {
+	case leader != p.memberName(h.Primary):
+		return fmt.Errorf("patroni's leader is %q while PostgreSQL's primary is %s", leader, p.memberName(h.Primary))
+	case !syncOK:
+		return fmt.Errorf("patroni's sync key does not name the standby PostgreSQL reports as sync (%v)", pgSync)
+	case len(view.Members) != len(p.st.Nodes):
+		return fmt.Errorf("patroni lists %d members, want %d", len(view.Members), len(p.st.Nodes))
 	}
 	return nil
 }
@@ -371,7 +412,7 @@ func (p *Patroni) Switchover(ctx context.Context, from, to int) error {
 	req.Header.Set("Content-Type", "application/json")
 	// the call returns when the switchover is done; the writer measures it independently
 	go func() {
-		resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
+		resp, err := (&http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DialContext: p.dialer.DialContext}}).Do(req)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -384,10 +425,13 @@ func (p *Patroni) Switchover(ctx context.Context, from, to int) error {
 func (p *Patroni) Diagnostics(nodes []int) string {
 	var b strings.Builder
 	for _, i := range nodes {
-		fmt.Fprintf(&b, "--- node %d %s (last 25 lines)\n%s\n", i, patroniLog, tailFile(nodeFile(p.st, i, patroniLog), 25))
+		fmt.Fprintf(&b, "--- node %d %s (last 60 lines)\n%s\n", i, patroniLog, tailFile(nodeFile(p.st, i, patroniLog), 60))
 	}
 	return b.String()
 }
+
+// LogFiles implements System: Patroni's log (PostgreSQL's stderr goes there too) and etcd's.
+func (p *Patroni) LogFiles() []string { return []string{"/var/log/pigwf/*.log"} }
 
 // Settings describes the anchor's configuration for the report.
 func (p *Patroni) Settings() []string {
@@ -396,7 +440,8 @@ func (p *Patroni) Settings() []string {
 		p.version + " (Debian package), etcd3 DCS = the lab's own 3-member etcd",
 		fmt.Sprintf("ttl %d s, loop_wait %d s, retry_timeout %d s (loop_wait + 2×retry_timeout = %d ≤ ttl), primary_start_timeout %d",
 			s.TTL, s.LoopWait, s.RetryTimeout, s.LoopWait+2*s.RetryTimeout, s.PrimaryStartTimeout),
-		fmt.Sprintf("synchronous_mode %v (strict false, synchronous_node_count 1), use_pg_rewind %v, use_slots true, maximum_lag_on_failover 1 MiB", s.SynchronousMode, s.UsePgRewind),
+		"those are the tightest Patroni allows: its validator's minima ttl 20, loop_wait 1, retry_timeout 3 (IntValidator in later 3.x; 3.0.2 only checks the type) and the documented rule loop_wait + 2×retry_timeout ≤ ttl",
+		fmt.Sprintf("synchronous_mode %v (strict false, synchronous_node_count 1), use_pg_rewind %v, use_slots true, maximum_lag_on_failover 1 MiB, basebackup checkpoint fast", s.SynchronousMode, s.UsePgRewind),
 		"each Patroni runs as postgres from the node's boot.d (restarted with the node), REST on :8008",
 	}
 }

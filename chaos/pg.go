@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,6 +23,30 @@ type DB struct {
 	Password string
 	Database string
 	Port     int
+	// Device is the lab's bridge: connections are bound to it, so that if the lab's network
+	// vanished they fail instead of leaving the machine by the default route.
+	Device string
+}
+
+// labDialer dials only through device (SO_BINDTODEVICE) when it is set: the suite's traffic
+// stays on the lab's bridge whatever happens to the routes.
+func labDialer(device string) *net.Dialer {
+	d := &net.Dialer{}
+	if device != "" {
+		d.Control = func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, device)
+			}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return fmt.Errorf("while binding a socket to the lab bridge %s: %w", device, serr)
+			}
+			return nil
+		}
+	}
+	return d
 }
 
 // syncCancelNotice is the start of the WARNING PostgreSQL sends when a commit's wait for
@@ -76,6 +101,7 @@ func (c *nodeConn) get(ctx context.Context) (*pgx.Conn, error) {
 	}
 	// no prepare round trip, no statement cache to go stale across failovers
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	cfg.DialFunc = labDialer(c.db.Device).DialContext
 	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 		if strings.Contains(n.Message, syncCancelNotice) {
 			c.notices.Add(1)

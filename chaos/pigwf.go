@@ -11,7 +11,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/pigwf/pigwf/deploy/lab"
 	"github.com/pigwf/pigwf/dsl"
@@ -86,6 +85,7 @@ func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string
 	}
 	p.db = ChaosDB
 	p.db.Port = cl.PG.Port
+	p.db.Device = st.Bridge
 	found := false
 	for _, u := range cl.Users {
 		if u.Name == p.db.User {
@@ -115,7 +115,7 @@ func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string
 	logf("pigwf: pg-cluster-create took %.1f s (synchronous mode)", p.CreateTook.Seconds())
 
 	ctx := context.Background()
-	p.cli, err = clientv3.New(clientv3.Config{Endpoints: st.Etcd, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	p.cli, err = clientv3.New(etcdConfig(st, st.Etcd))
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to the lab's etcd: %w", err)
 	}
@@ -187,6 +187,21 @@ func (p *Pigwf) ExtraHealthy(ctx context.Context, h Health) error {
 		return fmt.Errorf("leader key held by %s while PostgreSQL's primary is %s", snap.Leader.Value.Holder, want)
 	case snap.Failover != nil:
 		return fmt.Errorf("a failover request is still pending: %+v", snap.Failover.Value)
+	case snap.Sync == nil || snap.Sync.Value.Leader != want || len(snap.Sync.Value.Standbys) == 0:
+		// the agents let only the standbys in the sync key promote (and accept a switchover to
+		// them): until the key matches, a trial would measure the key's lag, not a failover
+		return fmt.Errorf("the sync key does not name a standby of %s yet: %+v", want, snap.Sync)
+	}
+	pgSync := map[string]bool{}
+	for _, r := range h.Replicas {
+		if r.SyncState == "sync" {
+			pgSync[r.AppName] = true
+		}
+	}
+	for _, m := range snap.Sync.Value.Standbys {
+		if !pgSync[m] {
+			return fmt.Errorf("the sync key names %s but PostgreSQL reports synchronous %v", m, pgSync)
+		}
 	}
 	return nil
 }
@@ -197,10 +212,13 @@ func (p *Pigwf) Switchover(ctx context.Context, from, to int) error {
 	return err
 }
 
-// Diagnostics implements System: the tails of each node's agent and PostgreSQL logs.
+// Diagnostics implements System: the tails of each node's agent and PostgreSQL logs, and the
+// etcd member's leadership changes (an etcd election stalls every renewal).
 func (p *Pigwf) Diagnostics(nodes []int) string {
 	var b strings.Builder
 	for _, i := range nodes {
+		fmt.Fprintf(&b, "--- node %d etcd leadership changes (last 6)\n%s\n", i, grepTail(nodeFile(p.st, i, "/var/log/pigwf/etcd.log"), 6,
+			"elected leader", "lost leader", "became candidate", "became leader", "starting etcd"))
 		for _, f := range []struct {
 			path  string
 			lines int
@@ -209,6 +227,11 @@ func (p *Pigwf) Diagnostics(nodes []int) string {
 		}
 	}
 	return b.String()
+}
+
+// LogFiles implements System.
+func (p *Pigwf) LogFiles() []string {
+	return []string{"/pg/log/ha-agent/*.log", "/pg/log/postgres/*", "/var/log/pigwf/*.log"}
 }
 
 // Settings describes pigwf's configuration for the report: the dynamic config the agents read.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/pigwf/pigwf/deploy/lab"
 )
@@ -161,6 +162,34 @@ func containsArg(args []string, want string) bool {
 		}
 	}
 	return false
+}
+
+// procAge returns how long a process has been running (its start time in /proc/PID/stat,
+// in clock ticks of 1/100 s since boot, against /proc/uptime).
+func procAge(pid int) (time.Duration, error) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// the command name (field 2) may contain spaces: fields count from after its ')'
+	rest := string(stat[bytes.LastIndexByte(stat, ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 20 {
+		return 0, fmt.Errorf("/proc/%d/stat: too few fields", pid)
+	}
+	ticks, err := strconv.ParseInt(f[19], 10, 64) // field 22: starttime
+	if err != nil {
+		return 0, fmt.Errorf("/proc/%d/stat starttime: %w", pid, err)
+	}
+	up, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		return 0, err
+	}
+	secs, err := strconv.ParseFloat(strings.Fields(string(up))[0], 64)
+	if err != nil {
+		return 0, fmt.Errorf("/proc/uptime: %w", err)
+	}
+	return time.Duration(secs*float64(time.Second)) - time.Duration(ticks)*10*time.Millisecond, nil
 }
 
 // kill9 sends SIGKILL to a host PID.

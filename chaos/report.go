@@ -13,12 +13,14 @@ import (
 type Summary struct {
 	System string
 	Fault  FaultInfo
-	Trials int
+	Trials int // trials in which the fault was injected
+	NotRun int // trials that could not inject (cluster not healthy before): they count as failed
 
 	Acked                  int // trials in which a write was acknowledged after the fault
 	RTOMin, RTOMed, RTOMax time.Duration
 
 	LeaderChanged int
+	MovedAgain    int // trials with a second, unplanned leader change
 	Lost          int // acknowledged writes lost, over all trials
 	SplitBrains   int // probe rounds with two or more writable primaries
 
@@ -32,9 +34,17 @@ type Summary struct {
 
 // Summarize aggregates trials of one fault on one system.
 func Summarize(system string, f FaultInfo, trials []*Trial) Summary {
-	s := Summary{System: system, Fault: f, Trials: len(trials)}
+	s := Summary{System: system, Fault: f}
 	var rtos, backs, healthy, gaps []time.Duration
 	for _, t := range trials {
+		if !t.Injected() {
+			s.NotRun++
+			if t.Failed() {
+				s.Failed++
+			}
+			continue
+		}
+		s.Trials++
 		if t.Acked {
 			s.Acked++
 			rtos = append(rtos, t.RTO)
@@ -42,6 +52,9 @@ func Summarize(system string, f FaultInfo, trials []*Trial) Summary {
 		}
 		if t.LeaderChanged {
 			s.LeaderChanged++
+		}
+		if t.MovedAgain {
+			s.MovedAgain++
 		}
 		if t.Back {
 			s.Back++
@@ -86,7 +99,7 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 // WriteTable writes one row per summary.
 func WriteTable(w io.Writer, sums []Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "system\tfault\ttrials\tRTO min/median/max (s)\twrite gap median (s)\tleader moved\tlost acked\t2 writable\told primary back\tback in min/median/max (s)\thealthy in median (s)\tfailed trials")
+	fmt.Fprintln(tw, "system\tfault\ttrials\tRTO min/median/max (s)\twrite gap median (s)\tleader moved\tmoved again\tlost acked\t2 writable\told primary back\tback in min/median/max (s)\thealthy in median (s)\tfailed trials")
 	for _, s := range sums {
 		rto := "-"
 		if s.Acked > 0 {
@@ -110,10 +123,24 @@ func WriteTable(w io.Writer, sums []Summary) {
 		if s.Acked > 0 {
 			gap = secs(s.GapMed)
 		}
-		fmt.Fprintf(tw, "%s\t(%d) %s\t%d\t%s\t%s\t%d/%d\t%d\t%d\t%s\t%s\t%s\t%d\n",
-			s.System, s.Fault.Number, s.Fault.Kind, s.Trials, rto, gap, s.LeaderChanged, s.Trials, s.Lost, s.SplitBrains, back, backIn, healthy, s.Failed)
+		trials := fmt.Sprint(s.Trials)
+		if s.NotRun > 0 {
+			trials += fmt.Sprintf(" (+%d not run)", s.NotRun)
+		}
+		fmt.Fprintf(tw, "%s\t(%d) %s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\n",
+			s.System, s.Fault.Number, s.Fault.Kind, trials, rto, gap, s.LeaderChanged, s.Trials, s.MovedAgain, s.Lost, s.SplitBrains, back, backIn, healthy, s.Failed)
 	}
 	tw.Flush()
+}
+
+// Legend explains the table's columns.
+var Legend = []string{
+	"RTO: fault injection → first write acknowledged whose attempt started after it (on the faulted node, only on a connection opened after it: a killed postmaster's orphaned backends may finish a commit or two); for (4) and (5) the longest stretch without an acknowledged write in the 5 s after the fault (extended until writes flow again)",
+	"write gap: the last acknowledged write before that first write → that write (a switchover's old primary keeps writing for a while after the request)",
+	"leader moved: trials whose first write after the fault came from another node; moved again: trials with a second, unplanned leader change before the cluster was healthy again",
+	"lost acked: acknowledged ids missing on the primary after the trial (every id acknowledged so far is read back each time); 2 writable: probe rounds (every ~20 ms, a write on every node at once) in which two or more nodes acknowledged",
+	"old primary back: trials where it streamed again from the current primary within 60 s of the fault being lifted, of those where the leader moved; back in: fault lifted → that moment; healthy in: fault lifted → 1 primary + 2 streaming, one of them sync, and the HA system agreeing",
+	"failed trials: a lost write, two writable primaries, an old primary not back, no write within 90 s or a cluster that did not heal (not run: the cluster was broken before the fault)",
 }
 
 // WriteGoals says, for pigwf, whether the median RTO met the sub-second goal per fault.
@@ -162,7 +189,11 @@ func medOrDash(s Summary) string {
 // TrialLine is the one-line account of a trial printed as the suite runs.
 func TrialLine(t *Trial) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-7s %-11s #%-2d primary n%d", t.System, t.Fault, t.N, t.OldPrimary)
+	at := "--:--:--.---"
+	if t.Injected() {
+		at = t.T0.Format("15:04:05.000")
+	}
+	fmt.Fprintf(&b, "%-7s %-11s #%-2d at %s primary n%d", t.System, t.Fault, t.N, at, t.OldPrimary)
 	if t.Acked {
 		fmt.Fprintf(&b, " → n%d  RTO %s s (write gap %s s from t0%+.3fs)", t.NewPrimary, secs(t.RTO), secs(t.Gap), t.LastOld.Seconds())
 	} else {

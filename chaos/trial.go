@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/pigwf/pigwf/deploy/lab"
 )
@@ -20,12 +23,12 @@ type FaultKind string
 
 // The faults, numbered as in the issue.
 const (
-	PGCrash    FaultKind = "pg-crash"    // (1) kill -9 of the primary's postmaster
-	NodeCrash  FaultKind = "node-crash"  // (2) the primary's node killed, link down; back after the measurement
-	Isolation  FaultKind = "isolation"   // (3) the primary's link down while it runs; restored after the measurement
-	AgentKill  FaultKind = "agent-kill"  // (4) kill -9 of the primary's agent (not its supervisor): no failover expected
-	EtcdKill   FaultKind = "etcd-kill"   // (5) kill -9 of one etcd member (the etcd leader): no failover expected
-	Switchover FaultKind = "switchover"  // (6) planned switchover through the DCS failover request
+	PGCrash    FaultKind = "pg-crash"   // (1) kill -9 of the primary's postmaster
+	NodeCrash  FaultKind = "node-crash" // (2) the primary's node killed, link down; back after the measurement
+	Isolation  FaultKind = "isolation"  // (3) the primary's link down while it runs; restored after the measurement
+	AgentKill  FaultKind = "agent-kill" // (4) kill -9 of the primary's agent (not its supervisor): no failover expected
+	EtcdKill   FaultKind = "etcd-kill"  // (5) kill -9 of one etcd member (the etcd leader): no failover expected
+	Switchover FaultKind = "switchover" // (6) planned switchover through the DCS failover request
 )
 
 // FaultInfo describes a fault for the report.
@@ -73,6 +76,8 @@ type System interface {
 	Switchover(ctx context.Context, from, to int) error
 	// Diagnostics returns the tails of the system's logs on the given nodes, for a failed trial.
 	Diagnostics(nodes []int) string
+	// LogFiles are the node paths (globs) of the logs worth keeping after the run.
+	LogFiles() []string
 }
 
 // Trial is the outcome of one fault injection.
@@ -94,6 +99,9 @@ type Trial struct {
 	LastOld time.Duration // when the last write before that gap was acknowledged, relative to t0
 
 	LeaderChanged bool
+	// MovedAgain: the primary after the trial is not the node of the first write after the
+	// fault: a second, unplanned leader change happened during the trial.
+	MovedAgain bool
 	// Old primary back as a streaming replica of the new primary (only when the leader moved).
 	Back        bool
 	BackIn      time.Duration // from the fault being lifted (node started / link up; t0 otherwise)
@@ -104,6 +112,10 @@ type Trial struct {
 	Errs        []string // anything that makes the trial count as failed
 	Diag        string   // log tails, for failed trials
 }
+
+// Injected says whether the fault was injected (a trial can stop before: cluster not healthy,
+// nothing to hit).
+func (t *Trial) Injected() bool { return !t.T0.IsZero() }
 
 // Failed says whether the trial breaks a promise: lost writes, two writable primaries, an old
 // primary that did not come back, an outage with no write at all, or a cluster that did not heal.
@@ -120,7 +132,8 @@ type Runner struct {
 	P     *Probe
 	Log   func(format string, args ...any)
 
-	lostSeen map[int64]bool
+	lostSeen  map[int64]bool
+	unhealthy bool // the last trial left the cluster unhealthy
 }
 
 // Timeouts of a trial.
@@ -132,6 +145,9 @@ const (
 	// noFailoverWindow is how long after a fault that should not cause a failover the writes
 	// are watched for a stall (the agent fences at ~450 ms; a failover takes ~0.6 s).
 	noFailoverWindow = 5 * time.Second
+	// agentSettle is how long the agent must have run before an agent-kill trial: beyond the
+	// supervisor's 10 s crash-loop window.
+	agentSettle = 10500 * time.Millisecond
 )
 
 // RunTrial injects fault kind once and measures it.
@@ -142,10 +158,14 @@ func (r *Runner) RunTrial(ctx context.Context, kind FaultKind, n int) *Trial {
 	defer func() {
 		tr.SplitBrains = r.P.Incidents(start, time.Now())
 		if tr.Failed() {
-			tr.Diag = r.Sys.Diagnostics([]int{1, 2, 3})
+			tr.Diag = labFacts(st) + r.Sys.Diagnostics([]int{1, 2, 3})
 		}
 	}()
-	h, err := r.Mon.WaitHealthy(ctx, healthyBefore, r.Sys.ExtraHealthy)
+	wait := healthyBefore
+	if r.unhealthy {
+		wait = 30 * time.Second // the last trial already waited for it in vain
+	}
+	h, err := r.Mon.WaitHealthy(ctx, wait, r.Sys.ExtraHealthy)
 	if err != nil {
 		tr.Errs = append(tr.Errs, "before the fault: "+err.Error())
 		return tr
@@ -175,11 +195,14 @@ func (r *Runner) RunTrial(ctx context.Context, kind FaultKind, n int) *Trial {
 			}
 			return st.KillNode(p)
 		}
+		// a crashed host comes back with its network up: link first, then boot (a node booted
+		// while cut off would start its etcd member campaigning alone, which then disrupts the
+		// etcd cluster when the link comes up)
 		restore = func() error {
-			if err := st.StartNode(ctx, p); err != nil {
+			if err := st.SetLink(p, true); err != nil {
 				return err
 			}
-			return st.SetLink(p, true)
+			return st.StartNode(ctx, p)
 		}
 	case Isolation:
 		inject = func() error { return st.SetLink(p, false) }
@@ -189,6 +212,15 @@ func (r *Runner) RunTrial(ctx context.Context, kind FaultKind, n int) *Trial {
 		if err != nil {
 			tr.Errs = append(tr.Errs, err.Error())
 			return tr
+		}
+		// The supervisor doubles its restart delay (100 ms → 5 s) while the agent keeps dying
+		// within 10 s of its start: kill an agent that has run longer, so each trial is one
+		// crash, not a crash loop (whose growing delay soon exceeds the leader lease).
+		if age, err := procAge(pid); err == nil && age < agentSettle {
+			select {
+			case <-ctx.Done():
+			case <-time.After(agentSettle - age):
+			}
 		}
 		tr.Detail = fmt.Sprintf("agent host pid %d (%s)", pid, args)
 		inject = func() error { return kill9(pid) }
@@ -264,24 +296,35 @@ func (r *Runner) RunTrial(ctx context.Context, kind FaultKind, n int) *Trial {
 		}
 	}
 
+	if !ok {
+		if last, found := r.W.LastAck(); found && last.Node == p && time.Since(last.At) < time.Second {
+			tr.Errs = append(tr.Errs, fmt.Sprintf("node %d kept taking writes on connections opened before the fault: the leader never moved", p))
+		}
+	}
 	if ok && tr.LeaderChanged {
-		at, err := r.Mon.WaitStreaming(ctx, tr.NewPrimary, r.Addrs[p-1], backTimeout+time.Until(lifted))
+		at, from, err := r.Mon.WaitStreaming(ctx, r.Addrs[p-1], backTimeout+time.Until(lifted))
 		if err != nil {
-			tr.Errs = append(tr.Errs, fmt.Sprintf("old primary node %d did not come back as a streaming replica within %s: %v", p, backTimeout, err))
+			tr.Errs = append(tr.Errs, fmt.Sprintf("old primary node %d did not come back as a streaming replica within %s of the fault being lifted: %v", p, backTimeout, err))
 		} else {
 			tr.Back, tr.BackIn = true, at.Sub(lifted)
+			if from != tr.NewPrimary {
+				tr.Detail = joinDetail(tr.Detail, fmt.Sprintf("old primary streams from node %d, not from node %d", from, tr.NewPrimary))
+			}
 		}
 	}
 	h2, err := r.Mon.WaitHealthy(ctx, healAfter, r.Sys.ExtraHealthy)
+	r.unhealthy = err != nil
 	if err != nil {
 		tr.Errs = append(tr.Errs, "after the fault: "+err.Error())
-	} else {
+	} else if info.Failover || restore != nil {
 		tr.HealthyIn = time.Since(lifted)
 	}
-	if !tr.LeaderChanged && ok && h2.Primary != 0 && h2.Primary != p {
-		// the first write went to the old primary but the leader moved afterwards: say so
-		tr.LeaderChanged = true
-		tr.Detail += fmt.Sprintf("; leader moved to node %d after the first write", h2.Primary)
+	if ok && h2.Primary != 0 && h2.Primary != tr.NewPrimary {
+		// The leader moved again after the first write the fault let through: an extra,
+		// unplanned failover (or, for (4)/(5), the failover that should not have happened).
+		tr.MovedAgain = true
+		tr.LeaderChanged = tr.LeaderChanged || h2.Primary != p
+		tr.Detail = joinDetail(tr.Detail, fmt.Sprintf("leader moved again, to node %d, after the first write on node %d", h2.Primary, tr.NewPrimary))
 	}
 
 	// Every write acknowledged so far must be on the current primary.
@@ -295,6 +338,13 @@ func (r *Runner) RunTrial(ctx context.Context, kind FaultKind, n int) *Trial {
 		}
 	}
 	return tr
+}
+
+func joinDetail(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // waitWriterOn waits until the writer's latest acknowledgement is fresh and from node p.
@@ -362,11 +412,22 @@ func (r *Runner) checkLost(ctx context.Context, cur int, tr *Trial) error {
 	return nil
 }
 
+// etcdConfig is an etcd client configuration whose connections go through the lab's bridge.
+func etcdConfig(st *lab.Status, endpoints []string) clientv3.Config {
+	d := labDialer(st.Bridge)
+	return clientv3.Config{
+		Endpoints: endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			return d.DialContext(ctx, "tcp", addr)
+		})},
+	}
+}
+
 // etcdLeader returns the lab node (1-based) whose etcd member leads the etcd cluster.
 func etcdLeader(ctx context.Context, st *lab.Status) (int, error) {
 	var errs []error
 	for i, ep := range st.Etcd {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: time.Second, Logger: zap.NewNop()})
+		cli, err := clientv3.New(etcdConfig(st, []string{ep}))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -395,7 +456,8 @@ func tailFile(path string, lines int) string {
 	}
 	var all []string
 	for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
-		if strings.Contains(l, "chaos_probe") || strings.Contains(l, "chaos_ack") || strings.Contains(l, "read-only transaction") {
+		if strings.Contains(l, "chaos_probe") || strings.Contains(l, "chaos_ack") || strings.Contains(l, "read-only transaction") ||
+			strings.Contains(l, "INFO: no action. I am") || strings.Contains(l, "INFO: Lock owner: ") { // Patroni's every-loop lines
 			continue
 		}
 		all = append(all, l)
@@ -404,6 +466,51 @@ func tailFile(path string, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// labFacts says whether the lab itself is intact (nodes running, links up, bridge and routes
+// present), so that a failed trial is not blamed on the HA system when the lab broke.
+func labFacts(st *lab.Status) string {
+	var b strings.Builder
+	cur, err := lab.Load(lab.Config{Name: st.Name, Dir: st.Dir})
+	if err != nil {
+		fmt.Fprintf(&b, "--- lab %s: %v\n", st.Name, err)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "--- lab %s:", st.Name)
+	if _, err := net.InterfaceByName(cur.Bridge); err != nil {
+		fmt.Fprintf(&b, " bridge %s MISSING (%v);", cur.Bridge, err)
+	}
+	for _, n := range cur.Nodes {
+		route, _ := exec.Command("ip", "-o", "route", "get", n.Addr).CombinedOutput()
+		fmt.Fprintf(&b, " %s running=%v link_up=%v route=%q;", n.Name, n.Running, n.LinkUp, strings.TrimSpace(string(route)))
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+// grepTail returns the last lines of a file that contain any of the needles.
+func grepTail(path string, lines int, needles ...string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	var hits []string
+	for _, l := range strings.Split(string(data), "\n") {
+		for _, n := range needles {
+			if strings.Contains(l, n) {
+				if len(l) > 300 {
+					l = l[:300] + "…"
+				}
+				hits = append(hits, l)
+				break
+			}
+		}
+	}
+	if len(hits) > lines {
+		hits = hits[len(hits)-lines:]
+	}
+	return strings.Join(hits, "\n")
 }
 
 // nodeFile is where node i's private file path lives on the host (the lab's layout:

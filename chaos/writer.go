@@ -89,15 +89,15 @@ func (w *Writer) Run(ctx context.Context) {
 	}()
 	for ctx.Err() == nil {
 		results := make(chan attemptResult, len(w.nodes)) // each node is launched at most once per round
-		launched := 0
-		tried := make([]bool, len(w.nodes)) // each node at most once per round: a failing node is not hammered
+		pending := 0                                      // attempts of this round not finished yet
+		tried := make([]bool, len(w.nodes))               // each node at most once per round: a failing node is not hammered
 		launch := func(i int) bool {
 			n := w.nodes[i]
 			if tried[i] || !n.busy.CompareAndSwap(false, true) {
 				return false // its previous attempt is still out: never two at once on one connection
 			}
 			tried[i] = true
-			launched++
+			pending++
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -112,24 +112,43 @@ func (w *Writer) Run(ctx context.Context) {
 			}
 		}
 		pref := int(w.pref.Load())
-		if !launch(pref) {
-			launchRest()
-		}
+		prefPending := launch(pref)
 		hedge := time.NewTimer(w.cfg.Hedge)
-		acked, finished := false, 0
+		acked, hedged := false, false
 	round:
-		for finished < launched {
+		for {
+			// The others are asked as soon as the preferred node failed or could not be asked
+			// (still stuck in an earlier attempt), or after the hedge delay.
+			if !hedged && !prefPending {
+				launchRest()
+				hedged = true
+			}
+			// Once the others were asked and all failed, the round is over: a preferred node
+			// that hangs is not waited for (it stays busy, and is skipped until its attempt
+			// times out), so a new primary is found at once.
+			othersPending := pending
+			if prefPending {
+				othersPending--
+			}
+			if hedged && othersPending == 0 {
+				break
+			}
 			select {
 			case r := <-results:
-				finished++
+				pending--
+				if r.node == pref {
+					prefPending = false
+				}
 				if r.ok {
 					acked = true
 					w.pref.Store(int32(r.node))
 					break round
 				}
-				launchRest() // a fast failure (read-only, refused): ask the others now
 			case <-hedge.C:
-				launchRest()
+				if !hedged {
+					launchRest()
+					hedged = true
+				}
 			case <-ctx.Done():
 				break round
 			}
