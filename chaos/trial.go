@@ -333,7 +333,20 @@ func (r *Runner) RunTrial(ctx context.Context, kind FaultKind, n int) *Trial {
 		cur = tr.NewPrimary
 	}
 	if cur != 0 {
-		if err := r.checkLost(ctx, cur, tr); err != nil {
+		// The read-back itself can be cut off (the primary fenced right after the cluster
+		// looked healthy, e.g. on an etcd election): look again and retry on whichever node
+		// is the primary then, and say so.
+		var err error
+		for attempt := 1; attempt <= 3; attempt++ {
+			if err = r.checkLost(ctx, cur, tr); err == nil {
+				break
+			}
+			tr.Detail = joinDetail(tr.Detail, fmt.Sprintf("read-back from node %d failed (%s), retried", cur, shortErr(err)))
+			if h3, herr := r.Mon.WaitHealthy(ctx, 30*time.Second, r.Sys.ExtraHealthy); herr == nil {
+				cur = h3.Primary
+			}
+		}
+		if err != nil {
 			tr.Errs = append(tr.Errs, err.Error())
 		}
 	}
