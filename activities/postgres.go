@@ -99,10 +99,10 @@ if listener=$(ss -Htlnp "sport = :$PGPORT" 2>/dev/null) && [ -n "$listener" ]; t
   else problem port "port $PGPORT is in use by another process ($(echo "$listener" | grep -o 'users:(("[^"]*"' | head -n1 | cut -d'"' -f2)): stop it or set pg_port"; fi
 fi
 reach=0; unreach=""
-%[4]s
-if [ %[5]d -gt 0 ] && [ "$reach" -eq 0 ]; then problem etcd "no etcd endpoint answers from this node:$unreach"
+%[3]s
+if [ %[4]d -gt 0 ] && [ "$reach" -eq 0 ]; then problem etcd "no etcd endpoint answers from this node:$unreach"
 elif [ -n "$unreach" ]; then note "etcd unreachable from here:$unreach"; fi
-`, CAPath, sshrun.ShellQuote(UnmanagedMessage(in.Node.String(), in.Spec.Cluster)), in.Spec.Cluster, etcd.String(), len(in.Etcd))
+`, CAPath, sshrun.ShellQuote(UnmanagedMessage(in.Node.String(), in.Spec.Cluster)), etcd.String(), len(in.Etcd))
 	return a.runStep(ctx, in.Node, StepPrecheck, script, nil)
 }
 

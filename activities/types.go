@@ -73,9 +73,8 @@ func joinShort(items []string) string {
 
 // Error types of non-retryable application errors.
 const (
-	ErrHostKey     = "HostKeyError"
-	ErrAuth        = "SSHAuthError"
-	ErrConfig      = "ConfigError"
-	ErrUnsupported = "UnsupportedNode"
-	ErrConflict    = "NodeConflict"
+	ErrHostKey  = "HostKeyError"
+	ErrAuth     = "SSHAuthError"
+	ErrConfig   = "ConfigError"
+	ErrConflict = "NodeConflict"
 )
