@@ -280,9 +280,16 @@ func (d *decider) holderPromote() (Action, string) {
 		return Action{Kind: ActionStopWALReceiver, KeepLock: true},
 			"promoting, phase 1: stopping my WAL receiver so the old primary can get no more acknowledgements from me"
 	}
+	// Phase two does not wait for replay here: on a promote request the
+	// startup process first replays every WAL record already in pg_wal
+	// (all that the stopped receiver flushed), and only then ends recovery.
+	// Waiting for replayed >= received instead can hang forever: the
+	// received LSN may end inside a record the dead primary never finished
+	// sending, which no replay can reach.
 	if !d.l.ReplayCaughtUp() {
-		return Action{Kind: ActionRenewLeader}, fmt.Sprintf(
-			"promoting: waiting for replay to catch up (replayed %s < received %s)", d.l.ReplayedLSN, d.l.ReceivedLSN)
+		return Action{Kind: ActionPromote, KeepLock: true}, fmt.Sprintf(
+			"promoting, phase 2: WAL receiver stopped; promoting PostgreSQL, which replays everything it received (replayed %s, received %s) before it ends recovery",
+			d.l.ReplayedLSN, d.l.ReceivedLSN)
 	}
 	return Action{Kind: ActionPromote, KeepLock: true}, fmt.Sprintf(
 		"promoting, phase 2: replay caught up at %s; promoting PostgreSQL", d.l.ReplayedLSN)
@@ -304,6 +311,20 @@ func (d *decider) holderPostgresDown() (Action, string) {
 			return release, fmt.Sprintf("switchover: PostgreSQL stopped cleanly; releasing the leader lock to the healthiest of %s", strings.Join(succ, ", "))
 		}
 	}
+	what := "crashed"
+	if d.l.Postgres == PGStopped {
+		what = "is stopped"
+	}
+	if d.l.InRecovery {
+		// standby.signal is still there: I took the lock but my promotion
+		// never completed. Started as a primary, PostgreSQL would run crash
+		// recovery on the control file's (old) timeline only and ignore the
+		// WAL received on the newer one, losing acknowledged commits.
+		// Started as a standby it replays all of it; then phase 2 promotes.
+		return Action{Kind: ActionRestartPostgres, KeepLock: true}, fmt.Sprintf(
+			"resuming my promotion: PostgreSQL is %s and my promotion never completed (standby.signal is still there), so it restarts as a standby without upstream that replays every WAL record it received; as a primary it would recover only its old timeline and drop acknowledged commits",
+			orUnknown(string(d.l.Postgres)))
+	}
 	restart := Action{Kind: ActionRestartPostgres, AsPrimary: true, KeepLock: true}
 	if d.l.PostgresDownAtAgentStart && d.l.CrashRestarts == 0 {
 		// The agent died (and PostgreSQL with it) and the supervisor
@@ -311,10 +332,6 @@ func (d *decider) holderPostgresDown() (Action, string) {
 		// a timeline switch and a rewind. The in-place restart stays
 		// bounded by agent_restart_budget_ms (holderPostgresStarting).
 		return restart, "restarting PostgreSQL in place as the primary: it was already down when this agent started (it dies with its agent, which was restarted), so crash recovery here is quicker than a failover"
-	}
-	what := "crashed"
-	if d.l.Postgres == PGStopped {
-		what = "is stopped"
 	}
 	succ, whyNot := d.successors(false)
 	if len(succ) == 0 {

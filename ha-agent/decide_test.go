@@ -352,14 +352,15 @@ func decideCases() []decideCase {
 			local:      replica("n2", func(l *LocalState) { l.Lease = &Lease{Revision: 130, SentAt: now - 5*msec} }),
 			want:       Action{Kind: ActionStopWALReceiver, KeepLock: true},
 			wantReason: "promoting, phase 1: stopping my WAL receiver so the old primary can get no more acknowledgements from me"},
-		{n: 40, name: "new holder waits for replay to catch up",
+		{n: 40, name: "new holder with replay behind promotes: PostgreSQL replays what it received first (a partial last record never replays)",
 			view: view(func(v *ClusterView) { v.Leader.Holder, v.Leader.ModRevision = "n2", 130 }),
 			local: replica("n2", func(l *LocalState) {
 				l.Lease = &Lease{Revision: 130, SentAt: now - 5*msec}
 				l.WALReceiverStopped, l.ReceivedLSN = true, walAt+0x40
 			}),
-			want:       Action{Kind: ActionRenewLeader},
-			wantReason: "promoting: waiting for replay to catch up (replayed 0/3000060 < received 0/30000A0)"},
+			want: Action{Kind: ActionPromote, KeepLock: true},
+			wantReason: "promoting, phase 2: WAL receiver stopped; promoting PostgreSQL, which replays everything it received " +
+				"(replayed 0/3000060, received 0/30000A0) before it ends recovery"},
 		{n: 41, name: "new holder promotes once replay caught up",
 			view: view(func(v *ClusterView) { v.Leader.Holder, v.Leader.ModRevision = "n2", 130 }),
 			local: replica("n2", func(l *LocalState) {
@@ -743,6 +744,41 @@ func decideCases() []decideCase {
 			}),
 			want:       Action{Kind: ActionFenceWrites, KeepLock: true},
 			wantReason: "stopping the in-place restart: it has taken 10100 ms (> agent_restart_budget_ms 10000 ms) and n2, n3 can take over"},
+
+		// --- a holder whose promotion never completed -----------------------
+		// n2 took the lock after n1 was lost; its PostgreSQL (still a standby,
+		// standby.signal present) went down before the promotion finished.
+		{n: 105, name: "unfinished promotion: crashed standby holder restarts as a standby, never as a primary (no replica can take over)",
+			view: view(noLeader, func(v *ClusterView) {
+				v.Leader = &LeaderRecord{Holder: "n2", ModRevision: 130, Term: 4, Timeline: 2, Optime: walAt, ObservedAt: now - 5*msec}
+				v.Sync = &SyncRecord{Leader: "n2"}
+			}),
+			local: replica("n2", pgState(PGCrashed), func(l *LocalState) {
+				l.Lease = &Lease{Revision: 130, SentAt: now - 5*msec}
+				l.Upstream, l.ReceivedLSN = "", walAt+0x4000
+			}),
+			want: Action{Kind: ActionRestartPostgres, KeepLock: true},
+			wantReason: "resuming my promotion: PostgreSQL is crashed and my promotion never completed (standby.signal is still there), " +
+				"so it restarts as a standby without upstream that replays every WAL record it received; " +
+				"as a primary it would recover only its old timeline and drop acknowledged commits"},
+		{n: 106, name: "unfinished promotion: after an agent restart the standby holder still restarts as a standby",
+			view: view(func(v *ClusterView) { v.Leader.Holder, v.Leader.ModRevision = "n2", 130 }),
+			local: replica("n2", pgState(PGCrashed), func(l *LocalState) {
+				l.Lease = &Lease{Revision: 130, SentAt: now - 5*msec}
+				l.PostgresDownAtAgentStart, l.Upstream = true, ""
+			}),
+			want: Action{Kind: ActionRestartPostgres, KeepLock: true},
+			wantReason: "resuming my promotion: PostgreSQL is crashed and my promotion never completed (standby.signal is still there), " +
+				"so it restarts as a standby without upstream that replays every WAL record it received; " +
+				"as a primary it would recover only its old timeline and drop acknowledged commits"},
+		{n: 107, name: "unfinished promotion: the restarted standby (no upstream, no receiver) promotes at once",
+			view: view(func(v *ClusterView) { v.Leader.Holder, v.Leader.ModRevision = "n2", 130 }),
+			local: replica("n2", func(l *LocalState) {
+				l.Lease = &Lease{Revision: 130, SentAt: now - 5*msec}
+				l.Upstream, l.WALReceiverStopped, l.ReceivedLSN = "", true, 0
+			}),
+			want:       Action{Kind: ActionPromote, KeepLock: true},
+			wantReason: "promoting, phase 2: replay caught up at 0/3000060; promoting PostgreSQL"},
 	}
 }
 

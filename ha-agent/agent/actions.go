@@ -336,7 +336,10 @@ func (a *Agent) mayJoin(leader string) error {
 // act.Leader, or as a standby without upstream (to join the race).
 func (a *Agent) restart(ctx context.Context, act haagent.Action, obs pgctl.Observation) error {
 	opts := pgctl.StartOptions{AsPrimary: act.AsPrimary}
-	if act.AsPrimary && obs.State == haagent.PGCrashed {
+	// KeepLock: the holder restarts its own PostgreSQL, as a primary or,
+	// to resume an unfinished promotion, as a standby; either counts as an
+	// in-place restart for the crash-restart rules.
+	if act.KeepLock && obs.State == haagent.PGCrashed {
 		a.crashRestarts++
 		if !a.inOutage {
 			a.inOutage, a.crashedAt = true, a.clock.Now()

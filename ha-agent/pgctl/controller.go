@@ -249,6 +249,12 @@ func (c *Controller) Start(ctx context.Context, opts StartOptions) error {
 	if err := c.clearLeftovers(ctx); err != nil {
 		return err
 	}
+	// A promote trigger left by a promotion that was cut short would make
+	// PostgreSQL end recovery by itself, outside the write gate: only
+	// Promote may ask for a promotion.
+	if err := os.Remove(filepath.Join(c.cfg.DataDir, "promote")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("start PostgreSQL: remove a stale promote trigger: %w", err)
+	}
 	standby := filepath.Join(c.cfg.DataDir, "standby.signal")
 	settings := map[string]string{"primary_conninfo": "", "primary_slot_name": ""}
 	if opts.AsPrimary {
