@@ -104,6 +104,12 @@ func etcdScript(st *labState, i int, et etcdTools) string {
 		etcdTokenArg(st.Name),
 		"--heartbeat-interval=" + strconv.Itoa(etcdHeartbeatMS),
 		"--election-timeout=" + strconv.Itoa(etcdElectionMS),
+		// etcd 3.4 defaults to false: a member that rejoins (its node came
+		// back) then calls an election with a higher term, and the ~100 ms
+		// without an etcd leader stalls every agent's renewal and can fence
+		// a healthy primary. Pre-vote makes it ask first; the others refuse
+		// while they hear from a live leader.
+		"--pre-vote=true",
 		"--logger=zap", "--log-outputs=stderr",
 	}
 	run := et.etcd

@@ -27,6 +27,9 @@ func (a *Agent) execute(ctx context.Context, act haagent.Action, reason string, 
 		err := a.renew(ctx, obs)
 		if err != nil && act.Kind != haagent.ActionRenewLeader {
 			a.log.Warn("not acting: could not renew the leader lock first", "action", act.Kind.String(), "err", err)
+			if errors.Is(err, context.DeadlineExceeded) {
+				a.kickSoon() // retry on the next etcd member now (see below)
+			}
 			return
 		}
 	}
@@ -119,6 +122,12 @@ func (a *Agent) execute(ctx context.Context, act haagent.Action, reason string, 
 			haagent.ActionClaimInitialize:
 			a.kickSoon()
 		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// One etcd member did not answer in time (a dead node's member stays in the client's
+		// round-robin until keepalive notices): try again now, on the next member, not at the
+		// next tick.
+		a.kickSoon()
 	}
 	if err != nil && !errors.Is(err, errNotYet) {
 		if a.errLimiter.allow("action failed: " + act.Kind.String() + err.Error()) {

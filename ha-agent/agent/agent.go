@@ -105,6 +105,7 @@ type Agent struct {
 	busyNote     string
 	asyncDone    chan asyncResult
 	kick         chan struct{}
+	staleWake    *time.Timer // wakes the loop when the leader record turns stale
 	// Outage bookkeeping for the holder's in-place restart rule.
 	crashRestarts int
 	crashedAt     time.Duration
@@ -337,6 +338,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-a.kick:
 		}
 		a.cycle(ctx)
+		a.armStaleWake()
 		if iv := a.hacfg.LoopInterval(); iv != interval {
 			interval = iv
 			ticker.Reset(iv)
@@ -385,7 +387,9 @@ func (a *Agent) applyWatch(u dcs.WatchUpdate) bool {
 
 // load reads every key and (re)starts the watch.
 func (a *Agent) load(ctx context.Context) error {
-	lctx, cancel := context.WithTimeout(ctx, max(a.hacfg.LoopInterval(), 500*time.Millisecond))
+	// Short: one etcd member that is down (its node crashed) must cost one loop, not half a
+	// second; the client's round-robin sends the next attempt to another member.
+	lctx, cancel := context.WithTimeout(ctx, max(a.hacfg.LoopInterval(), 150*time.Millisecond))
 	snap, err := a.store.Load(lctx)
 	cancel()
 	if err != nil {
@@ -498,6 +502,28 @@ func (a *Agent) shutdown() error {
 		a.watchCancel()
 	}
 	return nil
+}
+
+// armStaleWake runs the loop the moment the leader record turns stale on this agent's clock
+// rather than at the next tick, which would add up to one loop interval to a failover. Waking a
+// little early is harmless: Decide judges staleness itself and answers "not yet".
+func (a *Agent) armStaleWake() {
+	if a.lease != nil || a.cache.leader == nil {
+		return
+	}
+	wait := a.cache.leader.observedAt + a.timing().StaleAfter() + time.Millisecond - a.clock.Now()
+	if wait <= 0 || wait > a.hacfg.LoopInterval() {
+		return // already stale (the next cycle acts) or a tick comes first and re-arms
+	}
+	if a.staleWake != nil {
+		a.staleWake.Stop()
+	}
+	a.staleWake = time.AfterFunc(wait, func() {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	})
 }
 
 // kickSoon runs the next cycle at once: a step of a multi-step change

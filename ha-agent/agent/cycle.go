@@ -22,7 +22,9 @@ func (a *Agent) cycle(ctx context.Context) {
 	start := a.clock.Now()
 	a.metrics.cycles.Add(1)
 	a.ssnJustSet = nil
-	if (a.needLoad || a.watchCh == nil) && (start-a.lastLoad >= time.Second || a.lastLoad == 0 || a.dcsReachable) {
+	// While etcd looks unreachable, retry every loop: a single timed-out request (a dead
+	// member) must not hold a promotion back by a second.
+	if (a.needLoad || a.watchCh == nil) && (start-a.lastLoad >= a.hacfg.LoopInterval() || a.lastLoad == 0 || a.dcsReachable) {
 		a.lastLoad = start
 		if err := a.load(ctx); err != nil {
 			if a.errLimiter.allow("etcd unreachable: " + err.Error()) {

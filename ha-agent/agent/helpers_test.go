@@ -61,7 +61,7 @@ func startEtcd(t *testing.T) string {
 		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
 		"--initial-cluster", "t1="+peerURL,
-		"--election-timeout=100", "--heartbeat-interval=20",
+		"--election-timeout=100", "--heartbeat-interval=20", "--pre-vote=true",
 	)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -176,6 +176,13 @@ type Controller struct {
 	// down (the checkpoint's timeline lags until a restartpoint).
 	receivedTLI uint32
 
+	// toolsRunning counts PostgreSQL tools (pg_rewind, pg_basebackup,
+	// initdb) this controller runs now. pg_rewind starts `postgres
+	// --single` for crash recovery, which runs in the data directory like
+	// an orphaned backend: the sweep for backends of a dead postmaster must
+	// leave it alone, or the rewind fails and turns into a re-clone.
+	toolsRunning atomic.Int32
+
 	actionMu sync.Mutex // guards action
 	action   *pgwire.Conn
 	actionPM *postmaster // the postmaster action is connected to
@@ -519,7 +526,13 @@ func (c *Controller) Observe(ctx context.Context) (Observation, error) {
 	c.closeProbe()
 	// No postmaster. Backends of a dead postmaster may still run (they
 	// notice its death only at their next wait): kill them before
-	// reporting "crashed", which lets others take over.
+	// reporting "crashed", which lets others take over. While a tool of
+	// ours runs, the processes there are its own (see toolsRunning).
+	if c.toolsRunning.Load() > 0 {
+		o.State = haagent.PGStopped
+		o.ProbeErr = "a PostgreSQL tool (pg_rewind, pg_basebackup or initdb) is running on the data directory"
+		return o, nil
+	}
 	if left := processesIn(c.cfg.DataDir); len(left) > 0 {
 		c.log.Warn("postmaster is gone; killing its remaining processes", "pids", left)
 		if still := killAndWait(left, time.Second); len(still) > 0 {
@@ -942,7 +955,12 @@ func (c *Controller) requireStopped(what string) error {
 }
 
 func (c *Controller) run(ctx context.Context, what string, env []string, name string, args ...string) (string, error) {
+	c.toolsRunning.Add(1)
+	defer c.toolsRunning.Add(-1)
 	cmd := exec.CommandContext(ctx, filepath.Join(c.cfg.BinDir, name), args...)
+	// Not the agent's working directory (often a home the postgres user
+	// cannot read, which makes the tools warn); never the data directory.
+	cmd.Dir = "/"
 	cmd.Env = append(cmd.Environ(), env...)
 	cmd.Env = append(cmd.Env, "LC_ALL=C", "LANG=C")
 	start := time.Now()
