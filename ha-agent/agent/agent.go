@@ -307,6 +307,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	pubCtx, stopPub := context.WithCancel(context.Background())
 	defer stopPub()
 	go a.publisher(pubCtx)
+	if a.ownCli && len(a.cfg.Etcd.Endpoints) > 1 {
+		go newEndpointHealth(a.cli, a.cfg.Etcd.Endpoints, a.hacfg.LoopInterval(), a.log).run(pubCtx)
+	}
 
 	a.needLoad = true
 	ticker := time.NewTicker(a.hacfg.LoopInterval())

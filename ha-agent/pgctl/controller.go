@@ -263,7 +263,11 @@ func (c *Controller) Start(ctx context.Context, opts StartOptions) error {
 		return fmt.Errorf("start PostgreSQL: remove a stale promote trigger: %w", err)
 	}
 	standby := filepath.Join(c.cfg.DataDir, "standby.signal")
-	settings := map[string]string{"primary_conninfo": "", "primary_slot_name": ""}
+	// wal_log_hints also goes into postgresql.auto.conf, not only on the
+	// command line: pg_rewind's crash recovery (postgres --single) reads
+	// only the files, and its shutdown checkpoint would record
+	// wal_log_hints=off in pg_control, after which pg_rewind refuses.
+	settings := map[string]string{"primary_conninfo": "", "primary_slot_name": "", "wal_log_hints": "on"}
 	if opts.AsPrimary {
 		if err := os.Remove(standby); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("start PostgreSQL as primary: remove %s: %w", standby, err)
