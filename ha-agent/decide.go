@@ -367,6 +367,18 @@ func (d *decider) holderPostgresStarting() (Action, string) {
 		budget, field = d.cfg.AgentRestartBudget(), "agent_restart_budget_ms"
 	}
 	succ, _ := d.successors(false)
+	if d.l.InRecovery {
+		// Resuming an unfinished promotion: a starting standby takes no
+		// writes, so there is nothing to fence; past the budget, step aside.
+		if elapsed <= budget || len(succ) == 0 {
+			return Action{Kind: ActionRenewLeader}, fmt.Sprintf(
+				"resuming my promotion: PostgreSQL is starting as a standby (%s since the outage began, %s %s); keeping the leader lock",
+				ms(elapsed), field, ms(budget))
+		}
+		return Action{Kind: ActionReleaseLeader, ExpectedRevision: d.l.Lease.Revision}, fmt.Sprintf(
+			"releasing the leader lock: resuming my promotion has taken %s (> %s %s) and %s can take over",
+			ms(elapsed), field, ms(budget), strings.Join(succ, ", "))
+	}
 	if elapsed <= budget || len(succ) == 0 {
 		return Action{Kind: ActionRenewLeader}, fmt.Sprintf(
 			"PostgreSQL is starting (%s since the outage began, %s %s); keeping the leader lock", ms(elapsed), field, ms(budget))

@@ -779,7 +779,34 @@ func decideCases() []decideCase {
 			}),
 			want:       Action{Kind: ActionPromote, KeepLock: true},
 			wantReason: "promoting, phase 2: replay caught up at 0/3000060; promoting PostgreSQL"},
+		{n: 108, name: "unfinished promotion: the standby holder keeps the lock while its PostgreSQL starts",
+			view: view(func(v *ClusterView) { v.Leader.Holder, v.Leader.ModRevision = "n2", 130 }),
+			local: replica("n2", pgState(PGStarting), func(l *LocalState) {
+				l.Lease = &Lease{Revision: 130, SentAt: now - 5*msec}
+				l.Upstream, l.CrashRestarts, l.CrashedAt = "", 1, now-200*msec
+			}),
+			want: Action{Kind: ActionRenewLeader},
+			wantReason: "resuming my promotion: PostgreSQL is starting as a standby (200 ms since the outage began, " +
+				"crash_restart_budget_ms 300 ms); keeping the leader lock"},
+		{n: 109, name: "unfinished promotion past the budget releases (no fence: a starting standby takes no writes) when another member can take over",
+			view: view(func(v *ClusterView) {
+				v.Leader.Holder, v.Leader.ModRevision = "n2", 130
+				v.Config.SynchronousMode = false
+				v.Members["n1"] = Member{Name: "n1", State: PGStopped, ObservedAt: now - 50*msec}
+				v.Members["n3"] = withUpstream(v.Members["n3"], "n2")
+			}),
+			local: replica("n2", pgState(PGStarting), func(l *LocalState) {
+				l.Lease = &Lease{Revision: 130, SentAt: now - 5*msec}
+				l.Upstream, l.CrashRestarts, l.CrashedAt = "", 1, now-400*msec
+			}),
+			want:       Action{Kind: ActionReleaseLeader, ExpectedRevision: 130},
+			wantReason: "releasing the leader lock: resuming my promotion has taken 400 ms (> crash_restart_budget_ms 300 ms) and n3 can take over"},
 	}
+}
+
+func withUpstream(m Member, upstream string) Member {
+	m.Upstream = upstream
+	return m
 }
 
 func TestDecide(t *testing.T) {

@@ -63,6 +63,9 @@ func initScript(l layout, t tools, labName string, n nodeState) string {
 	for _, m := range sharedMounts {
 		fmt.Fprintf(&b, "mount --bind %s %s\n", shellQuote(l.shared(m.name)), shellQuote(m.target))
 	}
+	// A real host's /run is a tmpfs, empty at every boot: PostgreSQL's
+	// socket lock files do not survive a node restart there either.
+	b.WriteString("find /var/run/postgresql -mindepth 1 -delete\n")
 	fmt.Fprintf(&b, "echo %s > /proc/sys/kernel/hostname\n", n.Name)
 	// Boot services, like the systemd units a real host starts at boot. They
 	// are in the node's PID namespace, so they die with the node. sshd as PID 1

@@ -140,8 +140,30 @@
 // the sync key only once PostgreSQL reports it sync AND it flushed past
 // the primary's flush position seen at that moment; it is removed from
 // the key first. Only a member of the sync key can be promoted
-// automatically, and it stops its WAL receiver and replays everything it
-// received before promoting.
+// automatically, in two phases: it stops its WAL receiver (the old
+// primary can get no more acknowledgements from it), then asks
+// PostgreSQL to promote. On that request the startup process replays
+// every record already in pg_wal before it ends recovery, so everything
+// received is replayed first; the agent does not wait for replayed >=
+// received itself, because the received LSN can end inside a record the
+// dead primary never finished sending, which replay never reaches.
+//
+// A holder whose promotion did not complete (standby.signal still there)
+// and whose PostgreSQL went down restarts it as a standby without
+// upstream and promotes again; never as a primary, whose crash recovery
+// would follow only the control file's old timeline and drop the WAL
+// received on the newer one (acknowledged commits).
+//
+// # etcd endpoints
+//
+// The etcd client sends requests round-robin to every configured member.
+// A member whose node died without closing connections swallows requests
+// until their timeout, and grpc's keepalive (at least 10 s) is too slow to
+// drop it. Each agent asks every member for its status every loop interval
+// over a one-endpoint client and keeps the shared client's endpoints to
+// those that answer and have an etcd leader (all of them if none does).
+// Members should run with --pre-vote=true, so a member that rejoins does
+// not force an etcd election.
 //
 // # REST API (Patroni-compatible health checks)
 //

@@ -359,7 +359,43 @@ func (c *Controller) clearLeftovers(ctx context.Context) error {
 			return fmt.Errorf("processes %v in %s survive SIGKILL", still, c.cfg.DataDir)
 		}
 	}
+	c.removeStaleLocks()
 	return nil
+}
+
+// removeStaleLocks removes the lock files of a postmaster of this data
+// directory that is gone: postmaster.pid and the socket's lock file.
+// PostgreSQL treats a lock file as live when its PID exists, and after a
+// node restart that PID is often reused by another process (a new PID
+// namespace or boot counts from low numbers again): PostgreSQL then
+// refuses to start ("lock file ... already exists") until someone removes
+// it by hand. The caller made sure no process runs in the data directory,
+// where every PostgreSQL process of it runs, so neither lock is live.
+func (c *Controller) removeStaleLocks() {
+	if left := processesIn(c.cfg.DataDir); len(left) > 0 {
+		return
+	}
+	locks := []string{filepath.Join(c.cfg.DataDir, "postmaster.pid")}
+	if c.cfg.SocketDir != "" {
+		locks = append(locks, filepath.Join(c.cfg.SocketDir, fmt.Sprintf(".s.PGSQL.%d.lock", c.cfg.Port)))
+	}
+	for _, lock := range locks {
+		b, err := os.ReadFile(lock)
+		if err != nil {
+			continue
+		}
+		// Line 1 is the PID, line 2 the data directory it belongs to: a
+		// socket lock of another data directory on the same port is not ours.
+		lines := strings.SplitN(string(b), "\n", 3)
+		if len(lines) < 2 || filepath.Clean(strings.TrimSpace(lines[1])) != filepath.Clean(c.cfg.DataDir) {
+			continue
+		}
+		if err := os.Remove(lock); err != nil && !errors.Is(err, os.ErrNotExist) {
+			c.log.Warn("could not remove a stale PostgreSQL lock file", "file", lock, "err", err)
+			continue
+		}
+		c.log.Warn("removed a stale PostgreSQL lock file: no process of its postmaster is left", "file", lock, "pid", strings.TrimSpace(lines[0]))
+	}
 }
 
 // foreignPostmaster returns the pid of a live postmaster of the data
@@ -433,7 +469,8 @@ type FenceReport struct {
 func (c *Controller) Fence() (FenceReport, error) {
 	start := time.Now()
 	pmPID := 0
-	if pm := c.pm.Load(); pm != nil && !pm.exited() {
+	pm := c.pm.Load()
+	if pm != nil && !pm.exited() {
 		pmPID = pm.pid
 	} else if pid, _ := readPostmasterPID(c.cfg.DataDir); pid > 0 && alive(pid) {
 		pmPID = pid
@@ -459,6 +496,15 @@ func (c *Controller) Fence() (FenceReport, error) {
 	}
 	signalled := time.Since(start)
 	left := killAndWait(victims, time.Second)
+	if pm != nil && pm.pid == pmPID && len(left) == 0 {
+		// Dead is not yet reaped: wait for our child's exit to be
+		// recorded, so that an Observe right after Fence says "crashed"
+		// rather than the last "running" it saw.
+		select {
+		case <-pm.done:
+		case <-time.After(time.Second):
+		}
+	}
 	rep := FenceReport{Killed: len(victims), ChildrenSignalled: childrenSignalled, Signalled: signalled, Elapsed: time.Since(start)}
 	if len(left) > 0 {
 		return rep, fmt.Errorf("fence: processes %v survive SIGKILL after %s", left, rep.Elapsed)

@@ -37,6 +37,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperOrphan(os.Args[1:]))
 	case "rewind":
 		os.Exit(helperRewind(os.Args[1:]))
+	case "stalelock":
+		os.Exit(helperStaleLock(os.Args[1:]))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper")
 		os.Exit(2)
@@ -574,5 +576,89 @@ func TestRewindWhileObserving(t *testing.T) {
 	}
 	if r["new_row"] != "1" || r["diverged_rows"] != "0" {
 		t.Errorf("after the rewind the old primary has the new primary's row %v time(s) (want 1) and %v diverged rows (want 0)", r["new_row"], r["diverged_rows"])
+	}
+}
+
+// helperStaleLock leaves the lock files of a dead postmaster naming a PID
+// that now belongs to another live process (as after a node restart), and
+// starts PostgreSQL again.
+func helperStaleLock(args []string) int {
+	fail := func(what string, err error) int {
+		report(map[string]any{"error": what + ": " + err.Error()})
+		return 1
+	}
+	c, err := helperController(args)
+	if err != nil {
+		return fail("controller", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Start(ctx, StartOptions{AsPrimary: true}); err != nil {
+		return fail("start", err)
+	}
+	if _, err := waitRunning(c); err != nil {
+		return fail("first start", err)
+	}
+	sockLock := filepath.Join(c.cfg.SocketDir, fmt.Sprintf(".s.PGSQL.%d.lock", c.cfg.Port))
+	pidFile := filepath.Join(c.cfg.DataDir, "postmaster.pid")
+	saved := map[string][]byte{}
+	for _, f := range []string{sockLock, pidFile} {
+		if saved[f], err = os.ReadFile(f); err != nil {
+			return fail("read lock file", err)
+		}
+	}
+	if _, err := c.Fence(); err != nil { // dies without removing its lock files
+		return fail("kill", err)
+	}
+	other := exec.Command("sleep", "60") // the process that got the old PID
+	if err := other.Start(); err != nil {
+		return fail("start another process", err)
+	}
+	defer func() { _ = other.Process.Kill(); _ = other.Wait() }()
+	for f, b := range saved {
+		_, rest, _ := strings.Cut(string(b), "\n")
+		if err := os.WriteFile(f, []byte(strconv.Itoa(other.Process.Pid)+"\n"+rest), 0o600); err != nil {
+			return fail("write stale lock file", err)
+		}
+	}
+	r := map[string]any{}
+	if err := c.Start(ctx, StartOptions{AsPrimary: true}); err != nil {
+		r["start_error"] = err.Error()
+	} else if _, err := waitRunning(c); err != nil {
+		r["start_error"] = err.Error() + pgLogTail(c.cfg.LogFile)
+	}
+	_ = c.Stop(ctx, StopFast)
+	report(r)
+	return 0
+}
+
+func pgLogTail(path string) string {
+	b, _ := os.ReadFile(path)
+	return ": " + lastLines(string(b), 3)
+}
+
+// PostgreSQL starts after a node restart although its old lock files name
+// a PID that another process has now (it refused: "lock file already exists").
+func TestStartWithStaleLockFiles(t *testing.T) {
+	e := newPGEnv(t)
+	cmd := e.helper("stalelock")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s\n%s", err, out, stderr.String())
+	}
+	var r map[string]any
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("helper output %q: %v", out, err)
+	}
+	if msg, ok := r["error"]; ok {
+		t.Fatalf("helper: %v\n%s", msg, stderr.String())
+	}
+	if msg, ok := r["start_error"]; ok {
+		t.Fatalf("PostgreSQL did not start with stale lock files: %v", msg)
+	}
+	if !strings.Contains(stderr.String(), "removed a stale PostgreSQL lock file") {
+		t.Errorf("no log line about the stale lock files:\n%s", lastLines(stderr.String(), 10))
 	}
 }
