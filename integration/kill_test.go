@@ -19,7 +19,8 @@ import (
 // The kill lands at a different point in each round.
 func TestNodeInitSurvivesWorkerKill(t *testing.T) {
 	requireIntegration(t)
-	for round, killAfter := range []int{3, 14} {
+	conclusive := 0 // rounds in which the kill really hit the in-flight activity
+	for round, killAfter := range []int{3, 14, 8} {
 		st := testLab(t, "pwit2", "10.213.12", 4)
 		home := t.TempDir()
 		// One activity at a time makes "in the middle" a wide, well-defined window.
@@ -74,6 +75,7 @@ func TestNodeInitSurvivesWorkerKill(t *testing.T) {
 			}
 		}
 		w1.kill()
+		killedAt := time.Now()
 		t.Logf("round %d: killed the worker (SIGKILL) with %s in flight", round, inFlight)
 
 		w2 := startWorker(t, home, "--max-concurrent-activities", "1")
@@ -89,6 +91,7 @@ func TestNodeInitSurvivesWorkerKill(t *testing.T) {
 		hist, _ := historyOf(c, run.GetID())
 		activityOf := map[int64]string{}
 		var retried int32
+		var completedAt time.Time
 		for _, ev := range hist.Events {
 			if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
 				activityOf[ev.EventId] = a.ActivityId
@@ -96,9 +99,20 @@ func TestNodeInitSurvivesWorkerKill(t *testing.T) {
 			if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && activityOf[a.ScheduledEventId] == inFlight {
 				retried = a.Attempt
 			}
+			if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil && activityOf[a.ScheduledEventId] == inFlight {
+				completedAt = ev.GetEventTime().AsTime()
+			}
 		}
-		if retried < 2 {
-			t.Errorf("round %d: %s finished on attempt %d; the kill should have forced a retry", round, inFlight, retried)
+		switch {
+		case retried >= 2:
+			conclusive++
+		case !completedAt.IsZero() && completedAt.Before(killedAt):
+			// A short activity can report its completion between the look at the pending
+			// activities and the kill: this round shows no retry, and proves nothing wrong.
+			t.Logf("round %d: %s completed at %s, before the kill at %s landed; no retry to see in this round",
+				round, inFlight, completedAt.Format("15:04:05.000000"), killedAt.Format("15:04:05.000000"))
+		default:
+			t.Errorf("round %d: %s finished on attempt %d after the kill; the kill should have forced a retry", round, inFlight, retried)
 		}
 
 		for i := 1; i <= 4; i++ {
@@ -122,5 +136,8 @@ func TestNodeInitSurvivesWorkerKill(t *testing.T) {
 			t.Errorf("round %d: result = %+v", round, res)
 		}
 		w2.kill() // the next round needs the task queue to itself
+	}
+	if conclusive == 0 {
+		t.Error("in no round did the kill hit an activity in flight, so no retry after a worker crash was seen")
 	}
 }
