@@ -592,6 +592,17 @@ func (d *decider) follow() (Action, string) {
 	case PGStopped, PGUnknown:
 		return Action{Kind: ActionFollow, Leader: leader}, fmt.Sprintf("starting PostgreSQL as a replica of leader %s", leader)
 	case PGStarting:
+		if d.l.InRecovery && d.l.Upstream != leader {
+			// A standby may need WAL from the leader to become consistent at
+			// all (it was rewound against a member that lost the lock since):
+			// waiting for it to finish starting could wait forever.
+			from := "no upstream"
+			if d.l.Upstream != "" {
+				from = d.l.Upstream
+			}
+			return Action{Kind: ActionFollow, Leader: leader}, fmt.Sprintf(
+				"switching upstream from %s to leader %s while PostgreSQL is still starting: it may need the leader's WAL to become consistent", from, leader)
+		}
 		return Action{}, fmt.Sprintf("no action: waiting for PostgreSQL to finish starting (leader %s)", leader)
 	}
 	if d.l.Upstream != leader {

@@ -801,6 +801,28 @@ func decideCases() []decideCase {
 			}),
 			want:       Action{Kind: ActionReleaseLeader, ExpectedRevision: 130},
 			wantReason: "releasing the leader lock: resuming my promotion has taken 400 ms (> crash_restart_budget_ms 300 ms) and n3 can take over"},
+
+		// --- a standby that is still starting --------------------------------
+		{n: 110, name: "starting standby pointed at a member that lost the lock switches to the leader",
+			view: view(),
+			local: replica("n3", pgState(PGStarting), func(l *LocalState) {
+				l.Upstream, l.ReceivedLSN = "n2", 0
+			}),
+			want: Action{Kind: ActionFollow, Leader: "n1"},
+			wantReason: "switching upstream from n2 to leader n1 while PostgreSQL is still starting: " +
+				"it may need the leader's WAL to become consistent"},
+		{n: 111, name: "starting standby already pointed at the leader waits",
+			view:       view(),
+			local:      replica("n3", pgState(PGStarting)),
+			want:       Action{},
+			wantReason: "no action: waiting for PostgreSQL to finish starting (leader n1)"},
+		{n: 112, name: "starting standby whose position is past the leader's fork point rewinds (it can never become consistent)",
+			view: view(func(v *ClusterView) { v.Leader.Timeline = 3 }),
+			local: replica("n3", pgState(PGStarting), func(l *LocalState) {
+				l.Diverged, l.Upstream = true, "n1"
+			}),
+			want:       Action{Kind: ActionRewind, Leader: "n1"},
+			wantReason: "rewinding from leader n1: my WAL diverged from its timeline (mine 2, leader's 3)"},
 	}
 }
 

@@ -428,6 +428,9 @@ func (a *Agent) follow(ctx context.Context, leader string, obs pgctl.Observation
 		defer cancel()
 		return a.pg.Follow(fctx, &up)
 	}
+	if obs.State == haagent.PGStarting && obs.InRecovery {
+		return a.pg.FollowWhileStarting(&up)
+	}
 	if obs.State == haagent.PGRunning {
 		return errors.New("follow: PostgreSQL runs as a primary")
 	}

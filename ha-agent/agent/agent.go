@@ -33,6 +33,8 @@ type Postgres interface {
 	Stop(ctx context.Context, mode pgctl.StopMode) error
 	Fence() (pgctl.FenceReport, error)
 	Follow(ctx context.Context, up *pgctl.Upstream) error
+	// FollowWhileStarting re-points a standby that accepts no connection yet.
+	FollowWhileStarting(up *pgctl.Upstream) error
 	// StopWALReceiver clears primary_conninfo and sets
 	// synchronous_standby_names in one reload (promotion phase one).
 	StopWALReceiver(ctx context.Context, syncStandbyNames string) error

@@ -110,6 +110,10 @@ func (f *fakePG) Fence() (pgctl.FenceReport, error) {
 	return pgctl.FenceReport{Killed: 1, Elapsed: time.Millisecond}, nil
 }
 
+func (f *fakePG) FollowWhileStarting(up *pgctl.Upstream) error {
+	return f.Follow(context.Background(), up)
+}
+
 func (f *fakePG) Follow(_ context.Context, up *pgctl.Upstream) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -553,6 +553,7 @@ func (c *Controller) Observe(ctx context.Context) (Observation, error) {
 			o.State = haagent.PGStarting
 			o.InRecovery = fileExists(filepath.Join(c.cfg.DataDir, "standby.signal"))
 			o.ProbeErr = err.Error()
+			c.fromFiles(&o)
 			return o, nil
 		}
 		// It answered before: a failed probe (connection limit, a slow
@@ -595,14 +596,11 @@ func (c *Controller) Observe(ctx context.Context) (Observation, error) {
 		o.State = haagent.PGStopped
 		return o, nil
 	}
-	cd, err := c.controlData()
+	cd, err := c.fromFiles(&o)
 	if err != nil {
 		o.State = haagent.PGUnknown
 		return o, err
 	}
-	o.Control, o.Sysid, o.Timeline = cd, cd.Sysid, max(cd.Timeline, cd.MinRecoveryTL)
-	o.BackupLabel = fileExists(filepath.Join(c.cfg.DataDir, "backup_label"))
-	o.CheckpointTimeline = cd.Timeline
 	o.InRecovery = fileExists(filepath.Join(c.cfg.DataDir, "standby.signal"))
 	pidFile := fileExists(filepath.Join(c.cfg.DataDir, "postmaster.pid"))
 	if cd.CleanShutdown() && !pidFile {
@@ -610,6 +608,22 @@ func (c *Controller) Observe(ctx context.Context) (Observation, error) {
 	} else {
 		o.State = haagent.PGCrashed
 	}
+	return o, nil
+}
+
+// fromFiles fills what the control file and postgresql.auto.conf say,
+// for a PostgreSQL that answers no query: stopped, crashed, or starting.
+// A standby that is starting may never become consistent (rewound against
+// a member that is no longer the leader): its position and upstream from
+// the files are what the loop judges it by.
+func (c *Controller) fromFiles(o *Observation) (*ControlData, error) {
+	cd, err := c.controlData()
+	if err != nil {
+		return nil, err
+	}
+	o.Control, o.Sysid, o.Timeline = cd, cd.Sysid, max(cd.Timeline, cd.MinRecoveryTL)
+	o.BackupLabel = fileExists(filepath.Join(c.cfg.DataDir, "backup_label"))
+	o.CheckpointTimeline = cd.Timeline
 	o.PrimaryConninfo = readAutoConf(c.cfg.DataDir, "primary_conninfo")
 	o.PrimaryHost, o.PrimaryPort = hostPort(o.PrimaryConninfo)
 	if !cd.WasPrimary() || o.BackupLabel {
@@ -617,7 +631,7 @@ func (c *Controller) Observe(ctx context.Context) (Observation, error) {
 	} else {
 		o.FlushLSN = cd.CheckpointLSN
 	}
-	return o, nil
+	return cd, nil
 }
 
 func (c *Controller) controlData() (*ControlData, error) {
@@ -828,6 +842,29 @@ func (c *Controller) Follow(ctx context.Context, up *Upstream) error {
 		}
 		return nil
 	})
+}
+
+// FollowWhileStarting points a standby that is still starting (it accepts
+// no connection, so ALTER SYSTEM is impossible) at up: it rewrites the
+// recovery settings in postgresql.auto.conf and reloads. The startup
+// process applies a changed primary_conninfo on reload (PostgreSQL 13+).
+func (c *Controller) FollowWhileStarting(up *Upstream) error {
+	pm := c.pm.Load()
+	if pm == nil || pm.exited() {
+		return errors.New("follow while starting: PostgreSQL is not running")
+	}
+	settings := map[string]string{"primary_conninfo": "", "primary_slot_name": ""}
+	if up != nil {
+		settings["primary_conninfo"] = c.PrimaryConninfo(*up)
+		settings["primary_slot_name"] = SlotName(c.cfg.MemberName)
+	}
+	if err := setAutoConf(c.cfg.DataDir, settings); err != nil {
+		return fmt.Errorf("follow %v while starting: %w", up, err)
+	}
+	if err := syscall.Kill(pm.pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("follow %v while starting: reload postmaster %d: %w", up, pm.pid, err)
+	}
+	return nil
 }
 
 // StopWALReceiver is promotion phase one: clear primary_conninfo, set the

@@ -37,6 +37,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperOrphan(os.Args[1:]))
 	case "rewind":
 		os.Exit(helperRewind(os.Args[1:]))
+	case "followstarting":
+		os.Exit(helperFollowStarting(os.Args[1:]))
 	case "stalelock":
 		os.Exit(helperStaleLock(os.Args[1:]))
 	default:
@@ -660,5 +662,108 @@ func TestStartWithStaleLockFiles(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "removed a stale PostgreSQL lock file") {
 		t.Errorf("no log line about the stale lock files:\n%s", lastLines(stderr.String(), 10))
+	}
+}
+
+// helperFollowStarting starts a standby that cannot become consistent
+// without its primary's WAL (a base backup without WAL) pointed at a port
+// where nothing listens, then re-points it with FollowWhileStarting.
+func helperFollowStarting(args []string) int {
+	fail := func(what string, err error) int {
+		report(map[string]any{"error": what + ": " + err.Error()})
+		return 1
+	}
+	prim, err := helperController(args)
+	if err != nil {
+		return fail("controller", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := prim.Start(ctx, StartOptions{AsPrimary: true}); err != nil {
+		return fail("start primary", err)
+	}
+	if _, err := waitRunning(prim); err != nil {
+		return fail("primary", err)
+	}
+	defer func() { _ = prim.Stop(context.Background(), StopFast) }()
+	conn, err := prim.Connect(ctx)
+	if err != nil {
+		return fail("connect", err)
+	}
+	// The leader keeps a slot for every member (ensureSlots); so does this primary.
+	for _, sql := range []string{"ALTER SYSTEM SET wal_keep_size = '256MB'", "SELECT pg_reload_conf()",
+		"SELECT pg_create_physical_replication_slot('" + SlotName("h2") + "')"} {
+		if err := conn.Exec(ctx, sql); err != nil {
+			return fail(sql, err)
+		}
+	}
+	conn.Close()
+	dir := filepath.Join(filepath.Dir(prim.cfg.DataDir), "standby")
+	out, err := exec.CommandContext(ctx, filepath.Join(prim.cfg.BinDir, "pg_basebackup"), "-D", dir, "-h", "127.0.0.1",
+		"-p", strconv.Itoa(prim.cfg.Port), "-U", "postgres", "-X", "none", "-c", "fast").CombinedOutput()
+	if err != nil {
+		return fail("pg_basebackup", fmt.Errorf("%w: %s", err, out))
+	}
+	cfg := prim.cfg
+	cfg.MemberName, cfg.DataDir, cfg.Port, cfg.LogFile = "h2", dir, prim.cfg.Port+1, filepath.Join(filepath.Dir(dir), "standby.log")
+	sb, err := New(cfg, openGate{}, prim.log)
+	if err != nil {
+		return fail("standby controller", err)
+	}
+	defer func() { _ = sb.Stop(context.Background(), StopFast) }()
+	nowhere := Upstream{Name: "gone", Host: "127.0.0.1", Port: prim.cfg.Port + 2}
+	if err := sb.Start(ctx, StartOptions{Upstream: &nowhere}); err != nil {
+		return fail("start standby", err)
+	}
+	// It stays "starting": it needs WAL only the primary has.
+	time.Sleep(1500 * time.Millisecond)
+	octx, ocancel := context.WithTimeout(ctx, time.Second)
+	o, _ := sb.Observe(octx)
+	ocancel()
+	r := map[string]any{"state_before": string(o.State), "upstream_before": o.PrimaryHost + ":" + strconv.Itoa(o.PrimaryPort),
+		"in_recovery_before": o.InRecovery}
+	if err := sb.FollowWhileStarting(&Upstream{Name: "h1", Host: "127.0.0.1", Port: prim.cfg.Port}); err != nil {
+		r["follow_error"] = err.Error()
+	} else if took, err := waitRunning(sb); err != nil {
+		r["follow_error"] = err.Error() + pgLogTail(cfg.LogFile)
+	} else {
+		r["running_after_ms"] = took.Milliseconds()
+	}
+	report(r)
+	return 0
+}
+
+// A standby that is still starting and needs WAL it can only get from a
+// new upstream is re-pointed without a restart (and then becomes consistent).
+func TestFollowWhileStarting(t *testing.T) {
+	e := newPGEnv(t)
+	cmd := e.helper("followstarting")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	t.Cleanup(func() {
+		for _, p := range processesIn(filepath.Join(e.dir, "standby")) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	if err != nil {
+		t.Fatalf("helper: %v\n%s\n%s", err, out, stderr.String())
+	}
+	var r map[string]any
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("helper output %q: %v", out, err)
+	}
+	t.Logf("%v", r)
+	if r["state_before"] != string(haagent.PGStarting) || r["in_recovery_before"] != true {
+		t.Fatalf("the standby should be a starting standby before the switch: %v", r)
+	}
+	if up, _ := r["upstream_before"].(string); !strings.HasPrefix(up, "127.0.0.1:") {
+		t.Errorf("Observe of a starting standby does not report its upstream from postgresql.auto.conf: %v", r["upstream_before"])
+	}
+	if msg, ok := r["follow_error"]; ok {
+		if b, err := os.ReadFile(filepath.Join(e.dir, "standby.log")); err == nil {
+			t.Logf("standby log:\n%s", lastLines(string(b), 30))
+		}
+		t.Fatalf("after FollowWhileStarting the standby did not become consistent and running: %v", msg)
 	}
 }
