@@ -279,6 +279,35 @@ func (e *pgEnv) helper(mode string) *exec.Cmd {
 	return cmd
 }
 
+// runHelper runs a helper mode that reports one JSON object, and returns
+// it with the helper's stderr (its log). Processes left in the helper's
+// extra data directories (named below e.dir) are killed at cleanup.
+func (e *pgEnv) runHelper(mode string, extraDataDirs ...string) (map[string]any, string) {
+	e.t.Helper()
+	cmd := e.helper(mode)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	e.t.Cleanup(func() {
+		for _, d := range extraDataDirs {
+			for _, p := range processesIn(filepath.Join(e.dir, d)) {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+		}
+	})
+	if err != nil {
+		e.t.Fatalf("helper %s: %v\n%s\n%s", mode, err, out, stderr.String())
+	}
+	var r map[string]any
+	if err := json.Unmarshal(out, &r); err != nil {
+		e.t.Fatalf("helper %s output %q: %v", mode, out, err)
+	}
+	if msg, ok := r["error"]; ok {
+		e.t.Fatalf("helper %s: %v\n%s", mode, msg, lastLines(stderr.String(), 20))
+	}
+	return r, stderr.String()
+}
+
 // Fence kills every PostgreSQL process of the data directory — backends
 // included, though they are in sessions of their own — within a few
 // milliseconds, and Observe then reports "crashed" with nothing left.
@@ -553,28 +582,13 @@ func helperRewind(args []string) int {
 // single-user crash recovery (it did, and every rewind became a re-clone).
 func TestRewindWhileObserving(t *testing.T) {
 	e := newPGEnv(t)
-	cmd := e.helper("rewind")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	t.Cleanup(func() {
-		for _, p := range processesIn(filepath.Join(e.dir, "src")) {
-			_ = syscall.Kill(p, syscall.SIGKILL)
-		}
-	})
-	if err != nil {
-		t.Fatalf("helper: %v\n%s\n%s", err, out, stderr.String())
-	}
-	var r map[string]any
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("helper output %q: %v", out, err)
-	}
+	r, stderr := e.runHelper("rewind", "src")
 	t.Logf("observations during pg_rewind: %v", r["observations"])
 	if msg, ok := r["rewind_error"]; ok {
-		t.Fatalf("pg_rewind failed while the loop observed: %v\n%s", msg, lastLines(stderr.String(), 20))
+		t.Fatalf("pg_rewind failed while the loop observed: %v\n%s", msg, lastLines(stderr, 20))
 	}
-	if !strings.Contains(stderr.String(), "pg_rewind from h2 finished") {
-		t.Errorf("no pg_rewind completion in the log:\n%s", lastLines(stderr.String(), 20))
+	if !strings.Contains(stderr, "pg_rewind from h2 finished") {
+		t.Errorf("no pg_rewind completion in the log:\n%s", lastLines(stderr, 20))
 	}
 	if r["new_row"] != "1" || r["diverged_rows"] != "0" {
 		t.Errorf("after the rewind the old primary has the new primary's row %v time(s) (want 1) and %v diverged rows (want 0)", r["new_row"], r["diverged_rows"])
@@ -643,25 +657,12 @@ func pgLogTail(path string) string {
 // a PID that another process has now (it refused: "lock file already exists").
 func TestStartWithStaleLockFiles(t *testing.T) {
 	e := newPGEnv(t)
-	cmd := e.helper("stalelock")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("helper: %v\n%s\n%s", err, out, stderr.String())
-	}
-	var r map[string]any
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("helper output %q: %v", out, err)
-	}
-	if msg, ok := r["error"]; ok {
-		t.Fatalf("helper: %v\n%s", msg, stderr.String())
-	}
+	r, stderr := e.runHelper("stalelock")
 	if msg, ok := r["start_error"]; ok {
 		t.Fatalf("PostgreSQL did not start with stale lock files: %v", msg)
 	}
-	if !strings.Contains(stderr.String(), "removed a stale PostgreSQL lock file") {
-		t.Errorf("no log line about the stale lock files:\n%s", lastLines(stderr.String(), 10))
+	if !strings.Contains(stderr, "removed a stale PostgreSQL lock file") {
+		t.Errorf("no log line about the stale lock files:\n%s", lastLines(stderr, 10))
 	}
 }
 
@@ -737,22 +738,7 @@ func helperFollowStarting(args []string) int {
 // new upstream is re-pointed without a restart (and then becomes consistent).
 func TestFollowWhileStarting(t *testing.T) {
 	e := newPGEnv(t)
-	cmd := e.helper("followstarting")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	t.Cleanup(func() {
-		for _, p := range processesIn(filepath.Join(e.dir, "standby")) {
-			_ = syscall.Kill(p, syscall.SIGKILL)
-		}
-	})
-	if err != nil {
-		t.Fatalf("helper: %v\n%s\n%s", err, out, stderr.String())
-	}
-	var r map[string]any
-	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("helper output %q: %v", out, err)
-	}
+	r, _ := e.runHelper("followstarting", "standby")
 	t.Logf("%v", r)
 	if r["state_before"] != string(haagent.PGStarting) || r["in_recovery_before"] != true {
 		t.Fatalf("the standby should be a starting standby before the switch: %v", r)
