@@ -107,7 +107,10 @@ type Agent struct {
 	busyNote     string
 	asyncDone    chan asyncResult
 	kick         chan struct{}
-	staleWake    *time.Timer // wakes the loop when the leader record turns stale
+	// etcdCfg is the client configuration of the agent's own etcd client
+	// (zero when a client was injected); the endpoint probes reuse it.
+	etcdCfg   clientv3.Config
+	staleWake *time.Timer // wakes the loop when the leader record turns stale
 	// Outage bookkeeping for the holder's in-place restart rule.
 	crashRestarts int
 	crashedAt     time.Duration
@@ -243,13 +246,14 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.cli = opts.Etcd
 	if a.cli == nil {
-		a.cli, err = clientv3.New(clientv3.Config{
+		a.etcdCfg = clientv3.Config{
 			Endpoints:            a.cfg.Etcd.Endpoints,
 			DialTimeout:          2 * time.Second,
 			DialKeepAliveTime:    2 * time.Second,
 			DialKeepAliveTimeout: time.Second,
 			Logger:               zap.NewNop(),
-		})
+		}
+		a.cli, err = clientv3.New(a.etcdCfg)
 		if err != nil {
 			a.fencer.Close()
 			return nil, fmt.Errorf("etcd client for %v: %w", a.cfg.Etcd.Endpoints, err)
@@ -310,7 +314,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer stopPub()
 	go a.publisher(pubCtx)
 	if a.ownCli && len(a.cfg.Etcd.Endpoints) > 1 {
-		go newEndpointHealth(a.cli, a.cfg.Etcd.Endpoints, a.hacfg.LoopInterval(), a.log).run(pubCtx)
+		go newEndpointHealth(a.cli, a.etcdCfg, a.hacfg.LoopInterval(), a.log).run(pubCtx)
 	}
 
 	a.needLoad = true

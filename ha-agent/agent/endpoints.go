@@ -8,7 +8,6 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // The etcd client spreads requests round-robin over every endpoint. When a
@@ -29,6 +28,7 @@ type endpointProbe struct {
 }
 
 type endpointHealth struct {
+	base     clientv3.Config // the shared client's settings, for the one-endpoint probes
 	all      []string
 	interval time.Duration
 	timeout  time.Duration
@@ -41,9 +41,9 @@ type endpointHealth struct {
 
 // newEndpointHealth probes every interval (the loop interval when the
 // agent starts; the probe cadence need not follow later config changes).
-func newEndpointHealth(cli *clientv3.Client, endpoints []string, interval time.Duration, log *slog.Logger) *endpointHealth {
+func newEndpointHealth(cli *clientv3.Client, base clientv3.Config, interval time.Duration, log *slog.Logger) *endpointHealth {
 	return &endpointHealth{
-		all: slices.Clone(endpoints), interval: interval, log: log,
+		base: base, all: slices.Clone(base.Endpoints), interval: interval, log: log,
 		// Long enough for a member under load, short against the leader
 		// timeout: a dead member is out of the list within ~2 intervals.
 		timeout: max(2*interval, 150*time.Millisecond),
@@ -58,9 +58,9 @@ func (h *endpointHealth) run(ctx context.Context) {
 	for _, ep := range h.all {
 		status := h.status
 		if status == nil {
-			probe, err := clientv3.New(clientv3.Config{
-				Endpoints: []string{ep}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
-			})
+			cfg := h.base
+			cfg.Endpoints = []string{ep}
+			probe, err := clientv3.New(cfg)
 			if err != nil {
 				h.log.Warn("etcd endpoint health: cannot create a client; leaving the endpoint list alone", "endpoint", ep, "err", err)
 				return
