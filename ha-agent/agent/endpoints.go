@@ -54,22 +54,28 @@ func newEndpointHealth(cli *clientv3.Client, base clientv3.Config, interval time
 // run probes every member until ctx ends. Each member has its own client
 // (one connection) and goroutine, so a member that hangs delays no other.
 func (h *endpointHealth) run(ctx context.Context) {
-	results := make(chan endpointProbe, len(h.all))
-	for _, ep := range h.all {
-		status := h.status
-		if status == nil {
-			cfg := h.base
-			cfg.Endpoints = []string{ep}
-			probe, err := clientv3.New(cfg)
-			if err != nil {
-				h.log.Warn("etcd endpoint health: cannot create a client; leaving the endpoint list alone", "endpoint", ep, "err", err)
-				return
-			}
-			defer probe.Close()
-			status = func(ctx context.Context, endpoint string) endpointProbe {
-				return statusOf(ctx, probe, endpoint)
-			}
+	// Every client first, so that a failure leaves nothing running.
+	statuses := make([]func(context.Context, string) endpointProbe, len(h.all))
+	for i, ep := range h.all {
+		statuses[i] = h.status
+		if statuses[i] != nil {
+			continue
 		}
+		cfg := h.base
+		cfg.Endpoints = []string{ep}
+		probe, err := clientv3.New(cfg)
+		if err != nil {
+			h.log.Warn("etcd endpoint health: cannot create a client; leaving the endpoint list alone", "endpoint", ep, "err", err)
+			return
+		}
+		defer probe.Close()
+		statuses[i] = func(ctx context.Context, endpoint string) endpointProbe {
+			return statusOf(ctx, probe, endpoint)
+		}
+	}
+	results := make(chan endpointProbe, len(h.all))
+	for i, ep := range h.all {
+		status := statuses[i]
 		go func() {
 			t := time.NewTimer(0)
 			defer t.Stop()
