@@ -1,19 +1,17 @@
 package agent
 
 import (
-	"context"
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
+
+	"github.com/pigwf/pigwf/internal/etcdtest"
 )
 
 // TestMain lets the test binary double as the pg-ha-agent binary: the
@@ -27,86 +25,11 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startEtcd runs a single-member etcd on loopback with the lab's
-// timeouts and returns its client URL; skipped when no etcd binary exists
-// (failed when PIGWF_REQUIRE_INTEGRATION=1).
-func startEtcd(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("ETCD_BIN")
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("etcd"); err != nil {
-			skipOrFail(t, "no etcd binary (install etcd-server or set ETCD_BIN)")
-		}
-	}
-	clientURL := "http://" + freeAddr(t)
-	peerURL := "http://" + freeAddr(t)
-	// etcd's data on tmpfs when there is one: this machine's disk stalls
-	// fsync for up to a second now and then, which (correctly) fences the
-	// primary; production etcd wants a fast disk anyway.
-	dir := t.TempDir()
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		if shm, err := os.MkdirTemp("/dev/shm", "pigwf-etcd-"); err == nil {
-			dir = shm
-			t.Cleanup(func() { os.RemoveAll(shm) })
-		}
-	}
-	logFile, err := os.Create(filepath.Join(dir, "etcd.log"))
-	if err != nil {
-		t.Fatalf("create etcd log: %v", err)
-	}
-	cmd := exec.Command(bin,
-		"--name", "t1",
-		"--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "t1="+peerURL,
-		"--election-timeout=100", "--heartbeat-interval=20", "--pre-vote=true",
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logFile.Close()
-	})
-	cli := newEtcdClient(t, clientURL)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		_, err := cli.Put(ctx, "/ready", "1")
-		cancel()
-		if err == nil {
-			return clientURL
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("etcd at %s not ready after 15s: %v", clientURL, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func startEtcd(t *testing.T) string { return etcdtest.Start(t) }
 
-func newEtcdClient(t *testing.T, url string) *clientv3.Client {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatalf("etcd client for %s: %v", url, err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
+func newEtcdClient(t *testing.T, url string) *clientv3.Client { return etcdtest.Client(t, url) }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func freeAddr(t *testing.T) string { return etcdtest.FreeAddr(t) }
 
 func freePort(t *testing.T) int {
 	t.Helper()

@@ -6,10 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -17,97 +13,13 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
+
+	"github.com/pigwf/pigwf/internal/etcdtest"
 )
 
-// startEtcd runs a single-member etcd on random loopback ports with the
-// timeouts the lab uses, and returns its client URL. The test fails if
-// etcd does not come up; it is skipped only when no etcd binary exists.
-func startEtcd(t *testing.T) string {
-	t.Helper()
-	bin := os.Getenv("ETCD_BIN")
-	if bin == "" {
-		var err error
-		if bin, err = exec.LookPath("etcd"); err != nil {
-			t.Skip("no etcd binary (install etcd-server or set ETCD_BIN)")
-		}
-	}
-	clientURL := "http://" + freeAddr(t)
-	peerURL := "http://" + freeAddr(t)
-	dir := t.TempDir()
-	logPath := filepath.Join(dir, "etcd.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatalf("create etcd log: %v", err)
-	}
-	cmd := exec.Command(bin,
-		"--name", "t1",
-		"--data-dir", filepath.Join(dir, "data"),
-		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
-		"--initial-cluster", "t1="+peerURL,
-		"--election-timeout=100", "--heartbeat-interval=20", "--pre-vote=true",
-	)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		logFile.Close()
-		if t.Failed() {
-			if b, err := os.ReadFile(logPath); err == nil {
-				t.Logf("etcd log tail:\n%s", tail(b, 3000))
-			}
-		}
-	})
-	cli := newClient(t, clientURL)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		_, err := cli.Put(ctx, "/ready", "1")
-		cancel()
-		if err == nil {
-			return clientURL
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("etcd at %s not ready after 15s: %v", clientURL, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func startEtcd(t *testing.T) string { return etcdtest.Start(t) }
 
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func newClient(t *testing.T, url string) *clientv3.Client {
-	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{url},
-		DialTimeout: 2 * time.Second,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		t.Fatalf("etcd client for %s: %v", url, err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
-}
+func newClient(t *testing.T, url string) *clientv3.Client { return etcdtest.Client(t, url) }
 
 func newStore(t *testing.T, url string) *Store {
 	t.Helper()
