@@ -66,6 +66,9 @@ func initScript(l layout, t tools, labName string, n nodeState) string {
 	// A real host's /run is a tmpfs, empty at every boot: PostgreSQL's
 	// socket lock files do not survive a node restart there either.
 	b.WriteString("find /var/run/postgresql -mindepth 1 -delete\n")
+	// Its own /dev/shm, as a host has: PostgreSQL's shared memory segments
+	// go away with the node instead of piling up in the machine's memory.
+	b.WriteString("mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm\n")
 	fmt.Fprintf(&b, "echo %s > /proc/sys/kernel/hostname\n", n.Name)
 	// Boot services, like the systemd units a real host starts at boot. They
 	// are in the node's PID namespace, so they die with the node. sshd as PID 1

@@ -205,7 +205,10 @@ func (e *itEnv) prepare(config string) string {
 	n1 := e.nodes[0]
 	e.pg("initdb", "-D", n1.dataDir, "--data-checksums", "-U", "postgres", "-A", "trust")
 	conf := "\nlisten_addresses = '127.0.0.1'\nshared_buffers = 16MB\nmax_connections = 40\nmax_wal_senders = 10\n" +
-		"wal_keep_size = '64MB'\nlogging_collector = off\nlog_min_messages = warning\n"
+		"wal_keep_size = '64MB'\nlogging_collector = off\nlog_min_messages = warning\n" +
+		// DSM segments in the data directory: a killed test cluster would
+		// otherwise leave them in the machine's /dev/shm.
+		"dynamic_shared_memory_type = mmap\n"
 	appendFile(t, filepath.Join(n1.dataDir, "postgresql.conf"), conf)
 	appendFile(t, filepath.Join(n1.dataDir, "pg_hba.conf"), "host replication all 127.0.0.1/32 trust\n")
 	e.pg("pg_ctl", "-D", n1.dataDir, "-w", "-l", n1.pgLog, "-o", fmt.Sprintf("-p %d -c unix_socket_directories=%s", n1.port, n1.sockDir), "start")

@@ -371,6 +371,10 @@ func (c *Controller) clearLeftovers(ctx context.Context) error {
 // refuses to start ("lock file ... already exists") until someone removes
 // it by hand. The caller made sure no process runs in the data directory,
 // where every PostgreSQL process of it runs, so neither lock is live.
+//
+// A lock whose PID is dead is left alone: PostgreSQL then takes it over
+// itself, and postmaster.pid is how it finds the dead postmaster's shared
+// memory to clean up (removed, its /dev/shm segments would leak).
 func (c *Controller) removeStaleLocks() {
 	if left := processesIn(c.cfg.DataDir); len(left) > 0 {
 		return
@@ -390,11 +394,15 @@ func (c *Controller) removeStaleLocks() {
 		if len(lines) < 2 || filepath.Clean(strings.TrimSpace(lines[1])) != filepath.Clean(c.cfg.DataDir) {
 			continue
 		}
+		if pid, err := strconv.Atoi(strings.TrimSpace(lines[0])); err != nil || !alive(pid) {
+			continue // PostgreSQL handles a dead (or unreadable) PID itself
+		}
 		if err := os.Remove(lock); err != nil && !errors.Is(err, os.ErrNotExist) {
 			c.log.Warn("could not remove a stale PostgreSQL lock file", "file", lock, "err", err)
 			continue
 		}
-		c.log.Warn("removed a stale PostgreSQL lock file: no process of its postmaster is left", "file", lock, "pid", strings.TrimSpace(lines[0]))
+		c.log.Warn("removed a stale PostgreSQL lock file: its PID now belongs to another process, and no process of its postmaster is left",
+			"file", lock, "pid", strings.TrimSpace(lines[0]))
 	}
 }
 

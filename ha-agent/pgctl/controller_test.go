@@ -259,6 +259,16 @@ func newPGEnv(t *testing.T) *pgEnv {
 	if err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
+	// DSM segments in the data directory: the clusters these tests kill
+	// would otherwise leave them in the machine's /dev/shm.
+	f, err := os.OpenFile(filepath.Join(e.dataDir, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteString("\ndynamic_shared_memory_type = mmap\n")
+		f.Close()
+	}
+	if err != nil {
+		t.Fatalf("postgresql.conf: %v", err)
+	}
 	return e
 }
 
