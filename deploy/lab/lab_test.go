@@ -539,8 +539,17 @@ func TestLabEtcd(t *testing.T) {
 		if err != nil || mask&0x7fffffff != 0 {
 			t.Errorf("signals ignored by a boot service: %q (mask %#x) %v", data, mask, err)
 		}
-		if log, err := os.ReadFile(l.bootLog("n1")); err != nil || !strings.Contains(string(log), "boots /etc/pigwf/boot.d/20-marker") || !strings.Contains(string(log), "marker booted") {
-			t.Errorf("boot log of n1: %q %v", log, err)
+		// The service echoes its line after writing the marker and forking: poll for it.
+		for logDeadline := time.Now().Add(3 * time.Second); ; {
+			log, err := os.ReadFile(l.bootLog("n1"))
+			if err == nil && strings.Contains(string(log), "boots /etc/pigwf/boot.d/20-marker") && strings.Contains(string(log), "marker booted") {
+				break
+			}
+			if time.Now().After(logDeadline) {
+				t.Errorf("boot log of n1 after 3 s: %q %v", log, err)
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 		// the orphans exit 0.2 s after boot: none may stay a zombie
 		deadline := time.Now().Add(3 * time.Second)
