@@ -311,10 +311,6 @@ func (d *decider) holderPostgresDown() (Action, string) {
 			return release, fmt.Sprintf("switchover: PostgreSQL stopped cleanly; releasing the leader lock to the healthiest of %s", strings.Join(succ, ", "))
 		}
 	}
-	what := "crashed"
-	if d.l.Postgres == PGStopped {
-		what = "is stopped"
-	}
 	if d.l.InRecovery {
 		// standby.signal is still there: I took the lock but my promotion
 		// never completed. Started as a primary, PostgreSQL would run crash
@@ -332,6 +328,10 @@ func (d *decider) holderPostgresDown() (Action, string) {
 		// a timeline switch and a rewind. The in-place restart stays
 		// bounded by agent_restart_budget_ms (holderPostgresStarting).
 		return restart, "restarting PostgreSQL in place as the primary: it was already down when this agent started (it dies with its agent, which was restarted), so crash recovery here is quicker than a failover"
+	}
+	what := "crashed"
+	if d.l.Postgres == PGStopped {
+		what = "is stopped"
 	}
 	succ, whyNot := d.successors(false)
 	if len(succ) == 0 {

@@ -263,24 +263,21 @@ func (c *Controller) Start(ctx context.Context, opts StartOptions) error {
 		return fmt.Errorf("start PostgreSQL: remove a stale promote trigger: %w", err)
 	}
 	standby := filepath.Join(c.cfg.DataDir, "standby.signal")
+	upstream := opts.Upstream
+	if opts.AsPrimary {
+		upstream = nil
+		if err := os.Remove(standby); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("start PostgreSQL as primary: remove %s: %w", standby, err)
+		}
+	} else if err := os.WriteFile(standby, nil, 0o600); err != nil {
+		return fmt.Errorf("start PostgreSQL as standby: write %s: %w", standby, err)
+	}
+	settings := c.recoverySettings(upstream)
 	// wal_log_hints also goes into postgresql.auto.conf, not only on the
 	// command line: pg_rewind's crash recovery (postgres --single) reads
 	// only the files, and its shutdown checkpoint would record
 	// wal_log_hints=off in pg_control, after which pg_rewind refuses.
-	settings := map[string]string{"primary_conninfo": "", "primary_slot_name": "", "wal_log_hints": "on"}
-	if opts.AsPrimary {
-		if err := os.Remove(standby); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("start PostgreSQL as primary: remove %s: %w", standby, err)
-		}
-	} else {
-		if err := os.WriteFile(standby, nil, 0o600); err != nil {
-			return fmt.Errorf("start PostgreSQL as standby: write %s: %w", standby, err)
-		}
-		if opts.Upstream != nil {
-			settings["primary_conninfo"] = c.PrimaryConninfo(*opts.Upstream)
-			settings["primary_slot_name"] = SlotName(c.cfg.MemberName)
-		}
-	}
+	settings["wal_log_hints"] = "on"
 	if err := setAutoConf(c.cfg.DataDir, settings); err != nil {
 		return fmt.Errorf("start PostgreSQL: recovery settings: %w", err)
 	}
@@ -561,7 +558,9 @@ func (c *Controller) Observe(ctx context.Context) (Observation, error) {
 			o.State = haagent.PGStarting
 			o.InRecovery = fileExists(filepath.Join(c.cfg.DataDir, "standby.signal"))
 			o.ProbeErr = err.Error()
-			c.fromFiles(&o)
+			if _, ferr := c.fromFiles(&o); ferr != nil {
+				o.ProbeErr += "; " + ferr.Error()
+			}
 			return o, nil
 		}
 		// It answered before: a failed probe (connection limit, a slow
@@ -569,6 +568,15 @@ func (c *Controller) Observe(ctx context.Context) (Observation, error) {
 		stale := c.last
 		stale.Stale, stale.ProbeErr = true, err.Error()
 		return stale, nil
+	}
+	// While a tool of ours runs (see toolsRunning), every process in the
+	// data directory is its own: neither a foreign postmaster to stop nor
+	// an orphaned backend to kill.
+	if c.toolsRunning.Load() > 0 {
+		c.closeProbe()
+		o.State = haagent.PGStopped
+		o.ProbeErr = "a PostgreSQL tool (pg_rewind, pg_basebackup or initdb) is running on the data directory"
+		return o, nil
 	}
 	if pid := c.foreignPostmaster(); pid != 0 {
 		// Started by someone else (pg_ctl by hand, a restore workflow while
@@ -585,13 +593,7 @@ func (c *Controller) Observe(ctx context.Context) (Observation, error) {
 	c.closeProbe()
 	// No postmaster. Backends of a dead postmaster may still run (they
 	// notice its death only at their next wait): kill them before
-	// reporting "crashed", which lets others take over. While a tool of
-	// ours runs, the processes there are its own (see toolsRunning).
-	if c.toolsRunning.Load() > 0 {
-		o.State = haagent.PGStopped
-		o.ProbeErr = "a PostgreSQL tool (pg_rewind, pg_basebackup or initdb) is running on the data directory"
-		return o, nil
-	}
+	// reporting "crashed", which lets others take over.
 	if left := processesIn(c.cfg.DataDir); len(left) > 0 {
 		c.log.Warn("postmaster is gone; killing its remaining processes", "pids", left)
 		if still := killAndWait(left, time.Second); len(still) > 0 {
@@ -839,17 +841,21 @@ func (c *Controller) PrimaryConninfo(up Upstream) string {
 // Follow points a running standby at up (or at nothing) and reloads; the
 // startup process restarts its WAL receiver.
 func (c *Controller) Follow(ctx context.Context, up *Upstream) error {
-	settings := map[string]string{"primary_conninfo": "", "primary_slot_name": ""}
-	if up != nil {
-		settings["primary_conninfo"] = c.PrimaryConninfo(*up)
-		settings["primary_slot_name"] = SlotName(c.cfg.MemberName)
-	}
 	return c.withConn(ctx, func(conn *pgwire.Conn) error {
-		if err := alterSystem(ctx, conn, settings); err != nil {
+		if err := alterSystem(ctx, conn, c.recoverySettings(up)); err != nil {
 			return fmt.Errorf("follow %v: %w", up, err)
 		}
 		return nil
 	})
+}
+
+// recoverySettings are the recovery settings for streaming from up (nil:
+// no upstream; empty values are removed from postgresql.auto.conf).
+func (c *Controller) recoverySettings(up *Upstream) map[string]string {
+	if up == nil {
+		return map[string]string{"primary_conninfo": "", "primary_slot_name": ""}
+	}
+	return map[string]string{"primary_conninfo": c.PrimaryConninfo(*up), "primary_slot_name": SlotName(c.cfg.MemberName)}
 }
 
 // FollowWhileStarting points a standby that is still starting (it accepts
@@ -861,12 +867,7 @@ func (c *Controller) FollowWhileStarting(up *Upstream) error {
 	if pm == nil || pm.exited() {
 		return errors.New("follow while starting: PostgreSQL is not running")
 	}
-	settings := map[string]string{"primary_conninfo": "", "primary_slot_name": ""}
-	if up != nil {
-		settings["primary_conninfo"] = c.PrimaryConninfo(*up)
-		settings["primary_slot_name"] = SlotName(c.cfg.MemberName)
-	}
-	if err := setAutoConf(c.cfg.DataDir, settings); err != nil {
+	if err := setAutoConf(c.cfg.DataDir, c.recoverySettings(up)); err != nil {
 		return fmt.Errorf("follow %v while starting: %w", up, err)
 	}
 	if err := syscall.Kill(pm.pid, syscall.SIGHUP); err != nil {
