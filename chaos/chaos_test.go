@@ -190,14 +190,19 @@ func (inc *incarnation) note() string {
 }
 
 // runTrials runs every fault n times on clusters made by setup (called again when a trial left
-// the cluster broken), copying the nodes' logs to artifacts before each cluster goes.
-func runTrials(t *testing.T, setup func(incarnation int) (System, DB, error), faults []FaultKind, n int, stopAt time.Time, failOnBroken bool, artifacts string) ([]Summary, []string) {
+// the cluster broken), copying the nodes' logs to artifacts before each cluster goes. It prints
+// and returns the first cluster's settings.
+func runTrials(t *testing.T, setup func(incarnation int) (System, DB, error), faults []FaultKind, n int, stopAt time.Time, failOnBroken bool, artifacts string) ([]Summary, []string, []string) {
 	ctx := context.Background()
 	var notes []string
 	number := 1
 	sys, db, err := setup(number)
 	if err != nil {
 		t.Fatal(err)
+	}
+	settings := sys.Settings()
+	for _, s := range settings {
+		say("%s: %s", sys.Name(), s)
 	}
 	inc := startIncarnation(t, sys, db, 0)
 	finish := func() {
@@ -250,7 +255,7 @@ func runTrials(t *testing.T, setup func(incarnation int) (System, DB, error), fa
 		sums = append(sums, Summarize(sys.Name(), FaultByKind(kind), trials))
 	}
 	finish()
-	return sums, notes
+	return sums, settings, notes
 }
 
 // writeAcks keeps every acknowledged write (id, node, connection opened, attempt started,
@@ -323,7 +328,7 @@ func runPigwf(t *testing.T, n int, faults []FaultKind, stopAt time.Time, artifac
 		t.Fatal(err)
 	}
 	defer env.Stop()
-	var settings, setupNotes []string
+	var setupNotes []string
 	setup := func(number int) (System, DB, error) {
 		// A cluster build that fails is reported and retried on a fresh lab (up to 3 times):
 		// one failed build must not cost the remaining faults their measurements.
@@ -346,15 +351,9 @@ func runPigwf(t *testing.T, n int, faults []FaultKind, stopAt time.Time, artifac
 		if err != nil {
 			return nil, DB{}, fmt.Errorf("pigwf side: %w", err)
 		}
-		if number == 1 {
-			settings = sys.Settings()
-			for _, s := range settings {
-				say("pigwf: %s", s)
-			}
-		}
 		return sys, sys.DB(), nil
 	}
-	sums, notes := runTrials(t, setup, faults, n, stopAt, true, artifacts)
+	sums, settings, notes := runTrials(t, setup, faults, n, stopAt, true, artifacts)
 	return sums, settings, append(setupNotes, notes...)
 }
 
@@ -364,7 +363,6 @@ func runPatroni(t *testing.T, n int, faults []FaultKind, stopAt time.Time, artif
 	if err != nil {
 		t.Fatalf("patroni side: %v", err)
 	}
-	var settings []string
 	setup := func(number int) (System, DB, error) {
 		if number > 1 {
 			if err := lab.Down(ctx, patroniLab); err != nil {
@@ -376,16 +374,10 @@ func runPatroni(t *testing.T, n int, faults []FaultKind, stopAt time.Time, artif
 		if err != nil {
 			return nil, DB{}, fmt.Errorf("patroni side: %w", err)
 		}
-		if number == 1 {
-			settings = sys.Settings()
-			for _, s := range settings {
-				say("patroni: %s", s)
-			}
-		}
 		return sys, sys.DB(), nil
 	}
 	// the anchor's broken promises are reported, not failed on: the suite judges pigwf
-	sums, notes := runTrials(t, setup, faults, n, stopAt, false, artifacts)
+	sums, settings, notes := runTrials(t, setup, faults, n, stopAt, false, artifacts)
 	return sums, settings, notes
 }
 

@@ -94,6 +94,17 @@ type Health struct {
 	Problem  string    // "" when healthy: one primary, every other node streaming, one sync standby
 }
 
+// SyncNames returns the application names the primary's pg_stat_replication lists as sync.
+func (h Health) SyncNames() map[string]bool {
+	names := map[string]bool{}
+	for _, r := range h.Replicas {
+		if r.SyncState == "sync" {
+			names[r.AppName] = true
+		}
+	}
+	return names
+}
+
 // SyncStandby returns the node (1-based) the primary lists as sync, or 0.
 func (h Health) SyncStandby(addrs []string) int {
 	for _, r := range h.Replicas {

@@ -373,12 +373,7 @@ func (p *Patroni) ExtraHealthy(ctx context.Context, h Health) error {
 	if err := json.NewDecoder(resp.Body).Decode(&view); err != nil || resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("patroni REST %s: status %d: %v", url, resp.StatusCode, err)
 	}
-	pgSync := map[string]bool{}
-	for _, r := range h.Replicas {
-		if r.SyncState == "sync" {
-			pgSync[r.AppName] = true
-		}
-	}
+	pgSync := h.SyncNames()
 	leader, syncOK := "", false
 	for _, m := range view.Members {
 		switch {

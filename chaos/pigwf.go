@@ -192,12 +192,7 @@ func (p *Pigwf) ExtraHealthy(ctx context.Context, h Health) error {
 		// them): until the key matches, a trial would measure the key's lag, not a failover
 		return fmt.Errorf("the sync key does not name a standby of %s yet: %+v", want, snap.Sync)
 	}
-	pgSync := map[string]bool{}
-	for _, r := range h.Replicas {
-		if r.SyncState == "sync" {
-			pgSync[r.AppName] = true
-		}
-	}
+	pgSync := h.SyncNames()
 	for _, m := range snap.Sync.Value.Standbys {
 		if !pgSync[m] {
 			return fmt.Errorf("the sync key names %s but PostgreSQL reports synchronous %v", m, pgSync)

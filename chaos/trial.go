@@ -78,6 +78,8 @@ type System interface {
 	Diagnostics(nodes []int) string
 	// LogFiles are the node paths (globs) of the logs worth keeping after the run.
 	LogFiles() []string
+	// Settings describe the system's HA configuration for the report.
+	Settings() []string
 }
 
 // Trial is the outcome of one fault injection.

@@ -24,9 +24,18 @@ func TestHAListAndFailoverOnLab(t *testing.T) {
 	requireIntegration(t)
 	st, home := clusterLab(t, "pwha", "10.213.18")
 	// The lab inventory, in synchronous mode.
-	inv, _ := os.ReadFile(st.Inventory)
+	inv, err := os.ReadFile(st.Inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const clusterLine = "        pg_cluster: pg-test\n"
+	if !strings.Contains(string(inv), clusterLine) {
+		t.Fatalf("the lab inventory has no %q line to add pg_synchronous_mode after:\n%s", clusterLine, inv)
+	}
 	syncInv := home + "/inventory-sync.yml"
-	os.WriteFile(syncInv, []byte(strings.Replace(string(inv), "        pg_cluster: pg-test\n", "        pg_cluster: pg-test\n        pg_synchronous_mode: true\n", 1)), 0o644)
+	if err := os.WriteFile(syncInv, []byte(strings.Replace(string(inv), clusterLine, clusterLine+"        pg_synchronous_mode: true\n", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	startWorker(t, home)
 	if out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", syncInv, "--wait"); err != nil {
 		t.Fatalf("pg-cluster-create: %v\n%s", err, out)
