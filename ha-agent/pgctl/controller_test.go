@@ -39,6 +39,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperRewind(os.Args[1:]))
 	case "followstarting":
 		os.Exit(helperFollowStarting(os.Args[1:]))
+	case "resumepromotion":
+		os.Exit(helperResumePromotion(os.Args[1:]))
 	case "stalelock":
 		os.Exit(helperStaleLock(os.Args[1:]))
 	default:
@@ -59,6 +61,41 @@ func helperController(args []string) (*Controller, error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	return New(Config{MemberName: "h1", BinDir: args[0], DataDir: args[1], SocketDir: args[2], Port: port,
 		Host: "127.0.0.1", ReplicationUser: "postgres", LogFile: filepath.Join(filepath.Dir(args[1]), "postgresql.log")}, openGate{}, log)
+}
+
+// helperFail reports a helper's failure (what, and why) and returns its exit code.
+func helperFail(what string, err error) int {
+	report(map[string]any{"error": what + ": " + err.Error()})
+	return 1
+}
+
+// startHelperPrimary starts the helper's data directory as a running primary.
+func startHelperPrimary(ctx context.Context, args []string) (*Controller, error) {
+	c, err := helperController(args)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Start(ctx, StartOptions{AsPrimary: true}); err != nil {
+		return nil, err
+	}
+	if _, err := waitRunning(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// cloneHelper base-backs up prim into a sibling directory name (WAL method "stream" or "none")
+// and returns a controller for it: member h2 on the next port, log name.log. Not started.
+func cloneHelper(ctx context.Context, prim *Controller, name, walMethod string) (*Controller, error) {
+	dir := filepath.Join(filepath.Dir(prim.cfg.DataDir), name)
+	out, err := exec.CommandContext(ctx, filepath.Join(prim.cfg.BinDir, "pg_basebackup"), "-D", dir, "-h", "127.0.0.1",
+		"-p", strconv.Itoa(prim.cfg.Port), "-U", "postgres", "-X", walMethod, "-c", "fast").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("pg_basebackup: %w: %s", err, out)
+	}
+	cfg := prim.cfg
+	cfg.MemberName, cfg.DataDir, cfg.Port, cfg.LogFile = "h2", dir, prim.cfg.Port+1, filepath.Join(filepath.Dir(dir), name+".log")
+	return New(cfg, openGate{}, prim.log)
 }
 
 func report(v map[string]any) {
@@ -463,20 +500,11 @@ func TestConfQuoting(t *testing.T) {
 // `postgres --single` in the data directory: Observe's sweep for
 // backends of a dead postmaster must not kill it.
 func helperRewind(args []string) int {
-	fail := func(what string, err error) int {
-		report(map[string]any{"error": what + ": " + err.Error()})
-		return 1
-	}
-	old, err := helperController(args)
-	if err != nil {
-		return fail("controller", err)
-	}
+	fail := helperFail
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := old.Start(ctx, StartOptions{AsPrimary: true}); err != nil {
-		return fail("start old primary", err)
-	}
-	if _, err := waitRunning(old); err != nil {
+	old, err := startHelperPrimary(ctx, args)
+	if err != nil {
 		return fail("old primary", err)
 	}
 	exec1 := func(c *Controller, sql string) error {
@@ -497,19 +525,11 @@ func helperRewind(args []string) int {
 		}
 	}
 	// The new primary: a base backup of the old one, promoted (timeline 2).
-	srcDir := filepath.Join(filepath.Dir(old.cfg.DataDir), "src")
-	port := old.cfg.Port + 1
-	out, err := exec.CommandContext(ctx, filepath.Join(old.cfg.BinDir, "pg_basebackup"), "-D", srcDir, "-h", "127.0.0.1",
-		"-p", strconv.Itoa(old.cfg.Port), "-U", "postgres", "-X", "stream", "-c", "fast").CombinedOutput()
+	src, err := cloneHelper(ctx, old, "src", "stream")
 	if err != nil {
-		return fail("pg_basebackup", fmt.Errorf("%w: %s", err, out))
+		return fail("source", err)
 	}
-	cfg := old.cfg
-	cfg.MemberName, cfg.DataDir, cfg.Port, cfg.LogFile = "h2", srcDir, port, filepath.Join(filepath.Dir(srcDir), "src.log")
-	src, err := New(cfg, openGate{}, old.log)
-	if err != nil {
-		return fail("source controller", err)
-	}
+	port := src.cfg.Port
 	if err := src.Start(ctx, StartOptions{}); err != nil {
 		return fail("start source as a standby", err)
 	}
@@ -609,20 +629,11 @@ func TestRewindWhileObserving(t *testing.T) {
 // that now belongs to another live process (as after a node restart), and
 // starts PostgreSQL again.
 func helperStaleLock(args []string) int {
-	fail := func(what string, err error) int {
-		report(map[string]any{"error": what + ": " + err.Error()})
-		return 1
-	}
-	c, err := helperController(args)
-	if err != nil {
-		return fail("controller", err)
-	}
+	fail := helperFail
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := c.Start(ctx, StartOptions{AsPrimary: true}); err != nil {
-		return fail("start", err)
-	}
-	if _, err := waitRunning(c); err != nil {
+	c, err := startHelperPrimary(ctx, args)
+	if err != nil {
 		return fail("first start", err)
 	}
 	sockLock := filepath.Join(c.cfg.SocketDir, fmt.Sprintf(".s.PGSQL.%d.lock", c.cfg.Port))
@@ -680,20 +691,11 @@ func TestStartWithStaleLockFiles(t *testing.T) {
 // without its primary's WAL (a base backup without WAL) pointed at a port
 // where nothing listens, then re-points it with FollowWhileStarting.
 func helperFollowStarting(args []string) int {
-	fail := func(what string, err error) int {
-		report(map[string]any{"error": what + ": " + err.Error()})
-		return 1
-	}
-	prim, err := helperController(args)
-	if err != nil {
-		return fail("controller", err)
-	}
+	fail := helperFail
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := prim.Start(ctx, StartOptions{AsPrimary: true}); err != nil {
-		return fail("start primary", err)
-	}
-	if _, err := waitRunning(prim); err != nil {
+	prim, err := startHelperPrimary(ctx, args)
+	if err != nil {
 		return fail("primary", err)
 	}
 	defer func() { _ = prim.Stop(context.Background(), StopFast) }()
@@ -709,17 +711,9 @@ func helperFollowStarting(args []string) int {
 		}
 	}
 	conn.Close()
-	dir := filepath.Join(filepath.Dir(prim.cfg.DataDir), "standby")
-	out, err := exec.CommandContext(ctx, filepath.Join(prim.cfg.BinDir, "pg_basebackup"), "-D", dir, "-h", "127.0.0.1",
-		"-p", strconv.Itoa(prim.cfg.Port), "-U", "postgres", "-X", "none", "-c", "fast").CombinedOutput()
+	sb, err := cloneHelper(ctx, prim, "standby", "none")
 	if err != nil {
-		return fail("pg_basebackup", fmt.Errorf("%w: %s", err, out))
-	}
-	cfg := prim.cfg
-	cfg.MemberName, cfg.DataDir, cfg.Port, cfg.LogFile = "h2", dir, prim.cfg.Port+1, filepath.Join(filepath.Dir(dir), "standby.log")
-	sb, err := New(cfg, openGate{}, prim.log)
-	if err != nil {
-		return fail("standby controller", err)
+		return fail("standby", err)
 	}
 	defer func() { _ = sb.Stop(context.Background(), StopFast) }()
 	nowhere := Upstream{Name: "gone", Host: "127.0.0.1", Port: prim.cfg.Port + 2}
@@ -736,7 +730,7 @@ func helperFollowStarting(args []string) int {
 	if err := sb.FollowWhileStarting(&Upstream{Name: "h1", Host: "127.0.0.1", Port: prim.cfg.Port}); err != nil {
 		r["follow_error"] = err.Error()
 	} else if took, err := waitRunning(sb); err != nil {
-		r["follow_error"] = err.Error() + pgLogTail(cfg.LogFile)
+		r["follow_error"] = err.Error() + pgLogTail(sb.cfg.LogFile)
 	} else {
 		r["running_after_ms"] = took.Milliseconds()
 	}
@@ -761,5 +755,102 @@ func TestFollowWhileStarting(t *testing.T) {
 			t.Logf("standby log:\n%s", lastLines(string(b), 30))
 		}
 		t.Fatalf("after FollowWhileStarting the standby did not become consistent and running: %v", msg)
+	}
+}
+
+// helperResumePromotion: a standby holds WAL it received but has not replayed (replay paused)
+// when it is killed, as a new leader's standby can be in the middle of its promotion. It is
+// started again the way the agent resumes a promotion (a standby without upstream) and promoted:
+// every row the primary committed must be there.
+func helperResumePromotion(args []string) int {
+	fail := helperFail
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	prim, err := startHelperPrimary(ctx, args)
+	if err != nil {
+		return fail("primary", err)
+	}
+	defer func() { _ = prim.Stop(context.Background(), StopFast) }()
+	query := func(c *Controller, sql string) (string, error) {
+		conn, err := c.Connect(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer conn.Close()
+		res, err := conn.Query(ctx, sql)
+		if err != nil || len(res) == 0 || len(res[len(res)-1].Rows) == 0 {
+			return "", err
+		}
+		return str(res[len(res)-1].Rows[0][0]), nil
+	}
+	for _, sql := range []string{"SELECT pg_create_physical_replication_slot('" + SlotName("h2") + "')", "CREATE TABLE t (i int)"} {
+		if _, err := query(prim, sql); err != nil {
+			return fail(sql, err)
+		}
+	}
+	sb, err := cloneHelper(ctx, prim, "standby", "stream")
+	if err != nil {
+		return fail("standby", err)
+	}
+	defer func() { _ = sb.Stop(context.Background(), StopFast) }()
+	if err := sb.Start(ctx, StartOptions{Upstream: &Upstream{Name: "h1", Host: "127.0.0.1", Port: prim.cfg.Port}}); err != nil {
+		return fail("start standby", err)
+	}
+	if _, err := waitRunning(sb); err != nil {
+		return fail("standby", err)
+	}
+	if _, err := query(sb, "SELECT pg_wal_replay_pause()"); err != nil {
+		return fail("pause replay", err)
+	}
+	if _, err := query(prim, "INSERT INTO t SELECT generate_series(1, 5000)"); err != nil {
+		return fail("insert", err)
+	}
+	flush, err := query(prim, "SELECT pg_current_wal_flush_lsn()::text")
+	if err != nil {
+		return fail("flush lsn", err)
+	}
+	r := map[string]any{}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		got, err := query(sb, "SELECT pg_last_wal_receive_lsn() >= '"+flush+"'::pg_lsn AND pg_last_wal_replay_lsn() < '"+flush+"'::pg_lsn")
+		if err == nil && got == "t" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fail("the standby did not receive the rows with replay paused", fmt.Errorf("%q %v", got, err))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r["rows_visible_before_kill"], _ = query(sb, "SELECT count(*) FROM t")
+	if _, err := sb.Fence(); err != nil { // killed mid-promotion: standby.signal stays
+		return fail("kill standby", err)
+	}
+	// How the agent resumes the promotion: a standby without upstream, then promote.
+	if err := sb.Start(ctx, StartOptions{}); err != nil {
+		return fail("restart standby", err)
+	}
+	if _, err := waitRunning(sb); err != nil {
+		return fail("restarted standby", err)
+	}
+	if err := sb.Promote(ctx); err != nil {
+		return fail("promote", err)
+	}
+	r["rows_after_promotion"], _ = query(sb, "SELECT count(*) FROM t")
+	report(r)
+	return 0
+}
+
+// The agent's resumed promotion (Decide cases 105-107) on real PostgreSQL: a standby killed with
+// received but unreplayed WAL, restarted as a standby without upstream and promoted, has every row.
+// (The loss the old restart-as-primary caused needs WAL on a newer timeline than the control
+// file's; this test shows the path the agent takes now works, not that contrast.)
+func TestResumedPromotionKeepsReceivedWAL(t *testing.T) {
+	e := newPGEnv(t)
+	r, _ := e.runHelper("resumepromotion", "standby")
+	t.Logf("%v", r)
+	if r["rows_visible_before_kill"] == "5000" {
+		t.Fatalf("replay was not paused: the standby had replayed everything before the kill, so this proves nothing: %v", r)
+	}
+	if r["rows_after_promotion"] != "5000" {
+		t.Errorf("after the resumed promotion the new primary has %v rows, want the 5000 its old primary committed", r["rows_after_promotion"])
 	}
 }
