@@ -260,7 +260,7 @@ func RenderHBA(replicationUser, adminUser string, memberAddrs []string, rules []
 	return lines
 }
 
-// HBARule mirrors dsl.HBARule (activities do not import the inventory's YAML types).
+// HBARule mirrors inventory.HBARule (activities do not import the inventory's YAML types).
 type HBARule struct{ User, DB, Addr, Auth string }
 
 func addrAlias(addr string, members []string) []string {

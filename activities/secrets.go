@@ -10,7 +10,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/inventory"
 )
 
 // SecretStore keeps passwords pigwf generates (the replication and admin roles' when the
@@ -100,9 +100,9 @@ func randomPassword(n int) (string, error) {
 // here, on the worker, from the file), otherwise generated ones from the store.
 func (a *Activities) clusterSecrets(inventoryFile, cluster string) (replication, admin string, users map[string]string, err error) {
 	users = map[string]string{}
-	var pg dsl.PGVars
+	var pg inventory.PGVars
 	if inventoryFile != "" {
-		inv, err := dsl.LoadInventory(inventoryFile)
+		inv, err := inventory.LoadInventory(inventoryFile)
 		if err != nil {
 			return "", "", nil, fmt.Errorf("while reading passwords from the inventory: %w", err)
 		}

@@ -13,7 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/pigwf/pigwf/deploy/lab"
-	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 	"github.com/pigwf/pigwf/internal/testenv"
 )
@@ -24,7 +24,7 @@ import (
 // own PostgreSQL from then on.
 type Pigwf struct {
 	st      *lab.Status
-	cluster *dsl.Cluster
+	cluster *inventory.Cluster
 	members map[int]string // lab node → member (nodename)
 	db      DB
 	cli     *clientv3.Client
@@ -36,7 +36,7 @@ type Pigwf struct {
 
 // SyncInventory writes a copy of the lab's inventory with pg_synchronous_mode: true in the
 // cluster's vars and returns its path and the cluster as pigwf reads it.
-func SyncInventory(st *lab.Status, dir string) (string, *dsl.Cluster, error) {
+func SyncInventory(st *lab.Status, dir string) (string, *inventory.Cluster, error) {
 	data, err := os.ReadFile(st.Inventory)
 	if err != nil {
 		return "", nil, fmt.Errorf("while reading the lab inventory: %w", err)
@@ -50,7 +50,7 @@ func SyncInventory(st *lab.Status, dir string) (string, *dsl.Cluster, error) {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return "", nil, fmt.Errorf("while writing %s: %w", path, err)
 	}
-	inv, err := dsl.LoadInventory(path)
+	inv, err := inventory.LoadInventory(path)
 	if err != nil {
 		return "", nil, fmt.Errorf("the synchronous inventory does not load: %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/pigwf/pigwf/activities"
-	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -26,7 +26,7 @@ func TestNodeInitSurvivesWorkerKill(t *testing.T) {
 		// One activity at a time makes "in the middle" a wide, well-defined window.
 		w1 := startWorker(t, home, "--max-concurrent-activities", "1")
 		c := dial(t)
-		inv, err := dsl.LoadInventory(st.Inventory)
+		inv, err := inventory.LoadInventory(st.Inventory)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/deploy/lab"
-	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -134,7 +134,7 @@ func TestPgClusterCreateSurvivesWorkerKill(t *testing.T) {
 			_ = i
 			w1 := startWorker(t, home)
 			c := dial(t)
-			inv, err := dsl.LoadInventory(st.Inventory)
+			inv, err := inventory.LoadInventory(st.Inventory)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,7 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 )
 
@@ -50,7 +50,7 @@ type HAClient struct {
 }
 
 // DialHA connects to the cluster's etcd, read from the inventory's etcd group.
-func DialHA(inv *dsl.Inventory, cluster *dsl.Cluster) (*HAClient, error) {
+func DialHA(inv *inventory.Inventory, cluster *inventory.Cluster) (*HAClient, error) {
 	if len(inv.Etcd) == 0 {
 		return nil, fmt.Errorf("%s has no etcd group: cannot find the cluster's DCS", inv.File)
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/pigwf/pigwf/activities"
-	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -16,7 +16,7 @@ const AgentAPIPort = 8008
 
 // PgClusterCreateInput resolves a PgClusterCreate input from the inventory. Passwords stay out:
 // the worker reads them from inventoryFile (or generates them) when it needs them.
-func PgClusterCreateInput(inv *dsl.Inventory, cluster *dsl.Cluster, inventoryFile string) (workflows.PgClusterCreateInput, error) {
+func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, inventoryFile string) (workflows.PgClusterCreateInput, error) {
 	if cluster.Name == "" {
 		return workflows.PgClusterCreateInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
 	}

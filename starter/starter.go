@@ -18,7 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/activities"
-	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -48,7 +48,7 @@ func (c *Client) Close() { c.C.Close() }
 func WorkflowID(runbook, cluster string) string { return runbook + "/" + cluster }
 
 // NodeInitInput resolves a NodeInit input from the inventory; nodes selects a subset.
-func NodeInitInput(cluster *dsl.Cluster, nodes []string) (workflows.NodeInitInput, error) {
+func NodeInitInput(cluster *inventory.Cluster, nodes []string) (workflows.NodeInitInput, error) {
 	hosts, err := cluster.SelectHosts(nodes)
 	if err != nil {
 		return workflows.NodeInitInput{}, err
@@ -75,7 +75,7 @@ func NodeInitInput(cluster *dsl.Cluster, nodes []string) (workflows.NodeInitInpu
 }
 
 // NodeOf is how activities reach an inventory host.
-func NodeOf(h dsl.Host) activities.Node {
+func NodeOf(h inventory.Host) activities.Node {
 	return activities.Node{
 		Addr: h.Addr, Name: h.Node.Nodename,
 		SSHHost: h.Node.SSHHost, SSHPort: h.Node.SSHPort, SSHUser: h.Node.SSHUser,

@@ -5,14 +5,14 @@ import (
 	"time"
 
 	"github.com/pigwf/pigwf/activities"
-	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/workflows"
 )
 
 // SwitchoverInput resolves a Switchover from the inventory: members and their agents, the DCS,
 // the lag limit (pg_rpo) and the approval policy (pigwf_approvers, pigwf_approval_timeout, or
 // the --approval-timeout override).
-func SwitchoverInput(inv *dsl.Inventory, cluster *dsl.Cluster, candidate, reason, requester string, at time.Time, timeout time.Duration) (workflows.SwitchoverInput, error) {
+func SwitchoverInput(inv *inventory.Inventory, cluster *inventory.Cluster, candidate, reason, requester string, at time.Time, timeout time.Duration) (workflows.SwitchoverInput, error) {
 	if cluster.Name == "" {
 		return workflows.SwitchoverInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
 	}

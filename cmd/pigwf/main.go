@@ -22,7 +22,7 @@ import (
 
 	"github.com/pigwf/pigwf/chatops"
 	"github.com/pigwf/pigwf/deploy/lab"
-	"github.com/pigwf/pigwf/dsl"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/worker"
 	"github.com/pigwf/pigwf/workflows"
@@ -220,17 +220,17 @@ func inventoryPath(c *cli.Context) (string, error) {
 	return "", errors.New("no inventory: pass --inventory FILE, put inventory.yml here, or run `pigwf lab up` for the local lab")
 }
 
-func loadCluster(c *cli.Context) (*dsl.Cluster, string, error) {
+func loadCluster(c *cli.Context) (*inventory.Cluster, string, error) {
 	_, cl, path, err := loadInventoryCluster(c)
 	return cl, path, err
 }
 
-func loadInventoryCluster(c *cli.Context) (*dsl.Inventory, *dsl.Cluster, string, error) {
+func loadInventoryCluster(c *cli.Context) (*inventory.Inventory, *inventory.Cluster, string, error) {
 	path, err := inventoryPath(c)
 	if err != nil {
 		return nil, nil, "", err
 	}
-	inv, err := dsl.LoadInventory(path)
+	inv, err := inventory.LoadInventory(path)
 	if err != nil {
 		return nil, nil, path, err
 	}
@@ -464,7 +464,7 @@ func inventoryCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
-				inv, err := dsl.LoadInventory(path)
+				inv, err := inventory.LoadInventory(path)
 				if err != nil {
 					return err
 				}
@@ -489,7 +489,7 @@ func inventoryCmd() *cli.Command {
 	}
 }
 
-func sortedClusterNames(inv *dsl.Inventory) []string {
+func sortedClusterNames(inv *inventory.Inventory) []string {
 	names := make([]string, 0, len(inv.Clusters))
 	for n := range inv.Clusters {
 		names = append(names, n)

@@ -1,7 +1,8 @@
-// Package dsl loads and validates pigwf's inputs: the inventory (Pigsty's format) and runbook YAML.
-// It has no Temporal imports: the CLI validates here before anything is started, and the
-// workflows receive the resolved, validated values.
-package dsl
+// Package inventory loads and validates pigwf's inventory (Pigsty's format): hosts, groups and
+// variables resolved host > group > all.vars into one validated Cluster or node list. It has no
+// Temporal imports: the CLI validates here before anything is started, and the workflows receive
+// the resolved, validated values.
+package inventory
 
 import (
 	"errors"
