@@ -1103,9 +1103,27 @@ func (c *Controller) Rewind(ctx context.Context, up Upstream) error {
 	if err := c.requireStopped("pg_rewind"); err != nil {
 		return err
 	}
-	_, err := c.run(ctx, "pg_rewind from "+up.Name, nil, "pg_rewind",
+	out, err := c.run(ctx, "pg_rewind from "+up.Name, nil, "pg_rewind",
 		"--target-pgdata="+c.cfg.DataDir, "--source-server="+c.sourceServer(up))
+	if err != nil && rewindSourceUnreachable(out) {
+		return fmt.Errorf("%w: %w", ErrRewindSourceUnreachable, err)
+	}
 	return err
+}
+
+// ErrRewindSourceUnreachable: pg_rewind failed because it could not connect
+// to its source server. That says nothing about whether this data directory
+// can be rewound, so it is a reason to retry the rewind, not to re-clone.
+var ErrRewindSourceUnreachable = errors.New("pg_rewind could not connect to the source server")
+
+// rewindSourceUnreachable classifies a failed pg_rewind's combined output.
+// pg_rewind reports a failed connection only as text: libpq's
+// "connection to server at ... failed: ..." (PostgreSQL 14 and later). This
+// is the one place that matches that text; callers test
+// errors.Is(err, ErrRewindSourceUnreachable). It looks at the same last
+// lines that run puts into the error message.
+func rewindSourceUnreachable(output string) bool {
+	return strings.Contains(lastLines(output, 5), "connection to server")
 }
 
 // Clone runs pg_basebackup from up into the data directory. With
