@@ -1,0 +1,52 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// FieldError is one problem found in an inventory, located by file and line.
+type FieldError struct {
+	File, Where, Field, Problem, Fix string
+	Line                             int
+}
+
+func (e FieldError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Where != "" {
+		b.WriteString(e.Where + ": ")
+	}
+	if e.Field != "" {
+		b.WriteString(e.Field + ": ")
+	}
+	b.WriteString(e.Problem)
+	if e.Fix != "" {
+		b.WriteString("; " + e.Fix)
+	}
+	return b.String()
+}
+
+// ValidationError collects every problem of one inventory, so a user fixes them in one pass.
+type ValidationError struct{ Problems []FieldError }
+
+func (v *ValidationError) Error() string {
+	lines := make([]string, len(v.Problems))
+	for i, p := range v.Problems {
+		lines[i] = p.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (v *ValidationError) add(p FieldError) { v.Problems = append(v.Problems, p) }
+
+// IsValidation reports whether err is an inventory problem (the user must fix the file).
+func IsValidation(err error) bool {
+	var v *ValidationError
+	return errors.As(err, &v)
+}

@@ -1,0 +1,139 @@
+// Package inventory loads and validates pigwf's inventory (Pigsty's format): hosts, groups and
+// variables resolved host > group > all.vars into one validated Cluster or node list. It has no
+// Temporal imports: the CLI validates here before anything is started, and the workflows receive
+// the resolved, validated values.
+package inventory
+
+import (
+	"regexp"
+)
+
+// Roles a PostgreSQL instance may have in the inventory (Pigsty's pg_role).
+const (
+	RolePrimary = "primary"
+	RoleReplica = "replica"
+	RoleOffline = "offline"
+)
+
+// Defaults for node-level variables. They are documented in README.md ("Inventory").
+var (
+	DefaultSSHUser  = "root"
+	DefaultSSHPort  = 22
+	DefaultPackages = []string{"postgresql-15", "pgbackrest", "etcd-client"}
+	// DefaultSysctl is a conservative PostgreSQL host tuning (a subset of Pigsty's node_tune).
+	// Hosts that share a kernel (the lab) override it with per-namespace settings only.
+	DefaultSysctl = map[string]string{
+		"vm.swappiness":                "1",
+		"vm.overcommit_memory":         "2",
+		"vm.overcommit_ratio":          "90",
+		"net.core.somaxconn":           "4096",
+		"net.ipv4.tcp_keepalive_time":  "60",
+		"net.ipv4.tcp_keepalive_intvl": "10",
+	}
+	// DefaultLimits are the postgres user's resource limits (limits.d), as Pigsty sets them.
+	DefaultLimits = map[string]string{"nofile": "655360", "nproc": "655360", "memlock": "unlimited"}
+)
+
+// clusterNameRE: a DNS label, as Pigsty requires for pg_cluster (it becomes service names).
+var clusterNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$|^[a-z]$`)
+
+// Inventory is a loaded inventory file: groups (clusters) and their hosts.
+type Inventory struct {
+	File     string
+	Clusters map[string]*Cluster // by group name
+	// Etcd lists the DCS client endpoints: the hosts of the group named by etcd_cluster
+	// (default "etcd"), as http://<addr>:<etcd_port>, in etcd_seq order.
+	Etcd []string
+}
+
+// Cluster is one group under all.children. PostgreSQL clusters have vars.pg_cluster.
+type Cluster struct {
+	Group     string // the group's key under all.children
+	Name      string // vars.pg_cluster ("" for groups that are not PostgreSQL clusters)
+	Line      int
+	Hosts     []Host // sorted by pg_seq, then address
+	Users     []User
+	Databases []Database
+	HBARules  []HBARule
+	PG        PGVars
+}
+
+// PGVars are the cluster-level PostgreSQL, HA and backup settings (documented in README.md).
+type PGVars struct {
+	Port                int               `json:"port"`                  // pg_port
+	DataDir             string            `json:"data_dir"`              // pg_data
+	BinDir              string            `json:"bin_dir"`               // pg_bin_dir
+	Checksums           bool              `json:"checksums"`             // pg_checksum
+	Parameters          map[string]string `json:"parameters"`            // pg_parameters
+	Namespace           string            `json:"namespace"`             // pg_namespace: DCS key prefix
+	SyncMode            bool              `json:"sync_mode"`             // pg_synchronous_mode
+	SyncStrict          bool              `json:"sync_strict"`           // pg_synchronous_mode_strict
+	RPO                 int64             `json:"rpo"`                   // pg_rpo: maximum_lag_on_failover in bytes
+	ReplicationUser     string            `json:"replication_user"`      // pg_replication_username
+	AdminUser           string            `json:"admin_user"`            // pg_admin_username
+	BackupRepoPath      string            `json:"backup_repo_path"`      // pgbackrest_repo_path
+	BackupRetentionFull int               `json:"backup_retention_full"` // pgbackrest_retention_full
+	Approvers           []string          `json:"approvers"`             // pigwf_approvers: who may approve risky runbooks
+	ApprovalTimeout     string            `json:"approval_timeout"`      // pigwf_approval_timeout, e.g. 1h
+	ReplicationPassword string            `json:"-"`                     // pg_replication_password: a secret
+	AdminPassword       string            `json:"-"`                     // pg_admin_password: a secret
+}
+
+// Defaults of PGVars.
+func defaultPGVars() PGVars {
+	return PGVars{Port: 5432, DataDir: "/pg/data", BinDir: "/usr/lib/postgresql/15/bin", Checksums: true, Parameters: map[string]string{},
+		Namespace: "/pigwf", RPO: 1 << 20, ReplicationUser: "replicator", AdminUser: "dbuser_dba",
+		BackupRepoPath: "/pg/backup", BackupRetentionFull: 2}
+}
+
+// Host is one node of a cluster with its effective variables (host > group > all).
+type Host struct {
+	Addr string // the key under hosts: an IP address or a resolvable name
+	Line int
+	Seq  int    // pg_seq
+	Role string // pg_role
+	Node NodeVars
+}
+
+// NodeVars are the node-level settings pigwf reads. Everything else in the inventory is kept
+// by Pigsty and ignored here.
+type NodeVars struct {
+	SSHHost    string            `json:"ssh_host"`     // ansible_host, default Addr
+	SSHPort    int               `json:"ssh_port"`     // ansible_port, default 22
+	SSHUser    string            `json:"ssh_user"`     // ansible_user, default root
+	SSHKeyFile string            `json:"ssh_key_file"` // ansible_ssh_private_key_file, default: agent, then ~/.ssh/id_ed25519, id_rsa
+	KnownHosts string            `json:"known_hosts"`  // pigwf_known_hosts, default ~/.ssh/known_hosts
+	Nodename   string            `json:"nodename"`     // nodename, default <pg_cluster>-<pg_seq>
+	Packages   []string          `json:"packages"`     // node_packages
+	Sysctl     map[string]string `json:"sysctl"`       // node_sysctl_params
+	Limits     map[string]string `json:"limits"`       // node_limits (postgres user)
+}
+
+// User is an entry of pg_users. Password is a secret: it never goes into workflow inputs.
+type User struct {
+	Name      string   `yaml:"name"`
+	Password  string   `yaml:"password"`
+	Roles     []string `yaml:"roles"`
+	Comment   string   `yaml:"comment"`
+	Login     *bool    `yaml:"login"`
+	Superuser bool     `yaml:"superuser"`
+	Line      int      `yaml:"-"`
+}
+
+// Database is an entry of pg_databases.
+type Database struct {
+	Name    string `yaml:"name"`
+	Owner   string `yaml:"owner"`
+	Comment string `yaml:"comment"`
+	Line    int    `yaml:"-"`
+}
+
+// HBARule is an entry of pg_hba_rules in Pigsty's alias form.
+type HBARule struct {
+	User  string `yaml:"user"`
+	DB    string `yaml:"db"`
+	Addr  string `yaml:"addr"`
+	Auth  string `yaml:"auth"`
+	Title string `yaml:"title"`
+	Line  int    `yaml:"-"`
+}
