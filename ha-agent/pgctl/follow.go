@@ -1,0 +1,66 @@
+package pgctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/pigwf/pigwf/ha-agent/pgwire"
+)
+
+// PrimaryConninfo is the primary_conninfo for streaming from up.
+func (c *Controller) PrimaryConninfo(up Upstream) string {
+	parts := []string{
+		"host=" + conninfoQuote(up.Host),
+		"port=" + strconv.Itoa(up.Port),
+		"user=" + conninfoQuote(c.cfg.ReplicationUser),
+		"application_name=" + conninfoQuote(c.cfg.MemberName),
+		"connect_timeout=2",
+		"keepalives=1", "keepalives_idle=2", "keepalives_interval=1", "keepalives_count=3",
+	}
+	if c.cfg.Passfile != "" {
+		parts = append(parts, "passfile="+conninfoQuote(c.cfg.Passfile))
+	}
+	return strings.Join(parts, " ")
+}
+
+// Follow points a running standby at up (or at nothing) and reloads; the
+// startup process restarts its WAL receiver.
+func (c *Controller) Follow(ctx context.Context, up *Upstream) error {
+	return c.withConn(ctx, func(conn *pgwire.Conn) error {
+		if err := alterSystem(ctx, conn, c.recoverySettings(up)); err != nil {
+			return fmt.Errorf("follow %v: %w", up, err)
+		}
+		return nil
+	})
+}
+
+// recoverySettings are the recovery settings for streaming from up (nil:
+// no upstream; empty values are removed from postgresql.auto.conf).
+func (c *Controller) recoverySettings(up *Upstream) map[string]string {
+	if up == nil {
+		return map[string]string{"primary_conninfo": "", "primary_slot_name": ""}
+	}
+	return map[string]string{"primary_conninfo": c.PrimaryConninfo(*up), "primary_slot_name": SlotName(c.cfg.MemberName)}
+}
+
+// FollowWhileStarting points a standby that is still starting (it accepts
+// no connection, so ALTER SYSTEM is impossible) at up: it rewrites the
+// recovery settings in postgresql.auto.conf and reloads. The startup
+// process applies a changed primary_conninfo on reload (PostgreSQL 13+).
+func (c *Controller) FollowWhileStarting(up *Upstream) error {
+	pm := c.pm.Load()
+	if pm == nil || pm.exited() {
+		return errors.New("follow while starting: PostgreSQL is not running")
+	}
+	if err := setAutoConf(c.cfg.DataDir, c.recoverySettings(up)); err != nil {
+		return fmt.Errorf("follow %v while starting: %w", up, err)
+	}
+	if err := syscall.Kill(pm.pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("follow %v while starting: reload postmaster %d: %w", up, pm.pid, err)
+	}
+	return nil
+}
