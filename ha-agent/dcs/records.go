@@ -14,6 +14,21 @@
 // Values are JSON. This package knows nothing about HA decisions; it only
 // makes sure that leadership-dependent writes are transactions guarded by
 // the leader key (see Guard).
+//
+// # Where things live
+//
+//   - records.go: the key names and the records stored under them (the
+//     wire contract other agents and `pigwf ha list` read).
+//   - store.go: Store, New and Load (one read of every key).
+//   - errors.go: the errors callers test with errors.Is and errors.As.
+//   - leader.go: the leader key: acquire, renew and release by CAS, and
+//     the Guard that proves leadership.
+//   - guarded.go: writes only the leader may make, guarded by the leader key.
+//   - unguarded.go: writes anyone may make (the bootstrap race, cluster
+//     registration, failover requests, config, pause), each a CAS or a
+//     create-only write.
+//   - members.go: member keys and the lease that removes vanished members.
+//   - watch.go: Watch and the events it streams.
 package dcs
 
 import (
