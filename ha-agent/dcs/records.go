@@ -19,7 +19,8 @@
 //
 //   - records.go: the key names and the records stored under them (the
 //     wire contract other agents and `pigwf ha list` read).
-//   - store.go: Store, New and Load (one read of every key).
+//   - store.go: Store, New, Load (one read of every key) and classify
+//     (which key a key is, for Load and Watch).
 //   - errors.go: the errors callers test with errors.Is and errors.As.
 //   - leader.go: the leader key: acquire, renew and release by CAS, and
 //     the Guard that proves leadership.

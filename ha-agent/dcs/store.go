@@ -43,6 +43,33 @@ func (s *Store) Key(name string) string { return s.prefix + name }
 // Prefix is the cluster's key prefix.
 func (s *Store) Prefix() string { return s.prefix }
 
+// classify is Key's inverse: which key of the cluster key is, and the
+// member name for a member key. Load and Watch both go by it.
+func (s *Store) classify(key []byte) (KeyKind, string) {
+	name := strings.TrimPrefix(string(key), s.prefix)
+	switch {
+	case name == KeyLeader:
+		return KindLeader, ""
+	case strings.HasPrefix(name, KeyMembers):
+		return KindMember, strings.TrimPrefix(name, KeyMembers)
+	case name == KeyInitialize:
+		return KindInitialize, ""
+	case name == KeyConfig:
+		return KindConfig, ""
+	case name == KeySync:
+		return KindSync, ""
+	case name == KeyFailover:
+		return KindFailover, ""
+	case name == KeyPause:
+		return KindPause, ""
+	case name == KeyHistory:
+		return KindHistory, ""
+	case name == KeyFailsafe:
+		return KindFailsafe, ""
+	}
+	return KindUnknown, ""
+}
+
 // Load reads every key of the cluster in one linearizable range read.
 func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 	resp, err := s.cli.Get(ctx, s.prefix, clientv3.WithPrefix())
@@ -51,42 +78,42 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 	}
 	snap := &Snapshot{Revision: resp.Header.Revision, Members: map[string]Versioned[MemberRecord]{}}
 	for _, kv := range resp.Kvs {
-		name := strings.TrimPrefix(string(kv.Key), s.prefix)
+		kind, member := s.classify(kv.Key)
 		fail := func(err error) {
 			snap.Problems = append(snap.Problems, fmt.Errorf("dcs key %s at revision %d: %w", kv.Key, kv.ModRevision, err))
 		}
-		switch {
-		case name == KeyLeader:
+		switch kind {
+		case KindLeader:
 			v, err := decode[LeaderRecord](kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version)
 			if err != nil {
 				fail(err)
 			}
 			snap.Leader = &v // kept even when malformed: see Snapshot.Problems
-		case strings.HasPrefix(name, KeyMembers):
+		case KindMember:
 			v, err := decode[MemberRecord](kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version)
 			if err != nil {
 				fail(err)
 				continue
 			}
-			snap.Members[strings.TrimPrefix(name, KeyMembers)] = v
-		case name == KeyInitialize:
+			snap.Members[member] = v
+		case KindInitialize:
 			setDecoded(&snap.Initialize, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, fail)
-		case name == KeyConfig:
+		case KindConfig:
 			raw := json.RawMessage(bytes.Clone(kv.Value))
 			if !json.Valid(raw) {
 				fail(errors.New("invalid JSON"))
 				continue
 			}
 			snap.Config = &Versioned[json.RawMessage]{Value: raw, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version}
-		case name == KeySync:
+		case KindSync:
 			setDecoded(&snap.Sync, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, fail)
-		case name == KeyFailover:
+		case KindFailover:
 			setDecoded(&snap.Failover, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, fail)
-		case name == KeyPause:
+		case KindPause:
 			setDecoded(&snap.Pause, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, fail)
-		case name == KeyHistory:
+		case KindHistory:
 			setDecoded(&snap.History, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, fail)
-		case name == KeyFailsafe:
+		case KindFailsafe:
 			setDecoded(&snap.Failsafe, kv.Value, kv.CreateRevision, kv.ModRevision, kv.Version, fail)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -119,29 +118,4 @@ func (s *Store) Watch(ctx context.Context, afterRevision int64) <-chan WatchUpda
 		}
 	}()
 	return out
-}
-
-func (s *Store) classify(key []byte) (KeyKind, string) {
-	name := strings.TrimPrefix(string(key), s.prefix)
-	switch {
-	case name == KeyLeader:
-		return KindLeader, ""
-	case strings.HasPrefix(name, KeyMembers):
-		return KindMember, strings.TrimPrefix(name, KeyMembers)
-	case name == KeyInitialize:
-		return KindInitialize, ""
-	case name == KeyConfig:
-		return KindConfig, ""
-	case name == KeySync:
-		return KindSync, ""
-	case name == KeyFailover:
-		return KindFailover, ""
-	case name == KeyPause:
-		return KindPause, ""
-	case name == KeyHistory:
-		return KindHistory, ""
-	case name == KeyFailsafe:
-		return KindFailsafe, ""
-	}
-	return KindUnknown, ""
 }
