@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -46,6 +47,11 @@ func (c *Client) Close() { c.C.Close() }
 // WorkflowID is the ID scheme "<runbook>/<cluster>": Temporal keeps IDs unique among open runs,
 // so a second start of the same runbook on a cluster is refused by the server itself.
 func WorkflowID(runbook, cluster string) string { return runbook + "/" + cluster }
+
+// WebURL is a run's page in the Temporal Web UI at ui (a trailing slash is dropped).
+func WebURL(ui, namespace, id, runID string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s", strings.TrimRight(ui, "/"), namespace, id, runID)
+}
 
 // NodeInitInput resolves a NodeInit input from the inventory; nodes selects a subset.
 func NodeInitInput(cluster *inventory.Cluster, nodes []string) (workflows.NodeInitInput, error) {

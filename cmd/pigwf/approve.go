@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pigwf/pigwf/starter"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+func approveCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "approve",
+		Usage:     "approve (or --reject) a run waiting for approval",
+		ArgsUsage: "WORKFLOW-ID",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "by", Usage: "your approver identity (must be on the run's allow-list)"},
+			&cli.StringFlag{Name: "comment"},
+			&cli.BoolFlag{Name: "reject"},
+			&cli.BoolFlag{Name: "signal", Usage: "send the signal instead of the Update (no immediate answer)"},
+		},
+		Action: func(c *cli.Context) error {
+			id, values, bools, err := positionalWithFlags(c, []string{"by", "comment"}, []string{"reject", "signal"})
+			if err == nil && (id == "" || values["by"] == "") {
+				err = errors.New("the run's ID and --by are required")
+			}
+			if err != nil {
+				return fmt.Errorf("%v; usage: pigwf approve WORKFLOW-ID --by NAME [--reject] [--comment TEXT] [--signal]", err)
+			}
+			d := workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: values["by"], Comment: values["comment"]}
+			if bools["reject"] {
+				d.Decision = workflows.DecisionReject
+			}
+			return askTemporal(c, func(ctx context.Context, cl *starter.Client) error {
+				if bools["signal"] {
+					if err := cl.SignalDecision(ctx, id, d); err != nil {
+						return err
+					}
+					fmt.Printf("sent %s by %s to %s (as a signal: check `pigwf status %s`)\n", d.Decision, d.Approver, id, id)
+					return nil
+				}
+				st, err := cl.Decide(ctx, id, d)
+				if err != nil {
+					return fmt.Errorf("%s: not taken: %w", id, err)
+				}
+				fmt.Printf("%s: %s\n", id, st.Summary())
+				return nil
+			})
+		},
+	}
+}

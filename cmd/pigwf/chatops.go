@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"gopkg.in/yaml.v3"
+
+	"github.com/pigwf/pigwf/chatops"
+)
+
+func chatopsCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "chatops",
+		Usage: "the ChatOps bridge for chat bots",
+		Subcommands: []*cli.Command{{
+			Name:  "serve",
+			Usage: "serve /slack/command (Slack-signed) and /webhook (bearer token)",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8088"},
+				&cli.StringFlag{Name: "config", Required: true, Usage: "YAML: users (chat user -> approver); secrets come from PIGWF_SLACK_SIGNING_SECRET and PIGWF_CHATOPS_TOKEN"},
+			},
+			Action: func(c *cli.Context) error {
+				cfg, err := loadChatopsConfig(c.String("config"))
+				if err != nil {
+					return err
+				}
+				ctx, cancel := signalContext(c)
+				defer cancel()
+				cl, err := temporalClient(ctx, c)
+				if err != nil {
+					return err
+				}
+				defer cl.Close()
+				srv := &http.Server{Addr: c.String("listen"), Handler: chatops.New(cfg, cl, logger(c)).Handler(), ReadHeaderTimeout: 10 * time.Second}
+				go func() { <-ctx.Done(); srv.Close() }()
+				logger(c).Info("chatops bridge listening", "addr", c.String("listen"), "users", len(cfg.Users))
+				if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					return err
+				}
+				return nil
+			},
+		}},
+	}
+}
+
+func loadChatopsConfig(path string) (chatops.Config, error) {
+	var file struct {
+		Users map[string]string `yaml:"users"`
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return chatops.Config{}, fmt.Errorf("while reading the chatops config: %w", err)
+	}
+	if err := yaml.Unmarshal(data, &file); err != nil {
+		return chatops.Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg := chatops.Config{Users: file.Users, SlackSigningSecret: os.Getenv("PIGWF_SLACK_SIGNING_SECRET"), WebhookToken: os.Getenv("PIGWF_CHATOPS_TOKEN")}
+	if cfg.SlackSigningSecret == "" && cfg.WebhookToken == "" {
+		return cfg, errors.New("set PIGWF_SLACK_SIGNING_SECRET (Slack) and/or PIGWF_CHATOPS_TOKEN (webhook) in the environment")
+	}
+	if len(cfg.Users) == 0 {
+		return cfg, fmt.Errorf("%s maps no chat users to approvers (users: {U0123ABC: alice})", path)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pigwf/pigwf/starter"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+// runbookFlags are the flags every runbook takes, then its own.
+func runbookFlags(own ...cli.Flag) []cli.Flag {
+	return append([]cli.Flag{
+		&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true},
+		inventoryFlag,
+		&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow progress until the run ends"},
+	}, own...)
+}
+
+func startCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "start",
+		Usage: "start a runbook",
+		Subcommands: []*cli.Command{
+			{
+				Name:  "node-init",
+				Usage: "prepare the nodes of a cluster for PostgreSQL (like Pigsty's node.yml)",
+				Flags: runbookFlags(
+					&cli.StringSliceFlag{Name: "nodes", Aliases: []string{"l"}, Usage: "only these nodes (address or nodename), comma separated"},
+				),
+				Action: func(c *cli.Context) error {
+					cl, _, err := loadCluster(c)
+					if err != nil {
+						return err
+					}
+					in, err := starter.NodeInitInput(cl, splitList(c.StringSlice("nodes")))
+					if err != nil {
+						return err
+					}
+					var res workflows.NodeInitResult
+					return startAndFollow(c, workflows.NodeInitRunbook, workflows.NodeInitName, in.Cluster, in, &res)
+				},
+			},
+			{
+				Name:  "switchover",
+				Usage: "move the primary role to a replica, after an approver says yes",
+				Flags: runbookFlags(
+					&cli.StringFlag{Name: "candidate", Usage: "member (nodename or address) to promote; default: a synchronous/least-lagging standby"},
+					&cli.TimestampFlag{Name: "at", Layout: time.RFC3339, Usage: "switch no earlier than this time (RFC 3339)"},
+					&cli.StringFlag{Name: "reason", Usage: "why, for the record"},
+					&cli.DurationFlag{Name: "approval-timeout", Usage: "end the run unchanged without a decision by then (default: pigwf_approval_timeout or 1h)"},
+				),
+				Action: func(c *cli.Context) error {
+					inv, cl, _, err := loadInventoryCluster(c)
+					if err != nil {
+						return err
+					}
+					var at time.Time
+					if t := c.Timestamp("at"); t != nil {
+						at = *t
+					}
+					in, err := starter.SwitchoverInput(inv, cl, c.String("candidate"), c.String("reason"), currentUser(), at, c.Duration("approval-timeout"))
+					if err != nil {
+						return err
+					}
+					var res workflows.SwitchoverResult
+					return startAndFollow(c, workflows.SwitchoverRunbook, workflows.SwitchoverName, in.Cluster, in, &res)
+				},
+			},
+			{
+				Name:  "pg-cluster-create",
+				Usage: "build an HA PostgreSQL cluster from the inventory (like Pigsty's pgsql.yml)",
+				Flags: runbookFlags(
+					&cli.BoolFlag{Name: "dry-run", Usage: "run the prechecks and print the plan; change nothing"},
+					&cli.BoolFlag{Name: "force", Usage: "move aside (never delete) data directories of another system, after an approver agrees"},
+					&cli.DurationFlag{Name: "approval-timeout", Usage: "with --force: end unchanged without a decision by then"},
+				),
+				Action: func(c *cli.Context) error {
+					inv, cl, path, err := loadInventoryCluster(c)
+					if err != nil {
+						return err
+					}
+					in, err := starter.PgClusterCreateInput(inv, cl, path)
+					if err != nil {
+						return err
+					}
+					in.DryRun, in.Force = c.Bool("dry-run"), c.Bool("force")
+					if d := c.Duration("approval-timeout"); d > 0 {
+						in.Approval.Timeout = d
+					}
+					if in.Force && len(in.Approval.Approvers) == 0 {
+						return fmt.Errorf("--force needs an approver: list them in the inventory (pigwf_approvers: [alice] in %s.vars)", cl.Group)
+					}
+					if in.DryRun {
+						_ = c.Set("wait", "true")
+					}
+					var res workflows.PgClusterCreateResult
+					err = startAndFollow(c, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, in.Cluster, in, &res)
+					if in.DryRun && err == nil {
+						fmt.Println("dry run: prechecks passed; nothing was changed. The plan:")
+						for _, p := range res.Plan {
+							fmt.Println("  " + p)
+						}
+					}
+					return err
+				},
+			},
+		},
+	}
+}
+
+func splitList(items []string) []string {
+	var out []string
+	for _, it := range items {
+		for _, s := range strings.Split(it, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input, result any) error {
+	ctx, cancel := signalContext(c)
+	defer cancel()
+	cl, err := temporalClient(ctx, c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	run, err := cl.Start(ctx, runbook, wfName, cluster, input)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("started %s (run %s)\n  %s\n", run.GetID(), run.GetRunID(), webURL(c, run.GetID(), run.GetRunID()))
+	if !c.Bool("wait") {
+		fmt.Printf("follow it with `pigwf status %s`\n", run.GetID())
+		return nil
+	}
+	pp := &starter.ProgressPrinter{W: os.Stdout}
+	var last workflows.Progress
+	err = cl.Wait(ctx, run.GetID(), run.GetRunID(), result, func(p workflows.Progress) { last = p; pp.Print(p) })
+	if errors.Is(err, context.Canceled) {
+		fmt.Printf("\nstopped following; the run goes on: `pigwf status %s`\n", run.GetID())
+		return nil
+	}
+	if len(last.Steps) > 0 {
+		starter.Recap(os.Stdout, last)
+	}
+	if err != nil {
+		return fmt.Errorf("%s failed: %v", run.GetID(), err)
+	}
+	return nil
+}
+
+func currentUser() string {
+	if u := os.Getenv("SUDO_USER"); u != "" {
+		return u
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pigwf/pigwf/worker"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+func workerCmd() *cli.Command {
+	return &cli.Command{
+		Name:  "worker",
+		Usage: "run a pigwf worker (executes runbooks; run one or more)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "task-queue", Value: workflows.TaskQueue},
+			&cli.StringFlag{Name: "ca-dir", Usage: "the deployment CA directory (default $PIGWF_HOME/ca)"},
+			&cli.IntFlag{Name: "max-concurrent-activities", Usage: "activities run at once by this worker (0: SDK default)"},
+			&cli.StringFlag{Name: "notify-url", EnvVars: []string{"PIGWF_NOTIFY_URL"}, Usage: "chat webhook that gets a POST when a run waits for approval and when it ends"},
+		},
+		Action: func(c *cli.Context) error {
+			ctx, cancel := signalContext(c)
+			defer cancel()
+			caDir := c.String("ca-dir")
+			if caDir == "" {
+				caDir = filepath.Join(home(), "ca")
+			}
+			agent, err := siblingBinary("pg-ha-agent")
+			if err != nil {
+				logger(c).Warn("no pg-ha-agent binary: pg-cluster-create will fail until `make build` makes one", "err", err)
+			}
+			return worker.Run(ctx, worker.Config{
+				HostPort: c.String("address"), Namespace: c.String("namespace"), TaskQueue: c.String("task-queue"),
+				CADir: caDir, SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
+				NotifyURL: c.String("notify-url"), WebUI: strings.TrimRight(c.String("ui"), "/"),
+				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
+			})
+		},
+	}
+}
