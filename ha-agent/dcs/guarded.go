@@ -1,7 +1,6 @@
 package dcs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 
@@ -12,10 +11,7 @@ import (
 // extra comparisons hold.
 func (s *Store) guarded(ctx context.Context, op string, g Guard, extra []clientv3.Cmp, ops ...clientv3.Op) (int64, error) {
 	key := s.Key(KeyLeader)
-	cmps := append([]clientv3.Cmp{
-		clientv3.Compare(clientv3.ModRevision(key), "=", g.Revision),
-		clientv3.Compare(clientv3.Value(key), "=", string(g.value)),
-	}, extra...)
+	cmps := append(g.compares(key), extra...)
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(clientv3.OpGet(key)).Commit()
 	if err != nil {
 		return 0, fmt.Errorf("dcs %s: %w", op, err)
@@ -23,7 +19,7 @@ func (s *Store) guarded(ctx context.Context, op string, g Guard, extra []clientv
 	if resp.Succeeded {
 		return resp.Header.Revision, nil
 	}
-	if kv := leaderKVFromElse(resp); g.Revision == 0 || kv == nil || kv.ModRevision != g.Revision || !bytes.Equal(g.value, kv.Value) {
+	if !g.matches(elseKV(resp)) {
 		return 0, fmt.Errorf("dcs %s (guard revision %d): %w", op, g.Revision, ErrNotLeader)
 	}
 	return 0, fmt.Errorf("dcs %s: %w", op, ErrChanged)

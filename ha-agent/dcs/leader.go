@@ -19,25 +19,32 @@ type Guard struct {
 	value    []byte
 }
 
+// compares holds in a transaction only while the leader key is still what
+// g proves: at g's revision, with g's exact bytes. Every write that needs
+// leadership (renew, release, guarded) goes by it.
+func (g Guard) compares(key string) []clientv3.Cmp {
+	return []clientv3.Cmp{
+		clientv3.Compare(clientv3.ModRevision(key), "=", g.Revision),
+		clientv3.Compare(clientv3.Value(key), "=", string(g.value)),
+	}
+}
+
+// matches is compares applied to a leader key already read (nil = absent).
+func (g Guard) matches(kv *mvccpb.KeyValue) bool {
+	return g.Revision != 0 && kv != nil && kv.ModRevision == g.Revision && bytes.Equal(g.value, kv.Value)
+}
+
 // AcquireLeader writes rec to the leader key if it is absent
 // (expectedRev == 0) or still at expectedRev (a stale record the caller
 // observed). It returns the guard for the written record.
 func (s *Store) AcquireLeader(ctx context.Context, rec LeaderRecord, expectedRev int64) (Guard, error) {
-	key := s.Key(KeyLeader)
-	cmp := clientv3.Compare(clientv3.ModRevision(key), "=", expectedRev)
-	if expectedRev == 0 {
-		cmp = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
-	}
-	return s.casLeader(ctx, "acquire leader", rec, expectedRev, cmp)
+	return s.casLeader(ctx, "acquire leader", rec, expectedRev, absentOrAt(s.Key(KeyLeader), expectedRev))
 }
 
 // RenewLeader rewrites the leader key if it is still what guard proves
 // the caller wrote. On success the old guard is spent: use the new one.
 func (s *Store) RenewLeader(ctx context.Context, rec LeaderRecord, g Guard) (Guard, error) {
-	key := s.Key(KeyLeader)
-	return s.casLeader(ctx, "renew leader", rec, g.Revision,
-		clientv3.Compare(clientv3.ModRevision(key), "=", g.Revision),
-		clientv3.Compare(clientv3.Value(key), "=", string(g.value)))
+	return s.casLeader(ctx, "renew leader", rec, g.Revision, g.compares(s.Key(KeyLeader))...)
 }
 
 func (s *Store) casLeader(ctx context.Context, op string, rec LeaderRecord, expected int64, cmps ...clientv3.Cmp) (Guard, error) {
@@ -62,7 +69,7 @@ func (s *Store) casLeader(ctx context.Context, op string, rec LeaderRecord, expe
 func (s *Store) ReleaseLeader(ctx context.Context, g Guard) error {
 	key := s.Key(KeyLeader)
 	resp, err := s.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", g.Revision), clientv3.Compare(clientv3.Value(key), "=", string(g.value))).
+		If(g.compares(key)...).
 		Then(clientv3.OpDelete(key)).Else(clientv3.OpGet(key)).Commit()
 	if err != nil {
 		return fmt.Errorf("dcs release leader at revision %d: %w", g.Revision, err)
@@ -73,18 +80,14 @@ func (s *Store) ReleaseLeader(ctx context.Context, g Guard) error {
 	return nil
 }
 
-// leaderKVFromElse returns the leader key read by a failed txn's Else branch.
-func leaderKVFromElse(resp *clientv3.TxnResponse) *mvccpb.KeyValue {
-	for _, r := range resp.Responses {
-		if rr := r.GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
-			return rr.Kvs[0]
-		}
-	}
-	return nil
+// leaderFromElse is the leader key read by a failed txn's Else branch.
+func leaderFromElse(resp *clientv3.TxnResponse) *Versioned[LeaderRecord] {
+	return leaderFromKV(elseKV(resp))
 }
 
-func leaderFromElse(resp *clientv3.TxnResponse) *Versioned[LeaderRecord] {
-	kv := leaderKVFromElse(resp)
+// leaderFromKV decodes a leader key as read (nil = absent); a value that
+// does not decode is still returned, with its revisions.
+func leaderFromKV(kv *mvccpb.KeyValue) *Versioned[LeaderRecord] {
 	if kv == nil {
 		return nil
 	}
@@ -109,8 +112,7 @@ func (s *Store) RecoverGuard(ctx context.Context, sent LeaderRecord) (Guard, err
 	if len(resp.Kvs) == 0 || !bytes.Equal(resp.Kvs[0].Value, val) {
 		var cur *Versioned[LeaderRecord]
 		if len(resp.Kvs) > 0 {
-			v, _ := decode[LeaderRecord](resp.Kvs[0].Value, resp.Kvs[0].CreateRevision, resp.Kvs[0].ModRevision, resp.Kvs[0].Version)
-			cur = &v
+			cur = leaderFromKV(resp.Kvs[0])
 		}
 		return Guard{}, &LeaderConflictError{Op: "dcs recover leader guard for " + sent.Holder, Current: cur}
 	}

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -141,4 +142,24 @@ func putJSON(op, key string, v any) (clientv3.Op, error) {
 		return clientv3.Op{}, fmt.Errorf("dcs %s: encode: %w", op, err)
 	}
 	return clientv3.OpPut(key, string(b)), nil
+}
+
+// absentOrAt holds in a transaction while key is absent (rev 0) or still
+// at mod revision rev: the condition of every create-or-CAS write.
+func absentOrAt(key string, rev int64) clientv3.Cmp {
+	if rev == 0 {
+		return clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
+	}
+	return clientv3.Compare(clientv3.ModRevision(key), "=", rev)
+}
+
+// elseKV is the key read by a failed transaction's Else branch (an OpGet);
+// nil when it was absent.
+func elseKV(resp *clientv3.TxnResponse) *mvccpb.KeyValue {
+	for _, r := range resp.Responses {
+		if rr := r.GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
+			return rr.Kvs[0]
+		}
+	}
+	return nil
 }

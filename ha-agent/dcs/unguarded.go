@@ -15,11 +15,7 @@ func (s *Store) createOrCAS(ctx context.Context, op, key string, v any, expected
 	if err != nil {
 		return 0, err
 	}
-	cmp := clientv3.Compare(clientv3.ModRevision(key), "=", expectedRev)
-	if expectedRev == 0 {
-		cmp = clientv3.Compare(clientv3.CreateRevision(key), "=", 0)
-	}
-	resp, err := s.cli.Txn(ctx).If(cmp).Then(put).Commit()
+	resp, err := s.cli.Txn(ctx).If(absentOrAt(key, expectedRev)).Then(put).Commit()
 	if err != nil {
 		return 0, fmt.Errorf("dcs %s: %w", op, err)
 	}
@@ -88,16 +84,15 @@ func (s *Store) RegisterCluster(ctx context.Context, initialize InitializeRecord
 	if resp.Succeeded {
 		return initialize, nil
 	}
-	for _, r := range resp.Responses {
-		if rr := r.GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
-			var existing InitializeRecord
-			if err := json.Unmarshal(rr.Kvs[0].Value, &existing); err != nil {
-				return InitializeRecord{}, fmt.Errorf("dcs register cluster %s: existing initialize key: %w", s.prefix, err)
-			}
-			return existing, nil
-		}
+	kv := elseKV(resp)
+	if kv == nil {
+		return InitializeRecord{}, fmt.Errorf("dcs register cluster %s: initialize key vanished during registration", s.prefix)
 	}
-	return InitializeRecord{}, fmt.Errorf("dcs register cluster %s: initialize key vanished during registration", s.prefix)
+	var existing InitializeRecord
+	if err := json.Unmarshal(kv.Value, &existing); err != nil {
+		return InitializeRecord{}, fmt.Errorf("dcs register cluster %s: existing initialize key: %w", s.prefix, err)
+	}
+	return existing, nil
 }
 
 // RequestFailover creates a failover request; one at a time.
