@@ -36,13 +36,22 @@ func Decide(view ClusterView, local LocalState, now time.Duration) (Action, stri
 }
 
 // HoldsLeadership reports whether this node is the leader right now and
-// may take writes: it holds an unexpired lease on the current leader
-// record and its PostgreSQL runs as a primary. The REST API's /primary
+// may take writes: its PostgreSQL runs as a primary, the leader key still
+// carries its lease, and either the lease has not expired or, with etcd
+// unreachable in failsafe mode, every member of the failsafe key confirmed
+// it (exactly when Decide's fence would not fire). The REST API's /primary
 // check must answer from this, so a load balancer never routes writes to a
 // node past its fence deadline.
 func HoldsLeadership(view ClusterView, local LocalState, now time.Duration) bool {
 	d := decider{v: view, l: local, now: now, cfg: view.Config}
-	return d.holdsLease() && local.acceptingWrites()
+	if !local.AcceptingWrites() || !view.LeaseIsMine(local.Name, local.Lease) {
+		return false
+	}
+	if d.holdsLease() {
+		return true
+	}
+	_, _, keep, _ := d.failsafe()
+	return keep
 }
 
 type decider struct {
@@ -79,7 +88,7 @@ func (d *decider) decide() (Action, string) {
 	if d.holdsLease() {
 		return d.holder()
 	}
-	if d.l.acceptingWrites() {
+	if d.l.AcceptingWrites() {
 		return d.primaryWithoutLease()
 	}
 	if lr := d.v.Leader; lr != nil && lr.Holder == d.l.Name {
@@ -90,7 +99,7 @@ func (d *decider) decide() (Action, string) {
 			"taking back the leader lock that still names me (revision %d): this agent holds no lease for it and no other member has taken it",
 			lr.ModRevision)
 	}
-	if d.v.Leader != nil && !d.leaderStale() {
+	if d.v.Leader != nil && !d.v.LeaderStale(d.now) {
 		return d.follow()
 	}
 	return d.race()
@@ -100,38 +109,19 @@ func (d *decider) decide() (Action, string) {
 
 func (d *decider) deadline() time.Duration { return d.cfg.HolderDeadline(d.l.Lease.SentAt) }
 
-// leaseIsMine: the leader key still carries what my lease wrote (the view
-// may lag behind my own last renewal, hence <=; the executor updates its
-// lease when it sees its own renewal applied after an unanswered request).
-func (d *decider) leaseIsMine() bool {
-	lr := d.v.Leader
-	return d.l.Lease != nil && lr != nil && lr.Holder == d.l.Name && lr.ModRevision <= d.l.Lease.Revision
-}
-
 // holdsLease: I am the leader right now by my own clock.
 func (d *decider) holdsLease() bool {
-	return d.leaseIsMine() && d.now < d.deadline()
-}
-
-// leaderStale: the leader record has not changed for longer than
-// L(1+ε)+m_p on MY clock since I last saw it change.
-func (d *decider) leaderStale() bool {
-	return d.v.Leader == nil || d.now-d.v.Leader.ObservedAt >= d.cfg.StaleAfter()
-}
-
-// mayAcceptWrites: running as a primary, or starting as one.
-func (d *decider) mayAcceptWrites() bool {
-	return d.l.acceptingWrites() || (d.l.Postgres == PGStarting && !d.l.InRecovery)
+	return d.v.LeaseIsMine(d.l.Name, d.l.Lease) && d.now < d.deadline()
 }
 
 // fence handles a lease that expired or was lost while PostgreSQL may
 // take writes. Failsafe mode may extend an expired lease while etcd is
 // unreachable.
 func (d *decider) fence() (Action, string, bool) {
-	if d.l.Lease == nil || !d.mayAcceptWrites() || d.holdsLease() {
+	if d.l.Lease == nil || !d.l.MayAcceptWrites() || d.holdsLease() {
 		return Action{}, "", false
 	}
-	if !d.leaseIsMine() {
+	if !d.v.LeaseIsMine(d.l.Name, d.l.Lease) {
 		lost := "deleted"
 		if lr := d.v.Leader; lr != nil && lr.Holder != d.l.Name {
 			lost = fmt.Sprintf("taken by %s (revision %d)", lr.Holder, lr.ModRevision)
@@ -163,42 +153,27 @@ func (d *decider) failsafe() (a Action, why string, keep bool, note string) {
 	if d.v.FailsafeMembers == nil {
 		return Action{}, "", false, "; failsafe mode cannot help: no failsafe key was written"
 	}
-	var others, missing []string
-	oldest, haveOldest := time.Duration(0), false
-	for _, name := range d.v.FailsafeMembers {
-		if name == d.l.Name {
-			continue
-		}
-		others = append(others, name)
-		sent, ok := d.l.FailsafeAcks[name]
-		if !ok {
-			missing = append(missing, name)
-			continue
-		}
-		if !haveOldest || sent < oldest {
-			oldest, haveOldest = sent, true
-		}
+	proof := d.v.FailsafeProof(d.l.Name, d.l.FailsafeAcks)
+	if len(proof.Missing) > 0 {
+		return Action{}, "", false, fmt.Sprintf("; failsafe needs every member to confirm me and %s did not", strings.Join(proof.Missing, ", "))
 	}
-	if len(missing) > 0 {
-		return Action{}, "", false, fmt.Sprintf("; failsafe needs every member to confirm me and %s did not", strings.Join(missing, ", "))
-	}
-	if len(others) == 0 {
+	if len(proof.Confirmed) == 0 {
 		return Action{Kind: ActionRenewLeader}, "failsafe: etcd unreachable, but no other member is in the failsafe key, so none can take over; keeping writes", true, ""
 	}
-	fsDeadline := d.cfg.HolderDeadline(oldest)
+	fsDeadline, _ := proof.Deadline(d.cfg)
 	if d.now >= fsDeadline {
 		return Action{}, "", false, fmt.Sprintf("; the failsafe confirmations expired %s ago", ms(d.now-fsDeadline))
 	}
 	return Action{Kind: ActionRenewLeader}, fmt.Sprintf(
 		"failsafe: etcd unreachable, but every member (%s) confirmed me as leader over the REST API; keeping writes for %s more",
-		strings.Join(others, ", "), ms(fsDeadline-d.now)), true, ""
+		strings.Join(proof.Confirmed, ", "), ms(fsDeadline-d.now)), true, ""
 }
 
 // --- pause, bootstrap ----------------------------------------------------
 
 func (d *decider) paused() (Action, string) {
 	if d.holdsLease() {
-		if d.l.acceptingWrites() {
+		if d.l.AcceptingWrites() {
 			return Action{Kind: ActionRenewLeader}, "paused: renewing my leader lock and changing nothing else"
 		}
 		if d.l.DCSReachable {
@@ -224,7 +199,7 @@ func (d *decider) emptyDataDir() (Action, string) {
 	if in != nil && in.Sysid == "" && in.ClaimedBy == d.l.Name && lr == nil {
 		return Action{Kind: ActionBootstrap}, "bootstrapping a new cluster: I won the initialize race"
 	}
-	if lr != nil && !d.leaderStale() && lr.Holder != d.l.Name {
+	if lr != nil && !d.v.LeaderStale(d.now) && lr.Holder != d.l.Name {
 		if m, ok := d.v.Members[lr.Holder]; ok && m.State == PGRunning {
 			return Action{Kind: ActionCloneFromLeader, Leader: lr.Holder}, fmt.Sprintf(
 				"cloning from leader %s: my data directory is empty", lr.Holder)
@@ -262,7 +237,7 @@ func (d *decider) holder() (Action, string) {
 		}
 	}
 	if d.cfg.FailsafeMode {
-		want := d.memberNames()
+		want := d.v.MemberNames(d.l.Name)
 		if !slices.Equal(want, d.v.FailsafeMembers) {
 			return Action{Kind: ActionSetFailsafeMembers, Members: want, KeepLock: true}, fmt.Sprintf(
 				"writing the failsafe key: members %s", strings.Join(want, ", "))
@@ -445,10 +420,10 @@ func (d *decider) successorProblem(name string, streaming bool) string {
 		if s := d.v.Sync; s == nil || s.Leader != d.l.Name || !slices.Contains(s.Standbys, name) {
 			return "it is not a synchronous standby"
 		}
-	} else if lag := lagBytes(d.l.FlushLSN, m.WALPosition()); lag > d.cfg.MaximumLagOnFailover {
+	} else if lag := LagBytes(d.l.FlushLSN, m.WALPosition()); lag > d.cfg.MaximumLagOnFailover {
 		return fmt.Sprintf("it lags %d bytes (maximum_lag_on_failover is %d)", lag, d.cfg.MaximumLagOnFailover)
 	}
-	if streaming && m.ReplicationState != "streaming" {
+	if streaming && m.ReplicationState != ReplicationStreaming {
 		return "it is not streaming from me"
 	}
 	if !streaming && m.Upstream != d.l.Name {
@@ -460,7 +435,7 @@ func (d *decider) successorProblem(name string, streaming bool) string {
 // successors lists the members that could take over from me, and a summary of why the others cannot.
 func (d *decider) successors(streaming bool) ([]string, string) {
 	var ok, why []string
-	for _, name := range d.otherMemberNames() {
+	for _, name := range d.v.OtherMemberNames(d.l.Name) {
 		if p := d.successorProblem(name, streaming); p != "" {
 			why = append(why, name+": "+p)
 		} else {
@@ -517,9 +492,9 @@ func (d *decider) syncStandbys() (Action, string, bool) {
 // advanced, then by name.
 func (d *decider) desiredSyncStandbys(current []string) []string {
 	var cands []Member
-	for _, name := range d.otherMemberNames() {
+	for _, name := range d.v.OtherMemberNames(d.l.Name) {
 		m := d.v.Members[name]
-		if m.State == PGRunning && m.Role == RoleReplica && !m.Tags.NoSync && m.ReplicationState == "streaming" {
+		if m.State == PGRunning && m.Role == RoleReplica && !m.Tags.NoSync && m.ReplicationState == ReplicationStreaming {
 			cands = append(cands, m)
 		}
 	}
@@ -527,7 +502,7 @@ func (d *decider) desiredSyncStandbys(current []string) []string {
 		switch {
 		case slices.Contains(current, m.Name):
 			return 0
-		case m.SyncState == SyncSync || m.SyncState == SyncQuorum:
+		case m.SyncState.Synchronous():
 			return 1
 		}
 		return 2
@@ -659,7 +634,7 @@ func (d *decider) race() (Action, string) {
 	if d.l.Tags.NoFailover {
 		return Action{}, fmt.Sprintf("not promoting: I am tagged nofailover (%s)", situation)
 	}
-	if p := d.l.FailsafePromise; p != nil && d.now < p.Until && p.Leader != d.l.Name {
+	if p := d.l.FailsafePromise; p.ForbidsAcquire(d.l.Name, d.now) {
 		return Action{}, fmt.Sprintf("not promoting: I confirmed %s as leader in failsafe mode for %s more (%s)", p.Leader, ms(p.Until-d.now), situation)
 	}
 	if d.cfg.FailsafeMode && d.v.FailsafeMembers != nil && !slices.Contains(d.v.FailsafeMembers, d.l.Name) {
@@ -758,7 +733,7 @@ func (d *decider) ineligible(c candidate, checkLag bool) string {
 	// when the leader is gone it is frozen (patroni#3703), so it must not
 	// disqualify a synchronous standby.
 	if checkLag && !d.cfg.SynchronousMode && last != nil {
-		if lag := lagBytes(last.Optime, c.wal); lag > d.cfg.MaximumLagOnFailover {
+		if lag := LagBytes(last.Optime, c.wal); lag > d.cfg.MaximumLagOnFailover {
 			return fmt.Sprintf("%s WAL position %s is %d bytes behind the last leader position %s (maximum_lag_on_failover is %d)",
 				subject("my", "its"), c.wal, lag, last.Optime, d.cfg.MaximumLagOnFailover)
 		}
@@ -818,7 +793,7 @@ func (d *decider) otherCandidateProblem(name string) string {
 // keep everybody from promoting.
 func (d *decider) higherWAL(me candidate) (name string, wal LSN, ignored string) {
 	var notes []string
-	for _, other := range d.otherMemberNames() {
+	for _, other := range d.v.OtherMemberNames(d.l.Name) {
 		c, ok, running, age := d.liveCandidate(other)
 		if !ok {
 			if c.wal > me.wal {
@@ -842,32 +817,6 @@ func (d *decider) higherWAL(me candidate) (name string, wal LSN, ignored string)
 }
 
 // --- helpers -------------------------------------------------------------
-
-func (d *decider) memberNames() []string {
-	names := slices.Sorted(maps.Keys(d.v.Members))
-	if !slices.Contains(names, d.l.Name) {
-		names = append(names, d.l.Name)
-		slices.Sort(names)
-	}
-	return names
-}
-
-func (d *decider) otherMemberNames() []string {
-	var names []string
-	for _, n := range slices.Sorted(maps.Keys(d.v.Members)) {
-		if n != d.l.Name {
-			names = append(names, n)
-		}
-	}
-	return names
-}
-
-func lagBytes(ahead, behind LSN) uint64 {
-	if behind >= ahead {
-		return 0
-	}
-	return uint64(ahead - behind)
-}
 
 func orUnknown(s string) string {
 	if s == "" {

@@ -917,10 +917,62 @@ func TestHoldsLeadership(t *testing.T) {
 		{4, "key taken by another member", view(func(v *ClusterView) { v.Leader.Holder, v.Leader.ModRevision = "n2", 120 }), primary(), now, false},
 		{5, "replica", view(), replica("n2"), now, false},
 		{6, "no lease in this incarnation", view(), primary(func(l *LocalState) { l.Lease = nil }), now, false},
+		{7, "lease expired, etcd unreachable, every member confirmed in failsafe mode", view(failsafeKey), primary(failsafeAcks("n2", "n3")), now, true},
+		{8, "lease expired, one member did not confirm", view(failsafeKey), primary(failsafeAcks("n2")), now, false},
+		{9, "lease expired, confirmations too old", view(failsafeKey), primary(failsafeAcks("n2", "n3")), now + 400*msec, false},
+		{10, "lease expired, etcd reachable again", view(failsafeKey),
+			primary(failsafeAcks("n2", "n3"), func(l *LocalState) { l.DCSReachable = true }), now, false},
+		{11, "failsafe confirmations but the key was taken", view(failsafeKey, func(v *ClusterView) { v.Leader.Holder, v.Leader.ModRevision = "n2", 120 }),
+			primary(failsafeAcks("n2", "n3")), now, false},
 	}
 	for _, tc := range cases {
 		if got := HoldsLeadership(tc.view, tc.local, tc.at); got != tc.want {
 			t.Errorf("case %d %s: got %v, want %v", tc.n, tc.name, got, tc.want)
+		}
+	}
+}
+
+// failsafeKey: failsafe mode with every member in the failsafe key.
+func failsafeKey(v *ClusterView) {
+	v.Config.FailsafeMode = true
+	v.FailsafeMembers = []string{"n1", "n2", "n3"}
+}
+
+// failsafeAcks: the holder's lease expired 1.5 s ago, etcd is unreachable,
+// and the named members confirmed it 100 ms ago.
+func failsafeAcks(names ...string) func(*LocalState) {
+	return func(l *LocalState) {
+		l.DCSReachable = false
+		l.Lease.SentAt = now - 2*time.Second
+		l.FailsafeAcks = map[string]time.Duration{}
+		for _, n := range names {
+			l.FailsafeAcks[n] = now - 100*msec
+		}
+	}
+}
+
+func TestFailsafeProof(t *testing.T) {
+	cfg := DefaultConfig()
+	v := view(failsafeKey)
+	cases := []struct {
+		n            int
+		name         string
+		key          []string
+		acks         map[string]time.Duration
+		wantDeadline time.Duration
+		wantOK       bool
+	}{
+		{1, "every other member confirmed: timed from the oldest send", v.FailsafeMembers,
+			map[string]time.Duration{"n2": now - 100*msec, "n3": now - 150*msec}, cfg.HolderDeadline(now - 150*msec), true},
+		{2, "one missing", v.FailsafeMembers, map[string]time.Duration{"n2": now}, 0, false},
+		{3, "no failsafe key", nil, map[string]time.Duration{"n2": now}, 0, false},
+		{4, "the key lists only me: nothing bounds an extension", []string{"n1"}, nil, 0, false},
+	}
+	for _, tc := range cases {
+		v.FailsafeMembers = tc.key
+		dl, ok := v.FailsafeProof("n1", tc.acks).Deadline(cfg)
+		if dl != tc.wantDeadline || ok != tc.wantOK {
+			t.Errorf("case %d %s: got (%v, %v), want (%v, %v)", tc.n, tc.name, dl, ok, tc.wantDeadline, tc.wantOK)
 		}
 	}
 }

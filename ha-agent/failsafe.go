@@ -27,10 +27,10 @@ func AnswerFailsafe(view ClusterView, local LocalState, from string, now time.Du
 		return false, 0, fmt.Sprintf("refusing failsafe confirmation to %s: I hold the leader lock", from)
 	case local.Busy == BusyAcquiring:
 		return false, 0, fmt.Sprintf("refusing failsafe confirmation to %s: my own leader lock request is in flight", from)
-	case local.acceptingWrites():
+	case local.AcceptingWrites():
 		return false, 0, fmt.Sprintf("refusing failsafe confirmation to %s: I am running as a primary", from)
 	}
-	if lr := view.Leader; lr != nil && lr.Holder != from && !d.leaderStale() {
+	if lr := view.Leader; lr != nil && lr.Holder != from && !view.LeaderStale(now) {
 		return false, 0, fmt.Sprintf("refusing failsafe confirmation to %s: %s holds the leader lock", from, lr.Holder)
 	}
 	if last := view.lastLeader(); last == nil || last.Holder != from {

@@ -30,3 +30,12 @@ func ParseLSN(s string) (LSN, error) {
 	}
 	return LSN(h<<32 | l), nil
 }
+
+// LagBytes is the WAL distance in bytes from behind up to ahead (0 when
+// behind is not behind).
+func LagBytes(ahead, behind LSN) uint64 {
+	if behind >= ahead {
+		return 0
+	}
+	return uint64(ahead - behind)
+}

@@ -2,6 +2,8 @@ package haagent
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -42,6 +44,14 @@ const (
 	SyncSync      SyncState = "sync"
 	SyncQuorum    SyncState = "quorum"
 )
+
+// Synchronous: the primary waits for this standby's confirmation before
+// it acknowledges a commit (sync_state sync, or quorum for ANY n).
+func (s SyncState) Synchronous() bool { return s == SyncSync || s == SyncQuorum }
+
+// ReplicationStreaming is pg_stat_replication.state of a standby that
+// has caught up and streams WAL as it is written.
+const ReplicationStreaming = "streaming"
 
 // Tags are per-member switches set in the member's local configuration.
 type Tags struct {
@@ -97,6 +107,10 @@ type LeaderRecord struct {
 	// judged from it, never from timestamps written by another host.
 	ObservedAt time.Duration
 }
+
+// StaleAt is when the record turns stale on this agent's clock: no
+// change seen for L(1+ε)+m_p since it was observed (Config.StaleAfter).
+func (lr *LeaderRecord) StaleAt(cfg Config) time.Duration { return lr.ObservedAt + cfg.StaleAfter() }
 
 // InitializeRecord is the initialize key: who claimed the bootstrap race,
 // and the cluster's system identifier once known (pg_controldata).
@@ -190,6 +204,27 @@ func (v ClusterView) lastLeader() *LeaderRecord {
 	return v.LastLeader
 }
 
+// MemberNames lists the registered members and me, sorted.
+func (v ClusterView) MemberNames(me string) []string {
+	names := slices.Sorted(maps.Keys(v.Members))
+	if !slices.Contains(names, me) {
+		names = append(names, me)
+		slices.Sort(names)
+	}
+	return names
+}
+
+// OtherMemberNames lists the registered members except me, sorted.
+func (v ClusterView) OtherMemberNames(me string) []string {
+	var names []string
+	for _, n := range slices.Sorted(maps.Keys(v.Members)) {
+		if n != me {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
 // Lease is this agent's proof of leadership in this incarnation.
 type Lease struct {
 	Revision int64 // mod revision written by the last successful acquire/renew
@@ -203,6 +238,15 @@ type Lease struct {
 type FailsafePromise struct {
 	Leader string
 	Until  time.Duration // this agent's monotonic clock
+}
+
+// Active: the promise (nil = none) still binds at now.
+func (p *FailsafePromise) Active(now time.Duration) bool { return p != nil && now < p.Until }
+
+// ForbidsAcquire: member me promised another leader not to take the
+// lock, and the promise still binds at now.
+func (p *FailsafePromise) ForbidsAcquire(me string, now time.Duration) bool {
+	return p.Active(now) && p.Leader != me
 }
 
 // Busy names the long-running action the executor runs asynchronously.
@@ -273,7 +317,7 @@ type LocalState struct {
 
 // WALPosition is how far my WAL reaches.
 func (l LocalState) WALPosition() LSN {
-	if l.Postgres == PGRunning && !l.InRecovery {
+	if l.AcceptingWrites() {
 		return l.FlushLSN
 	}
 	return max(l.ReceivedLSN, l.ReplayedLSN, l.FlushLSN)
@@ -282,9 +326,15 @@ func (l LocalState) WALPosition() LSN {
 // ReplayCaughtUp: everything received has been replayed.
 func (l LocalState) ReplayCaughtUp() bool { return l.ReplayedLSN >= l.ReceivedLSN }
 
-// acceptingWrites: my PostgreSQL is a running primary.
-func (l LocalState) acceptingWrites() bool {
+// AcceptingWrites: my PostgreSQL is a running primary.
+func (l LocalState) AcceptingWrites() bool {
 	return l.Postgres == PGRunning && !l.InRecovery
+}
+
+// MayAcceptWrites: running as a primary, or starting as one (a primary
+// that is starting may take writes any moment).
+func (l LocalState) MayAcceptWrites() bool {
+	return l.AcceptingWrites() || (l.Postgres == PGStarting && !l.InRecovery)
 }
 
 // ActionKind enumerates everything the HA loop can decide to do.

@@ -68,7 +68,7 @@ func (a *Agent) execute(ctx context.Context, act haagent.Action, reason string, 
 	case haagent.ActionAcquireLeader:
 		err = a.acquire(ctx, act, obs)
 	case haagent.ActionStopWALReceiver:
-		err = a.stopWALReceiver(ctx, obs)
+		err = a.stopWALReceiver(ctx, view, obs)
 	case haagent.ActionPromote:
 		a.promote()
 	case haagent.ActionFenceWrites:
@@ -166,22 +166,15 @@ func (a *Agent) setLease(rev int64, sentAt time.Duration) {
 	a.fencer.Extend(a.timing().HolderDeadline(sentAt))
 }
 
-// optime is how far my WAL reaches, for the leader record.
-func optime(obs pgctl.Observation) haagent.LSN {
-	if obs.State == haagent.PGRunning && !obs.InRecovery {
-		return obs.FlushLSN
-	}
-	return max(obs.ReceivedLSN, obs.ReplayedLSN, obs.FlushLSN)
-}
-
 // leaderRecord is what acquire/renew write. While PostgreSQL starts the
 // probe knows no timeline or position: the last known ones are written
 // (the record must never show a timeline lower than the holder's).
 func (a *Agent) leaderRecord(term int64, obs pgctl.Observation) dcs.LeaderRecord {
 	a.leaderSeq++
-	tl, pos := max(obs.Timeline, a.lastTimeline), max(optime(obs), a.lastOptime)
+	wal := pgLocal(obs).WALPosition()
+	tl, pos := max(obs.Timeline, a.lastTimeline), max(wal, a.lastOptime)
 	if obs.Timeline > 0 && obs.State == haagent.PGRunning && !obs.Stale {
-		tl, pos = obs.Timeline, optime(obs)
+		tl, pos = obs.Timeline, wal
 	}
 	return dcs.LeaderRecord{Holder: a.cfg.Name, Term: term, Timeline: tl, Optime: uint64(pos),
 		Seq: a.leaderSeq, RenewedAt: time.Now().UTC()}
@@ -264,7 +257,7 @@ func (a *Agent) acquire(ctx context.Context, act haagent.Action, obs pgctl.Obser
 	a.mu.Lock()
 	p := a.promise
 	a.mu.Unlock()
-	if p != nil && a.clock.Now() < p.Until && p.Leader != a.cfg.Name {
+	if p.ForbidsAcquire(a.cfg.Name, a.clock.Now()) {
 		return fmt.Errorf("acquire: refused, I promised %s in failsafe mode not to", p.Leader)
 	}
 	prev := ""
@@ -446,7 +439,7 @@ func (a *Agent) follow(ctx context.Context, leader string, obs pgctl.Observation
 //     for a synchronous standby) or empty (asynchronous until one syncs);
 //     a value copied from the old primary would name myself or a dead node;
 //   - replication slots for the others, so they stream from me at once.
-func (a *Agent) stopWALReceiver(ctx context.Context, obs pgctl.Observation) error {
+func (a *Agent) stopWALReceiver(ctx context.Context, view haagent.ClusterView, obs pgctl.Observation) error {
 	// The key first: synchronous_standby_names has no effect before the
 	// promotion, which comes after this whole phase.
 	if a.hacfg.SynchronousMode && (a.cache.sync == nil || a.cache.sync.Leader != a.cfg.Name || len(a.cache.sync.Standbys) > 0) {
@@ -461,7 +454,7 @@ func (a *Agent) stopWALReceiver(ctx context.Context, obs pgctl.Observation) erro
 		return err
 	}
 	a.syncTarget, a.syncTargetSet, a.ssnJustSet = nil, true, &ssn
-	a.ensureSlots(ctx, obs)
+	a.ensureSlots(ctx, view, obs)
 	a.lastSlotCheck = a.clock.Now()
 	return nil
 }
@@ -696,7 +689,7 @@ func (a *Agent) setSyncStandbys(ctx context.Context, want []string, obs pgctl.Ob
 	}
 	for _, n := range added {
 		r, ok := rows[n]
-		if !ok || r.State != "streaming" || (r.SyncState != "sync" && r.SyncState != "quorum") {
+		if !ok || r.State != haagent.ReplicationStreaming || !haagent.SyncState(r.SyncState).Synchronous() {
 			return fmt.Errorf("%w: PostgreSQL does not report %s as a synchronous standby yet", errNotYet, n)
 		}
 	}
@@ -740,9 +733,9 @@ func (a *Agent) putSync(ctx context.Context, standbys []string) error {
 // bookkeeping is what the executor keeps true besides Decide's actions:
 // synchronous_standby_names matching the sync state, replication slots,
 // the history key.
-func (a *Agent) bookkeeping(ctx context.Context, obs pgctl.Observation) {
+func (a *Agent) bookkeeping(ctx context.Context, view haagent.ClusterView, obs pgctl.Observation) {
 	holdsNow := a.lease != nil && a.fencer.Writable()
-	primary := obs.State == haagent.PGRunning && !obs.InRecovery && !obs.Stale
+	primary := pgLocal(obs).AcceptingWrites() && !obs.Stale
 	if holdsNow && primary && a.busy == haagent.BusyNone {
 		a.ensureSyncSetting(ctx, obs)
 		a.ensureHistory(ctx, obs)
@@ -750,7 +743,7 @@ func (a *Agent) bookkeeping(ctx context.Context, obs pgctl.Observation) {
 	if obs.State == haagent.PGRunning && !obs.Stale && a.clock.Now()-a.lastSlotCheck >= time.Second {
 		a.lastSlotCheck = a.clock.Now()
 		if holdsNow {
-			a.ensureSlots(ctx, obs)
+			a.ensureSlots(ctx, view, obs)
 		} else if obs.InRecovery {
 			a.dropMemberSlots(ctx, obs)
 		}
@@ -829,14 +822,14 @@ func parseHistory(text, leader string) []dcs.HistoryEntry {
 const slotRetention = 30 * time.Minute
 
 // ensureSlots: on the holder, a physical slot for every other member.
-func (a *Agent) ensureSlots(ctx context.Context, obs pgctl.Observation) {
+func (a *Agent) ensureSlots(ctx context.Context, view haagent.ClusterView, obs pgctl.Observation) {
 	have := map[string]pgctl.Slot{}
 	for _, s := range obs.Slots {
 		have[s.Name] = s
 	}
 	wanted := map[string]bool{}
 	var missing []string
-	for _, n := range a.otherMembers() {
+	for _, n := range view.OtherMemberNames(a.cfg.Name) {
 		sn := pgctl.SlotName(n)
 		wanted[sn] = true
 		a.seenSlots[sn] = true

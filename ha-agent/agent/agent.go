@@ -520,7 +520,7 @@ func (a *Agent) armStaleWake() {
 	if a.lease != nil || a.cache.leader == nil {
 		return
 	}
-	wait := a.cache.leader.observedAt + a.timing().StaleAfter() + time.Millisecond - a.clock.Now()
+	wait := a.cache.leaderRecord().StaleAt(a.timing()) + time.Millisecond - a.clock.Now()
 	if wait <= 0 || wait > a.hacfg.LoopInterval() {
 		return // already stale (the next cycle acts) or a tick comes first and re-arms
 	}

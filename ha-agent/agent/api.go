@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,16 +103,12 @@ func (a *Agent) writeJSON(w http.ResponseWriter, r *http.Request, code int, v an
 	_ = enc.Encode(v)
 }
 
-// isPrimary: the leader key carries my lease, PostgreSQL runs as a
-// primary, and the fence timer's deadline — the lease's, or the one
-// failsafe confirmations extended it to — has not passed at THIS instant.
-// A load balancer never routes writes to a node past its fence deadline.
+// isPrimary: Decide's rule says I hold leadership at THIS instant (my
+// lease, or failsafe confirmations, still cover it) and the fence timer,
+// which acts on the same proofs, has not fired. A load balancer never
+// routes writes to a node past its fence deadline.
 func (a *Agent) isPrimary(s snapshot, now time.Duration) bool {
-	if haagent.HoldsLeadership(s.view, s.local, now) && a.fencer.Writable() {
-		return true
-	}
-	return s.view.Config.FailsafeMode && leaseIsMine(s.view, a.cfg.Name, s.local.Lease) &&
-		s.obs.State == haagent.PGRunning && !s.obs.InRecovery && a.fencer.Writable()
+	return haagent.HoldsLeadership(s.view, s.local, now) && a.fencer.Writable()
 }
 
 func streamingReplica(s snapshot) bool {
@@ -123,9 +117,7 @@ func streamingReplica(s snapshot) bool {
 
 func lagOf(s snapshot) uint64 {
 	if lr := s.view.Leader; lr != nil {
-		if pos := max(s.obs.ReceivedLSN, s.obs.ReplayedLSN); lr.Optime > pos {
-			return uint64(lr.Optime - pos)
-		}
+		return haagent.LagBytes(lr.Optime, max(s.obs.ReceivedLSN, s.obs.ReplayedLSN))
 	}
 	return 0
 }
@@ -141,8 +133,7 @@ func (a *Agent) isSyncStandby(s snapshot, now time.Duration) bool {
 	if !ok || now-lm.observedAt > s.view.Config.MemberReportFresh() {
 		return false
 	}
-	st := lm.rec.Replication[a.cfg.Name].SyncState
-	return st == "sync" || st == "quorum"
+	return haagent.SyncState(lm.rec.Replication[a.cfg.Name].SyncState).Synchronous()
 }
 
 // parseBytes parses "1048576", "16kB", "10MB", "1GB".
@@ -180,7 +171,7 @@ type memberStatus struct {
 
 func (a *Agent) status(s snapshot) memberStatus {
 	st := memberStatus{Name: a.cfg.Name, Cluster: a.cfg.Cluster, State: string(s.obs.State), Timeline: s.obs.Timeline,
-		XLogPos: optime(s.obs).String(), Reason: s.reason, Paused: s.view.Paused, Role: "replica"}
+		XLogPos: s.local.WALPosition().String(), Reason: s.reason, Paused: s.view.Paused, Role: "replica"}
 	if a.isPrimary(s, a.clock.Now()) {
 		st.Role = "primary"
 	}
@@ -262,12 +253,7 @@ func (a *Agent) handleCluster(w http.ResponseWriter, r *http.Request) {
 	default:
 		out.SyncSource = "none: there is no leader"
 	}
-	names := slices.Sorted(maps.Keys(s.members))
-	if !slices.Contains(names, a.cfg.Name) {
-		names = append(names, a.cfg.Name)
-		slices.Sort(names)
-	}
-	for _, name := range names {
+	for _, name := range s.view.MemberNames(a.cfg.Name) {
 		e := s.members[name]
 		m := clusterMember{Name: name, Host: e.rec.Host, Port: e.rec.Port, Role: "replica", State: e.rec.State,
 			Timeline: e.rec.Timeline, APIURL: e.rec.APIURL, Tags: clusterTags(e.rec.Tags), Note: e.rec.Note, LagBytes: e.rec.LagBytes}
@@ -280,14 +266,10 @@ func (a *Agent) handleCluster(w http.ResponseWriter, r *http.Request) {
 			m.Role, m.LagBytes = "leader", 0
 		} else if row, ok := rows[name]; ok {
 			m.State = row.State
-			if row.SyncState == "sync" || row.SyncState == "quorum" {
+			if haagent.SyncState(row.SyncState).Synchronous() {
 				m.Role = "sync_standby"
 			}
-			if leaderFlush > haagent.LSN(row.ReplayLSN) {
-				m.LagBytes = uint64(leaderFlush - haagent.LSN(row.ReplayLSN))
-			} else {
-				m.LagBytes = 0
-			}
+			m.LagBytes = haagent.LagBytes(leaderFlush, haagent.LSN(row.ReplayLSN))
 		}
 		out.Members = append(out.Members, m)
 	}
@@ -298,18 +280,14 @@ func (a *Agent) handleProbe(w http.ResponseWriter, r *http.Request) {
 	s := a.snapshot()
 	now := a.clock.Now()
 	pr := probeResponse{Name: a.cfg.Name, Running: s.obs.State == haagent.PGRunning, InRecovery: s.obs.InRecovery,
-		AcceptingWrites: s.obs.State == haagent.PGRunning && !s.obs.InRecovery,
-		WALPosition:     uint64(optime(s.obs)), Timeline: s.obs.Timeline}
-	if s.obs.State == haagent.PGStarting && !s.obs.InRecovery {
-		pr.AcceptingWrites = true // a primary that is starting may take writes any moment
-	}
+		AcceptingWrites: s.local.MayAcceptWrites(), WALPosition: uint64(s.local.WALPosition()), Timeline: s.obs.Timeline}
 	if f := time.Duration(a.lastFence.Load()); f != 0 && f > s.at {
 		// Fenced after this snapshot was taken (the loop may be slow, e.g.
 		// waiting on an unreachable etcd): nothing of it is running.
 		pr.Running, pr.AcceptingWrites = false, false
 	}
 	a.mu.Lock()
-	if p := a.promise; p != nil && now < p.Until {
+	if p := a.promise; p.Active(now) {
 		pr.FailsafeLeader = p.Leader
 	}
 	a.mu.Unlock()
@@ -404,7 +382,7 @@ func (a *Agent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	g("pigwf_ha_postgres_running", "1 if PostgreSQL is running.", "gauge", b2f(s.obs.State == haagent.PGRunning))
 	g("pigwf_ha_postgres_in_recovery", "1 if PostgreSQL is a standby.", "gauge", b2f(s.obs.InRecovery))
 	g("pigwf_ha_timeline", "PostgreSQL timeline.", "gauge", float64(s.obs.Timeline))
-	g("pigwf_ha_wal_position_bytes", "Flush LSN on a primary, max(receive, replay) LSN on a standby.", "gauge", float64(optime(s.obs)))
+	g("pigwf_ha_wal_position_bytes", "Flush LSN on a primary, max(receive, replay) LSN on a standby.", "gauge", float64(s.local.WALPosition()))
 	g("pigwf_ha_lag_bytes", "WAL bytes behind the leader's last recorded position.", "gauge", float64(lagOf(s)))
 	g("pigwf_ha_dcs_reachable", "1 if the last etcd operation succeeded.", "gauge", b2f(s.local.DCSReachable))
 	g("pigwf_ha_loop_duration_seconds", "Duration of the last HA loop cycle.", "gauge", time.Duration(a.metrics.loopNs.Load()).Seconds())

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,7 +45,7 @@ func (a *Agent) cycle(ctx context.Context) {
 	view := a.cache.view(a.cfg.Cluster, a.timing())
 	a.fillReplication(&view, obs)
 	local := a.buildLocal(obs, view)
-	if a.lease == nil && (view.Leader == nil || now-view.Leader.ObservedAt >= view.Config.StaleAfter()) && obs.State == haagent.PGRunning {
+	if a.lease == nil && view.LeaderStale(now) && obs.State == haagent.PGRunning {
 		view.Probes = a.probeMembers(ctx, view)
 	}
 	if a.lease != nil && !a.dcsReachable && a.hacfg.FailsafeMode {
@@ -55,7 +54,7 @@ func (a *Agent) cycle(ctx context.Context) {
 		// Every member's confirmation is a proof like a renewal: extend
 		// the fence timer now, before the lease deadline, or the timer
 		// would fence a primary that failsafe mode keeps writable.
-		if dl, ok := a.failsafeDeadline(view); ok && leaseIsMine(view, a.cfg.Name, a.lease) {
+		if dl, ok := view.FailsafeProof(a.cfg.Name, a.failsafeAcks).Deadline(view.Config); ok && view.LeaseIsMine(a.cfg.Name, a.lease) {
 			a.fencer.Extend(dl)
 		}
 	} else if a.dcsReachable && len(a.failsafeAcks) > 0 {
@@ -68,7 +67,7 @@ func (a *Agent) cycle(ctx context.Context) {
 	}
 	a.execute(ctx, action, reason, view, local, obs)
 	if !view.Paused { // maintenance mode: change nothing
-		a.bookkeeping(ctx, obs)
+		a.bookkeeping(ctx, view, obs)
 	}
 	a.publish(obs, view)
 	a.metrics.loopNs.Store(int64(a.clock.Now() - start))
@@ -109,7 +108,7 @@ func (a *Agent) observe(ctx context.Context) pgctl.Observation {
 	}
 	a.noteWasPrimary(obs)
 	if obs.State == haagent.PGRunning && !obs.Stale && obs.Timeline > 0 {
-		a.lastTimeline, a.lastOptime = obs.Timeline, optime(obs)
+		a.lastTimeline, a.lastOptime = obs.Timeline, pgLocal(obs).WALPosition()
 	}
 	now := a.clock.Now()
 	if obs.State == haagent.PGRunning && obs.InRecovery && obs.PrimaryConninfo != "" && !obs.WALReceiverRunning {
@@ -127,7 +126,7 @@ func (a *Agent) observe(ctx context.Context) pgctl.Observation {
 // is on a later timeline, and then may need pg_rewind.
 func (a *Agent) noteWasPrimary(obs pgctl.Observation) {
 	switch {
-	case obs.State == haagent.PGRunning && !obs.InRecovery && !obs.Stale && obs.Timeline > 0:
+	case pgLocal(obs).AcceptingWrites() && !obs.Stale && obs.Timeline > 0:
 		a.wasPrimaryOnTL, a.cleanStopLSN = obs.Timeline, 0
 	case obs.Control != nil && obs.Control.WasPrimary() && !obs.BackupLabel && obs.Timeline > 0:
 		if obs.Timeline > a.wasPrimaryOnTL {
@@ -184,30 +183,36 @@ func (a *Agent) fillReplication(v *haagent.ClusterView, obs pgctl.Observation) {
 	}
 }
 
-func (a *Agent) buildLocal(obs pgctl.Observation, view haagent.ClusterView) haagent.LocalState {
-	l := haagent.LocalState{
-		Name:                     a.cfg.Name,
-		Tags:                     haagent.Tags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync},
-		DCSReachable:             a.dcsReachable,
-		Postgres:                 obs.State,
-		InRecovery:               obs.InRecovery,
-		DataDirEmpty:             obs.DataDirEmpty || obs.NotADataDir,
-		Sysid:                    obs.Sysid,
-		Timeline:                 obs.Timeline,
-		ReceivedLSN:              obs.ReceivedLSN,
-		ReplayedLSN:              obs.ReplayedLSN,
-		FlushLSN:                 obs.FlushLSN,
-		Upstream:                 a.upstreamName(obs),
-		WALReceiverStopped:       obs.State == haagent.PGRunning && obs.InRecovery && obs.PrimaryConninfo == "" && !obs.WALReceiverRunning,
-		Diverged:                 a.diverged(obs, view),
-		RewindFailed:             a.rewindFailed,
-		RewindError:              a.rewindError,
-		Busy:                     a.busy,
-		CrashRestarts:            a.crashRestarts,
-		CrashedAt:                a.crashedAt,
-		PostgresDownAtAgentStart: a.downAtStart,
-		WallClock:                time.Now(),
+// pgLocal is the part of LocalState an observation of PostgreSQL fills
+// in. The rules on it (AcceptingWrites, MayAcceptWrites, WALPosition) are
+// LocalState's, so the executor and the REST API judge an observation
+// exactly as Decide does.
+func pgLocal(obs pgctl.Observation) haagent.LocalState {
+	return haagent.LocalState{
+		Postgres:    obs.State,
+		InRecovery:  obs.InRecovery,
+		Timeline:    obs.Timeline,
+		ReceivedLSN: obs.ReceivedLSN,
+		ReplayedLSN: obs.ReplayedLSN,
+		FlushLSN:    obs.FlushLSN,
 	}
+}
+
+func (a *Agent) buildLocal(obs pgctl.Observation, view haagent.ClusterView) haagent.LocalState {
+	l := pgLocal(obs)
+	l.Name = a.cfg.Name
+	l.Tags = haagent.Tags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync}
+	l.DCSReachable = a.dcsReachable
+	l.DataDirEmpty = obs.DataDirEmpty || obs.NotADataDir
+	l.Sysid = obs.Sysid
+	l.Upstream = a.upstreamName(obs)
+	l.WALReceiverStopped = obs.State == haagent.PGRunning && obs.InRecovery && obs.PrimaryConninfo == "" && !obs.WALReceiverRunning
+	l.Diverged = a.diverged(obs, view)
+	l.RewindFailed, l.RewindError = a.rewindFailed, a.rewindError
+	l.Busy = a.busy
+	l.CrashRestarts, l.CrashedAt = a.crashRestarts, a.crashedAt
+	l.PostgresDownAtAgentStart = a.downAtStart
+	l.WallClock = time.Now()
 	if a.lease != nil {
 		lease := *a.lease
 		l.Lease = &lease
@@ -351,29 +356,6 @@ func (a *Agent) askFailsafe(ctx context.Context, view haagent.ClusterView) {
 	wg.Wait()
 }
 
-// failsafeDeadline: the holder deadline that every failsafe
-// confirmation proves (ok=false unless every listed member confirmed).
-func (a *Agent) failsafeDeadline(view haagent.ClusterView) (time.Duration, bool) {
-	var oldest time.Duration
-	found := false
-	for _, name := range view.FailsafeMembers {
-		if name == a.cfg.Name {
-			continue
-		}
-		sent, ok := a.failsafeAcks[name]
-		if !ok {
-			return 0, false
-		}
-		if !found || sent < oldest {
-			oldest, found = sent, true
-		}
-	}
-	if !found {
-		return 0, false
-	}
-	return a.timing().HolderDeadline(oldest), true
-}
-
 // publish writes my member record (in the background).
 func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
 	now := a.clock.Now()
@@ -401,7 +383,7 @@ func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
 	if obs.State == "" {
 		rec.State = "unknown"
 	}
-	if obs.State == haagent.PGRunning && !obs.InRecovery {
+	if pgLocal(obs).AcceptingWrites() {
 		rec.Role, rec.FlushLSN = string(haagent.RolePrimary), uint64(obs.FlushLSN)
 		rec.SynchronousStandbyNames = obs.SyncStandbyNames
 		rec.Replication = map[string]dcs.ReplicationReport{}
@@ -410,9 +392,7 @@ func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
 				FlushLSN: uint64(r.FlushLSN), ReplayLSN: uint64(r.ReplayLSN)}
 		}
 	} else if lr := view.Leader; lr != nil && lr.Holder != a.cfg.Name {
-		if pos := max(obs.ReceivedLSN, obs.ReplayedLSN); lr.Optime > pos {
-			rec.LagBytes = uint64(lr.Optime - pos)
-		}
+		rec.LagBytes = haagent.LagBytes(lr.Optime, max(obs.ReceivedLSN, obs.ReplayedLSN))
 	}
 	switch a.busy {
 	case haagent.BusyCloning:
@@ -444,22 +424,4 @@ func busyState(note, def string) string {
 		return "recloning"
 	}
 	return def
-}
-
-// otherMembers lists the member names except me, sorted.
-func (a *Agent) otherMembers() []string {
-	var out []string
-	for _, n := range slices.Sorted(maps.Keys(a.cache.members)) {
-		if n != a.cfg.Name {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
-// leaseIsMine: the leader key (as last seen) still carries what my lease
-// wrote.
-func leaseIsMine(view haagent.ClusterView, me string, lease *haagent.Lease) bool {
-	lr := view.Leader
-	return lease != nil && lr != nil && lr.Holder == me && lr.ModRevision <= lease.Revision
 }
