@@ -42,3 +42,25 @@ func TestConfQuoting(t *testing.T) {
 		t.Errorf("SlotName: %s %s", SlotName("pg-test-2"), SlotName("PG.Test"))
 	}
 }
+
+// The connection strings to another member: primary_conninfo (compared
+// with the running setting to decide whether to re-point a standby) and
+// pg_rewind's source, with and without a password file.
+func TestMemberConninfo(t *testing.T) {
+	up := Upstream{Name: "pg-test-1", Host: "10.0.0.1", Port: 5432}
+	c := &Controller{cfg: Config{MemberName: "pg-test-2", ReplicationUser: "replicator", Passfile: "/var/lib/postgresql/.pgpass"}}
+	want := "host=10.0.0.1 port=5432 user=replicator application_name=pg-test-2 connect_timeout=2 " +
+		"keepalives=1 keepalives_idle=2 keepalives_interval=1 keepalives_count=3 passfile=/var/lib/postgresql/.pgpass"
+	if got := c.PrimaryConninfo(up); got != want {
+		t.Errorf("PrimaryConninfo:\n got %s\nwant %s", got, want)
+	}
+	want = "host=10.0.0.1 port=5432 user=replicator dbname=postgres application_name=pg-test-2-pg_rewind connect_timeout=5 " +
+		"options='-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0' passfile=/var/lib/postgresql/.pgpass"
+	if got := c.sourceServer(up); got != want {
+		t.Errorf("sourceServer:\n got %s\nwant %s", got, want)
+	}
+	c.cfg.Passfile = ""
+	if got := c.PrimaryConninfo(up); strings.Contains(got, "passfile") {
+		t.Errorf("PrimaryConninfo without a password file: %s", got)
+	}
+}

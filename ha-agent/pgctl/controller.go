@@ -105,6 +105,10 @@ type postmaster struct {
 	connected atomic.Bool // accepted a connection since start
 }
 
+// running: p is a postmaster this controller started (not nil) and it has
+// not exited.
+func (p *postmaster) running() bool { return p != nil && !p.exited() }
+
 func (p *postmaster) exited() bool {
 	select {
 	case <-p.done:
@@ -172,7 +176,7 @@ func (c *Controller) Exited() <-chan struct{} { return c.exitNotify }
 
 // PostmasterPID is the pid of the postmaster this controller started (0 if none runs).
 func (c *Controller) PostmasterPID() int {
-	if pm := c.pm.Load(); pm != nil && !pm.exited() {
+	if pm := c.pm.Load(); pm.running() {
 		return pm.pid
 	}
 	return 0

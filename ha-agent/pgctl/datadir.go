@@ -13,7 +13,7 @@ import (
 
 // requireStopped refuses data-directory surgery while PostgreSQL runs.
 func (c *Controller) requireStopped(what string) error {
-	if pm := c.pm.Load(); pm != nil && !pm.exited() {
+	if pm := c.pm.Load(); pm.running() {
 		return fmt.Errorf("%s: PostgreSQL (pid %d) is running", what, pm.pid)
 	}
 	if pid := c.foreignPostmaster(); pid != 0 {

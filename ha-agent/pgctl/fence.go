@@ -28,7 +28,7 @@ func (c *Controller) Fence() (FenceReport, error) {
 	start := time.Now()
 	pmPID := 0
 	pm := c.pm.Load()
-	if pm != nil && !pm.exited() {
+	if pm.running() {
 		pmPID = pm.pid
 	} else if pid, _ := readPostmasterPID(c.cfg.DataDir); pid > 0 && alive(pid) {
 		pmPID = pid

@@ -13,14 +13,21 @@ import (
 
 // PrimaryConninfo is the primary_conninfo for streaming from up.
 func (c *Controller) PrimaryConninfo(up Upstream) string {
-	parts := []string{
+	return c.memberConninfo(up,
+		"application_name="+conninfoQuote(c.cfg.MemberName),
+		"connect_timeout=2",
+		"keepalives=1", "keepalives_idle=2", "keepalives_interval=1", "keepalives_count=3")
+}
+
+// memberConninfo is a libpq connection string to another member, up, as
+// the replication user: host, port and user, then params, then the
+// password file if configured (never a password).
+func (c *Controller) memberConninfo(up Upstream, params ...string) string {
+	parts := append([]string{
 		"host=" + conninfoQuote(up.Host),
 		"port=" + strconv.Itoa(up.Port),
 		"user=" + conninfoQuote(c.cfg.ReplicationUser),
-		"application_name=" + conninfoQuote(c.cfg.MemberName),
-		"connect_timeout=2",
-		"keepalives=1", "keepalives_idle=2", "keepalives_interval=1", "keepalives_count=3",
-	}
+	}, params...)
 	if c.cfg.Passfile != "" {
 		parts = append(parts, "passfile="+conninfoQuote(c.cfg.Passfile))
 	}
@@ -53,7 +60,7 @@ func (c *Controller) recoverySettings(up *Upstream) map[string]string {
 // process applies a changed primary_conninfo on reload (PostgreSQL 13+).
 func (c *Controller) FollowWhileStarting(up *Upstream) error {
 	pm := c.pm.Load()
-	if pm == nil || pm.exited() {
+	if !pm.running() {
 		return errors.New("follow while starting: PostgreSQL is not running")
 	}
 	if err := setAutoConf(c.cfg.DataDir, c.recoverySettings(up)); err != nil {

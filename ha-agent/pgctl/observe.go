@@ -90,7 +90,7 @@ func (c *Controller) Observe(ctx context.Context) (Observation, error) {
 	}
 	o.DataDirEmpty, o.NotADataDir = empty, notDataDir
 	pm := c.pm.Load()
-	if pm != nil && !pm.exited() {
+	if pm.running() {
 		o.StartedAt = pm.startedAt
 		err := c.probeSQL(ctx, &o)
 		if err == nil {

@@ -45,7 +45,7 @@ func (c *Controller) StopWALReceiver(ctx context.Context, syncStandbyNames strin
 // pg_promote poll every 100 ms).
 func (c *Controller) Promote(ctx context.Context) error {
 	pm := c.pm.Load()
-	if pm == nil || pm.exited() {
+	if !pm.running() {
 		return errors.New("promote: PostgreSQL is not running")
 	}
 	err := c.gate.WhileWritable(func() error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -13,17 +12,10 @@ import (
 // cluster-wide statement_timeout would otherwise kill pg_rewind's long
 // reads of the source's files (a known trap).
 func (c *Controller) sourceServer(up Upstream) string {
-	parts := []string{
-		"host=" + conninfoQuote(up.Host), "port=" + strconv.Itoa(up.Port),
-		"user=" + conninfoQuote(c.cfg.ReplicationUser), "dbname=postgres",
-		"application_name=" + conninfoQuote(c.cfg.MemberName+"-pg_rewind"),
+	return c.memberConninfo(up, "dbname=postgres",
+		"application_name="+conninfoQuote(c.cfg.MemberName+"-pg_rewind"),
 		"connect_timeout=5",
-		"options=" + conninfoQuote("-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"),
-	}
-	if c.cfg.Passfile != "" {
-		parts = append(parts, "passfile="+conninfoQuote(c.cfg.Passfile))
-	}
-	return strings.Join(parts, " ")
+		"options="+conninfoQuote("-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"))
 }
 
 // Rewind runs pg_rewind against up. PostgreSQL must be stopped; pg_rewind

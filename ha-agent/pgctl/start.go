@@ -54,7 +54,7 @@ type StartOptions struct {
 // of the agent. It returns once the process runs; readiness shows up in
 // Observe (starting → running).
 func (c *Controller) Start(ctx context.Context, opts StartOptions) error {
-	if pm := c.pm.Load(); pm != nil && !pm.exited() {
+	if pm := c.pm.Load(); pm.running() {
 		return fmt.Errorf("start PostgreSQL: postmaster %d is still running", pm.pid)
 	}
 	if err := c.clearLeftovers(ctx); err != nil {

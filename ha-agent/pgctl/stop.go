@@ -22,7 +22,7 @@ const (
 // Stop shuts the postmaster down and waits until it exited.
 func (c *Controller) Stop(ctx context.Context, mode StopMode) error {
 	pm := c.pm.Load()
-	if pm == nil || pm.exited() {
+	if !pm.running() {
 		return c.clearLeftovers(ctx)
 	}
 	sig := syscall.SIGINT
