@@ -88,7 +88,8 @@ func helperResumePromotion(args []string) int {
 	return 0
 }
 
-// The agent's resumed promotion (Decide cases 105-107) on real PostgreSQL: a standby killed with
+// The agent's resumed promotion (Decide's "unfinished promotion" cases: the holder restarts as a
+// standby, never as a primary, then promotes) on real PostgreSQL: a standby killed with
 // received but unreplayed WAL, restarted as a standby without upstream and promoted, has every row.
 // (The loss the old restart-as-primary caused needs WAL on a newer timeline than the control
 // file's; this test shows the path the agent takes now works, not that contrast.)
