@@ -32,14 +32,31 @@ type ControlData struct {
 	controlFileModTime int64
 }
 
+// Cluster states pg_controldata prints as "Database cluster state" (it runs
+// with LC_ALL=C). This is the one place that matches them: callers use the
+// predicates below, State is for humans.
+const (
+	stateShutDown           = "shut down"
+	stateShutDownInRecovery = "shut down in recovery"
+	stateShuttingDown       = "shutting down"
+	stateInProduction       = "in production"
+)
+
 // CleanShutdown: the cluster was shut down cleanly (as primary or standby).
 func (c *ControlData) CleanShutdown() bool {
-	return c.State == "shut down" || c.State == "shut down in recovery"
+	return c.State == stateShutDown || c.State == stateShutDownInRecovery
 }
 
 // WasPrimary: the control file says it last ran as a primary.
 func (c *ControlData) WasPrimary() bool {
-	return c.State == "shut down" || c.State == "in production" || c.State == "shutting down"
+	return c.State == stateShutDown || c.State == stateInProduction || c.State == stateShuttingDown
+}
+
+// ShutDownAsPrimary: the cluster last ran as a primary and was shut down
+// cleanly, so its latest checkpoint (the shutdown checkpoint) is the end
+// of its WAL.
+func (c *ControlData) ShutDownAsPrimary() bool {
+	return c.State == stateShutDown
 }
 
 func parseControlData(out string) (*ControlData, error) {
