@@ -2,24 +2,18 @@ package activities
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"sort"
-	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/pigwf/pigwf/activities/sshrun"
 	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 )
@@ -159,151 +153,6 @@ func (a *Activities) DCSRegister(ctx context.Context, in DCSRegisterInput) (Step
 		res.Changes = append(res.Changes, fmt.Sprintf("wrote the dynamic config (synchronous_mode %v, strict %v)", in.SyncMode, in.SyncStrict))
 	}
 	return res, nil
-}
-
-// AgentInput installs and starts the HA agent on one member.
-type AgentInput struct {
-	Node       Node     `json:"node"`
-	Member     string   `json:"member"`
-	Spec       PGSpec   `json:"spec"`
-	DCS        DCSInput `json:"dcs"`
-	APIPort    int      `json:"api_port"`
-	NoFailover bool     `json:"nofailover"`
-}
-
-// AgentConfigPath is where the agent's local configuration lives on a node.
-const AgentConfigPath = "/etc/pigwf/ha-agent.yml"
-
-// AgentBinaryPath is where the agent binary is installed on nodes.
-const AgentBinaryPath = "/usr/local/bin/pg-ha-agent"
-
-// RenderAgentConfig is the agent's local configuration file (see ha-agent's package doc).
-func RenderAgentConfig(in AgentInput) string {
-	quoted := make([]string, len(in.DCS.Endpoints))
-	for i, e := range in.DCS.Endpoints {
-		quoted[i] = e
-	}
-	return fmt.Sprintf(`# managed by pigwf pg-cluster-create
-cluster: %s
-name: %s
-prefix: %s
-etcd:
-  endpoints: [%s]
-api:
-  listen: %s:%d
-  url: http://%s:%d
-postgres:
-  bin_dir: %s
-  data_dir: %s
-  host: %s
-  port: %d
-  socket_dir: /var/run/postgresql
-  replication_user: %s
-  log_file: /pg/log/postgres/postgresql.log
-tags: { nofailover: %v, nosync: false }
-log_file: /pg/log/ha-agent/ha-agent.log
-`, in.DCS.Cluster, in.Member, in.DCS.Namespace, strings.Join(quoted, ", "), in.Node.SSHHost, in.APIPort, in.Node.SSHHost, in.APIPort,
-		in.Spec.BinDir, in.Spec.DataDir, in.Node.SSHHost, in.Spec.Port, in.Spec.ReplicationUser, in.NoFailover)
-}
-
-// HAAgent installs the pg-ha-agent binary and configuration and runs it as a service: a systemd
-// unit where systemd runs, otherwise a boot script in /etc/pigwf/boot.d (run at host start) that
-// is also started now. A changed binary or configuration restarts the agent.
-func (a *Activities) HAAgent(ctx context.Context, in AgentInput) (StepResult, error) {
-	bin, err := os.ReadFile(a.AgentBinary)
-	if err != nil {
-		return StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the worker has no pg-ha-agent binary at %s: run `make build`", a.AgentBinary), ErrConfig, nil)
-	}
-	sum := sha256.Sum256(bin)
-	want := hex.EncodeToString(sum[:])
-	res := StepResult{Node: in.Node.Addr, Step: StepAgent}
-
-	// The binary travels on stdin, only when the node's copy differs.
-	out, err := a.Remote.Run(ctx, in.Node.Target(), sshrun.Command{AsUser: "root", Script: "sha256sum " + AgentBinaryPath + " 2>/dev/null | cut -d' ' -f1"})
-	if err != nil {
-		return res, a.classify(in.Node, StepAgent, err)
-	}
-	if strings.TrimSpace(out.Stdout) != want {
-		tmp := fmt.Sprintf("%s.pigwf-%s", AgentBinaryPath, randomSuffix())
-		up, err := a.Remote.Run(ctx, in.Node.Target(), sshrun.Command{AsUser: "root", Stdin: bin,
-			Script: fmt.Sprintf("cat > %[1]s && chmod 755 %[1]s && [ \"$(sha256sum %[1]s | cut -d' ' -f1)\" = %[2]s ] && mv %[1]s %[3]s", tmp, want, AgentBinaryPath)})
-		if err != nil {
-			return res, a.classify(in.Node, StepAgent, err)
-		}
-		if err := up.Err(); err != nil {
-			return res, fmt.Errorf("while uploading pg-ha-agent to %s: %w", in.Node, err)
-		}
-		res.Changed = true
-		res.Changes = append(res.Changes, "installed "+AgentBinaryPath+" (sha256 "+want[:12]+")")
-	}
-	script := fmt.Sprintf(`conf=%[1]s
-want=%[2]s
-restart=%[3]d
-if [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
-  mkdir -p /etc/pigwf; printf '%%s\n' "$want" > "$conf.pigwf-tmp"; chmod 644 "$conf.pigwf-tmp"; mv "$conf.pigwf-tmp" "$conf"
-  changed "wrote $conf"; restart=1
-fi
-mkdir -p /pg/log/ha-agent; chown postgres:postgres /pg/log/ha-agent
-if [ -d /run/systemd/system ]; then
-  unit=/etc/systemd/system/pg-ha-agent.service
-  uwant='[Unit]
-Description=pigwf HA agent (owns PostgreSQL on this node)
-After=network-online.target
-[Service]
-User=postgres
-ExecStart=%[4]s supervise --config %[1]s
-Restart=always
-RestartSec=100ms
-KillMode=mixed
-[Install]
-WantedBy=multi-user.target'
-  if [ "$(cat $unit 2>/dev/null)" != "$uwant" ]; then printf '%%s\n' "$uwant" > $unit; systemctl daemon-reload; changed "wrote $unit"; restart=1; fi
-  systemctl is-enabled -q pg-ha-agent || { systemctl enable -q pg-ha-agent; changed "enabled pg-ha-agent"; }
-  if ! systemctl is-active -q pg-ha-agent; then systemctl start pg-ha-agent; changed "started pg-ha-agent"
-  elif [ "$restart" = 1 ]; then systemctl restart pg-ha-agent; changed "restarted pg-ha-agent"; fi
-  exit 0
-fi
-boot=/etc/pigwf/boot.d/50-pg-ha-agent
-bwant='#!/bin/sh
-# managed by pigwf: runs the HA agent at host start (this host has no systemd)
-exec runuser -u postgres -- %[4]s supervise --config %[1]s >> /pg/log/ha-agent/supervise.log 2>&1'
-if [ "$(cat $boot 2>/dev/null)" != "$bwant" ]; then mkdir -p /etc/pigwf/boot.d; printf '%%s\n' "$bwant" > $boot; chmod 755 $boot; changed "wrote $boot"; fi
-running=$(pgrep -f "^%[4]s supervise --config %[1]s" || true)
-# A running agent whose binary was replaced since it started (its /proc exe is "(deleted)") runs
-# old code: restart it too.
-for p in $running $(pgrep -f "^%[4]s run --config %[1]s" || true); do
-  case "$(readlink /proc/$p/exe 2>/dev/null)" in *"(deleted)") stale=1;; esac
-done
-[ "${stale:-0}" = 1 ] && { restart=1; note "the running agent predates the installed binary"; }
-if [ -n "$running" ] && [ "$restart" = 1 ] && [ %[5]d = 1 ]; then
-  # Restarting the leader's agent restarts its PostgreSQL (it dies with its agent): a failover.
-  note "pg-ha-agent on the current leader runs an older binary or configuration: not restarted now; move the leader away first (pigwf start switchover), then run again"
-  restart=0
-fi
-if [ -n "$running" ] && [ "$restart" = 1 ]; then
-  kill $running; for i in $(seq 1 100); do pgrep -f "^%[4]s supervise" >/dev/null || break; sleep 0.1; done
-  running=""; note "stopped the agent to restart it"
-fi
-if [ -z "$running" ]; then
-  setsid $boot < /dev/null > /dev/null 2>&1 &
-  for i in $(seq 1 50); do pgrep -f "^%[4]s supervise" >/dev/null && break; sleep 0.1; done
-  pgrep -f "^%[4]s supervise" >/dev/null || fail "pg-ha-agent did not start: see /pg/log/ha-agent/supervise.log"
-  changed "started pg-ha-agent"
-else
-  note "pg-ha-agent is running"
-fi
-`, AgentConfigPath, sshrun.ShellQuote(strings.TrimSuffix(RenderAgentConfig(in), "\n")), map[bool]int{true: 1, false: 0}[res.Changed], AgentBinaryPath,
-		map[bool]int{true: 1, false: 0}[isPrimaryNow(fmt.Sprintf("http://%s:%d", in.Node.SSHHost, in.APIPort))])
-	step, err := a.runStep(ctx, in.Node, StepAgent, script, nil)
-	step.Changes = append(res.Changes, step.Changes...)
-	step.Changed = step.Changed || res.Changed
-	return step, err
-}
-
-func randomSuffix() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // WaitLeaderInput waits until a member leads and takes writes.

@@ -225,32 +225,10 @@ func contains(list []string, s string) bool {
 // instead of racing it. A completed clone is recorded outside the data directory; a directory
 // that holds only part of a clone is moved aside, never deleted.
 func (a *Activities) PgClone(ctx context.Context, in PgNodeInput) (StepResult, error) {
-	script := in.pgEnv() + sysidScript + fmt.Sprintf(`want=%[1]s
-done_file=/var/lib/pigwf/clone.done
-exec 9> /var/lib/pigwf/clone.lock
-flock -w 1800 9 || fail "another clone holds /var/lib/pigwf/clone.lock"
-sysid=$(pg_sysid)
-if [ -n "$sysid" ] && [ "$sysid" != "$want" ]; then fail "$PGDATA holds system $sysid, not this cluster's $want: move it away (pigwf never deletes a data directory)"; fi
-# Complete data of this system: a finished clone, or a former primary's initdb (the marker).
-if [ -n "$sysid" ] && { [ "$(cat $done_file 2>/dev/null)" = "$want" ] || [ "$(cat /var/lib/pigwf/pg-cluster 2>/dev/null)" = "$PIGWF_CLUSTER $want" ]; }; then
-  fact sysid "$sysid"; note "$PGDATA holds system $sysid"; exit 0
-fi
-if [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA")" ]; then
-  aside="$PGDATA.pigwf-partial-$(date -u +%%Y%%m%%dT%%H%%M%%SZ)"
-  mv "$PGDATA" "$aside"; changed "moved an unfinished clone aside to $aside"
-fi
-mkdir -p "$PGDATA"; chown postgres:postgres "$PGDATA"; chmod 700 "$PGDATA"
-start=$(date +%%s)
-if ! runuser -u postgres -- "$PGBIN/pg_basebackup" -h %[2]s -p "$PGPORT" -U %[3]s -D "$PGDATA" -X stream -c fast --no-password > /var/lib/pigwf/clone.log 2>&1; then
-  tail -n 5 /var/lib/pigwf/clone.log >&2; exit 1
-fi
-sysid=$(pg_sysid)
-[ "$sysid" = "$want" ] || fail "the clone holds system $sysid, not $want: is %[2]s this cluster's primary?"
-echo "$want" > $done_file
-echo "$PIGWF_CLUSTER $sysid" > /var/lib/pigwf/pg-cluster
-fact sysid "$sysid"
-changed "cloned $PGDATA from %[2]s in $(( $(date +%%s) - start )) s ($(du -sh "$PGDATA" | cut -f1))"
-`, sshrun.ShellQuote(in.ClusterSysid), sshrun.ShellQuote(in.Primary.SSHHost), sshrun.ShellQuote(in.Spec.ReplicationUser))
+	script := in.pgEnv() + sysidScript + withInputs(pgCloneScript,
+		shellVar{"want", in.ClusterSysid},
+		shellVar{"primary", in.Primary.SSHHost},
+		shellVar{"repl_user", in.Spec.ReplicationUser})
 	return a.runStep(ctx, in.Node, StepClone, script, nil)
 }
 

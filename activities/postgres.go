@@ -78,35 +78,21 @@ const sysidScript = `pg_sysid() {
 // PgPrecheck checks a node before anything is changed. Problems come back in the result (not
 // as an error) so the workflow can report every node's problems together.
 func (a *Activities) PgPrecheck(ctx context.Context, in PgNodeInput) (StepResult, error) {
-	var etcd strings.Builder
+	var probes strings.Builder
 	for _, e := range in.Etcd {
 		hostport := strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "https://")
 		host, port, _ := strings.Cut(hostport, ":")
-		fmt.Fprintf(&etcd, "timeout 2 bash -c %s 2>/dev/null && reach=$((reach+1)) || unreach=\"$unreach %s\"\n",
-			sshrun.ShellQuote("exec 3<>/dev/tcp/"+host+"/"+port), hostport)
+		fmt.Fprintf(&probes, "%s|%s|%s\n", host, port, hostport)
 	}
-	script := in.pgEnv() + sysidScript + fmt.Sprintf(`problem() { echo "fact: problem.$1=$2"; }
-[ -f %[1]s ] || problem managed %[2]s
-[ -x "$PGBIN/postgres" ] || problem binaries "no PostgreSQL server at $PGBIN: run node-init (package postgresql-15)"
-sysid=$(pg_sysid)
-[ -f /var/lib/pigwf/pg-cluster ] && fact marker "$(cat /var/lib/pigwf/pg-cluster)"
-if [ -n "$sysid" ]; then fact sysid "$sysid"; note "data directory $PGDATA holds system $sysid"
-elif [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA" 2>/dev/null)" ]; then problem datadir "$PGDATA is not empty and holds no PostgreSQL cluster: move it away"
-fi
-if listener=$(ss -Htlnp "sport = :$PGPORT" 2>/dev/null) && [ -n "$listener" ]; then
-  pid=$(head -n1 "$PGDATA/postmaster.pid" 2>/dev/null || true)
-  if [ -n "$pid" ] && echo "$listener" | grep -q "pid=$pid,"; then fact port ours; note "port $PGPORT is held by this data directory's PostgreSQL"
-  else problem port "port $PGPORT is in use by another process ($(echo "$listener" | grep -o 'users:(("[^"]*"' | head -n1 | cut -d'"' -f2)): stop it or set pg_port"; fi
-fi
-reach=0; unreach=""
-%[3]s
-if [ %[4]d -gt 0 ] && [ "$reach" -eq 0 ]; then problem etcd "no etcd endpoint answers from this node:$unreach"
-elif [ -n "$unreach" ]; then note "etcd unreachable from here:$unreach"; fi
-`, CAPath, sshrun.ShellQuote(UnmanagedMessage(in.Node.String(), in.Spec.Cluster)), etcd.String(), len(in.Etcd))
+	script := in.pgEnv() + sysidScript + withInputs(pgPrecheckScript,
+		shellVar{"ca", CAPath},
+		shellVar{"unmanaged", UnmanagedMessage(in.Node.String(), in.Spec.Cluster)},
+		shellVar{"etcd_count", fmt.Sprint(len(in.Etcd))},
+		shellVar{"etcd_probes", probes.String()})
 	return a.runStep(ctx, in.Node, StepPrecheck, script, nil)
 }
 
-// UnmanagedMessage is the precheck's answer for a node without the CA marker (seed 000).
+// UnmanagedMessage is the precheck's answer for a node without the CA marker: node-init comes first.
 func UnmanagedMessage(node, cluster string) string {
 	return fmt.Sprintf("node %s is not managed by pigwf: run `pigwf start node-init --cluster %s` first", node, cluster)
 }

@@ -1,0 +1,78 @@
+package activities
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/pigwf/pigwf/ha-agent/agent"
+)
+
+// The file HAAgent writes is read back by the agent's own loader into exactly the values meant,
+// including values YAML would misread unquoted, and it holds no password.
+func TestAgentConfigRoundTrip(t *testing.T) {
+	// The agent checks that bin_dir holds a postgres binary.
+	binDir := filepath.Join(t.TempDir(), "pg bin: #15")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(binDir, "postgres"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plain := AgentInput{
+		Node:    Node{Addr: "10.213.0.11", Name: "pg-test-1", SSHHost: "10.213.0.11", SSHPort: 22, SSHUser: "root"},
+		Member:  "pg-test-1",
+		Spec:    PGSpec{Cluster: "pg-test", Port: 5432, DataDir: "/pg/data", BinDir: binDir, ReplicationUser: "replicator", AdminUser: "dbuser_dba"},
+		DCS:     DCSInput{Endpoints: []string{"http://10.213.0.11:2379", "http://10.213.0.12:2379"}, Namespace: "/pigwf", Cluster: "pg-test"},
+		APIPort: 8008,
+	}
+	tricky := plain
+	tricky.Member = "*pg-1"
+	tricky.DCS = DCSInput{Endpoints: []string{"http://etcd-1:2379/a,b", "https://etcd-2:2379"}, Namespace: "/pigwf: #2", Cluster: "null"}
+	tricky.Spec.DataDir = "/pg/data: main #1"
+	tricky.Spec.ReplicationUser = "@repl"
+	tricky.Spec.Port = 6543
+	tricky.NoFailover = true
+	noPrefix := plain
+	noPrefix.DCS.Namespace = ""
+
+	want := func(in AgentInput, prefix string) agent.LocalConfig {
+		return agent.LocalConfig{
+			Cluster: in.DCS.Cluster, Name: in.Member, Prefix: prefix,
+			Etcd: agent.EtcdConfig{Endpoints: in.DCS.Endpoints},
+			API:  agent.APIConfig{Listen: "10.213.0.11:8008", URL: "http://10.213.0.11:8008"},
+			Postgres: agent.PostgresConfig{BinDir: binDir, DataDir: in.Spec.DataDir, Host: "10.213.0.11", Port: in.Spec.Port,
+				SocketDir: "/var/run/postgresql", ReplicationUser: in.Spec.ReplicationUser, LogFile: "/pg/log/postgres/postgresql.log"},
+			Tags:    agent.TagsConfig{NoFailover: in.NoFailover},
+			LogFile: "/pg/log/ha-agent/ha-agent.log",
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		in   AgentInput
+		want agent.LocalConfig
+	}{
+		{"plain", plain, want(plain, "/pigwf")},
+		{"values that need quoting", tricky, want(tricky, "/pigwf: #2")},
+		{"no namespace: the agent's default prefix", noPrefix, want(noPrefix, "/pigwf")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			text, err := RenderAgentConfig(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := agent.ParseConfig(AgentConfigPath, []byte(text))
+			if err != nil {
+				t.Fatalf("the agent refuses the rendered config: %v\n%s", err, text)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("the agent reads\n%+v\nwant\n%+v\nfrom\n%s", got, tc.want, text)
+			}
+			if strings.Contains(strings.ToLower(text), "password") {
+				t.Errorf("the rendered config mentions a password:\n%s", text)
+			}
+		})
+	}
+}

@@ -1,0 +1,34 @@
+package activities
+
+import (
+	_ "embed"
+	"strings"
+
+	"github.com/pigwf/pigwf/activities/sshrun"
+)
+
+// Step scripts longer than a screenful live in scripts/*.sh, embedded in the worker. Each runs
+// after scriptPrelude (changed, note, fact, fail) and reads its inputs from shell variables that
+// withInputs assigns first, so a value is always one quoted word (sshrun.ShellQuote), never
+// spliced into the script's text. Secrets never go in a script: they travel on stdin.
+var (
+	//go:embed scripts/ha-agent.sh
+	haAgentScript string
+	//go:embed scripts/pg-precheck.sh
+	pgPrecheckScript string
+	//go:embed scripts/pg-clone.sh
+	pgCloneScript string
+)
+
+// shellVar is one input of a script: the assignment name=value.
+type shellVar struct{ name, value string }
+
+// withInputs is script preceded by the assignments of its inputs, in order.
+func withInputs(script string, vars ...shellVar) string {
+	var b strings.Builder
+	for _, v := range vars {
+		b.WriteString(v.name + "=" + sshrun.ShellQuote(v.value) + "\n")
+	}
+	b.WriteString(script)
+	return b.String()
+}
