@@ -36,24 +36,21 @@ func (a *Agent) execute(ctx context.Context, act haagent.Action, reason string, 
 	var err error
 	switch act.Kind {
 	case haagent.ActionNone, haagent.ActionRenewLeader:
-		if strings.HasPrefix(reason, "refusing to join") {
-			a.note = reason
-		}
 	case haagent.ActionClaimInitialize:
 		_, err = a.store.ClaimInitialize(a.etcdCtx(ctx), a.cfg.Name)
 		if err = a.etcdResult(err); err == nil {
 			a.cache.initialize = &dcs.InitializeRecord{ClaimedBy: a.cfg.Name}
 		}
 	case haagent.ActionBootstrap:
-		a.runAsync(haagent.BusyBootstrap, "bootstrapping: initdb", func(ctx context.Context) error {
+		a.runAsync(haagent.BusyBootstrap, showBootstrapping, "bootstrapping: initdb", func(ctx context.Context) error {
 			return a.pg.Bootstrap(ctx)
 		}, nil)
 	case haagent.ActionCloneFromLeader:
 		// A directory with files but no PG_VERSION (an interrupted copy)
 		// is moved aside, never deleted.
-		err = a.clone(act.Leader, obs.NotADataDir, "cloning from leader "+act.Leader)
+		err = a.clone(act.Leader, obs.NotADataDir, showCloning, "cloning from leader "+act.Leader)
 	case haagent.ActionReclone:
-		err = a.clone(act.Leader, true, "re-cloning from leader "+act.Leader+": "+reason)
+		err = a.clone(act.Leader, true, showRecloning, "re-cloning from leader "+act.Leader+": "+reason)
 	case haagent.ActionWriteInitialize:
 		rec := dcs.InitializeRecord{ClaimedBy: a.cfg.Name, Sysid: act.Sysid}
 		if in := a.cache.initialize; in != nil && in.ClaimedBy != "" {
@@ -64,7 +61,7 @@ func (a *Agent) execute(ctx context.Context, act haagent.Action, reason string, 
 			a.cache.initialize = &rec
 		}
 	case haagent.ActionRefuseToJoin:
-		a.note = reason
+		a.note = reason // the member record says why this member stays out
 	case haagent.ActionAcquireLeader:
 		err = a.acquire(ctx, act, obs)
 	case haagent.ActionStopWALReceiver:
@@ -479,7 +476,7 @@ func (a *Agent) applySSN(ctx context.Context, obs pgctl.Observation, value strin
 // renewing meanwhile (Busy).
 func (a *Agent) promote() {
 	started := time.Now()
-	a.runAsync(haagent.BusyPromoting, "", func(ctx context.Context) error {
+	a.runAsync(haagent.BusyPromoting, showPostgresState, "", func(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
 		return a.pg.Promote(pctx)
@@ -510,7 +507,7 @@ func (a *Agent) demote(act haagent.Action) error {
 		a.noteFence(rep)
 		return err
 	}
-	a.runAsync(haagent.BusyStopping, "switchover: shutting down", func(ctx context.Context) error {
+	a.runAsync(haagent.BusyStopping, showPostgresState, "switchover: shutting down", func(ctx context.Context) error {
 		// A checkpoint while writes still flow leaves little for the
 		// shutdown checkpoint, which is write downtime.
 		cctx, ccancel := context.WithTimeout(ctx, time.Minute)
@@ -535,7 +532,7 @@ func (a *Agent) rewind(leader string, view haagent.ClusterView) error {
 	if lr := view.Leader; lr != nil && lm.rec.CheckpointTimeline < lr.Timeline {
 		return fmt.Errorf("%w: leader %s has not checkpointed on timeline %d yet (pg_rewind would see no divergence)", errNotYet, leader, lr.Timeline)
 	}
-	a.runAsync(haagent.BusyRewinding, "pg_rewind from "+leader, func(ctx context.Context) error {
+	a.runAsync(haagent.BusyRewinding, showRewinding, "pg_rewind from "+leader, func(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		if err := a.pg.Stop(sctx, pgctl.StopFast); err != nil {
@@ -548,7 +545,7 @@ func (a *Agent) rewind(leader string, view haagent.ClusterView) error {
 		}
 		return a.pg.Start(sctx, pgctl.StartOptions{Upstream: &up})
 	}, func(err error) {
-		if err != nil && strings.Contains(err.Error(), "connection to server") {
+		if errors.Is(err, pgctl.ErrRewindSourceUnreachable) {
 			// The leader was unreachable: not a failed rewind; retried.
 			a.log.Warn("pg_rewind could not reach the leader; will retry", "leader", leader, "err", err)
 			return
@@ -566,14 +563,15 @@ func (a *Agent) rewind(leader string, view haagent.ClusterView) error {
 }
 
 // clone runs pg_basebackup from leader (moving an old data directory
-// aside first when moveAside) and starts as its replica.
-func (a *Agent) clone(leader string, moveAside bool, note string) error {
+// aside first when moveAside) and starts as its replica; the member record
+// shows state meanwhile.
+func (a *Agent) clone(leader string, moveAside bool, state recordState, note string) error {
 	up, err := a.upstream(leader)
 	if err != nil {
 		return err
 	}
 	a.note = note
-	a.runAsync(haagent.BusyCloning, note, func(ctx context.Context) error {
+	a.runAsync(haagent.BusyCloning, state, note, func(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		if err := a.pg.Stop(sctx, pgctl.StopFast); err != nil {
@@ -601,9 +599,22 @@ func (a *Agent) clone(leader string, moveAside bool, note string) error {
 	return nil
 }
 
+// recordState is what the member record shows as its state while a long
+// action runs, in place of PostgreSQL's.
+type recordState string
+
+const (
+	showPostgresState recordState = "" // PostgreSQL's own state
+	showBootstrapping recordState = "bootstrapping"
+	showCloning       recordState = "cloning"
+	showRecloning     recordState = "recloning"
+	showRewinding     recordState = "rewinding"
+)
+
 // runAsync runs a long action off the loop; the loop keeps renewing.
-func (a *Agent) runAsync(busy haagent.Busy, note string, fn func(ctx context.Context) error, after func(error)) {
-	a.busy, a.busyNote = busy, note
+// Meanwhile the member record shows state and note.
+func (a *Agent) runAsync(busy haagent.Busy, state recordState, note string, fn func(ctx context.Context) error, after func(error)) {
+	a.busy, a.busyState, a.busyNote = busy, state, note
 	go func() {
 		err := fn(context.Background())
 		a.asyncDone <- asyncResult{busy: busy, err: err, after: after}
@@ -611,7 +622,7 @@ func (a *Agent) runAsync(busy haagent.Busy, note string, fn func(ctx context.Con
 }
 
 func (a *Agent) finishAsync(r asyncResult) {
-	a.busy, a.busyNote = haagent.BusyNone, ""
+	a.busy, a.busyState, a.busyNote = haagent.BusyNone, showPostgresState, ""
 	if r.err != nil && r.after == nil {
 		a.log.Error("long action failed", "action", string(r.busy), "err", r.err)
 	}

@@ -104,6 +104,7 @@ type Agent struct {
 	leaderSeq    uint64
 	dcsReachable bool
 	busy         haagent.Busy
+	busyState    recordState
 	busyNote     string
 	asyncDone    chan asyncResult
 	kick         chan struct{}

@@ -394,13 +394,8 @@ func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
 	} else if lr := view.Leader; lr != nil && lr.Holder != a.cfg.Name {
 		rec.LagBytes = haagent.LagBytes(lr.Optime, max(obs.ReceivedLSN, obs.ReplayedLSN))
 	}
-	switch a.busy {
-	case haagent.BusyCloning:
-		rec.State = busyState(a.busyNote, "cloning")
-	case haagent.BusyRewinding:
-		rec.State = "rewinding"
-	case haagent.BusyBootstrap:
-		rec.State = "bootstrapping"
+	if a.busyState != showPostgresState {
+		rec.State = string(a.busyState)
 	}
 	if a.busyNote != "" {
 		rec.Note = a.busyNote
@@ -417,11 +412,4 @@ func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
 		default:
 		}
 	}
-}
-
-func busyState(note, def string) string {
-	if strings.HasPrefix(note, "re-cloning") {
-		return "recloning"
-	}
-	return def
 }
