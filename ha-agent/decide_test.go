@@ -845,13 +845,84 @@ func TestDecide(t *testing.T) {
 		if err := tc.view.Config.Validate(); err != nil {
 			t.Fatalf("case %d %s: fixture config invalid: %v", tc.n, tc.name, err)
 		}
+		view, local := deepCopy(tc.view), deepCopy(tc.local)
 		got, reason := Decide(tc.view, tc.local, at)
+		if !reflect.DeepEqual(tc.view, view) {
+			t.Errorf("case %d %s: Decide modified its view:\n  after  %+v\n  before %+v", tc.n, tc.name, tc.view, view)
+		}
+		if !reflect.DeepEqual(tc.local, local) {
+			t.Errorf("case %d %s: Decide modified its local state:\n  after  %+v\n  before %+v", tc.n, tc.name, tc.local, local)
+		}
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("case %d %s:\n  action  %s %+v\n  want    %s %+v", tc.n, tc.name, got, got, tc.want, tc.want)
 		}
 		if reason != tc.wantReason {
 			t.Errorf("case %d %s:\n  reason %q\n  want   %q", tc.n, tc.name, reason, tc.wantReason)
 		}
+	}
+}
+
+// deepCopy copies v and everything it points to (maps, slices, pointers),
+// so that comparing the copy with v after a call shows whether the call
+// wrote through any of them. Unexported struct fields (time.Time's) are
+// copied as values.
+func deepCopy[T any](v T) T {
+	out := reflect.New(reflect.TypeOf(&v).Elem()).Elem()
+	copyValue(out, reflect.ValueOf(&v).Elem())
+	return out.Interface().(T)
+}
+
+func copyValue(dst, src reflect.Value) {
+	switch src.Kind() {
+	case reflect.Pointer:
+		if src.IsNil() {
+			return
+		}
+		p := reflect.New(src.Type().Elem())
+		copyValue(p.Elem(), src.Elem())
+		dst.Set(p)
+	case reflect.Map:
+		if src.IsNil() {
+			return
+		}
+		m := reflect.MakeMapWithSize(src.Type(), src.Len())
+		for it := src.MapRange(); it.Next(); {
+			val := reflect.New(src.Type().Elem()).Elem()
+			copyValue(val, it.Value())
+			m.SetMapIndex(it.Key(), val)
+		}
+		dst.Set(m)
+	case reflect.Slice:
+		if src.IsNil() {
+			return
+		}
+		sl := reflect.MakeSlice(src.Type(), src.Len(), src.Len())
+		for i := range src.Len() {
+			copyValue(sl.Index(i), src.Index(i))
+		}
+		dst.Set(sl)
+	case reflect.Struct:
+		dst.Set(src)
+		for i := range src.NumField() {
+			if dst.Field(i).CanSet() {
+				copyValue(dst.Field(i), src.Field(i))
+			}
+		}
+	default:
+		dst.Set(src)
+	}
+}
+
+func TestDeepCopySharesNothing(t *testing.T) {
+	v := view(syncMode("n2"), func(v *ClusterView) { v.FailsafeMembers = []string{"n1"} })
+	c := deepCopy(v)
+	if !reflect.DeepEqual(v, c) {
+		t.Fatalf("copy differs: %+v", c)
+	}
+	c.Leader.Holder, c.Sync.Standbys[0], c.FailsafeMembers[0] = "x", "x", "x"
+	c.Members["n2"] = Member{}
+	if v.Leader.Holder != leader || v.Sync.Standbys[0] != "n2" || v.FailsafeMembers[0] != "n1" || v.Members["n2"].Name != "n2" {
+		t.Fatalf("the copy shares memory with the original: %+v", v)
 	}
 }
 
