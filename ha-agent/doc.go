@@ -10,6 +10,37 @@
 // Decide, the fence timer, the REST API and the pg-ha-agent binary are
 // the executor, package agent.
 //
+// Every rule about leadership, WAL positions and synchronous standbys is
+// defined here once, as a function or a method on these types, and the
+// executor, its fence timer and its REST API call the same definitions
+// Decide does, so what they judge can never drift from what Decide decided.
+//
+// # Where things are
+//
+//   - types.go: what the agent observes (ClusterView, LocalState, Member,
+//     the DCS records) and the small rules on them (WALPosition,
+//     AcceptingWrites, MayAcceptWrites, SyncState.Synchronous, MemberNames);
+//     action.go: Action, what Decide returns; lsn.go: LSN and LagBytes.
+//   - config.go: Config, the cluster-wide settings, its validation and the
+//     lease arithmetic (HolderDeadline, StaleAfter).
+//   - decide.go: Decide and the order of its checks; pause.
+//   - leadership.go: whose lease the leader key carries (LeaseIsMine), when
+//     a leader turns stale (LeaderStale), whether this node may take writes
+//     now (HoldsLeadership), and the fence.
+//   - failsafe.go: failsafe mode, on both sides: the confirmations a holder
+//     gathered (FailsafeProof) and the answer a member gives
+//     (AnswerFailsafe).
+//   - bootstrap.go: an empty data directory, the initialize race and the
+//     first lock of a cluster that was never led.
+//   - holder.go: the holder's PostgreSQL down, restarting or being
+//     promoted; switchover.go: manual failover and switchover, and who
+//     could take over from the holder; sync.go: the synchronous standbys.
+//   - follow.go: a primary without the lock, and a member following a live
+//     leader (rewind, re-clone); race.go: who may take a stale or free lock.
+//
+// The tests follow the same files: each *_test.go holds the numbered
+// TestDecide cases of its concern.
+//
 // # Leadership in milliseconds
 //
 // The leader record lives in etcd at <prefix>/<cluster>/leader. Its holder

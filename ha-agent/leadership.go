@@ -1,6 +1,9 @@
 package haagent
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // LeaseIsMine: the leader key, as this view shows it, still carries what
 // member me's lease wrote. The view may lag behind my own last renewal,
@@ -18,49 +21,57 @@ func (v ClusterView) LeaderStale(now time.Duration) bool {
 	return v.Leader == nil || now >= v.Leader.StaleAt(v.Config)
 }
 
-// FailsafeProof is what the failsafe confirmations a holder gathered
-// over the REST API prove while it cannot reach etcd (doc.go, "etcd
-// unreachable").
-type FailsafeProof struct {
-	// Confirmed are the other members of the failsafe key that confirmed me.
-	Confirmed []string
-	// Missing are the other members of the failsafe key that did not.
-	Missing []string
-	// Oldest is the SEND time of the oldest confirmed request: the
-	// extension is timed from it, as a renewal is from its send time.
-	Oldest time.Duration
+// HoldsLeadership reports whether this node is the leader right now and
+// may take writes: its PostgreSQL runs as a primary, the leader key still
+// carries its lease, and either the lease has not expired or, with etcd
+// unreachable in failsafe mode, every member of the failsafe key confirmed
+// it (exactly when Decide's fence would not fire). The REST API's /primary
+// check must answer from this, so a load balancer never routes writes to a
+// node past its fence deadline.
+func HoldsLeadership(view ClusterView, local LocalState, now time.Duration) bool {
+	d := decider{v: view, l: local, now: now, cfg: view.Config}
+	if !local.AcceptingWrites() || !view.LeaseIsMine(local.Name, local.Lease) {
+		return false
+	}
+	if d.holdsLease() {
+		return true
+	}
+	_, _, keep, _ := d.failsafe()
+	return keep
 }
 
-// FailsafeProof collects, for holder me, the confirmations in acks
-// (member → send time of the request it confirmed) against the failsafe
-// key, in the key's order.
-func (v ClusterView) FailsafeProof(me string, acks map[string]time.Duration) FailsafeProof {
-	var p FailsafeProof
-	for _, name := range v.FailsafeMembers {
-		if name == me {
-			continue
-		}
-		sent, ok := acks[name]
-		if !ok {
-			p.Missing = append(p.Missing, name)
-			continue
-		}
-		if len(p.Confirmed) == 0 || sent < p.Oldest {
-			p.Oldest = sent
-		}
-		p.Confirmed = append(p.Confirmed, name)
-	}
-	return p
+func (d *decider) deadline() time.Duration { return d.cfg.HolderDeadline(d.l.Lease.SentAt) }
+
+// holdsLease: I am the leader right now by my own clock.
+func (d *decider) holdsLease() bool {
+	return d.v.LeaseIsMine(d.l.Name, d.l.Lease) && d.now < d.deadline()
 }
 
-// Deadline is the holder deadline the confirmations prove: the oldest
-// confirmation's send time + L(1−ε) − m_f. ok is false when a member of
-// the key did not confirm, and when the key lists no other member: then
-// no confirmation bounds an extension, and the fence timer keeps the
-// lease's own deadline.
-func (p FailsafeProof) Deadline(cfg Config) (deadline time.Duration, ok bool) {
-	if len(p.Missing) > 0 || len(p.Confirmed) == 0 {
-		return 0, false
+// fence handles a lease that expired or was lost while PostgreSQL may
+// take writes. Failsafe mode may extend an expired lease while etcd is
+// unreachable.
+func (d *decider) fence() (Action, string, bool) {
+	if d.l.Lease == nil || !d.l.MayAcceptWrites() || d.holdsLease() {
+		return Action{}, "", false
 	}
-	return cfg.HolderDeadline(p.Oldest), true
+	if !d.v.LeaseIsMine(d.l.Name, d.l.Lease) {
+		lost := "deleted"
+		if lr := d.v.Leader; lr != nil && lr.Holder != d.l.Name {
+			lost = fmt.Sprintf("taken by %s (revision %d)", lr.Holder, lr.ModRevision)
+		} else if lr != nil {
+			lost = fmt.Sprintf("rewritten at revision %d after my lease at revision %d", lr.ModRevision, d.l.Lease.Revision)
+		}
+		return Action{Kind: ActionFenceWrites}, fmt.Sprintf(
+			"fencing: my leader key was %s, so another member may take over at once", lost), true
+	}
+	a, why, keep, note := d.failsafe()
+	if keep {
+		return a, why, true
+	}
+	why = fmt.Sprintf("fencing: could not renew the leader lock before my deadline (last successful renew sent %s ago, deadline %s after it)",
+		ms(d.now-d.l.Lease.SentAt), ms(d.cfg.holderWindow()))
+	if d.v.Paused {
+		why += "; fencing even though paused, because a resume I cannot see would let others take over"
+	}
+	return Action{Kind: ActionFenceWrites}, why + note, true
 }

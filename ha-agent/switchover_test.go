@@ -1,0 +1,87 @@
+package haagent
+
+import "time"
+
+// switchoverCases: manual failover and switchover requests.
+func switchoverCases() []decideCase {
+	return []decideCase{
+		{n: 74, name: "switchover: the leader demotes cleanly first",
+			view:       view(failover("n1", "n2")),
+			local:      primary(),
+			want:       Action{Kind: ActionDemote, Leader: "n2", Clean: true, KeepLock: true},
+			wantReason: "switchover: demoting cleanly (fast shutdown) so n2 can take over"},
+		{n: 75, name: "switchover to a nofailover member is rejected",
+			view:       view(failover("n1", "n3"), withMember("n3", func(m *Member) { m.Tags.NoFailover = true })),
+			local:      primary(),
+			want:       Action{Kind: ActionClearFailoverRequest, FailoverRev: 77, KeepLock: true},
+			wantReason: "rejecting the switchover to n3: it is tagged nofailover"},
+		{n: 76, name: "switchover without a candidate goes to the healthiest",
+			view:       view(failover("n1", "")),
+			local:      primary(),
+			want:       Action{Kind: ActionDemote, Clean: true, KeepLock: true},
+			wantReason: "switchover: demoting cleanly (fast shutdown) so the healthiest of n2, n3 can take over"},
+		{n: 77, name: "scheduled switchover waits for its time",
+			view: view(func(v *ClusterView) {
+				v.Failover = &FailoverRequest{From: "n1", To: "n2", ModRevision: 77,
+					ScheduledAt: time.Date(2026, 5, 1, 13, 0, 0, 0, time.UTC)}
+			}),
+			local:      primary(),
+			want:       Action{Kind: ActionRenewLeader},
+			wantReason: "no action: switchover scheduled at 2026-05-01T13:00:00Z; keeping the leader lock until then"},
+		{n: 78, name: "request to move away from another leader is stale",
+			view:       view(failover("n9", "n2")),
+			local:      primary(),
+			want:       Action{Kind: ActionClearFailoverRequest, FailoverRev: 77, KeepLock: true},
+			wantReason: "clearing the failover request: it asks to move leadership away from n9, but I (n1) am the leader"},
+		{n: 79, name: "switchover: after the clean shutdown the leader releases",
+			view:       view(failover("n1", "n2")),
+			local:      primary(pgState(PGStopped)),
+			want:       Action{Kind: ActionReleaseLeader, ExpectedRevision: 100},
+			wantReason: "switchover: PostgreSQL stopped cleanly; releasing the leader lock to n2"},
+		{n: 80, name: "new leader clears the request that named it",
+			view: view(failover("n1", "n2"), func(v *ClusterView) {
+				v.Leader.Holder, v.Leader.ModRevision = "n2", 130
+			}),
+			local: replica("n2", func(l *LocalState) {
+				l.InRecovery, l.FlushLSN, l.Lease = false, walAt, &Lease{Revision: 130, SentAt: now - 5*msec}
+			}),
+			want:       Action{Kind: ActionClearFailoverRequest, FailoverRev: 77, KeepLock: true},
+			wantReason: "clearing the failover request: I (n2) am the requested candidate and already the leader"},
+		{n: 81, name: "candidate waits for the leader to demote",
+			view:       view(failover("n1", "n2")),
+			local:      replica("n2"),
+			want:       Action{},
+			wantReason: "no action: a switchover to me was requested; waiting for leader n1 to demote and release the lock"},
+		{n: 82, name: "lock released for a switchover: the named candidate takes it",
+			view:       view(noLeader, failover("n1", "n2")),
+			local:      replica("n2"),
+			want:       Action{Kind: ActionAcquireLeader, Term: 4},
+			wantReason: "promoting: the leader lock is free (last held by n1) and I am the requested failover candidate (WAL 0/3000060)"},
+		{n: 83, name: "lock released for a switchover: others leave it to the candidate",
+			view:       view(noLeader, failover("n1", "n2")),
+			local:      replica("n3"),
+			want:       Action{},
+			wantReason: "not promoting: a failover to n2 was requested and n2 can take over (the leader lock is free (last held by n1))"},
+		{n: 84, name: "requested candidate is gone: the healthiest races instead",
+			view:  view(stale, failover("", "n3"), withMember("n3", func(m *Member) { m.ObservedAt = now - 1500*msec })),
+			local: replica("n2"),
+			want:  Action{Kind: ActionAcquireLeader, ExpectedRevision: 100, Term: 4},
+			wantReason: "promoting: leader n1 is stale for 530 ms (> 520.5 ms) and I am the healthiest member (WAL 0/3000060); " +
+				"the requested candidate n3 cannot take over (its report is 1500 ms old and it did not answer the probe)"},
+		{n: 85, name: "synchronous mode: switchover to an asynchronous standby is rejected",
+			view:       view(syncMode("n2"), failover("n1", "n3")),
+			local:      primary(),
+			want:       Action{Kind: ActionClearFailoverRequest, FailoverRev: 77, KeepLock: true},
+			wantReason: "rejecting the switchover to n3: it is not a synchronous standby"},
+		{n: 86, name: "request naming neither side is cleared",
+			view:       view(failover("", "")),
+			local:      primary(),
+			want:       Action{Kind: ActionClearFailoverRequest, FailoverRev: 77, KeepLock: true},
+			wantReason: "clearing the failover request: it names neither a leader nor a candidate"},
+		{n: 87, name: "requested candidate that is not a synchronous standby does not promote",
+			view:       view(noLeader, syncMode("n3"), failover("n1", "n2")),
+			local:      replica("n2"),
+			want:       Action{},
+			wantReason: "not promoting although I am the requested failover candidate: synchronous mode and I am not a synchronous standby (synchronous standbys of n1: n3) (the leader lock is free (last held by n1))"},
+	}
+}
