@@ -85,17 +85,6 @@ type VerifyInput struct {
 	Replicas []string `json:"replicas"`
 }
 
-// ClusterView is the agent's GET /cluster answer (only what verification reads).
-type ClusterView struct {
-	Cluster string `json:"cluster"`
-	Leader  string `json:"leader"`
-	Members []struct {
-		Name  string `json:"name"`
-		Role  string `json:"role"`
-		State string `json:"state"`
-	} `json:"members"`
-}
-
 // Verify confirms what the runbook built: the DCS leader is the primary, the agent there takes
 // writes, and its /cluster (live from pg_stat_replication) shows every replica streaming.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (StepResult, error) {
@@ -110,7 +99,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (StepResult, er
 		} else if state.Leader != in.Primary {
 			problems = append(problems, fmt.Sprintf("the DCS leader is %q, not %s", state.Leader, in.Primary))
 		}
-		var view ClusterView
+		var view liveView
 		if resp, err := client.Get(in.APIURL + "/cluster"); err != nil {
 			problems = append(problems, "agent API: "+err.Error())
 		} else {

@@ -44,7 +44,7 @@ func AgentConfig(in AgentInput) agent.LocalConfig {
 		Etcd:    agent.EtcdConfig{Endpoints: in.DCS.Endpoints},
 		API: agent.APIConfig{
 			Listen: fmt.Sprintf("%s:%d", in.Node.SSHHost, in.APIPort),
-			URL:    fmt.Sprintf("http://%s:%d", in.Node.SSHHost, in.APIPort),
+			URL:    AgentAPIURL(in.Node.SSHHost, in.APIPort),
 		},
 		Postgres: agent.PostgresConfig{
 			BinDir:          in.Spec.BinDir,
@@ -115,7 +115,7 @@ func (a *Activities) HAAgent(ctx context.Context, in AgentInput) (StepResult, er
 		shellVar{"want", strings.TrimSuffix(conf, "\n")},
 		shellVar{"restart", flag(res.Changed)},
 		shellVar{"bin", AgentBinaryPath},
-		shellVar{"leader", flag(isPrimaryNow(fmt.Sprintf("http://%s:%d", in.Node.SSHHost, in.APIPort)))})
+		shellVar{"leader", flag(isPrimaryNow(AgentAPIURL(in.Node.SSHHost, in.APIPort)))})
 	step, err := a.runStep(ctx, in.Node, StepAgent, script, nil)
 	step.Changes = append(res.Changes, step.Changes...)
 	step.Changed = step.Changed || res.Changed

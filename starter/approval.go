@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/chatops"
 	"github.com/pigwf/pigwf/workflows"
@@ -36,14 +36,14 @@ func decideError(id string, err error) error {
 	if errors.As(err, &nf) {
 		return &chatops.NotFoundError{WorkflowID: id}
 	}
-	// A validator refusal, or an update on a run that has no approval step (yet).
-	msg := rootMessage(err)
-	for _, refusal := range []string{"unknown update", "not an approver", "not waiting", "neither", "no approver named"} {
-		if strings.Contains(msg, refusal) {
-			return &chatops.RefusedError{Reason: msg}
-		}
+	// The run's own answer comes back as an application failure: its validator's refusal (not an
+	// approver, not waiting, not a decision) or, on a run with no approval step (yet), the SDK's
+	// unknown-update rejection. Any other error never reached the run's code.
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return &chatops.RefusedError{Reason: app.Message()}
 	}
-	return fmt.Errorf("while sending the decision to %s: %s", id, msg)
+	return fmt.Errorf("while sending the decision to %s: %s", id, rootMessage(err))
 }
 
 // SignalDecision sends the decision as the "approve" signal (what the Web UI's "Send a Signal"
@@ -91,7 +91,8 @@ func (c *Client) PendingApprovals(ctx context.Context) ([]Pending, error) {
 func (c *Client) Status(ctx context.Context, id string) (string, error) {
 	st, err := c.Describe(ctx, id, "")
 	if err != nil {
-		if strings.Contains(err.Error(), "no run") {
+		var nr *RunNotFoundError
+		if errors.As(err, &nr) {
 			return "", &chatops.NotFoundError{WorkflowID: id}
 		}
 		return "", err

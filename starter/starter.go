@@ -167,13 +167,20 @@ type Status struct {
 	WebURL     string              `json:"web_url,omitempty"`
 }
 
+// RunNotFoundError says the namespace has no run with this workflow ID.
+type RunNotFoundError struct{ WorkflowID string }
+
+func (e *RunNotFoundError) Error() string {
+	return fmt.Sprintf("no run %s in this namespace: `pigwf list` shows recent runs", e.WorkflowID)
+}
+
 // Describe gathers a run's state and, when a worker answers, its step progress.
 func (c *Client) Describe(ctx context.Context, id, runID string) (Status, error) {
 	d, err := c.C.DescribeWorkflowExecution(ctx, id, runID)
 	if err != nil {
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
-			return Status{}, fmt.Errorf("no run %s in this namespace: `pigwf list` shows recent runs", id)
+			return Status{}, &RunNotFoundError{WorkflowID: id}
 		}
 		return Status{}, fmt.Errorf("while describing %s: %w", id, err)
 	}

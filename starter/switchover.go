@@ -33,7 +33,7 @@ func SwitchoverInput(inv *inventory.Inventory, cluster *inventory.Cluster, candi
 	}
 	found := candidate == ""
 	for _, h := range cluster.Hosts {
-		in.Members = append(in.Members, activities.MemberAPI{Name: h.Node.Nodename, APIURL: fmt.Sprintf("http://%s:%d", h.Node.SSHHost, AgentAPIPort)})
+		in.Members = append(in.Members, activities.MemberAPI{Name: h.Node.Nodename, APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort)})
 		found = found || h.Node.Nodename == candidate || h.Addr == candidate
 		if h.Addr == candidate {
 			in.Candidate = h.Node.Nodename
