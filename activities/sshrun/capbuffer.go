@@ -1,13 +1,9 @@
 package sshrun
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"sync"
 )
-
-// probeKey is a fixed throw-away key used only to ask a known_hosts callback which keys it knows.
-var probeKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 
 // capBuffer keeps the first and last halves of a stream up to a limit, so both the beginning of
 // an output (what a parser wants) and its end (where errors are) survive a huge output.
