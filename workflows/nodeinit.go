@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/pigwf/pigwf/activities"
@@ -54,72 +53,113 @@ type NodeReport struct {
 // NodeInitResult so clients still see what was done.
 const NodeInitFailedType = "NodeInitFailed"
 
-// stepOptions: short steps get two minutes, package installs twenty. Every step heartbeats
-// every two seconds, so a dead worker is noticed after HeartbeatTimeout and the step retried on
-// another worker; steps are idempotent, so a retry after a half-done attempt is safe.
-func stepOptions(ctx workflow.Context, id, step string) workflow.Context {
-	opts := workflow.ActivityOptions{
-		ActivityID:          id,
-		StartToCloseTimeout: 2 * time.Minute,
-		HeartbeatTimeout:    10 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    30 * time.Second,
-			MaximumAttempts:    5,
-		},
+// nodeStep is a step on a node: tracked under the node's name and address, with activity ID
+// <address>/<step>. Short steps get two minutes, package installs twenty.
+func nodeStep(n activities.Node, name string) step {
+	r := retry{timeout: 2 * time.Minute, attempts: 5, maxWait: 30 * time.Second}
+	if name == activities.StepPackages {
+		r.timeout = 20 * time.Minute
 	}
-	if step == activities.StepPackages {
-		opts.StartToCloseTimeout = 20 * time.Minute
-	}
-	return workflow.WithActivityOptions(ctx, opts)
+	return step{node: n.String(), name: name, id: n.Addr + "/" + name, retry: r}
+}
+
+// caStep prepares the deployment CA on the control side, before any node step.
+var caStep = controlStep("ca", retry{timeout: 2 * time.Minute, attempts: 5, maxWait: 30 * time.Second})
+
+// nodeInit is one NodeInit run.
+type nodeInit struct {
+	in    NodeInitInput
+	track *tracker
+	res   NodeInitResult
 }
 
 // NodeInit runs the steps on every node in parallel; a node that fails stops there (later steps
 // skipped, the CA marker not written) while the others go on. The run fails if any node failed.
 func NodeInit(ctx workflow.Context, in NodeInitInput) (NodeInitResult, error) {
-	res := NodeInitResult{Cluster: in.Cluster}
+	w := &nodeInit{in: in, res: NodeInitResult{Cluster: in.Cluster}}
 	if err := setSearchAttributes(ctx, NodeInitRunbook, in.Cluster); err != nil {
-		return res, err
+		return w.res, err
 	}
-	track, err := newTracker(ctx, NodeInitRunbook, in.Cluster)
-	if err != nil {
-		return res, err
+	var err error
+	if w.track, err = newTracker(ctx, NodeInitRunbook, in.Cluster); err != nil {
+		return w.res, err
 	}
-	track.add("", "ca")
-	for _, n := range in.Nodes {
-		for _, step := range activities.NodeInitSteps {
-			track.add(n.Node.String(), step)
+	w.track.plan(caStep)
+	for _, spec := range in.Nodes {
+		for _, name := range activities.NodeInitSteps {
+			w.track.plan(nodeStep(spec.Node, name))
 		}
 	}
 
 	var a *activities.Activities
-	track.set("", "ca", StateRunning, "")
-	var ca activities.CAInfo
-	if err := workflow.ExecuteActivity(stepOptions(ctx, "control/ca", "ca"), a.EnsureCA).Get(ctx, &ca); err != nil {
-		track.set("", "ca", StateFailed, failureMessage(err))
-		track.p.Phase = "failed"
-		return res, temporal.NewNonRetryableApplicationError("node-init could not prepare the deployment CA: "+failureMessage(err), NodeInitFailedType, nil, res)
+	ca, err := runStep(ctx, w.track, caStep, caOutcome, a.EnsureCA)
+	if err != nil {
+		return w.res, w.track.fail("node-init could not prepare the deployment CA: "+err.Error(), NodeInitFailedType, w.res)
 	}
-	res.CAFingerprint = ca.Fingerprint
-	if ca.Created {
-		track.set("", "ca", StateChanged, "created CA sha256 "+ca.Fingerprint[:16])
-	} else {
-		track.set("", "ca", StateUnchanged, "CA sha256 "+ca.Fingerprint[:16])
-	}
+	w.res.CAFingerprint = ca.Fingerprint
 
 	reports := make([]NodeReport, len(in.Nodes))
-	done := 0
-	for i, spec := range in.Nodes {
-		workflow.Go(ctx, func(gctx workflow.Context) {
-			defer func() { done++ }()
-			reports[i] = initOneNode(gctx, track, spec, in.Hosts, ca.Fingerprint)
-		})
+	if err := parallel(ctx, len(in.Nodes), func(gctx workflow.Context, i int) {
+		reports[i] = w.initNode(gctx, in.Nodes[i], ca.Fingerprint)
+	}); err != nil {
+		return w.res, err
 	}
-	if err := workflow.Await(ctx, func() bool { return done == len(in.Nodes) }); err != nil {
-		return res, err
-	}
+	return w.report(reports)
+}
 
+func caOutcome(ca activities.CAInfo) (string, string) {
+	if ca.Created {
+		return StateChanged, "created CA sha256 " + ca.Fingerprint[:16]
+	}
+	return StateUnchanged, "CA sha256 " + ca.Fingerprint[:16]
+}
+
+// initNode runs the node steps in order on one node; after a failure the rest are skipped.
+func (w *nodeInit) initNode(ctx workflow.Context, spec NodeSpec, caFingerprint string) NodeReport {
+	rep := NodeReport{Node: spec.Node.String()}
+	for _, name := range activities.NodeInitSteps {
+		s := nodeStep(spec.Node, name)
+		if rep.Error != "" {
+			w.track.set(s.node, s.name, StateSkipped, "an earlier step failed")
+			continue
+		}
+		activity, arg := w.activity(spec, name, caFingerprint)
+		sr, err := runStep(ctx, w.track, s, stepOutcome, activity, arg)
+		if err != nil {
+			rep.Error = err.Error()
+			continue
+		}
+		rep.Steps = append(rep.Steps, sr)
+	}
+	return rep
+}
+
+// activity is the activity of a node step and its input.
+func (w *nodeInit) activity(spec NodeSpec, name, caFingerprint string) (activity, input any) {
+	var a *activities.Activities
+	node := spec.Node
+	switch name {
+	case activities.StepConnect:
+		return a.NodeConnect, node
+	case activities.StepIdentity:
+		return a.NodeIdentity, activities.NodeIdentityInput{Node: node, Hosts: w.in.Hosts}
+	case activities.StepOSUser:
+		return a.NodeOSUser, node
+	case activities.StepPackages:
+		return a.NodePackages, activities.NodePackagesInput{Node: node, Packages: spec.Packages}
+	case activities.StepDirectories:
+		return a.NodeDirectories, node
+	case activities.StepKernel:
+		return a.NodeKernel, activities.NodeKernelInput{Node: node, Sysctl: spec.Sysctl, Limits: spec.Limits}
+	case activities.StepCACert:
+		return a.NodeCACert, activities.NodeCACertInput{Node: node, Fingerprint: caFingerprint}
+	}
+	panic("node-init: no activity for step " + name + " of activities.NodeInitSteps")
+}
+
+// report tallies the nodes' reports; the run fails if any node failed.
+func (w *nodeInit) report(reports []NodeReport) (NodeInitResult, error) {
+	res := &w.res
 	res.Nodes = reports
 	var failed []string
 	for _, r := range reports {
@@ -136,55 +176,9 @@ func NodeInit(ctx workflow.Context, in NodeInitInput) (NodeInitResult, error) {
 		}
 	}
 	if len(failed) > 0 {
-		track.p.Phase = "failed"
-		msg := fmt.Sprintf("node-init failed on %d of %d nodes of %s:\n  %s", len(failed), len(in.Nodes), in.Cluster, strings.Join(failed, "\n  "))
-		return res, temporal.NewNonRetryableApplicationError(msg, NodeInitFailedType, nil, res)
+		msg := fmt.Sprintf("node-init failed on %d of %d nodes of %s:\n  %s", len(failed), len(w.in.Nodes), w.in.Cluster, strings.Join(failed, "\n  "))
+		return *res, w.track.fail(msg, NodeInitFailedType, *res)
 	}
-	track.p.Phase = "done"
-	return res, nil
-}
-
-func initOneNode(ctx workflow.Context, track *tracker, spec NodeSpec, hosts []activities.HostEntry, caFingerprint string) NodeReport {
-	var a *activities.Activities
-	node := spec.Node
-	name := node.String()
-	rep := NodeReport{Node: name}
-	for _, step := range activities.NodeInitSteps {
-		if rep.Error != "" {
-			track.set(name, step, StateSkipped, "an earlier step failed")
-			continue
-		}
-		track.set(name, step, StateRunning, "")
-		actx := stepOptions(ctx, node.Addr+"/"+step, step)
-		var fut workflow.Future
-		switch step {
-		case activities.StepConnect:
-			fut = workflow.ExecuteActivity(actx, a.NodeConnect, node)
-		case activities.StepIdentity:
-			fut = workflow.ExecuteActivity(actx, a.NodeIdentity, activities.NodeIdentityInput{Node: node, Hosts: hosts})
-		case activities.StepOSUser:
-			fut = workflow.ExecuteActivity(actx, a.NodeOSUser, node)
-		case activities.StepPackages:
-			fut = workflow.ExecuteActivity(actx, a.NodePackages, activities.NodePackagesInput{Node: node, Packages: spec.Packages})
-		case activities.StepDirectories:
-			fut = workflow.ExecuteActivity(actx, a.NodeDirectories, node)
-		case activities.StepKernel:
-			fut = workflow.ExecuteActivity(actx, a.NodeKernel, activities.NodeKernelInput{Node: node, Sysctl: spec.Sysctl, Limits: spec.Limits})
-		case activities.StepCACert:
-			fut = workflow.ExecuteActivity(actx, a.NodeCACert, activities.NodeCACertInput{Node: node, Fingerprint: caFingerprint})
-		}
-		var sr activities.StepResult
-		if err := fut.Get(ctx, &sr); err != nil {
-			rep.Error = failureMessage(err)
-			track.set(name, step, StateFailed, rep.Error)
-			continue
-		}
-		rep.Steps = append(rep.Steps, sr)
-		state := StateUnchanged
-		if sr.Changed {
-			state = StateChanged
-		}
-		track.set(name, step, state, sr.Summary())
-	}
-	return rep
+	w.track.setPhase(PhaseDone)
+	return *res, nil
 }

@@ -1,26 +1,10 @@
-// Package workflows holds pigwf's runbooks as deterministic Temporal workflows, one file each.
-//
-// Rules here: time comes from workflow.Now, concurrency from workflow.Go, iteration over maps
-// only through sorted keys; every logic change to a released workflow goes behind
-// workflow.GetVersion and the replay tests in replaytests/ guard it.
 package workflows
 
 import (
-	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
-)
-
-// TaskQueue is where pigwf workers poll.
-const TaskQueue = "pigwf"
-
-// Search attributes every pigwf workflow sets, so runs can be found in the Web UI by cluster
-// and runbook: PgCluster = "pg-test" AND Runbook = "node-init".
-var (
-	SearchAttrCluster = temporal.NewSearchAttributeKeyKeyword("PgCluster")
-	SearchAttrRunbook = temporal.NewSearchAttributeKeyKeyword("Runbook")
 )
 
 // ProgressQuery is the query name every runbook answers with its Progress.
@@ -36,11 +20,19 @@ const (
 	StateSkipped   = "skipped"
 )
 
+// Phases of a run shown to users.
+const (
+	PhaseRunning            = "running"
+	PhaseWaitingForApproval = "waiting for approval"
+	PhaseDone               = "done"
+	PhaseFailed             = "failed"
+)
+
 // Progress is a runbook's live state: what each step on each node is doing or did.
 type Progress struct {
 	Runbook string      `json:"runbook"`
 	Cluster string      `json:"cluster"`
-	Phase   string      `json:"phase"` // running, done, failed
+	Phase   string      `json:"phase"` // running, waiting for approval, done, failed
 	Steps   []StepState `json:"steps"`
 }
 
@@ -53,15 +45,24 @@ type StepState struct {
 	Updated time.Time `json:"updated"`
 }
 
+// tracker holds a run's Progress and answers the progress query with it. Runbooks change it only
+// through its methods and runStep, so what a user sees of a run is decided here.
 type tracker struct {
 	ctx workflow.Context
 	p   Progress
 }
 
 func newTracker(ctx workflow.Context, runbook, cluster string) (*tracker, error) {
-	t := &tracker{ctx: ctx, p: Progress{Runbook: runbook, Cluster: cluster, Phase: "running"}}
+	t := &tracker{ctx: ctx, p: Progress{Runbook: runbook, Cluster: cluster, Phase: PhaseRunning}}
 	err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return t.p, nil })
 	return t, err
+}
+
+// plan lists steps as pending, in the order given.
+func (t *tracker) plan(steps ...step) {
+	for _, s := range steps {
+		t.add(s.node, s.name)
+	}
 }
 
 func (t *tracker) add(node, step string) {
@@ -77,26 +78,11 @@ func (t *tracker) set(node, step, state, detail string) {
 	}
 }
 
-// setSearchAttributes records cluster and runbook on the run (the starter sets them too; this
-// makes runs started any other way, e.g. `temporal workflow start`, findable as well).
-func setSearchAttributes(ctx workflow.Context, runbook, cluster string) error {
-	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrCluster.ValueSet(cluster), SearchAttrRunbook.ValueSet(runbook))
-}
+func (t *tracker) setPhase(phase string) { t.p.Phase = phase }
 
-// failureMessage is the innermost application message of an activity failure: what the
-// activity said, without Temporal's wrapping.
-func failureMessage(err error) string {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return app.Message()
-	}
-	var to *temporal.TimeoutError
-	if errors.As(err, &to) {
-		return "timed out (" + to.TimeoutType().String() + ")"
-	}
-	var canceled *temporal.CanceledError
-	if errors.As(err, &canceled) {
-		return "canceled"
-	}
-	return err.Error()
+// fail ends the run: the phase becomes failed and the returned error, non-retryable, carries
+// details (the run's result so far) so clients still see what was done.
+func (t *tracker) fail(msg, errType string, details any) error {
+	t.setPhase(PhaseFailed)
+	return temporal.NewNonRetryableApplicationError(msg, errType, nil, details)
 }

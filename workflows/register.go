@@ -1,8 +1,25 @@
 package workflows
 
 import (
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
+
+// TaskQueue is where pigwf workers poll.
+const TaskQueue = "pigwf"
+
+// Search attributes every pigwf workflow sets, so runs can be found in the Web UI by cluster
+// and runbook: PgCluster = "pg-test" AND Runbook = "node-init".
+var (
+	SearchAttrCluster = temporal.NewSearchAttributeKeyKeyword("PgCluster")
+	SearchAttrRunbook = temporal.NewSearchAttributeKeyKeyword("Runbook")
+)
+
+// setSearchAttributes records cluster and runbook on the run (the starter sets them too; this
+// makes runs started any other way, e.g. `temporal workflow start`, findable as well).
+func setSearchAttributes(ctx workflow.Context, runbook, cluster string) error {
+	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrCluster.ValueSet(cluster), SearchAttrRunbook.ValueSet(runbook))
+}
 
 // Registry is the part of a worker (or replayer) that workflows are registered on.
 type Registry interface {
