@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,16 +36,16 @@ const exitPermanent = 64
 
 // scriptPrelude gives every step script the same vocabulary: changed (journal + report),
 // note (report only) and fail (permanent failure with a message for the operator).
-const scriptPrelude = `set -eu
+var scriptPrelude = `set -eu
 export LC_ALL=C
 changed() {
   mkdir -p /var/lib/pigwf
-  printf '%s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$PIGWF_STEP" "$*" >> /var/lib/pigwf/journal.log
+  printf '%s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$PIGWF_STEP" "$*" >> ` + JournalPath + `
   echo "changed: $*"
 }
 note() { echo "note: $*"; }
 fact() { echo "fact: $1=$2"; }
-fail() { echo "$*" >&2; exit 64; }
+fail() { echo "$*" >&2; exit ` + strconv.Itoa(exitPermanent) + `; }
 `
 
 // JournalPath is where every change pigwf makes on a node is recorded, one line per change.
@@ -81,6 +82,8 @@ func (a *Activities) runStep(ctx context.Context, node Node, step, script string
 		if out.ExitStatus == exitPermanent {
 			return res, temporal.NewNonRetryableApplicationError(msg, ErrConflict, nil, res)
 		}
+		// sudo -n says "no password-less sudo" only in words (its exit status is that of any
+		// failure), so this is the one place its wording is read.
 		if strings.Contains(out.Stderr, "sudo: a password is required") || strings.Contains(out.Stderr, "is not in the sudoers") {
 			return res, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("%s: user %s cannot sudo without a password on %s; give it NOPASSWD sudo or log in as root", step, node.SSHUser, node), ErrAuth, nil)

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
+	"github.com/pigwf/pigwf/inventory"
 )
 
 // PgCluster's steps.
@@ -213,7 +214,7 @@ fi
 }
 
 // RenderHBA turns pg_hba_rules (Pigsty's alias form) and the members' addresses into lines.
-func RenderHBA(replicationUser, adminUser string, memberAddrs []string, rules []HBARule) []string {
+func RenderHBA(replicationUser, adminUser string, memberAddrs []string, rules []inventory.HBARule) []string {
 	lines := []string{
 		"local   all          postgres                       peer",
 		"local   replication  postgres                       peer",
@@ -245,9 +246,6 @@ func RenderHBA(replicationUser, adminUser string, memberAddrs []string, rules []
 	}
 	return lines
 }
-
-// HBARule mirrors inventory.HBARule (activities do not import the inventory's YAML types).
-type HBARule struct{ User, DB, Addr, Auth string }
 
 func addrAlias(addr string, members []string) []string {
 	switch addr {

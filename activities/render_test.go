@@ -3,6 +3,8 @@ package activities
 import (
 	"strings"
 	"testing"
+
+	"github.com/pigwf/pigwf/inventory"
 )
 
 // The verifier was produced by PostgreSQL 15 for the password "DBUser.Meta".
@@ -24,7 +26,7 @@ func TestScramMatchesPostgresVerifier(t *testing.T) {
 }
 
 func TestRenderHBA(t *testing.T) {
-	lines := RenderHBA("replicator", "dbuser_dba", []string{"10.0.0.12", "10.0.0.11"}, []HBARule{
+	lines := RenderHBA("replicator", "dbuser_dba", []string{"10.0.0.12", "10.0.0.11"}, []inventory.HBARule{
 		{User: "dbuser_meta", DB: "all", Addr: "intra", Auth: "pwd"},
 		{User: "app", DB: "app", Addr: "10.9.0.0/16", Auth: "ssl"},
 		{User: "local_user", DB: "all", Addr: "local", Auth: "peer"},

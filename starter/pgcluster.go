@@ -41,14 +41,10 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 			in.Members = append(in.Members, workflows.PgMember{Name: h.Node.Nodename, Role: h.Role, Node: NodeOf(h)})
 		}
 	}
-	var rules []activities.HBARule
-	for _, r := range cluster.HBARules {
-		rules = append(rules, activities.HBARule{User: r.User, DB: r.DB, Addr: r.Addr, Auth: r.Auth})
-	}
 	in.Spec = activities.PGSpec{
 		Cluster: cluster.Name, Port: pg.Port, DataDir: pg.DataDir, BinDir: pg.BinDir, Checksums: pg.Checksums,
 		Parameters:      activities.Parameters(cluster.Name, pg.Port, pg.Parameters),
-		HBA:             activities.RenderHBA(pg.ReplicationUser, pg.AdminUser, addrs, rules),
+		HBA:             activities.RenderHBA(pg.ReplicationUser, pg.AdminUser, addrs, cluster.HBARules),
 		ReplicationUser: pg.ReplicationUser, AdminUser: pg.AdminUser,
 		BackupRepoPath: pg.BackupRepoPath, BackupRetention: pg.BackupRetentionFull, InventoryFile: abs,
 	}
