@@ -97,6 +97,9 @@ func validateDecision(p ApprovalPolicy, d ApprovalDecision) string {
 	return fmt.Sprintf("%s is not an approver for this run (approvers: %s)", d.Approver, strings.Join(p.Approvers, ", "))
 }
 
+// approvalStep is the approval gate's step in a run's progress; it runs no activity.
+var approvalStep = step{name: "approval"}
+
 // approvalGate holds a run's approval state; its query is registered at the start of the run so
 // `pigwf pending` can see every run's state.
 type approvalGate struct {
@@ -126,7 +129,7 @@ func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, 
 	now := workflow.Now(ctx)
 	g.state = ApprovalState{Waiting: true, Plan: plan, Approvers: approvers, Requested: now, Deadline: now.Add(p.Timeout)}
 	prevPhase := track.p.Phase
-	track.p.Phase = "waiting for approval"
+	track.setPhase(PhaseWaitingForApproval)
 
 	// The Update gives the sender an immediate answer; its validator rejects what the signal
 	// would only record.
@@ -181,6 +184,6 @@ func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, 
 		g.state.Waiting = false
 		g.state.Decision = "timeout"
 	}
-	track.p.Phase = prevPhase
+	track.setPhase(prevPhase)
 	return g.state, nil
 }

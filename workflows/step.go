@@ -132,3 +132,9 @@ func parallel(ctx workflow.Context, n int, fn func(ctx workflow.Context, i int))
 	}
 	return workflow.Await(ctx, func() bool { return done == n })
 }
+
+// within is the retry of a step on a cluster or the DCS: attempts of at most timeout, waiting at
+// most 20 seconds between them.
+func within(timeout time.Duration, attempts int32) retry {
+	return retry{timeout: timeout, attempts: attempts, maxWait: 20 * time.Second}
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/pigwf/pigwf/activities"
@@ -38,125 +37,160 @@ type SwitchoverResult struct {
 	Outcome  string                      `json:"outcome"` // switched | rejected | timed out
 }
 
-// SwitchoverRejectedType marks runs that ended with nothing changed (rejected or timed out).
-const SwitchoverRejectedType = "SwitchoverNotApproved"
+// Error types of a Switchover that did not switch.
+const (
+	SwitchoverRejectedType = "SwitchoverNotApproved" // nothing changed: rejected, timed out or refused by the precheck
+	SwitchoverFailedType   = "SwitchoverFailed"      // the switch or its verification failed
+)
+
+// The switchover's steps, in order; approval is the gate's own step and runs no activity.
+var (
+	switchoverPrecheck = controlStep("precheck", within(time.Minute, 3))
+	switchoverSwitch   = controlStep("switch", within(3*time.Minute, 3))
+	switchoverVerify   = controlStep("verify", within(2*time.Minute, 2))
+	switchoverSteps    = []step{switchoverPrecheck, approvalStep, switchoverSwitch, switchoverVerify}
+)
+
+// switchover is one Switchover run.
+type switchover struct {
+	ctx   workflow.Context
+	in    SwitchoverInput
+	track *tracker
+	gate  *approvalGate
+	res   SwitchoverResult
+}
 
 // Switchover: prechecks, a plan, the approval gate, an optional wait for the scheduled time,
 // the switch through the agents' failover request, then verification. Rejected or timed-out
 // runs change nothing and say why.
 func Switchover(ctx workflow.Context, in SwitchoverInput) (SwitchoverResult, error) {
-	res := SwitchoverResult{Cluster: in.Cluster}
+	w := &switchover{ctx: ctx, in: in, res: SwitchoverResult{Cluster: in.Cluster}}
 	if err := setSearchAttributes(ctx, SwitchoverRunbook, in.Cluster); err != nil {
-		return res, err
+		return w.res, err
 	}
-	track, err := newTracker(ctx, SwitchoverRunbook, in.Cluster)
-	if err != nil {
-		return res, err
+	var err error
+	if w.track, err = newTracker(ctx, SwitchoverRunbook, in.Cluster); err != nil {
+		return w.res, err
 	}
-	gate, err := newApprovalGate(ctx)
-	if err != nil {
-		return res, err
+	if w.gate, err = newApprovalGate(ctx); err != nil {
+		return w.res, err
 	}
-	for _, s := range []string{"precheck", "approval", "switch", "verify"} {
-		track.add("", s)
-	}
-	var a *activities.Activities
-	opts := func(id string, timeout time.Duration, attempts int32) workflow.Context {
-		return pgOptions(ctx, "control/"+id, timeout, attempts)
-	}
+	w.track.plan(switchoverSteps...)
 
-	track.set("", "precheck", StateRunning, "")
-	err = workflow.ExecuteActivity(opts("precheck", time.Minute, 3), a.SwitchoverPrecheck, activities.SwitchoverCheckInput{
-		DCS: in.DCS, Members: in.Members, Candidate: in.Candidate, MaxLagBytes: in.MaxLagBytes}).Get(ctx, &res.Plan)
-	if err != nil {
-		track.set("", "precheck", StateFailed, failureMessage(err))
-		track.p.Phase = "failed"
-		return res, temporal.NewNonRetryableApplicationError(failureMessage(err), SwitchoverRejectedType, nil, res)
+	if err := w.precheck(); err != nil {
+		return w.res, err
 	}
-	track.set("", "precheck", StateUnchanged, res.Plan.View)
-
-	plan := fmt.Sprintf("switch %s's primary from %s to %s (%s)", in.Cluster, res.Plan.Leader, res.Plan.Candidate, res.Plan.Why)
-	if !in.ScheduledAt.IsZero() {
-		plan += " at " + in.ScheduledAt.UTC().Format(time.RFC3339)
-	}
-	if in.Reason != "" {
-		plan += "; reason: " + in.Reason
-	}
-	track.set("", "approval", StateRunning, plan)
+	plan := w.describe()
+	w.track.set(approvalStep.node, approvalStep.name, StateRunning, plan)
 	notify(ctx, activities.Notification{Event: "approval-requested", Runbook: SwitchoverRunbook, Cluster: in.Cluster,
 		Text: "waiting for approval: " + plan, Approvers: in.Approval.Approvers})
 	defer func() {
 		notify(ctx, activities.Notification{Event: "run-ended", Runbook: SwitchoverRunbook, Cluster: in.Cluster,
-			Text: fmt.Sprintf("ended: %s (%s)", orDefault(res.Outcome, "failed"), res.Approval.Summary())})
+			Text: fmt.Sprintf("ended: %s (%s)", orDefault(w.res.Outcome, "failed"), w.res.Approval.Summary())})
 	}()
-	res.Approval, err = gate.await(ctx, track, plan, in.Approval)
-	if err != nil {
-		return res, err
+	if err := w.approve(plan); err != nil {
+		return w.res, err
 	}
-	if !res.Approval.Approved() {
-		res.Outcome = map[string]string{DecisionReject: "rejected", "timeout": "timed out"}[res.Approval.Decision]
-		track.set("", "approval", StateFailed, res.Approval.Summary())
-		for _, s := range []string{"switch", "verify"} {
-			track.set("", s, StateSkipped, "not approved: nothing changed")
-		}
-		track.p.Phase = "failed"
-		return res, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("switchover of %s %s: nothing was changed", in.Cluster, res.Approval.Summary()), SwitchoverRejectedType, nil, res)
+	if err := w.waitForSchedule(); err != nil {
+		return w.res, err
 	}
-	track.set("", "approval", StateUnchanged, res.Approval.Summary())
+	if err := w.switchPrimary(); err != nil {
+		return w.res, err
+	}
+	if err := w.verify(); err != nil {
+		return w.res, err
+	}
+	w.res.Outcome = "switched"
+	w.track.setPhase(PhaseDone)
+	return w.res, nil
+}
 
-	if !in.ScheduledAt.IsZero() {
-		if wait := in.ScheduledAt.Sub(workflow.Now(ctx)); wait > 0 {
-			track.set("", "switch", StateRunning, "scheduled for "+in.ScheduledAt.UTC().Format(time.RFC3339))
-			if err := workflow.Sleep(ctx, wait); err != nil {
-				return res, err
-			}
-		}
-	}
-	track.set("", "switch", StateRunning, "")
-	err = workflow.ExecuteActivity(opts("switch", 3*time.Minute, 3), a.SwitchoverExecute, activities.SwitchoverExecInput{
-		DCS: in.DCS, Members: in.Members, From: res.Plan.Leader, To: res.Plan.Candidate, Reason: in.Reason, Requester: in.RequestedBy,
-	}).Get(ctx, &res.Report)
+// precheck picks the candidate and the plan; a refusal changes nothing.
+func (w *switchover) precheck() error {
+	var a *activities.Activities
+	plan, err := runStep(w.ctx, w.track, switchoverPrecheck, func(p activities.SwitchoverPlan) (string, string) { return StateUnchanged, p.View },
+		a.SwitchoverPrecheck, activities.SwitchoverCheckInput{DCS: w.in.DCS, Members: w.in.Members, Candidate: w.in.Candidate, MaxLagBytes: w.in.MaxLagBytes})
 	if err != nil {
-		track.set("", "switch", StateFailed, failureMessage(err))
-		track.p.Phase = "failed"
-		return res, temporal.NewNonRetryableApplicationError("switchover failed: "+failureMessage(err), "SwitchoverFailed", nil, res)
+		return w.track.fail(err.Error(), SwitchoverRejectedType, w.res)
 	}
-	track.set("", "switch", StateChanged, fmt.Sprintf("%s leads; write downtime %d ms (agents' /primary)", res.Report.NewLeader, res.Report.WriteDowntimeMs))
+	w.res.Plan = plan
+	return nil
+}
 
+// describe is the plan an approver is asked to agree to.
+func (w *switchover) describe() string {
+	plan := fmt.Sprintf("switch %s's primary from %s to %s (%s)", w.in.Cluster, w.res.Plan.Leader, w.res.Plan.Candidate, w.res.Plan.Why)
+	if !w.in.ScheduledAt.IsZero() {
+		plan += " at " + w.in.ScheduledAt.UTC().Format(time.RFC3339)
+	}
+	if w.in.Reason != "" {
+		plan += "; reason: " + w.in.Reason
+	}
+	return plan
+}
+
+// approve waits for the approval gate; without an approval the run ends with nothing changed.
+func (w *switchover) approve(plan string) error {
+	var err error
+	if w.res.Approval, err = w.gate.await(w.ctx, w.track, plan, w.in.Approval); err != nil {
+		return err
+	}
+	if !w.res.Approval.Approved() {
+		w.res.Outcome = map[string]string{DecisionReject: "rejected", "timeout": "timed out"}[w.res.Approval.Decision]
+		w.track.set(approvalStep.node, approvalStep.name, StateFailed, w.res.Approval.Summary())
+		for _, s := range []step{switchoverSwitch, switchoverVerify} {
+			w.track.set(s.node, s.name, StateSkipped, "not approved: nothing changed")
+		}
+		return w.track.fail(fmt.Sprintf("switchover of %s %s: nothing was changed", w.in.Cluster, w.res.Approval.Summary()), SwitchoverRejectedType, w.res)
+	}
+	w.track.set(approvalStep.node, approvalStep.name, StateUnchanged, w.res.Approval.Summary())
+	return nil
+}
+
+// waitForSchedule sleeps until the scheduled time, if one is set and still ahead.
+func (w *switchover) waitForSchedule() error {
+	if w.in.ScheduledAt.IsZero() {
+		return nil
+	}
+	if wait := w.in.ScheduledAt.Sub(workflow.Now(w.ctx)); wait > 0 {
+		w.track.set(switchoverSwitch.node, switchoverSwitch.name, StateRunning, "scheduled for "+w.in.ScheduledAt.UTC().Format(time.RFC3339))
+		return workflow.Sleep(w.ctx, wait)
+	}
+	return nil
+}
+
+// switchPrimary asks the agents to fail over to the candidate and measures the write downtime.
+func (w *switchover) switchPrimary() error {
+	var a *activities.Activities
+	report, err := runStep(w.ctx, w.track, switchoverSwitch, func(r activities.SwitchoverReport) (string, string) {
+		return StateChanged, fmt.Sprintf("%s leads; write downtime %d ms (agents' /primary)", r.NewLeader, r.WriteDowntimeMs)
+	}, a.SwitchoverExecute, activities.SwitchoverExecInput{
+		DCS: w.in.DCS, Members: w.in.Members, From: w.res.Plan.Leader, To: w.res.Plan.Candidate, Reason: w.in.Reason, Requester: w.in.RequestedBy,
+	})
+	if err != nil {
+		return w.track.fail("switchover failed: "+err.Error(), SwitchoverFailedType, w.res)
+	}
+	w.res.Report = report
+	return nil
+}
+
+// verify checks the cluster's health with the candidate as its leader.
+func (w *switchover) verify() error {
+	var a *activities.Activities
 	var replicas []string
 	apiURL := ""
-	for _, m := range in.Members {
-		if m.Name == res.Plan.Candidate {
+	for _, m := range w.in.Members {
+		if m.Name == w.res.Plan.Candidate {
 			apiURL = m.APIURL
 		} else {
 			replicas = append(replicas, m.Name)
 		}
 	}
-	track.set("", "verify", StateRunning, "")
-	var vr activities.StepResult
-	if err := workflow.ExecuteActivity(opts("verify", 2*time.Minute, 2), a.Verify, activities.VerifyInput{
-		DCS: in.DCS, Primary: res.Plan.Candidate, APIURL: apiURL, Replicas: replicas}).Get(ctx, &vr); err != nil {
-		track.set("", "verify", StateFailed, failureMessage(err))
-		track.p.Phase = "failed"
-		return res, temporal.NewNonRetryableApplicationError("switched, but verification failed: "+failureMessage(err), "SwitchoverFailed", nil, res)
+	if _, err := runStep(w.ctx, w.track, switchoverVerify, checkOutcome, a.Verify, activities.VerifyInput{
+		DCS: w.in.DCS, Primary: w.res.Plan.Candidate, APIURL: apiURL, Replicas: replicas}); err != nil {
+		return w.track.fail("switched, but verification failed: "+err.Error(), SwitchoverFailedType, w.res)
 	}
-	track.set("", "verify", StateUnchanged, vr.Summary())
-	res.Outcome = "switched"
-	track.p.Phase = "done"
-	return res, nil
-}
-
-// notify posts a chat notification; a failed notification is logged and never fails the run.
-func notify(ctx workflow.Context, n activities.Notification) {
-	var a *activities.Activities
-	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
-	})
-	if err := workflow.ExecuteActivity(actx, a.Notify, n).Get(ctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("notification failed", "event", n.Event, "err", err)
-	}
+	return nil
 }
 
 func orDefault(s, def string) string {
