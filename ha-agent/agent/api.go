@@ -124,7 +124,7 @@ func lagOf(s snapshot) uint64 {
 
 // isSyncStandby: the PRIMARY's pg_stat_replication (as its agent
 // published it, recently) says this member is sync. Never from config or
-// the sync key alone (seed 002).
+// the sync key alone: a role shown must be the one PostgreSQL reports.
 func (a *Agent) isSyncStandby(s snapshot, now time.Duration) bool {
 	if !streamingReplica(s) || s.view.Leader == nil || s.view.Leader.Holder == a.cfg.Name {
 		return false
@@ -276,53 +276,6 @@ func (a *Agent) handleCluster(w http.ResponseWriter, r *http.Request) {
 	a.writeJSON(w, r, http.StatusOK, out)
 }
 
-func (a *Agent) handleProbe(w http.ResponseWriter, r *http.Request) {
-	s := a.snapshot()
-	now := a.clock.Now()
-	pr := probeResponse{Name: a.cfg.Name, Running: s.obs.State == haagent.PGRunning, InRecovery: s.obs.InRecovery,
-		AcceptingWrites: s.local.MayAcceptWrites(), WALPosition: uint64(s.local.WALPosition()), Timeline: s.obs.Timeline}
-	if f := time.Duration(a.lastFence.Load()); f != 0 && f > s.at {
-		// Fenced after this snapshot was taken (the loop may be slow, e.g.
-		// waiting on an unreachable etcd): nothing of it is running.
-		pr.Running, pr.AcceptingWrites = false, false
-	}
-	a.mu.Lock()
-	if p := a.promise; p.Active(now) {
-		pr.FailsafeLeader = p.Leader
-	}
-	a.mu.Unlock()
-	a.writeJSON(w, r, http.StatusOK, pr)
-}
-
-// handleFailsafe answers a leader that cannot reach etcd (see haagent
-// AnswerFailsafe). It is serialized with this agent's own acquire.
-func (a *Agent) handleFailsafe(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(w, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
-	var req struct {
-		Leader string `json:"leader"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Leader == "" {
-		http.Error(w, `body must be {"leader": "<member>"}`, http.StatusBadRequest)
-		return
-	}
-	a.acquireMu.Lock()
-	defer a.acquireMu.Unlock()
-	s := a.snapshot()
-	now := a.clock.Now()
-	ok, until, reason := haagent.AnswerFailsafe(s.view, s.local, req.Leader, now)
-	code := http.StatusConflict
-	if ok {
-		a.mu.Lock()
-		a.promise = &haagent.FailsafePromise{Leader: req.Leader, Until: until}
-		a.mu.Unlock()
-		code = http.StatusOK
-	}
-	a.writeJSON(w, r, code, map[string]any{"ok": ok, "reason": reason})
-}
-
 // handleFailoverRequest writes the DCS failover key; the leader's agent
 // acts on it (switchover: it demotes cleanly first).
 func (a *Agent) handleFailoverRequest(switchover bool) http.HandlerFunc {
@@ -363,45 +316,15 @@ func (a *Agent) handleFailoverRequest(switchover bool) http.HandlerFunc {
 	}
 }
 
-// handleMetrics writes Prometheus text exposition.
-func (a *Agent) handleMetrics(w http.ResponseWriter, r *http.Request) {
-	s := a.snapshot()
-	now := a.clock.Now()
-	var b strings.Builder
-	labels := fmt.Sprintf(`cluster="%s",member="%s"`, promEscape(a.cfg.Cluster), promEscape(a.cfg.Name))
-	g := func(name, help, typ string, v float64) {
-		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s{%s} %s\n", name, help, name, typ, name, labels, strconv.FormatFloat(v, 'g', -1, 64))
-	}
-	b2f := func(v bool) float64 {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	g("pigwf_ha_is_leader", "1 if this member holds leadership now (the /primary check).", "gauge", b2f(a.isPrimary(s, now)))
-	g("pigwf_ha_postgres_running", "1 if PostgreSQL is running.", "gauge", b2f(s.obs.State == haagent.PGRunning))
-	g("pigwf_ha_postgres_in_recovery", "1 if PostgreSQL is a standby.", "gauge", b2f(s.obs.InRecovery))
-	g("pigwf_ha_timeline", "PostgreSQL timeline.", "gauge", float64(s.obs.Timeline))
-	g("pigwf_ha_wal_position_bytes", "Flush LSN on a primary, max(receive, replay) LSN on a standby.", "gauge", float64(s.local.WALPosition()))
-	g("pigwf_ha_lag_bytes", "WAL bytes behind the leader's last recorded position.", "gauge", float64(lagOf(s)))
-	g("pigwf_ha_dcs_reachable", "1 if the last etcd operation succeeded.", "gauge", b2f(s.local.DCSReachable))
-	g("pigwf_ha_loop_duration_seconds", "Duration of the last HA loop cycle.", "gauge", time.Duration(a.metrics.loopNs.Load()).Seconds())
-	g("pigwf_ha_loop_cycles_total", "HA loop cycles run.", "counter", float64(a.metrics.cycles.Load()))
-	g("pigwf_ha_failovers_total", "Times this member took the leader lock from another holder.", "counter", float64(a.metrics.failovers.Load()))
-	g("pigwf_ha_fence_events_total", "Times this member fenced its PostgreSQL.", "counter", float64(a.metrics.fences.Load()))
-	g("pigwf_ha_last_fence_latency_seconds", "Time the last fence took until the postmaster and all its children had SIGKILL pending (none runs user code again).", "gauge", time.Duration(a.metrics.lastFenceNs.Load()).Seconds())
-	g("pigwf_ha_last_fence_all_dead_seconds", "Time the last fence took until no PostgreSQL process of the data directory was alive.", "gauge", time.Duration(a.metrics.lastFenceDeadNs.Load()).Seconds())
-	g("pigwf_ha_renew_failures_total", "Leader renewals that failed.", "counter", float64(a.metrics.renewFailures.Load()))
-	fmt.Fprintf(&b, "# HELP pigwf_ha_last_decision_info The last decision and its reason.\n# TYPE pigwf_ha_last_decision_info gauge\n")
-	fmt.Fprintf(&b, "pigwf_ha_last_decision_info{%s,action=\"%s\",reason=\"%s\"} 1\n", labels, promEscape(s.action.Kind.String()), promEscape(s.reason))
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	_, _ = w.Write([]byte(b.String()))
+// snapshot is what the API answers from: the last cycle's inputs.
+type snapshot struct {
+	view      haagent.ClusterView
+	local     haagent.LocalState
+	obs       pgctl.Observation
+	action    haagent.Action
+	reason    string
+	at        time.Duration
+	members   map[string]memberEntry
+	leaderRec *leaderEntry
+	sync      *dcs.SyncRecord
 }
-
-// promEscape escapes a Prometheus label value.
-func promEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
-}
-
-// ensure the controller type satisfies Postgres.
-var _ Postgres = (*pgctl.Controller)(nil)

@@ -2,13 +2,8 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"maps"
-	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
@@ -267,149 +262,22 @@ func (a *Agent) diverged(obs pgctl.Observation, view haagent.ClusterView) bool {
 	return obs.State == haagent.PGRunning && a.receiverDownAt != 0 && a.clock.Now()-a.receiverDownAt > 5*time.Second
 }
 
-// probeResponse is GET /probe: what a racing member needs to know live.
-type probeResponse struct {
-	Name            string `json:"name"`
-	Running         bool   `json:"running"`
-	InRecovery      bool   `json:"in_recovery"`
-	AcceptingWrites bool   `json:"accepting_writes"`
-	WALPosition     uint64 `json:"wal_position"`
-	Timeline        uint32 `json:"timeline"`
-	FailsafeLeader  string `json:"failsafe_leader,omitempty"`
-}
-
-// probeMembers asks every other member's REST API for its live state
-// (only while the leader is stale or absent, i.e. before racing).
-func (a *Agent) probeMembers(ctx context.Context, view haagent.ClusterView) map[string]haagent.Probe {
-	timeout := min(max(a.hacfg.LoopInterval()/2, 20*time.Millisecond), 100*time.Millisecond)
-	out := map[string]haagent.Probe{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for name, m := range view.Members {
-		if name == a.cfg.Name || m.APIURL == "" {
-			continue
-		}
-		wg.Add(1)
-		go func(name, url string) {
-			defer wg.Done()
-			pctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			req, err := http.NewRequestWithContext(pctx, http.MethodGet, strings.TrimRight(url, "/")+"/probe", nil)
-			if err != nil {
-				return
-			}
-			resp, err := a.http.Do(req)
-			if err != nil {
-				return
-			}
-			defer resp.Body.Close()
-			var pr probeResponse
-			if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&pr) != nil {
-				return
-			}
-			mu.Lock()
-			out[name] = haagent.Probe{Reachable: true, InRecovery: pr.InRecovery || !pr.Running, AcceptingWrites: pr.AcceptingWrites,
-				WALPosition: haagent.LSN(pr.WALPosition), Timeline: pr.Timeline, FailsafeLeader: pr.FailsafeLeader}
-			mu.Unlock()
-		}(name, m.APIURL)
+// bookkeeping is what the executor keeps true besides Decide's actions:
+// synchronous_standby_names matching the sync state, replication slots,
+// the history key.
+func (a *Agent) bookkeeping(ctx context.Context, view haagent.ClusterView, obs pgctl.Observation) {
+	holdsNow := a.lease != nil && a.fencer.Writable()
+	primary := pgLocal(obs).AcceptingWrites() && !obs.Stale
+	if holdsNow && primary && a.busy == haagent.BusyNone {
+		a.ensureSyncSetting(ctx, obs)
+		a.ensureHistory(ctx, obs)
 	}
-	wg.Wait()
-	return out
-}
-
-// askFailsafe: etcd is unreachable and I hold the lease; every member of
-// the failsafe key must confirm me over the REST API. Each confirmation
-// counts from the SEND time of its request.
-func (a *Agent) askFailsafe(ctx context.Context, view haagent.ClusterView) {
-	timeout := min(max(a.hacfg.LoopInterval()/2, 20*time.Millisecond), 100*time.Millisecond)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, name := range view.FailsafeMembers {
-		m, ok := view.Members[name]
-		if name == a.cfg.Name || !ok || m.APIURL == "" {
-			continue
-		}
-		wg.Add(1)
-		go func(name, url string) {
-			defer wg.Done()
-			sent := a.clock.Now()
-			pctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			body := strings.NewReader(fmt.Sprintf(`{"leader":%q}`, a.cfg.Name))
-			req, err := http.NewRequestWithContext(pctx, http.MethodPost, strings.TrimRight(url, "/")+"/failsafe", body)
-			if err != nil {
-				return
-			}
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := a.http.Do(req)
-			if err != nil {
-				return
-			}
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				mu.Lock()
-				a.failsafeAcks[name] = sent
-				mu.Unlock()
-			}
-		}(name, m.APIURL)
-	}
-	wg.Wait()
-}
-
-// publish writes my member record (in the background).
-func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
-	now := a.clock.Now()
-	if now-a.lastPublished < a.hacfg.LoopInterval()/2 {
-		return
-	}
-	a.lastPublished = now
-	a.memberSeq++
-	rec := dcs.MemberRecord{
-		Role:               string(haagent.RoleReplica),
-		State:              string(obs.State),
-		Timeline:           obs.Timeline,
-		ReceivedLSN:        uint64(obs.ReceivedLSN),
-		ReplayedLSN:        uint64(obs.ReplayedLSN),
-		Tags:               dcs.MemberTags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync},
-		APIURL:             a.cfg.API.URL,
-		Upstream:           a.upstreamName(obs),
-		Seq:                a.memberSeq,
-		ReportedAt:         time.Now().UTC(),
-		Host:               a.cfg.Postgres.Host,
-		Port:               a.cfg.Postgres.Port,
-		CheckpointTimeline: obs.CheckpointTimeline,
-		Note:               a.note,
-	}
-	if obs.State == "" {
-		rec.State = "unknown"
-	}
-	if pgLocal(obs).AcceptingWrites() {
-		rec.Role, rec.FlushLSN = string(haagent.RolePrimary), uint64(obs.FlushLSN)
-		rec.SynchronousStandbyNames = obs.SyncStandbyNames
-		rec.Replication = map[string]dcs.ReplicationReport{}
-		for _, r := range obs.Replication {
-			rec.Replication[r.ApplicationName] = dcs.ReplicationReport{State: r.State, SyncState: r.SyncState,
-				FlushLSN: uint64(r.FlushLSN), ReplayLSN: uint64(r.ReplayLSN)}
-		}
-	} else if lr := view.Leader; lr != nil && lr.Holder != a.cfg.Name {
-		rec.LagBytes = haagent.LagBytes(lr.Optime, max(obs.ReceivedLSN, obs.ReplayedLSN))
-	}
-	if a.busyState != showPostgresState {
-		rec.State = string(a.busyState)
-	}
-	if a.busyNote != "" {
-		rec.Note = a.busyNote
-	}
-	select {
-	case a.publishCh <- rec:
-	default:
-		select {
-		case <-a.publishCh:
-		default:
-		}
-		select {
-		case a.publishCh <- rec:
-		default:
+	if obs.State == haagent.PGRunning && !obs.Stale && a.clock.Now()-a.lastSlotCheck >= time.Second {
+		a.lastSlotCheck = a.clock.Now()
+		if holdsNow {
+			a.ensureSlots(ctx, view, obs)
+		} else if obs.InRecovery {
+			a.dropMemberSlots(ctx, obs)
 		}
 	}
 }

@@ -2,7 +2,31 @@
 // haagent.Decide and carries out its decisions, the fence timer, the
 // REST API, the local config file and the supervisor. The pg-ha-agent
 // binary (ha-agent/cmd/pg-ha-agent) is Main. Process control of
-// PostgreSQL is package pgctl; the etcd store is package dcs.
+// PostgreSQL is package pgctl; the etcd store is package dcs. Every rule
+// the executor judges by (whose lease the leader key carries, staleness,
+// failsafe confirmations, WAL positions, synchronous standbys) is package
+// haagent's, the same definition Decide uses.
+//
+// # Where things are
+//
+//   - agent.go: the Agent (its fields grouped by concern) and New;
+//     run.go: Run, the watch, loading the keys, wake-ups, shutdown;
+//     timing.go: the DCS config key and the timing in force.
+//   - cycle.go: one observe → decide → act iteration and the bookkeeping
+//     after it; cache.go: this agent's copy of the keys.
+//   - execute.go: carrying out Decide's action; lease.go: acquire, renew,
+//     release and the leader record; promote.go: promotion and demotion;
+//     lifecycle.go: start, follow, pg_rewind, clone; async.go: long actions
+//     run off the loop.
+//   - syncstandby.go: synchronous_standby_names and the sync key; slots.go:
+//     replication slots; history.go: the history key.
+//   - fencer.go: the fence timer and write gate; failsafe.go: asking for
+//     and giving failsafe confirmations; probes.go: live probes of the
+//     other members; publish.go: this member's record in the DCS.
+//   - api.go: the REST API and its health checks; metrics.go: /metrics.
+//   - config.go: the local config file; main.go: the pg-ha-agent commands
+//     and the supervisor; endpoints.go: etcd endpoint health; clock.go:
+//     CLOCK_MONOTONIC_RAW; logging.go: log rate limits.
 //
 // # Running it
 //

@@ -147,3 +147,25 @@ func (f *fencer) run() {
 		f.mu.Unlock()
 	}
 }
+
+// timerFenced reports a fence done by the deadline timer.
+func (a *Agent) timerFenced(reason string, rep pgctl.FenceReport, err error) {
+	a.noteFence(rep)
+	if err != nil {
+		a.log.Error("FENCE FAILED: "+reason, "err", err, "elapsed", rep.Elapsed.String())
+		return
+	}
+	a.log.Warn("fenced: "+reason, "killed_processes", rep.Killed, "fence_latency", rep.ChildrenSignalled.String(), "all_dead_after", rep.Elapsed.String())
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// noteFence records a fence for metrics and /probe.
+func (a *Agent) noteFence(rep pgctl.FenceReport) {
+	a.metrics.fences.Add(1)
+	a.metrics.lastFenceNs.Store(int64(rep.ChildrenSignalled))
+	a.metrics.lastFenceDeadNs.Store(int64(rep.Elapsed))
+	a.lastFence.Store(int64(a.clock.Now()))
+}

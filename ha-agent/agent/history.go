@@ -1,0 +1,59 @@
+package agent
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/ha-agent/dcs"
+	"github.com/pigwf/pigwf/ha-agent/pgctl"
+)
+
+// ensureHistory: the holder writes its timeline history to the history
+// key (its presence also means "this cluster was led before").
+func (a *Agent) ensureHistory(ctx context.Context, obs pgctl.Observation) {
+	if obs.Timeline == 0 {
+		return
+	}
+	if a.cache.hasHistory && uint32(len(a.cache.history)) >= obs.Timeline-1 {
+		if obs.Timeline == 1 || a.cache.history[len(a.cache.history)-1].Timeline == obs.Timeline-1 {
+			return
+		}
+	}
+	text, err := a.pg.HistoryFile(obs.Timeline)
+	if err != nil {
+		a.log.Warn("read timeline history", "err", err)
+		return
+	}
+	entries := parseHistory(text, a.cfg.Name)
+	if _, err := a.store.PutHistory(a.etcdCtx(ctx), a.guard, entries); err != nil {
+		a.log.Warn("write history key", "err", a.etcdResult(err))
+		return
+	}
+	a.cache.history, a.cache.hasHistory = entries, true
+}
+
+// parseHistory parses a PostgreSQL timeline history file: lines of
+// "<parent timeline> <switch LSN> <reason>".
+func parseHistory(text, leader string) []dcs.HistoryEntry {
+	entries := []dcs.HistoryEntry{}
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		tl, err1 := strconv.ParseUint(f[0], 10, 32)
+		lsn, err2 := haagent.ParseLSN(f[1])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		entries = append(entries, dcs.HistoryEntry{Timeline: uint32(tl), LSN: uint64(lsn), Reason: strings.Join(f[2:], " ")})
+	}
+	if len(entries) > 0 {
+		entries[len(entries)-1].Leader = leader
+		entries[len(entries)-1].At = time.Now().UTC()
+	}
+	return entries
+}
