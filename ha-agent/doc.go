@@ -37,6 +37,8 @@
 //     could take over from the holder; sync.go: the synchronous standbys.
 //   - follow.go: a primary without the lock, and a member following a live
 //     leader (rewind, re-clone); race.go: who may take a stale or free lock.
+//   - clusterstatus.go: ClusterStatus, the JSON of an agent's GET /cluster,
+//     which the agent renders and pigwf parses.
 //
 // The tests follow the same files: each *_test.go holds the numbered
 // TestDecide cases of its concern.

@@ -13,34 +13,18 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/pigwf/pigwf/inventory"
+	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
+	"github.com/pigwf/pigwf/inventory"
 )
 
-// HAMember is one row of `pigwf ha list`.
-type HAMember struct {
-	Name     string          `json:"name"`
-	Host     string          `json:"host"`
-	Port     int             `json:"port"`
-	Role     string          `json:"role"`  // leader | sync_standby | replica
-	State    string          `json:"state"` // running | streaming | starting | stopped | crashed | ...
-	Timeline uint32          `json:"timeline"`
-	LagBytes *uint64         `json:"lag_bytes"`
-	APIURL   string          `json:"api_url"`
-	Tags     json.RawMessage `json:"tags,omitempty"`
-}
-
-// HAView is the agents' GET /cluster answer, which `pigwf ha list` shows.
+// HAView is what `pigwf ha list` shows: an agent's GET /cluster answer
+// (haagent.ClusterStatus, the agents' wire contract) or, when no agent
+// answers, the DCS records in the same shape.
 type HAView struct {
-	Cluster    string     `json:"cluster"`
-	Paused     bool       `json:"paused"`
-	Leader     string     `json:"leader"`
-	Timeline   uint32     `json:"timeline"`
-	SyncNames  string     `json:"synchronous_standby_names"`
-	SyncSource string     `json:"sync_source"`
-	Members    []HAMember `json:"members"`
-	Sysid      string     `json:"-"`
-	Note       string     `json:"-"`
+	haagent.ClusterStatus
+	Sysid string `json:"-"`
+	Note  string `json:"-"`
 }
 
 // HAClient talks to a cluster's DCS and agents.
@@ -109,17 +93,19 @@ func (h *HAClient) View(ctx context.Context) (HAView, error) {
 		}
 	}
 	// No agent answered: show what the DCS believes, and say that it is only that.
-	v := HAView{Paused: snap.Pause != nil, Sysid: sysid, Note: "no agent answered: roles below are the DCS's records, not PostgreSQL's"}
+	v := HAView{Sysid: sysid, Note: "no agent answered: roles below are the DCS's records, not PostgreSQL's"}
+	v.Paused = snap.Pause != nil
 	if snap.Leader != nil {
 		v.Leader = snap.Leader.Value.Holder
 	}
 	for _, n := range names {
 		m := snap.Members[n].Value
-		role := "replica"
+		role := haagent.ClusterRoleReplica
 		if n == v.Leader {
-			role = "leader"
+			role = haagent.ClusterRoleLeader
 		}
-		v.Members = append(v.Members, HAMember{Name: n, Role: role, State: m.State + " (DCS)", Timeline: m.Timeline, APIURL: m.APIURL})
+		v.Members = append(v.Members, haagent.ClusterMember{Name: n, Role: role, State: m.State + " (DCS)", Timeline: m.Timeline, APIURL: m.APIURL,
+			Tags: haagent.ClusterTags(m.Tags)})
 	}
 	return v, nil
 }
@@ -138,7 +124,8 @@ func (h *HAClient) SetPause(ctx context.Context, on bool, reason string) error {
 	return err
 }
 
-var roleNames = map[string]string{"leader": "Leader", "sync_standby": "Sync Standby", "replica": "Replica", "standby_leader": "Standby Leader"}
+var roleNames = map[haagent.ClusterRole]string{haagent.ClusterRoleLeader: "Leader", haagent.ClusterRoleSyncStandby: "Sync Standby",
+	haagent.ClusterRoleReplica: "Replica", "standby_leader": "Standby Leader"}
 
 // PrintHAList renders the view in the shape of `patronictl list`.
 func PrintHAList(w io.Writer, v HAView) {
@@ -147,16 +134,16 @@ func PrintHAList(w io.Writer, v HAView) {
 	for _, m := range v.Members {
 		role := roleNames[m.Role]
 		if role == "" {
-			role = m.Role
+			role = string(m.Role)
 		}
 		host := m.Host
 		if m.Port != 0 && m.Port != 5432 {
 			host = fmt.Sprintf("%s:%d", m.Host, m.Port)
 		}
 		lag := ""
-		if m.Role != "leader" && m.LagBytes != nil {
+		if m.Role != haagent.ClusterRoleLeader && m.LagBytes != nil {
 			lag = fmt.Sprintf("%d", *m.LagBytes/(1<<20))
-		} else if m.Role != "leader" {
+		} else if m.Role != haagent.ClusterRoleLeader {
 			lag = "unknown"
 		}
 		tl := ""
@@ -209,7 +196,7 @@ func PrintHAList(w io.Writer, v HAView) {
 		fmt.Fprintln(w, " Maintenance mode: on")
 	}
 	if v.SyncSource != "" {
-		fmt.Fprintf(w, " Sync roles from %s; synchronous_standby_names = %q\n", v.SyncSource, v.SyncNames)
+		fmt.Fprintf(w, " Sync roles from %s; synchronous_standby_names = %q\n", v.SyncSource, v.SynchronousStandbyNames)
 	}
 	if v.Note != "" {
 		fmt.Fprintln(w, " Note: "+v.Note)

@@ -25,7 +25,7 @@ import (
 //	/sync /synchronous                     standby that the primary's pg_stat_replication reports sync
 //	/async /asynchronous                   streaming standby that is not sync
 //	/health                                PostgreSQL running
-//	/cluster                               members, roles and states (see clusterView)
+//	/cluster                               members, roles and states (haagent.ClusterStatus)
 //	/metrics                               Prometheus text
 //	/probe                                 live state for racing members
 //	POST /switchover {leader, candidate, scheduled_at}, POST /failover {candidate}
@@ -179,101 +179,6 @@ func (a *Agent) status(s snapshot) memberStatus {
 		st.Leader = s.view.Leader.Holder
 	}
 	return st
-}
-
-// clusterView is GET /cluster.
-type clusterView struct {
-	Cluster                 string          `json:"cluster"`
-	Paused                  bool            `json:"paused"`
-	Leader                  string          `json:"leader"`
-	Timeline                uint32          `json:"timeline"`
-	SynchronousStandbyNames string          `json:"synchronous_standby_names"`
-	SyncSource              string          `json:"sync_source"`
-	Members                 []clusterMember `json:"members"`
-}
-
-type clusterMember struct {
-	Name     string      `json:"name"`
-	Host     string      `json:"host"`
-	Port     int         `json:"port"`
-	Role     string      `json:"role"`  // leader | sync_standby | replica
-	State    string      `json:"state"` // running | streaming | catchup | starting | stopped | crashed | recloning | ...
-	Timeline uint32      `json:"timeline"`
-	LagBytes uint64      `json:"lag_bytes"`
-	APIURL   string      `json:"api_url"`
-	Tags     clusterTags `json:"tags"`
-	Note     string      `json:"note,omitempty"`
-}
-
-type clusterTags struct {
-	NoFailover bool `json:"nofailover"`
-	NoSync     bool `json:"nosync"`
-}
-
-// handleCluster: when this member is the leader, sync roles and streaming
-// states come from its own pg_stat_replication read during the request;
-// any other member answers from what the leader last published in the DCS
-// and says so in sync_source.
-func (a *Agent) handleCluster(w http.ResponseWriter, r *http.Request) {
-	s := a.snapshot()
-	now := a.clock.Now()
-	out := clusterView{Cluster: a.cfg.Cluster, Paused: s.view.Paused}
-	var rows map[string]dcs.ReplicationReport
-	var leaderFlush haagent.LSN
-	if s.view.Leader != nil {
-		out.Leader, out.Timeline = s.view.Leader.Holder, s.view.Leader.Timeline
-	}
-	switch {
-	case a.isPrimary(s, now):
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		live, ssn, flush, err := a.pg.LiveReplication(ctx)
-		cancel()
-		if err != nil {
-			http.Error(w, "read pg_stat_replication: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		rows = map[string]dcs.ReplicationReport{}
-		for _, row := range live {
-			rows[row.ApplicationName] = dcs.ReplicationReport{State: row.State, SyncState: row.SyncState,
-				FlushLSN: uint64(row.FlushLSN), ReplayLSN: uint64(row.ReplayLSN)}
-		}
-		out.SynchronousStandbyNames, leaderFlush = ssn, flush
-		out.Timeline = s.obs.Timeline
-		out.SyncSource = fmt.Sprintf("live: pg_stat_replication on %s, read during this request", a.cfg.Name)
-	case out.Leader != "":
-		lm, ok := s.members[out.Leader]
-		if !ok {
-			out.SyncSource = fmt.Sprintf("none: leader %s has no member record", out.Leader)
-			break
-		}
-		rows, leaderFlush = lm.rec.Replication, haagent.LSN(lm.rec.FlushLSN)
-		out.SynchronousStandbyNames = lm.rec.SynchronousStandbyNames
-		out.SyncSource = fmt.Sprintf("dcs: pg_stat_replication as leader %s published it %s ago; ask the leader's /cluster for a live answer",
-			out.Leader, (now - lm.observedAt).Round(time.Millisecond))
-	default:
-		out.SyncSource = "none: there is no leader"
-	}
-	for _, name := range s.view.MemberNames(a.cfg.Name) {
-		e := s.members[name]
-		m := clusterMember{Name: name, Host: e.rec.Host, Port: e.rec.Port, Role: "replica", State: e.rec.State,
-			Timeline: e.rec.Timeline, APIURL: e.rec.APIURL, Tags: clusterTags(e.rec.Tags), Note: e.rec.Note, LagBytes: e.rec.LagBytes}
-		if name == a.cfg.Name {
-			m.Host, m.Port, m.APIURL = a.cfg.Postgres.Host, a.cfg.Postgres.Port, a.cfg.API.URL
-			m.Timeline, m.State = s.obs.Timeline, string(s.obs.State)
-			m.Tags = clusterTags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync}
-		}
-		if name == out.Leader {
-			m.Role, m.LagBytes = "leader", 0
-		} else if row, ok := rows[name]; ok {
-			m.State = row.State
-			if haagent.SyncState(row.SyncState).Synchronous() {
-				m.Role = "sync_standby"
-			}
-			m.LagBytes = haagent.LagBytes(leaderFlush, haagent.LSN(row.ReplayLSN))
-		}
-		out.Members = append(out.Members, m)
-	}
-	a.writeJSON(w, r, http.StatusOK, out)
 }
 
 // handleFailoverRequest writes the DCS failover key; the leader's agent

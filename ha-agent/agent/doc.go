@@ -23,7 +23,8 @@
 //   - fencer.go: the fence timer and write gate; failsafe.go: asking for
 //     and giving failsafe confirmations; probes.go: live probes of the
 //     other members; publish.go: this member's record in the DCS.
-//   - api.go: the REST API and its health checks; metrics.go: /metrics.
+//   - api.go: the REST API and its health checks; cluster.go: GET /cluster
+//     (haagent.ClusterStatus); metrics.go: /metrics.
 //   - config.go: the local config file; main.go: the pg-ha-agent commands
 //     and the supervisor; endpoints.go: etcd endpoint health; clock.go:
 //     CLOCK_MONOTONIC_RAW; logging.go: log rate limits.

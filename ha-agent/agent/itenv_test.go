@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 	"github.com/pigwf/pigwf/ha-agent/pgwire"
 )
@@ -387,9 +388,9 @@ func (e *itEnv) node(name string) *itNode {
 	return nil
 }
 
-func (e *itEnv) cluster(n *itNode) (clusterView, bool) {
+func (e *itEnv) cluster(n *itNode) (haagent.ClusterStatus, bool) {
 	code, body := e.get(n.api("/cluster"))
-	var cv clusterView
+	var cv haagent.ClusterStatus
 	if code != http.StatusOK || json.Unmarshal(body, &cv) != nil {
 		return cv, false
 	}
@@ -441,15 +442,15 @@ func (e *itEnv) healthy(l *itNode) (bool, string) {
 	}
 	for _, m := range cv.Members {
 		if m.Name == l.name {
-			if m.Role != "leader" {
-				return false, "leader role " + m.Role
+			if m.Role != haagent.ClusterRoleLeader {
+				return false, "leader role " + string(m.Role)
 			}
 			continue
 		}
 		st := psr[m.Name]
-		wantRole := "replica"
+		wantRole := haagent.ClusterRoleReplica
 		if st[1] == "sync" {
-			wantRole = "sync_standby"
+			wantRole = haagent.ClusterRoleSyncStandby
 		}
 		if m.Role != wantRole || m.State != st[0] {
 			return false, fmt.Sprintf("/cluster says %s is %s/%s, pg_stat_replication says %s/%s", m.Name, m.Role, m.State, st[0], st[1])
