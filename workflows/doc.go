@@ -1,17 +1,23 @@
 // Package workflows holds pigwf's runbooks as deterministic Temporal workflows.
 //
 // What lives where:
-//   - nodeinit.go, pgclustercreate.go, switchover.go: one runbook each, with its input and result
-//     types.
-//   - step.go: the one step runner every runbook uses. A step is tracked in the progress query,
-//     runs one activity with options built in one place, and reports a failure with the
-//     activity's own message.
+//   - nodeinit.go, switchover.go: one runbook each, with its input and result types and its
+//     phases as methods of one struct (nodeInit, switchover).
+//   - pgclustercreate.go: PgClusterCreate's types and its run (the pgClusterCreate struct);
+//     pgprecheck.go its prechecks and the forced move-aside; pgplan.go its build as data, stage
+//     by stage, from which the progress query, the dry-run plan and the execution all read.
+//   - step.go: the one step runner every runbook uses. runStep tracks a step in the progress
+//     query, runs its activity with options built in one place (step.activityOptions) and
+//     reports a failure with the activity's own message; parallel is the one fan-out.
 //   - progress.go: the progress query (Progress, StepState) and the tracker behind it.
 //   - approval.go: the approval gate (signal, validated Update, allow-list, timeout).
-//   - register.go: workflow names, the task queue and the search attributes every run carries.
+//   - notify.go: chat notifications, which never fail a run.
+//   - register.go: workflow registration, the task queue and the search attributes every run
+//     carries.
 //
 // Determinism rules: time comes from workflow.Now, concurrency from workflow.Go, iteration over
-// maps only through sorted keys. A logic change to a released workflow, including another
-// activity ID, type, order or option, goes behind workflow.GetVersion; the saved histories in
-// replaytests/ replay against this code and fail when it is not.
+// maps only through sorted keys. A change to a released workflow that changes its commands
+// (another activity ID, type or order, another timer) goes behind workflow.GetVersion; the saved
+// histories in replaytests/ replay against this code and fail when it is not. Activity options,
+// inputs and results are compared with those histories too.
 package workflows
