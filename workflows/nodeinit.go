@@ -53,18 +53,21 @@ type NodeReport struct {
 // NodeInitResult so clients still see what was done.
 const NodeInitFailedType = "NodeInitFailed"
 
+// nodeInitRetry: five attempts of two minutes each, at most 30 seconds apart.
+var nodeInitRetry = retry{timeout: 2 * time.Minute, attempts: 5, maxWait: 30 * time.Second}
+
+// caStep prepares the deployment CA on the control side, before any node step.
+var caStep = controlStep("ca", nodeInitRetry)
+
 // nodeStep is a step on a node: tracked under the node's name and address, with activity ID
-// <address>/<step>. Short steps get two minutes, package installs twenty.
+// <address>/<step>. Package installs get twenty minutes an attempt.
 func nodeStep(n activities.Node, name string) step {
-	r := retry{timeout: 2 * time.Minute, attempts: 5, maxWait: 30 * time.Second}
+	r := nodeInitRetry
 	if name == activities.StepPackages {
 		r.timeout = 20 * time.Minute
 	}
 	return step{node: n.String(), name: name, id: n.Addr + "/" + name, retry: r}
 }
-
-// caStep prepares the deployment CA on the control side, before any node step.
-var caStep = controlStep("ca", retry{timeout: 2 * time.Minute, attempts: 5, maxWait: 30 * time.Second})
 
 // nodeInit is one NodeInit run.
 type nodeInit struct {
