@@ -148,7 +148,7 @@ func (d *decider) liveCandidate(name string) (c candidate, ok, running bool, age
 		return c, false, false, 0
 	}
 	age = d.now - m.ObservedAt
-	if age > d.cfg.MemberReportFresh() {
+	if m.ReportStale(d.cfg, d.now) {
 		return c, false, false, age
 	}
 	return c, true, m.State == PGRunning && m.Role == RoleReplica, age

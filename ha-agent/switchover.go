@@ -53,7 +53,7 @@ func (d *decider) successorProblem(name string, streaming bool) string {
 		return "it is not a registered member"
 	case m.Tags.NoFailover:
 		return "it is tagged nofailover"
-	case d.now-m.ObservedAt > d.cfg.MemberReportFresh():
+	case m.ReportStale(d.cfg, d.now):
 		return fmt.Sprintf("its report is %s old", ms(d.now-m.ObservedAt))
 	case m.State != PGRunning:
 		return fmt.Sprintf("its PostgreSQL is %s", orUnknown(string(m.State)))

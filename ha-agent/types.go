@@ -85,6 +85,13 @@ type Member struct {
 	ObservedAt time.Duration
 }
 
+// ReportStale: the member's record has not changed for longer than
+// member_report_fresh_ms on my clock. Members rewrite it every loop, so
+// it is a frozen report, which must not count.
+func (m Member) ReportStale(cfg Config, now time.Duration) bool {
+	return now-m.ObservedAt > cfg.MemberReportFresh()
+}
+
 // WALPosition is how far this member's WAL reaches.
 func (m Member) WALPosition() LSN {
 	if m.Role == RolePrimary {

@@ -129,11 +129,10 @@ func (a *Agent) isSyncStandby(s snapshot, now time.Duration) bool {
 	if !streamingReplica(s) || s.view.Leader == nil || s.view.Leader.Holder == a.cfg.Name {
 		return false
 	}
-	lm, ok := s.members[s.view.Leader.Holder]
-	if !ok || now-lm.observedAt > s.view.Config.MemberReportFresh() {
+	if m, ok := s.view.Members[s.view.Leader.Holder]; !ok || m.ReportStale(s.view.Config, now) {
 		return false
 	}
-	return haagent.SyncState(lm.rec.Replication[a.cfg.Name].SyncState).Synchronous()
+	return haagent.SyncState(s.members[s.view.Leader.Holder].rec.Replication[a.cfg.Name].SyncState).Synchronous()
 }
 
 // parseBytes parses "1048576", "16kB", "10MB", "1GB".
