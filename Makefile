@@ -66,7 +66,8 @@ chaos: deps build
 	set -o pipefail; PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
 	  $(GO) test -tags chaos -count=1 -timeout 80m -run TestChaos -v ./chaos/ | tee $(CURDIR)/chaos-report.txt
 
-# Re-record the histories the replay tests use (after a deliberate, versioned workflow change).
+# Record a new history of each runbook for the replay tests (after a deliberate workflow change):
+# each is added as replaytests/testdata/<runbook>/<date>-<version markers>.json; none is replaced.
 replay-refresh: deps build
 	PIGWF_REFRESH_HISTORIES=1 PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
 	  $(GO) test -count=1 -run 'TestNodeInitOnLab|TestPgClusterCreateOnLab|TestSwitchoverWithApprovals' ./integration/

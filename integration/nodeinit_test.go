@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/api/temporalproto"
-
 	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/replaytests"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -42,7 +41,7 @@ func TestNodeInitOnLab(t *testing.T) {
 		}
 	}
 	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
-		saveHistory(t, starter.WorkflowID(workflows.NodeInitRunbook, "pg-test"), "node-init.json")
+		saveHistory(t, starter.WorkflowID(workflows.NodeInitRunbook, "pg-test"))
 	}
 
 	// The nodes are what NodeInit promised.
@@ -230,20 +229,17 @@ func TestNodeInitHostKeyMismatch(t *testing.T) {
 	}
 }
 
-// saveHistory writes a run's history as JSON for the replay tests.
-func saveHistory(t *testing.T, id, file string) {
+// saveHistory adds a run's history to the replay tests' histories, next to (never over) the
+// ones saved before: see replaytests.Save.
+func saveHistory(t *testing.T, id string) {
 	t.Helper()
 	c := dial(t)
 	hist, err := historyOf(c, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(hist)
+	dst, err := replaytests.Save(filepath.Join("..", "replaytests", "testdata"), hist)
 	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join("..", "replaytests", "testdata", file)
-	if err := os.WriteFile(dst, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("saved history of %s to %s", id, dst)

@@ -74,7 +74,7 @@ func TestPgClusterCreateOnLab(t *testing.T) {
 	}
 	checkCluster(t, st, home)
 	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
-		saveHistory(t, starter.WorkflowID(workflows.PgClusterCreateRunbook, "pg-test"), "pg-cluster-create.json")
+		saveHistory(t, starter.WorkflowID(workflows.PgClusterCreateRunbook, "pg-test"))
 	}
 
 	// Second run: every step unchanged, in a few seconds.

@@ -217,7 +217,7 @@ func TestSwitchoverWithApprovals(t *testing.T) {
 		t.Errorf("leader = %q, want pg-test-3", l)
 	}
 	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
-		saveHistory(t, "switchover/pg-test", "switchover.json")
+		saveHistory(t, "switchover/pg-test")
 	}
 }
 
