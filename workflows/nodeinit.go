@@ -123,7 +123,7 @@ func (w *nodeInit) initNode(ctx workflow.Context, spec NodeSpec, caFingerprint s
 	for _, name := range activities.NodeInitSteps {
 		s := nodeStep(spec.Node, name)
 		if rep.Error != "" {
-			w.track.set(s.node, s.name, StateSkipped, "an earlier step failed")
+			w.track.set(s, StateSkipped, "an earlier step failed")
 			continue
 		}
 		activity, arg := w.activity(spec, name, caFingerprint)

@@ -121,7 +121,7 @@ func (w *pgClusterCreate) run() (PgClusterCreateResult, error) {
 	if w.in.DryRun {
 		for _, s := range planSteps(plan) {
 			w.res.Plan = append(w.res.Plan, orControl(s.node)+": "+s.name)
-			w.track.set(s.node, s.name, StateSkipped, "dry run")
+			w.track.set(s, StateSkipped, "dry run")
 		}
 		w.track.setPhase(PhaseDone)
 		return w.res, nil

@@ -61,17 +61,14 @@ func newTracker(ctx workflow.Context, runbook, cluster string) (*tracker, error)
 // plan lists steps as pending, in the order given.
 func (t *tracker) plan(steps ...step) {
 	for _, s := range steps {
-		t.add(s.node, s.name)
+		t.p.Steps = append(t.p.Steps, StepState{Node: s.node, Step: s.name, State: StatePending, Updated: workflow.Now(t.ctx)})
 	}
 }
 
-func (t *tracker) add(node, step string) {
-	t.p.Steps = append(t.p.Steps, StepState{Node: node, Step: step, State: StatePending, Updated: workflow.Now(t.ctx)})
-}
-
-func (t *tracker) set(node, step, state, detail string) {
+// set records a planned step's state and detail.
+func (t *tracker) set(s step, state, detail string) {
 	for i := range t.p.Steps {
-		if t.p.Steps[i].Node == node && t.p.Steps[i].Step == step {
+		if t.p.Steps[i].Node == s.node && t.p.Steps[i].Step == s.name {
 			t.p.Steps[i].State, t.p.Steps[i].Detail, t.p.Steps[i].Updated = state, detail, workflow.Now(t.ctx)
 			return
 		}

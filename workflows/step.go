@@ -11,8 +11,9 @@ import (
 )
 
 // step is one tracked activity of a runbook: the progress query shows it under (node, name) and
-// its activity runs with ID id. The ID, the activity and its options are part of the workflow's
-// history: changing them for a released runbook needs workflow.GetVersion.
+// its activity runs with ID id. The ID, the activity type and the order of steps are part of the
+// workflow's history: changing them for a released runbook needs workflow.GetVersion (the replay
+// tests also pin the options).
 type step struct {
 	node  string // progress key: a member or node; "" for a step on the control side
 	name  string
@@ -40,13 +41,13 @@ func memberStep(member, name string, r retry) step {
 	return step{node: member, name: name, id: member + "/" + name, retry: r}
 }
 
-// stepHeartbeat: every step's activity heartbeats every two seconds, so a dead worker is noticed
-// after this long and the step retried on another worker; steps are idempotent, so a retry after
-// a half-done attempt is safe.
+// stepHeartbeat: a step whose activity heartbeats (the remote steps do, every two seconds) is
+// retried on another worker this long after its worker died; steps are idempotent, so a retry
+// after a half-done attempt is safe. An activity that never heartbeats must finish within it.
 const stepHeartbeat = 10 * time.Second
 
-// activityOptions are the options of the step's activity: every option an activity of a
-// runbook step gets is set here.
+// activityOptions are the options of the step's activity: every option of a runbook step's
+// activity is set here and nowhere else.
 func (s step) activityOptions() workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		ActivityID:          s.id,
@@ -80,15 +81,15 @@ func checkOutcome(sr activities.StepResult) (string, string) { return StateUncha
 // the activity's own message and the error is a *stepFailure; otherwise out decides the state.
 func runStep[R any](ctx workflow.Context, t *tracker, s step, out outcome[R], activity any, args ...any) (R, error) {
 	var res R
-	t.set(s.node, s.name, StateRunning, "")
+	t.set(s, StateRunning, "")
 	actx := workflow.WithActivityOptions(ctx, s.activityOptions())
 	if err := workflow.ExecuteActivity(actx, activity, args...).Get(ctx, &res); err != nil {
 		f := &stepFailure{msg: failureMessage(err), err: err}
-		t.set(s.node, s.name, StateFailed, f.msg)
+		t.set(s, StateFailed, f.msg)
 		return res, f
 	}
 	state, detail := out(res)
-	t.set(s.node, s.name, state, detail)
+	t.set(s, state, detail)
 	return res, nil
 }
 

@@ -81,7 +81,7 @@ func Switchover(ctx workflow.Context, in SwitchoverInput) (SwitchoverResult, err
 		return w.res, err
 	}
 	plan := w.describe()
-	w.track.set(approvalStep.node, approvalStep.name, StateRunning, plan)
+	w.track.set(approvalStep, StateRunning, plan)
 	notify(ctx, activities.Notification{Event: "approval-requested", Runbook: SwitchoverRunbook, Cluster: in.Cluster,
 		Text: "waiting for approval: " + plan, Approvers: in.Approval.Approvers})
 	defer func() {
@@ -137,13 +137,13 @@ func (w *switchover) approve(plan string) error {
 	}
 	if !w.res.Approval.Approved() {
 		w.res.Outcome = map[string]string{DecisionReject: "rejected", "timeout": "timed out"}[w.res.Approval.Decision]
-		w.track.set(approvalStep.node, approvalStep.name, StateFailed, w.res.Approval.Summary())
+		w.track.set(approvalStep, StateFailed, w.res.Approval.Summary())
 		for _, s := range []step{switchoverSwitch, switchoverVerify} {
-			w.track.set(s.node, s.name, StateSkipped, "not approved: nothing changed")
+			w.track.set(s, StateSkipped, "not approved: nothing changed")
 		}
 		return w.track.fail(fmt.Sprintf("switchover of %s %s: nothing was changed", w.in.Cluster, w.res.Approval.Summary()), SwitchoverRejectedType, w.res)
 	}
-	w.track.set(approvalStep.node, approvalStep.name, StateUnchanged, w.res.Approval.Summary())
+	w.track.set(approvalStep, StateUnchanged, w.res.Approval.Summary())
 	return nil
 }
 
@@ -153,7 +153,7 @@ func (w *switchover) waitForSchedule() error {
 		return nil
 	}
 	if wait := w.in.ScheduledAt.Sub(workflow.Now(w.ctx)); wait > 0 {
-		w.track.set(switchoverSwitch.node, switchoverSwitch.name, StateRunning, "scheduled for "+w.in.ScheduledAt.UTC().Format(time.RFC3339))
+		w.track.set(switchoverSwitch, StateRunning, "scheduled for "+w.in.ScheduledAt.UTC().Format(time.RFC3339))
 		return workflow.Sleep(w.ctx, wait)
 	}
 	return nil
