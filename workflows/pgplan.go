@@ -8,8 +8,8 @@ import (
 )
 
 // PgClusterCreate's build after the prechecks, as data: the progress query lists its steps
-// before anything runs, a dry run returns them as the plan, and run executes them. The order of
-// the build is stated in plan only.
+// before anything runs, a dry run returns them as the plan, and run executes them stage by stage
+// (runStage). The order of the build is stated in plan only.
 
 // pgStep is one step of the build: the tracked step, its activity and how its input is made.
 type pgStep struct {
@@ -58,24 +58,26 @@ func onEach(members []PgMember, failure string, lane func(m PgMember) []pgStep) 
 	return st
 }
 
-func (w *pgClusterCreate) onMember(m PgMember, name string, r retry, activity any, input func() any) pgStep {
+// onMember is a step on member m.
+func onMember(m PgMember, name string, r retry, activity any, input func() any) pgStep {
 	return pgStep{step: memberStep(m.Name, name, r), activity: activity, input: input}
 }
 
-func (w *pgClusterCreate) onControl(name string, r retry, activity any, input func() any) pgStep {
+// onControl is a step on the control side.
+func onControl(name string, r retry, activity any, input func() any) pgStep {
 	return pgStep{step: controlStep(name, r), activity: activity, input: input}
 }
 
 // onNode is a step on member m whose activity needs only nodeInput.
 func (w *pgClusterCreate) onNode(m PgMember, name string, r retry, activity any) pgStep {
-	return w.onMember(m, name, r, activity, func() any { return w.nodeInput(m) })
+	return onMember(m, name, r, activity, func() any { return w.nodeInput(m) })
 }
 
 // agent is member m's HA agent step: the agent starts PostgreSQL (and, on the primary, takes the
 // leader key).
 func (w *pgClusterCreate) agent(m PgMember) pgStep {
 	var a *activities.Activities
-	return w.onMember(m, activities.StepAgent, within(5*time.Minute, 5), a.HAAgent, func() any { return w.agentInput(m) })
+	return onMember(m, activities.StepAgent, within(5*time.Minute, 5), a.HAAgent, func() any { return w.agentInput(m) })
 }
 
 // credentials: the replication credentials on every node.
@@ -96,14 +98,14 @@ func (w *pgClusterCreate) bootstrapPrimary() []pgStage {
 	return []pgStage{sequence(
 		initdb,
 		w.onNode(p, activities.StepConfigure, within(2*time.Minute, 5), a.PgConfigure),
-		w.onControl(activities.StepRegisterDCS, within(time.Minute, 5), a.DCSRegister, func() any {
+		onControl(activities.StepRegisterDCS, within(time.Minute, 5), a.DCSRegister, func() any {
 			return activities.DCSRegisterInput{DCS: in.DCS, Primary: p.Name, Sysid: w.res.Sysid, SyncMode: in.SyncMode, SyncStrict: in.SyncStrict, RPO: in.RPO}
 		}),
 		w.agent(p),
-		w.onControl(activities.StepLeader, within(2*time.Minute, 2), a.WaitLeader, func() any {
+		onControl(activities.StepLeader, within(2*time.Minute, 2), a.WaitLeader, func() any {
 			return activities.WaitLeaderInput{DCS: in.DCS, Member: p.Name, APIURL: w.apiURL(p)}
 		}),
-		w.onMember(p, activities.StepRoles, within(2*time.Minute, 5), a.PgRoles, func() any {
+		onMember(p, activities.StepRoles, within(2*time.Minute, 5), a.PgRoles, func() any {
 			return activities.SQLInput{Primary: p.Node, Spec: in.Spec, Roles: in.Roles, Step: activities.StepRoles}
 		}),
 	)}
@@ -116,7 +118,7 @@ func (w *pgClusterCreate) cloneReplicas() []pgStage {
 	return []pgStage{
 		onEach(w.replicas, "replica %s: %w", func(m PgMember) []pgStep {
 			return []pgStep{
-				w.onMember(m, activities.StepClone, within(30*time.Minute, 5), a.PgClone, func() any {
+				onMember(m, activities.StepClone, within(30*time.Minute, 5), a.PgClone, func() any {
 					ni := w.nodeInput(m)
 					ni.ClusterSysid = w.res.Sysid
 					return ni
@@ -124,7 +126,7 @@ func (w *pgClusterCreate) cloneReplicas() []pgStage {
 				w.agent(m),
 			}
 		}),
-		sequence(w.onMember(w.primary, activities.StepStreaming, within(3*time.Minute, 2), a.PgWaitStreaming, func() any {
+		sequence(onMember(w.primary, activities.StepStreaming, within(3*time.Minute, 2), a.PgWaitStreaming, func() any {
 			ni := w.nodeInput(w.primary)
 			ni.Members = w.replicaNames()
 			return ni
@@ -136,7 +138,7 @@ func (w *pgClusterCreate) cloneReplicas() []pgStage {
 func (w *pgClusterCreate) usersAndDatabases() []pgStage {
 	var a *activities.Activities
 	p, in := w.primary, w.in
-	return []pgStage{sequence(w.onMember(p, activities.StepUsers, within(2*time.Minute, 5), a.PgRoles, func() any {
+	return []pgStage{sequence(onMember(p, activities.StepUsers, within(2*time.Minute, 5), a.PgRoles, func() any {
 		return activities.SQLInput{Primary: p.Node, Spec: in.Spec, Roles: in.Users, Databases: in.Databases, Step: activities.StepUsers}
 	}))}
 }
@@ -161,7 +163,7 @@ func (w *pgClusterCreate) backups() []pgStage {
 func (w *pgClusterCreate) verification() []pgStage {
 	var a *activities.Activities
 	p, in := w.primary, w.in
-	return []pgStage{sequence(w.onControl(activities.StepVerify, within(2*time.Minute, 2), a.Verify, func() any {
+	return []pgStage{sequence(onControl(activities.StepVerify, within(2*time.Minute, 2), a.Verify, func() any {
 		return activities.VerifyInput{DCS: in.DCS, Primary: p.Name, APIURL: w.apiURL(p), Replicas: w.replicaNames()}
 	}))}
 }

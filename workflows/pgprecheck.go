@@ -177,7 +177,7 @@ func (w *pgClusterCreate) moveAsideForeignData() error {
 	}
 	w.track.set(approvalStep, StateUnchanged, st.Summary())
 	for _, m := range targets {
-		s := w.onMember(m, "move-aside", within(2*time.Minute, 3), a.PgMoveAside, func() any {
+		s := onMember(m, "move-aside", within(2*time.Minute, 3), a.PgMoveAside, func() any {
 			ni := w.nodeInput(m)
 			ni.ClusterSysid = w.foreign[m.Name]
 			return ni
