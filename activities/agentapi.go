@@ -9,34 +9,16 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	haagent "github.com/pigwf/pigwf/ha-agent"
 )
 
 // AgentAPIURL is where a member's agent API answers: the member's SSH host (the address the
 // control side and the other members reach it at) and the cluster's API port.
 func AgentAPIURL(host string, port int) string { return fmt.Sprintf("http://%s:%d", host, port) }
 
-// liveMember and liveView are what activities read of an agent's GET /cluster answer.
-type liveMember struct {
-	Name     string  `json:"name"`
-	Role     string  `json:"role"`
-	State    string  `json:"state"`
-	LagBytes *uint64 `json:"lag_bytes"`
-	Timeline uint32  `json:"timeline"`
-	Tags     struct {
-		NoFailover bool `json:"nofailover"`
-	} `json:"tags"`
-}
-
-type liveView struct {
-	Leader     string       `json:"leader"`
-	Paused     bool         `json:"paused"`
-	SyncNames  string       `json:"synchronous_standby_names"`
-	SyncSource string       `json:"sync_source"`
-	Members    []liveMember `json:"members"`
-}
-
 // clusterView asks the members' agents (leader first) for the live view of the cluster.
-func clusterView(ctx context.Context, members []MemberAPI, leader string) (liveView, error) {
+func clusterView(ctx context.Context, members []MemberAPI, leader string) (haagent.ClusterStatus, error) {
 	ordered := append([]MemberAPI(nil), members...)
 	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Name == leader && ordered[j].Name != leader })
 	client := &http.Client{Timeout: 2 * time.Second}
@@ -50,21 +32,22 @@ func clusterView(ctx context.Context, members []MemberAPI, leader string) (liveV
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		var v liveView
+		var v haagent.ClusterStatus
 		if err := json.Unmarshal(body, &v); err != nil {
 			errs = append(errs, fmt.Sprintf("%s/cluster: %v", m.APIURL, err))
 			continue
 		}
 		return v, nil
 	}
-	return liveView{}, fmt.Errorf("no agent answered /cluster: %s", strings.Join(errs, "; "))
+	return haagent.ClusterStatus{}, fmt.Errorf("no agent answered /cluster: %s", strings.Join(errs, "; "))
 }
 
-func (v liveView) describe() string {
+// describeCluster is the one-line view shown in plans and failures: "pg-test-1 leader/running; ...".
+func describeCluster(v haagent.ClusterStatus) string {
 	var parts []string
 	for _, m := range v.Members {
 		lag := ""
-		if m.LagBytes != nil && m.Role != "leader" {
+		if m.LagBytes != nil && m.Role != haagent.ClusterRoleLeader {
 			lag = fmt.Sprintf(", lag %d B", *m.LagBytes)
 		}
 		parts = append(parts, fmt.Sprintf("%s %s/%s%s", m.Name, m.Role, m.State, lag))

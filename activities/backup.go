@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
+	haagent "github.com/pigwf/pigwf/ha-agent"
 )
 
 // RenderPgBackRestConf is /etc/pgbackrest.conf for a member. Lock and log paths are per node
@@ -99,7 +100,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (StepResult, er
 		} else if state.Leader != in.Primary {
 			problems = append(problems, fmt.Sprintf("the DCS leader is %q, not %s", state.Leader, in.Primary))
 		}
-		var view liveView
+		var view haagent.ClusterStatus
 		if resp, err := client.Get(in.APIURL + "/cluster"); err != nil {
 			problems = append(problems, "agent API: "+err.Error())
 		} else {
@@ -111,7 +112,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (StepResult, er
 		}
 		states := map[string]string{}
 		for _, m := range view.Members {
-			states[m.Name] = m.Role + "/" + m.State
+			states[m.Name] = string(m.Role) + "/" + m.State
 		}
 		for _, r := range in.Replicas {
 			if !strings.HasSuffix(states[r], "/streaming") {
@@ -121,7 +122,7 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (StepResult, er
 		if len(problems) == 0 {
 			var parts []string
 			for _, m := range view.Members {
-				parts = append(parts, m.Name+" "+m.Role+"/"+m.State)
+				parts = append(parts, m.Name+" "+string(m.Role)+"/"+m.State)
 			}
 			res.Notes = append(res.Notes, "healthy: "+strings.Join(parts, ", "))
 			return res, nil

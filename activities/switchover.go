@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 )
 
@@ -55,7 +56,7 @@ func (a *Activities) SwitchoverPrecheck(ctx context.Context, in SwitchoverCheckI
 	if err != nil {
 		return SwitchoverPlan{}, err
 	}
-	plan := SwitchoverPlan{Leader: v.Leader, SyncMode: strings.TrimSpace(v.SyncNames) != "", View: v.describe()}
+	plan := SwitchoverPlan{Leader: v.Leader, SyncMode: strings.TrimSpace(v.SynchronousStandbyNames) != "", View: describeCluster(v)}
 	var problems []string
 	if v.Leader == "" {
 		problems = append(problems, "the cluster has no leader")
@@ -64,7 +65,7 @@ func (a *Activities) SwitchoverPrecheck(ctx context.Context, in SwitchoverCheckI
 		problems = append(problems, "the cluster is in maintenance mode: `pigwf ha resume` first")
 	}
 	type cand struct {
-		m   liveMember
+		m   haagent.ClusterMember
 		lag uint64
 	}
 	var ok []cand
@@ -87,7 +88,7 @@ func (a *Activities) SwitchoverPrecheck(ctx context.Context, in SwitchoverCheckI
 			why = append(why, m.Name+" is tagged nofailover")
 		case in.MaxLagBytes > 0 && lag > uint64(in.MaxLagBytes):
 			why = append(why, fmt.Sprintf("%s lags %d bytes (limit %d)", m.Name, lag, in.MaxLagBytes))
-		case plan.SyncMode && m.Role != "sync_standby":
+		case plan.SyncMode && m.Role != haagent.ClusterRoleSyncStandby:
 			why = append(why, m.Name+" is not a synchronous standby (pg_stat_replication on the leader)")
 		default:
 			ok = append(ok, cand{m, lag})
@@ -101,7 +102,7 @@ func (a *Activities) SwitchoverPrecheck(ctx context.Context, in SwitchoverCheckI
 	} else {
 		sort.SliceStable(ok, func(i, j int) bool { return ok[i].lag < ok[j].lag })
 		plan.Candidate = ok[0].m.Name
-		plan.Why = fmt.Sprintf("%s/%s, lag %d bytes", ok[0].m.Role, ok[0].m.State, ok[0].lag)
+		plan.Why = fmt.Sprintf("%s/%s, lag %d bytes", string(ok[0].m.Role), ok[0].m.State, ok[0].lag)
 	}
 	if len(problems) > 0 {
 		return plan, temporal.NewNonRetryableApplicationError("switchover refused: "+strings.Join(problems, "; "), ErrConflict, nil, plan)
@@ -228,11 +229,11 @@ func (a *Activities) SwitchoverExecute(ctx context.Context, in SwitchoverExecInp
 			for _, m := range v.Members {
 				if m.Name == in.From && m.State == "streaming" {
 					rep.OldStreamingMs = time.Since(requested).Milliseconds()
-					rep.Detail = v.describe()
+					rep.Detail = describeCluster(v)
 					return rep, nil
 				}
 			}
-			last = v.describe()
+			last = describeCluster(v)
 		}
 		if activity.IsActivity(ctx) {
 			activity.RecordHeartbeat(ctx, "waiting for "+in.From+" to stream: "+last)

@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 
-	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
+	"github.com/pigwf/pigwf/starter"
+
 	"go.temporal.io/sdk/worker"
 
 	"github.com/pigwf/pigwf/activities"
@@ -39,11 +39,12 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: cfg.HostPort, Namespace: cfg.Namespace, Logger: tlog.NewStructuredLogger(log)})
+	cl, err := starter.Dial(ctx, cfg.HostPort, cfg.Namespace, log)
 	if err != nil {
-		return fmt.Errorf("while connecting to Temporal at %s: %w (is it running? `pigwf dev` starts one)", cfg.HostPort, err)
+		return err
 	}
-	defer c.Close()
+	defer cl.Close()
+	c := cl.C
 	runner := sshrun.New(sshrun.Options{Logger: log})
 	defer runner.Close()
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pigwf/pigwf/inventory"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -88,7 +90,7 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 	if w.track, err = newTracker(ctx, PgClusterCreateRunbook, in.Cluster); err != nil {
 		return w.res, err
 	}
-	if len(in.Members) == 0 || in.Members[0].Role != "primary" {
+	if len(in.Members) == 0 || in.Members[0].Role != inventory.RolePrimary {
 		return w.res, temporal.NewNonRetryableApplicationError("the input must list the primary first", PgClusterCreateFailedType, nil)
 	}
 	w.primary, w.replicas = in.Members[0], in.Members[1:]
@@ -192,11 +194,11 @@ func (w *pgClusterCreate) nodeInput(m PgMember) activities.PgNodeInput {
 }
 
 func (w *pgClusterCreate) agentInput(m PgMember) activities.AgentInput {
-	return activities.AgentInput{Node: m.Node, Member: m.Name, Spec: w.in.Spec, DCS: w.in.DCS, APIPort: w.in.APIPort, NoFailover: m.Role == "offline"}
+	return activities.AgentInput{Node: m.Node, Member: m.Name, Spec: w.in.Spec, DCS: w.in.DCS, APIPort: w.in.APIPort, NoFailover: m.Role == inventory.RoleOffline}
 }
 
 func (w *pgClusterCreate) apiURL(m PgMember) string {
-	return fmt.Sprintf("http://%s:%d", m.Node.SSHHost, w.in.APIPort)
+	return activities.AgentAPIURL(m.Node.SSHHost, w.in.APIPort)
 }
 
 func (w *pgClusterCreate) replicaNames() []string {
