@@ -8,12 +8,34 @@ import (
 // TaskQueue is where pigwf workers poll.
 const TaskQueue = "pigwf"
 
-// Search attributes every pigwf workflow sets, so runs can be found in the Web UI by cluster
-// and runbook: PgCluster = "pg-test" AND Runbook = "node-init".
+// Search attributes every pigwf run carries, so runs can be found and read in the Web UI's list:
+// PgCluster = "pg-test" AND Runbook = "switchover" AND RunState = "waiting for approval".
 var (
 	SearchAttrCluster = temporal.NewSearchAttributeKeyKeyword("PgCluster")
 	SearchAttrRunbook = temporal.NewSearchAttributeKeyKeyword("Runbook")
+	// SearchAttrState is the run's phase (PhaseRunning, PhaseWaitingForApproval, PhaseDone,
+	// PhaseFailed), kept up to date by the run itself.
+	SearchAttrState = temporal.NewSearchAttributeKeyKeyword("RunState")
+	// SearchAttrSummary is the run's one-line summary, set by the starter; the Web UI's list shows
+	// search attributes as columns, not a run's static summary.
+	SearchAttrSummary = temporal.NewSearchAttributeKeyString("RunSummary")
 )
+
+// SearchAttribute is a custom search attribute and its type as the Temporal server names it when
+// registering one (`temporal operator search-attribute create --type`, pigwf-temporal's
+// --search-attribute NAME=TYPE).
+type SearchAttribute struct{ Name, Type string }
+
+// CustomSearchAttributes are the attributes a namespace must have registered before pigwf's runs
+// start there: every place that registers them (pigwf dev, the tests' servers) reads this list.
+func CustomSearchAttributes() []SearchAttribute {
+	return []SearchAttribute{
+		{SearchAttrCluster.GetName(), "Keyword"},
+		{SearchAttrRunbook.GetName(), "Keyword"},
+		{SearchAttrState.GetName(), "Keyword"},
+		{SearchAttrSummary.GetName(), "Text"},
+	}
+}
 
 // setSearchAttributes records cluster and runbook on the run (the starter sets them too; this
 // makes runs started any other way, e.g. `temporal workflow start`, findable as well).
