@@ -129,6 +129,7 @@ func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, 
 	now := workflow.Now(ctx)
 	g.state = ApprovalState{Waiting: true, Plan: plan, Approvers: approvers, Requested: now, Deadline: now.Add(p.Timeout)}
 	prevPhase := track.p.Phase
+	track.waiting = &awaiting{plan: plan, approvers: approvers, deadline: g.state.Deadline}
 	track.setPhase(PhaseWaitingForApproval)
 
 	// The Update gives the sender an immediate answer; its validator rejects what the signal
@@ -159,7 +160,8 @@ func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, 
 
 	timerCtx, cancelTimer := workflow.WithCancel(ctx)
 	defer cancelTimer()
-	timer := workflow.NewTimer(timerCtx, p.Timeout)
+	timer := workflow.NewTimerWithOptions(timerCtx, p.Timeout, workflow.TimerOptions{
+		Summary: "waiting for approval until " + g.state.Deadline.UTC().Format("2006-01-02 15:04 MST")})
 	for !decided {
 		if err := workflow.Await(ctx, func() bool { return decided || g.ch.Len() > 0 || timer.IsReady() }); err != nil {
 			return g.state, err
@@ -184,6 +186,7 @@ func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, 
 		g.state.Waiting = false
 		g.state.Decision = "timeout"
 	}
+	track.waiting = nil
 	track.setPhase(prevPhase)
 	return g.state, nil
 }

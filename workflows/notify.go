@@ -13,6 +13,7 @@ import (
 func notify(ctx workflow.Context, n activities.Notification) {
 	var a *activities.Activities
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:             "notify: " + n.Event,
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	})

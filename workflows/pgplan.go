@@ -80,6 +80,12 @@ func (w *pgClusterCreate) agent(m PgMember) pgStep {
 	return onMember(m, activities.StepAgent, within(5*time.Minute, 5), a.HAAgent, func() any { return w.agentInput(m) })
 }
 
+// clone names the member a clone copies from, for people.
+func clone(s pgStep, from string) pgStep {
+	s.what = "clone from " + from
+	return s
+}
+
 // credentials: the replication credentials on every node.
 func (w *pgClusterCreate) credentials() []pgStage {
 	var a *activities.Activities
@@ -118,11 +124,11 @@ func (w *pgClusterCreate) cloneReplicas() []pgStage {
 	return []pgStage{
 		onEach(w.replicas, "replica %s: %w", func(m PgMember) []pgStep {
 			return []pgStep{
-				onMember(m, activities.StepClone, within(30*time.Minute, 5), a.PgClone, func() any {
+				clone(onMember(m, activities.StepClone, within(30*time.Minute, 5), a.PgClone, func() any {
 					ni := w.nodeInput(m)
 					ni.ClusterSysid = w.res.Sysid
 					return ni
-				}),
+				}), w.primary.Name),
 				w.agent(m),
 			}
 		}),

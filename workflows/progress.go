@@ -48,14 +48,19 @@ type StepState struct {
 // tracker holds a run's Progress and answers the progress query with it. Runbooks change it only
 // through its methods and runStep, so what a user sees of a run is decided here.
 type tracker struct {
-	ctx workflow.Context
-	p   Progress
+	ctx     workflow.Context
+	p       Progress
+	console workflow.Version // what the run shows in the Web UI (console.go)
+	waiting *awaiting        // set while the run waits for a person
 }
 
 func newTracker(ctx workflow.Context, runbook, cluster string) (*tracker, error) {
 	t := &tracker{ctx: ctx, p: Progress{Runbook: runbook, Cluster: cluster, Phase: PhaseRunning}}
-	err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return t.p, nil })
-	return t, err
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return t.p, nil }); err != nil {
+		return t, err
+	}
+	t.startConsole()
+	return t, nil
 }
 
 // plan lists steps as pending, in the order given.
@@ -63,6 +68,7 @@ func (t *tracker) plan(steps ...step) {
 	for _, s := range steps {
 		t.p.Steps = append(t.p.Steps, StepState{Node: s.node, Step: s.name, State: StatePending, Updated: workflow.Now(t.ctx)})
 	}
+	t.render()
 }
 
 // set records a planned step's state and detail.
@@ -70,12 +76,21 @@ func (t *tracker) set(s step, state, detail string) {
 	for i := range t.p.Steps {
 		if t.p.Steps[i].Node == s.node && t.p.Steps[i].Step == s.name {
 			t.p.Steps[i].State, t.p.Steps[i].Detail, t.p.Steps[i].Updated = state, detail, workflow.Now(t.ctx)
-			return
+			break
 		}
 	}
+	t.render()
 }
 
-func (t *tracker) setPhase(phase string) { t.p.Phase = phase }
+// setPhase records the run's phase, in its progress, its RunState and its Current Details.
+func (t *tracker) setPhase(phase string) {
+	changed := phase != t.p.Phase
+	t.p.Phase = phase
+	if changed {
+		t.upsertState()
+	}
+	t.render()
+}
 
 // fail ends the run: the phase becomes failed and the returned error, non-retryable, carries
 // details (the run's result so far) so clients still see what was done.

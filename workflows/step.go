@@ -19,6 +19,16 @@ type step struct {
 	name  string
 	id    string
 	retry retry
+	what  string // what the step does, for people (the activity's summary in the Web UI); default: name
+}
+
+// summary is the step's activity summary in the Web UI: "pg-test-2: clone from pg-test-1".
+func (s step) summary() string {
+	what := orDefault(s.what, s.name)
+	if s.node == "" {
+		return what
+	}
+	return s.node + ": " + what
 }
 
 // retry is how long one attempt of a step may take and how often it is tried; between attempts
@@ -50,6 +60,7 @@ const stepHeartbeat = 10 * time.Second
 // activity is set here and nowhere else.
 func (s step) activityOptions() workflow.ActivityOptions {
 	return workflow.ActivityOptions{
+		Summary:             s.summary(),
 		ActivityID:          s.id,
 		StartToCloseTimeout: s.retry.timeout,
 		HeartbeatTimeout:    stepHeartbeat,

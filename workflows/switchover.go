@@ -153,8 +153,9 @@ func (w *switchover) waitForSchedule() error {
 		return nil
 	}
 	if wait := w.in.ScheduledAt.Sub(workflow.Now(w.ctx)); wait > 0 {
-		w.track.set(switchoverSwitch, StateRunning, "scheduled for "+w.in.ScheduledAt.UTC().Format(time.RFC3339))
-		return workflow.Sleep(w.ctx, wait)
+		at := w.in.ScheduledAt.UTC().Format(time.RFC3339)
+		w.track.set(switchoverSwitch, StateRunning, "scheduled for "+at)
+		return workflow.NewTimerWithOptions(w.ctx, wait, workflow.TimerOptions{Summary: "waiting for the scheduled time " + at}).Get(w.ctx, nil)
 	}
 	return nil
 }
