@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages pigwf's lab and tests need: only the missing ones, so a second
 # run is a no-op. Needs root (the lab itself needs root for network namespaces).
+# chromium: the Web UI test opens the Temporal Web UI in headless Chromium (internal/browser).
 set -eu
 pkgs="openssh-server sudo iproute2 iputils-ping nftables procps psmisc util-linux coreutils
-      postgresql-15 postgresql-client-15 pgbackrest etcd-server etcd-client"
+      postgresql-15 postgresql-client-15 pgbackrest etcd-server etcd-client chromium"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -17,10 +17,15 @@ import (
 const defaultNamespace = "default"
 
 // defaultSearchAttributes are pigwf's custom search attributes, registered
-// when no --search-attribute flag is given.
+// when no --search-attribute flag is given. They copy
+// workflows.CustomSearchAttributes() (github.com/pigwf/pigwf/workflows), the
+// one list pigwf reads: this is a separate Go module and cannot import it, so
+// a change there is made here too (the tests' servers pass the list as flags).
 var defaultSearchAttributes = []searchAttribute{
 	{Name: "PgCluster", Type: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
 	{Name: "Runbook", Type: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+	{Name: "RunState", Type: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+	{Name: "RunSummary", Type: enumspb.INDEXED_VALUE_TYPE_TEXT},
 }
 
 type options struct {
@@ -58,7 +63,8 @@ func parseFlags(name string, args []string) (*options, error) {
 	fs.StringVar(&opts.DBFile, "db-filename", "", "SQLite `file` for persistent state, e.g. ~/.pigwf/temporal.db (empty: in memory)")
 	fs.Var(&namespaces, "namespace", "extra `namespace` to create (repeatable; \"default\" always exists)")
 	fs.Var(&attrs, "search-attribute", "custom search attribute `NAME=TYPE` to register in every namespace (repeatable;\n"+
-		"TYPE is Keyword, Text, Int, Double, Bool, Datetime or KeywordList; default: PgCluster=Keyword and Runbook=Keyword)")
+		"TYPE is Keyword, Text, Int, Double, Bool, Datetime or KeywordList;\n"+
+		"default: PgCluster=Keyword, Runbook=Keyword, RunState=Keyword and RunSummary=Text)")
 	fs.StringVar(&opts.LogLevel, "log-level", "warn", "server log `level`: debug, info, warn or error")
 	fs.StringVar(&opts.LogFile, "log-file", "", "write server logs to this `file` instead of stderr")
 	if err := fs.Parse(args); err != nil {
