@@ -1,5 +1,6 @@
 // Package testenv is the harness shared by pigwf's end-to-end tests (integration/, chaos/):
-// a private Temporal server (our pigwf-temporal build) on random loopback ports, labs that a
+// a private Temporal server (our pigwf-temporal build) and its Web UI on random loopback ports,
+// with pigwf's search attributes registered, labs that a
 // test brings up and removes, `pigwf worker` subprocesses that can be killed like real crashes,
 // the pigwf CLI, and small helpers to run commands on lab nodes and read run histories.
 //
@@ -26,6 +27,7 @@ import (
 
 	"github.com/pigwf/pigwf/deploy/lab"
 	"github.com/pigwf/pigwf/starter"
+	"github.com/pigwf/pigwf/workflows"
 )
 
 // Environment variables the harness reads.
@@ -73,18 +75,31 @@ func FreePort() (int, error) {
 // Env is a running private Temporal server and the pigwf binary the tests drive it with.
 type Env struct {
 	TemporalAddr string // host:port of the server's gRPC endpoint
+	UIURL        string // base URL of the server's Web UI, e.g. http://127.0.0.1:41234
 	PigwfBin     string // the pigwf binary (CLI and worker)
 	stop         func()
 }
 
-// Start runs a private in-memory Temporal server (PIGWF_TEMPORAL_BIN) on random loopback ports
-// and returns it with PIGWF_BIN; Stop ends it.
+// Start runs a private in-memory Temporal server (PIGWF_TEMPORAL_BIN) with its Web UI on random
+// loopback ports, every attribute of workflows.CustomSearchAttributes registered, and returns it
+// with PIGWF_BIN; Stop ends it.
 func Start() (*Env, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(os.Getenv(EnvTemporalBin), "--port", fmt.Sprint(port), "--ui-port", "0", "--log-level", "error")
+	uiPort, err := FreePort()
+	for err == nil && uiPort == port {
+		uiPort, err = FreePort()
+	}
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"--port", fmt.Sprint(port), "--ui-port", fmt.Sprint(uiPort), "--log-level", "error"}
+	for _, sa := range workflows.CustomSearchAttributes() {
+		args = append(args, "--search-attribute", sa.Name+"="+sa.Type)
+	}
+	cmd := exec.Command(os.Getenv(EnvTemporalBin), args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("while starting the Temporal server: %w", err)
@@ -93,30 +108,55 @@ func Start() (*Env, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("while starting the Temporal server: %w", err)
 	}
-	ready := make(chan struct{})
+	ready := make(chan string, 1) // the ready line: "pigwf-temporal ready grpc=HOST:PORT ui=URL"
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if strings.Contains(sc.Text(), "ready") {
-				close(ready)
+				ready <- sc.Text()
 				break
 			}
 		}
 		for sc.Scan() { // keep draining so the server never blocks on a full pipe
 		}
 	}()
+	stop := func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }
+	var line string
 	select {
-	case <-ready:
+	case line = <-ready:
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return nil, errors.New("the Temporal server did not become ready in 60 s")
 	}
+	ui := readyField(line, "ui")
+	if !strings.HasPrefix(ui, "http") {
+		stop()
+		return nil, fmt.Errorf("the Temporal server's ready line names no Web UI: %q", line)
+	}
 	return &Env{
 		TemporalAddr: fmt.Sprintf("127.0.0.1:%d", port),
+		UIURL:        ui,
 		PigwfBin:     os.Getenv(EnvPigwfBin),
-		stop:         func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() },
+		stop:         stop,
 	}, nil
+}
+
+// readyField is the value of key=value in pigwf-temporal's ready line, or "".
+func readyField(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// GlobalArgs are the pigwf global flags (given before the subcommand) that bind a CLI call, a
+// worker or the ChatOps bridge to this server: its frontend, and its Web UI so that the links
+// pigwf prints and sends open this test's UI.
+func (e *Env) GlobalArgs() []string {
+	return []string{"--address", e.TemporalAddr, "--ui", e.UIURL}
 }
 
 // Stop stops the Temporal server and waits for it.
@@ -161,7 +201,7 @@ type Worker struct {
 // home/worker.log; the worker is killed when the test ends.
 func (e *Env) StartWorker(t testing.TB, home string, extra ...string) *Worker {
 	t.Helper()
-	args := append([]string{"--address", e.TemporalAddr, "worker"}, extra...)
+	args := append(append(e.GlobalArgs(), "worker"), extra...)
 	cmd := exec.Command(e.PigwfBin, args...)
 	cmd.Env = append(os.Environ(), "PIGWF_HOME="+home)
 	logf, err := os.OpenFile(filepath.Join(home, "worker.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -193,7 +233,7 @@ func (e *Env) Pigwf(t testing.TB, home string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.PigwfBin, append([]string{"--address", e.TemporalAddr}, args...)...)
+	cmd := exec.CommandContext(ctx, e.PigwfBin, append(e.GlobalArgs(), args...)...)
 	cmd.Env = append(os.Environ(), "PIGWF_HOME="+home)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -1,0 +1,55 @@
+package testenv
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+
+	"go.temporal.io/api/operatorservice/v1"
+
+	"github.com/pigwf/pigwf/workflows"
+)
+
+// The private server has pigwf's search attributes and a Web UI, and every pigwf command the
+// harness runs is pointed at both.
+func TestStartRegistersSearchAttributesAndServesTheWebUI(t *testing.T) {
+	if os.Getenv(EnvTemporalBin) == "" {
+		if RequireIntegration() {
+			t.Fatalf("%s is not set", EnvTemporalBin)
+		}
+		t.Skipf("needs a Temporal dev server: set %s (make test does)", EnvTemporalBin)
+	}
+	env, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Stop()
+
+	resp, err := http.Get(env.UIURL + "/namespaces/default/workflows")
+	if err != nil {
+		t.Fatalf("Web UI at %q: %v", env.UIURL, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("Web UI at %q: %s", env.UIURL, resp.Status)
+	}
+
+	c := env.Dial(t)
+	got, err := c.C.OperatorService().ListSearchAttributes(context.Background(), &operatorservice.ListSearchAttributesRequest{Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sa := range workflows.CustomSearchAttributes() {
+		typ, ok := got.GetCustomAttributes()[sa.Name]
+		if !ok || !strings.EqualFold(strings.ReplaceAll(strings.TrimPrefix(typ.String(), "INDEXED_VALUE_TYPE_"), "_", ""), sa.Type) {
+			t.Errorf("search attribute %s: registered %v, want %s", sa.Name, typ, sa.Type)
+		}
+	}
+
+	args := strings.Join(env.GlobalArgs(), " ")
+	if want := "--address " + env.TemporalAddr + " --ui " + env.UIURL; args != want {
+		t.Errorf("GlobalArgs = %q, want %q", args, want)
+	}
+}
