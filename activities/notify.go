@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/pigwf/pigwf/internal/webui"
 )
 
 // Notifier posts run events to a chat webhook. The URL is worker configuration (--notify-url):
@@ -43,7 +44,7 @@ func (a *Activities) Notify(ctx context.Context, n Notification) (string, error)
 		info := activity.GetInfo(ctx)
 		n.WorkflowID, n.RunID = info.WorkflowExecution.ID, info.WorkflowExecution.RunID
 		if a.Notifier.WebUI != "" {
-			n.WebURL = fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s", a.Notifier.WebUI, url.PathEscape(info.WorkflowNamespace), url.PathEscape(n.WorkflowID), n.RunID)
+			n.WebURL = webui.RunURL(a.Notifier.WebUI, info.WorkflowNamespace, n.WorkflowID, n.RunID)
 		}
 		n.Text = fmt.Sprintf("[%s %s] %s %s", n.Runbook, n.Cluster, n.Text, n.WebURL)
 	}
