@@ -7,6 +7,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/pigwf/pigwf/workflows"
 )
 
 func devCmd() *cli.Command {
@@ -31,10 +33,21 @@ func devCmd() *cli.Command {
 				}
 				db = filepath.Join(home(), "temporal.db")
 			}
-			args := []string{bin, "--ip", c.String("ip"), "--port", fmt.Sprint(c.Int("port")), "--ui-port", fmt.Sprint(c.Int("ui-port")), "--db-filename", db}
+			args := devServerArgs(bin, c.String("ip"), c.Int("port"), c.Int("ui-port"), db)
 			// Become the server (exec, not a child): signals and PIDs then refer to it directly,
 			// so stopping `pigwf dev` stops Temporal and never leaves an orphan holding the database.
 			return syscall.Exec(bin, args, os.Environ())
 		},
 	}
+}
+
+// devServerArgs is pigwf-temporal's command line (argv[0] is bin) for `pigwf dev`: the addresses,
+// the state file, and every search attribute pigwf's runs need (workflows.CustomSearchAttributes)
+// registered in the namespace.
+func devServerArgs(bin, ip string, port, uiPort int, db string) []string {
+	args := []string{bin, "--ip", ip, "--port", fmt.Sprint(port), "--ui-port", fmt.Sprint(uiPort), "--db-filename", db}
+	for _, sa := range workflows.CustomSearchAttributes() {
+		args = append(args, "--search-attribute", sa.Name+"="+sa.Type)
+	}
+	return args
 }
