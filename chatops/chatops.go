@@ -1,8 +1,8 @@
 // Package chatops is the bridge between chat bots and pigwf runs: Slack-style slash commands
-// (`/pigwf approve ID`, `/pigwf reject ID`, `/pigwf status ID`) verified by the signing
-// secret's HMAC with a five-minute replay window, and a generic JSON webhook authenticated by a
-// bearer token. Chat users map to approver identities in the configuration; the run's own
-// allow-list then decides whether that approver may act.
+// (`/pigwf approve ID`, `/pigwf reject ID`, `/pigwf status ID`) verified by the signing secret's
+// HMAC with a five-minute replay window, and a generic JSON webhook authenticated by a bearer
+// token. Chat users map to approver identities in the configuration; the run's own allow-list
+// then decides whether that approver may act. Replies about a run link to its Web UI page.
 package chatops
 
 import (
@@ -34,12 +34,31 @@ type Config struct {
 	ReplayWindow       time.Duration     // default 5 minutes
 }
 
+// SlashCommand is the bridge's chat command, as configured in the chat (Slack's slash command).
+const SlashCommand = "/pigwf"
+
+// ApproveCommand is what an approver types in chat to approve run id.
+func ApproveCommand(id string) string { return SlashCommand + " approve " + id }
+
 // Backend carries decisions to runs and reads their state.
 type Backend interface {
 	// Decide sends the decision as the run's "approve" Update; a validator refusal (not an
 	// approver, not waiting) comes back as an error of type *RefusedError.
-	Decide(ctx context.Context, workflowID string, d workflows.ApprovalDecision) (workflows.ApprovalState, error)
-	Status(ctx context.Context, workflowID string) (string, error)
+	Decide(ctx context.Context, workflowID string, d workflows.ApprovalDecision) (Decided, error)
+	// Status is the run's state in a paragraph.
+	Status(ctx context.Context, workflowID string) (Report, error)
+}
+
+// Decided is a decision a run took: its approval after it, and the run's page.
+type Decided struct {
+	State  workflows.ApprovalState
+	RunURL string // the run's page in the Temporal Web UI; "" when none is configured
+}
+
+// Report is a run's status for chat, and the run's page.
+type Report struct {
+	Text   string
+	RunURL string // the run's page in the Temporal Web UI; "" when none is configured
 }
 
 // RefusedError is a decision the run refused (the sender gets 403).
@@ -204,7 +223,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 // act maps the chat user to an approver and carries the command to the run.
 func (s *Server) act(ctx context.Context, action, id, comment, userID, userName string) (int, string) {
 	if id == "" || (action != "approve" && action != "reject" && action != "status") {
-		return http.StatusBadRequest, "usage: /pigwf approve|reject|status WORKFLOW-ID [comment]"
+		return http.StatusBadRequest, "usage: " + SlashCommand + " approve|reject|status WORKFLOW-ID [comment]"
 	}
 	approver := s.cfg.Users[userID]
 	if approver == "" && userName != "" {
@@ -217,20 +236,32 @@ func (s *Server) act(ctx context.Context, action, id, comment, userID, userName 
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if action == "status" {
-		text, err := s.backend.Status(ctx, id)
-		return codeOf(err), firstNonEmpty(errText(err), text)
+		rep, err := s.backend.Status(ctx, id)
+		if err != nil {
+			return codeOf(err), err.Error()
+		}
+		return http.StatusOK, withLink(rep.Text, rep.RunURL)
 	}
 	decision := workflows.DecisionApprove
 	if action == "reject" {
 		decision = workflows.DecisionReject
 	}
-	st, err := s.backend.Decide(ctx, id, workflows.ApprovalDecision{Decision: decision, Approver: approver, Comment: comment})
+	dec, err := s.backend.Decide(ctx, id, workflows.ApprovalDecision{Decision: decision, Approver: approver, Comment: comment})
 	if err != nil {
 		s.log.Warn("chatops: decision not taken", "workflow_id", id, "approver", approver, "err", err.Error())
 		return codeOf(err), "not taken: " + err.Error()
 	}
 	s.log.Info("chatops: decision taken", "workflow_id", id, "approver", approver, "decision", decision)
-	return http.StatusOK, fmt.Sprintf("%s: %s", id, st.Summary())
+	return http.StatusOK, withLink(fmt.Sprintf("%s: %s", id, dec.State.Summary()), dec.RunURL)
+}
+
+// withLink ends a reply about a run with the run's page, when there is one: every reply that
+// names a run links to it.
+func withLink(text, runURL string) string {
+	if runURL == "" {
+		return text
+	}
+	return text + "\n" + runURL
 }
 
 func codeOf(err error) int {
@@ -245,13 +276,6 @@ func codeOf(err error) int {
 		return http.StatusNotFound
 	}
 	return http.StatusBadGateway
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 func firstNonEmpty(s ...string) string {

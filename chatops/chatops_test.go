@@ -24,19 +24,26 @@ type fakeBackend struct {
 	decisions []workflows.ApprovalDecision
 }
 
-func (f *fakeBackend) Decide(_ context.Context, id string, d workflows.ApprovalDecision) (workflows.ApprovalState, error) {
+// runURL is the fake run's page.
+const runURL = "http://127.0.0.1:8233/namespaces/default/workflows/switchover%2Fpg-test/r1/user-metadata"
+
+func (f *fakeBackend) Decide(_ context.Context, id string, d workflows.ApprovalDecision) (Decided, error) {
 	if id != "switchover/pg-test" {
-		return workflows.ApprovalState{}, &NotFoundError{WorkflowID: id}
+		return Decided{}, &NotFoundError{WorkflowID: id}
 	}
 	if !f.approvers[d.Approver] {
-		return workflows.ApprovalState{}, &RefusedError{Reason: d.Approver + " is not an approver for this run"}
+		return Decided{}, &RefusedError{Reason: d.Approver + " is not an approver for this run"}
 	}
 	f.decisions = append(f.decisions, d)
-	return workflows.ApprovalState{Decision: d.Decision, Approver: d.Approver, Comment: d.Comment, DecidedAt: time.Unix(1_800_000_000, 0)}, nil
+	st := workflows.ApprovalState{Decision: d.Decision, Approver: d.Approver, Comment: d.Comment, DecidedAt: time.Unix(1_800_000_000, 0)}
+	return Decided{State: st, RunURL: runURL}, nil
 }
 
-func (f *fakeBackend) Status(context.Context, string) (string, error) {
-	return "waiting for approval", nil
+func (f *fakeBackend) Status(_ context.Context, id string) (Report, error) {
+	if id != "switchover/pg-test" {
+		return Report{}, &NotFoundError{WorkflowID: id}
+	}
+	return Report{Text: "switchover/pg-test (Switchover) is running, phase waiting for approval", RunURL: runURL}, nil
 }
 
 const secret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -111,6 +118,9 @@ func TestSlackCommands(t *testing.T) {
 	if code != 200 || !strings.Contains(text, "approved by alice") || len(fb.decisions) != 1 || fb.decisions[0].Comment != "all clear" {
 		t.Fatalf("valid approve: %d %q %+v", code, text, fb.decisions)
 	}
+	if !strings.HasSuffix(text, "\n"+runURL) {
+		t.Errorf("the approve reply does not end with the run's page: %q", text)
+	}
 	// The same signed request again: a replay.
 	code, text = do(slackReq(ts, body, sign(ts, body)))
 	if code != 401 || !strings.Contains(text, "replay") || len(fb.decisions) != 1 {
@@ -145,6 +155,35 @@ func TestSlackCommands(t *testing.T) {
 	code, _ = do(slackReq(ts, body5, sign(ts, body5)))
 	if code != 404 {
 		t.Errorf("unknown run: %d", code)
+	}
+	// Status, with the run's page.
+	body6 := form("U222", "status switchover/pg-test")
+	code, text = do(slackReq(ts, body6, sign(ts, body6)))
+	if code != 200 || text != "switchover/pg-test (Switchover) is running, phase waiting for approval\n"+runURL {
+		t.Errorf("status: %d %q", code, text)
+	}
+	body7 := form("U222", "status switchover/pg-other")
+	if code, text = do(slackReq(ts, body7, sign(ts, body7))); code != 404 || strings.Contains(text, "http") {
+		t.Errorf("status of an unknown run: %d %q", code, text)
+	}
+}
+
+// No Web UI configured: replies carry no link line.
+func TestWithLink(t *testing.T) {
+	if got := withLink("x: approved", ""); got != "x: approved" {
+		t.Errorf("without a UI: %q", got)
+	}
+	if got := withLink("x: approved", runURL); got != "x: approved\n"+runURL {
+		t.Errorf("with a UI: %q", got)
+	}
+}
+
+func TestApproveCommand(t *testing.T) {
+	if got := ApproveCommand("switchover/pg-test"); got != "/pigwf approve switchover/pg-test" {
+		t.Errorf("ApproveCommand: %q", got)
+	}
+	if action, id, _ := parseCommand(strings.TrimPrefix(ApproveCommand("switchover/pg-test"), SlashCommand+" ")); action != "approve" || id != "switchover/pg-test" {
+		t.Errorf("the bridge does not read its own approve command: %q %q", action, id)
 	}
 }
 

@@ -36,7 +36,7 @@ func TestNodeInitSurvivesWorkerKill(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx := context.Background()
-		run, err := c.Start(ctx, workflows.NodeInitRunbook, workflows.NodeInitName, "pg-test", in)
+		run, err := c.Start(ctx, workflows.NodeInitRunbook, workflows.NodeInitName, "pg-test", in, starter.NodeInitMeta(in, starter.NewRequest(st.Inventory)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -144,7 +144,7 @@ func TestPgClusterCreateSurvivesWorkerKill(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := context.Background()
-			run, err := c.Start(ctx, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, "pg-test", in)
+			run, err := c.Start(ctx, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, "pg-test", in, starter.PgClusterCreateMeta(in, starter.NewRequest(st.Inventory)))
 			if err != nil {
 				t.Fatal(err)
 			}

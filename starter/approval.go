@@ -8,7 +8,9 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/chatops"
@@ -16,19 +18,19 @@ import (
 )
 
 // Decide sends an approval decision as the run's validated Update: the answer (accepted, or
-// refused with the reason) comes back at once.
-func (c *Client) Decide(ctx context.Context, id string, d workflows.ApprovalDecision) (workflows.ApprovalState, error) {
+// refused with the reason) comes back at once, with the run's page.
+func (c *Client) Decide(ctx context.Context, id string, d workflows.ApprovalDecision) (chatops.Decided, error) {
 	h, err := c.C.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: id, UpdateName: workflows.ApproveUpdate, Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
-		return workflows.ApprovalState{}, decideError(id, err)
+		return chatops.Decided{}, decideError(id, err)
 	}
-	var st workflows.ApprovalState
-	if err := h.Get(ctx, &st); err != nil {
-		return st, decideError(id, err)
+	dec := chatops.Decided{RunURL: c.RunURL(id, h.RunID())}
+	if err := h.Get(ctx, &dec.State); err != nil {
+		return dec, decideError(id, err)
 	}
-	return st, nil
+	return dec, nil
 }
 
 func decideError(id string, err error) error {
@@ -58,8 +60,10 @@ func (c *Client) SignalDecision(ctx context.Context, id string, d workflows.Appr
 // Pending is a run waiting for a decision.
 type Pending struct {
 	WorkflowID string
-	Runbook    string
+	RunID      string
+	Runbook    string // "switchover"
 	State      workflows.ApprovalState
+	WebURL     string // the run's page; "" when the client has no Web UI configured
 }
 
 // PendingApprovals lists running pigwf runs whose approval query says they are waiting.
@@ -73,29 +77,38 @@ func (c *Client) PendingApprovals(ctx context.Context) ([]Pending, error) {
 		if e.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			continue
 		}
-		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		val, err := c.C.QueryWorkflow(qctx, e.Execution.WorkflowId, e.Execution.RunId, workflows.ApprovalQuery)
-		cancel()
-		if err != nil {
-			continue // runbooks without an approval step do not answer
-		}
-		var st workflows.ApprovalState
-		if val.Get(&st) == nil && st.Waiting {
-			out = append(out, Pending{WorkflowID: e.Execution.WorkflowId, Runbook: e.Type.Name, State: st})
+		if p, ok := c.pending(ctx, e.Execution.WorkflowId, e.Execution.RunId, runbookOf(e)); ok {
+			out = append(out, p)
 		}
 	}
 	return out, nil
 }
 
-// Status is a one-paragraph status for chat.
-func (c *Client) Status(ctx context.Context, id string) (string, error) {
+// pending asks a run whether it is waiting for a decision (runbooks without an approval step do
+// not answer, nor does a run when no worker is up: then it is not known to be waiting).
+func (c *Client) pending(ctx context.Context, id, runID, runbook string) (Pending, bool) {
+	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	val, err := c.C.QueryWorkflow(qctx, id, runID, workflows.ApprovalQuery)
+	if err != nil {
+		return Pending{}, false
+	}
+	var st workflows.ApprovalState
+	if val.Get(&st) != nil || !st.Waiting {
+		return Pending{}, false
+	}
+	return Pending{WorkflowID: id, RunID: runID, Runbook: runbook, State: st, WebURL: c.RunURL(id, runID)}, true
+}
+
+// Status is a one-paragraph status for chat, with the run's page.
+func (c *Client) Status(ctx context.Context, id string) (chatops.Report, error) {
 	st, err := c.Describe(ctx, id, "")
 	if err != nil {
 		var nr *RunNotFoundError
 		if errors.As(err, &nr) {
-			return "", &chatops.NotFoundError{WorkflowID: id}
+			return chatops.Report{}, &chatops.NotFoundError{WorkflowID: id}
 		}
-		return "", err
+		return chatops.Report{}, err
 	}
 	out := fmt.Sprintf("%s (%s) is %s", id, st.Type, st.State)
 	if st.Progress != nil {
@@ -112,5 +125,17 @@ func (c *Client) Status(ctx context.Context, id string) (string, error) {
 			out += "; " + ap.Summary() + "; plan: " + ap.Plan
 		}
 	}
-	return out, nil
+	return chatops.Report{Text: out, RunURL: st.WebURL}, nil
+}
+
+// runbookOf is a listed run's runbook, from its Runbook search attribute (the workflow type when
+// the attribute cannot be read).
+func runbookOf(e *workflowpb.WorkflowExecutionInfo) string {
+	var rb string
+	if p := e.GetSearchAttributes().GetIndexedFields()[workflows.SearchAttrRunbook.GetName()]; p != nil {
+		if converter.GetDefaultDataConverter().FromPayload(p, &rb) == nil && rb != "" {
+			return rb
+		}
+	}
+	return e.GetType().GetName()
 }

@@ -40,12 +40,10 @@ func waitsForAlice(ctx workflow.Context) (workflows.ApprovalState, error) {
 	return st, workflow.Await(ctx, func() bool { return decided })
 }
 
-// noApprovalStep runs for a while and has no approval Update.
-func noApprovalStep(ctx workflow.Context) error { return workflow.Sleep(ctx, time.Hour) }
-
-// Decide and Status sort Temporal's answers by their types: the run's refusal (its validator, or
-// no approval step at all) is a RefusedError, an unknown run a NotFoundError.
-func TestDecideAndStatusClassifyByType(t *testing.T) {
+// temporalServer is a client of a private Temporal dev server (PIGWF_TEMPORAL_BIN) that lives as
+// long as the test; without the server the test is skipped (or fails, in `make test`).
+func temporalServer(t *testing.T) *starter.Client {
+	t.Helper()
 	if os.Getenv(testenv.EnvTemporalBin) == "" {
 		if testenv.RequireIntegration() {
 			t.Fatalf("%s is not set", testenv.EnvTemporalBin)
@@ -56,8 +54,17 @@ func TestDecideAndStatusClassifyByType(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer env.Stop()
-	c := env.Dial(t)
+	t.Cleanup(env.Stop)
+	return env.Dial(t)
+}
+
+// noApprovalStep runs for a while and has no approval Update.
+func noApprovalStep(ctx workflow.Context) error { return workflow.Sleep(ctx, time.Hour) }
+
+// Decide and Status sort Temporal's answers by their types: the run's refusal (its validator, or
+// no approval step at all) is a RefusedError, an unknown run a NotFoundError.
+func TestDecideAndStatusClassifyByType(t *testing.T) {
+	c := temporalServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -76,7 +83,7 @@ func TestDecideAndStatusClassifyByType(t *testing.T) {
 	}
 
 	var refused *chatops.RefusedError
-	_, err = c.Decide(ctx, "approval/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "mallory"})
+	_, err := c.Decide(ctx, "approval/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "mallory"})
 	if !errors.As(err, &refused) || !strings.Contains(refused.Reason, "mallory is not an approver") {
 		t.Errorf("a validator's refusal came back as %T %v", err, err)
 	}
@@ -95,8 +102,12 @@ func TestDecideAndStatusClassifyByType(t *testing.T) {
 	if _, err := c.Describe(ctx, "nosuch/test", ""); !errors.As(err, &noRun) || err.Error() != "no run nosuch/test in this namespace: `pigwf list` shows recent runs" {
 		t.Errorf("describing an unknown run: %T %v", err, err)
 	}
-	st, err := c.Decide(ctx, "approval/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "alice"})
-	if err != nil || st.Approver != "alice" {
-		t.Errorf("alice's approval: %+v, %v", st, err)
+	c.WebUI = "http://127.0.0.1:8233/"
+	dec, err := c.Decide(ctx, "approval/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "alice"})
+	if err != nil || dec.State.Approver != "alice" {
+		t.Errorf("alice's approval: %+v, %v", dec, err)
+	}
+	if d, err := c.Describe(ctx, "approval/test", ""); err != nil || dec.RunURL != "http://127.0.0.1:8233/namespaces/default/workflows/approval%2Ftest/"+d.RunID+"/user-metadata" || d.WebURL != dec.RunURL {
+		t.Errorf("the decision's link %q, the run's %q (%v)", dec.RunURL, d.WebURL, err)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os/user"
 	"sort"
 	"strings"
 	"time"
@@ -80,7 +79,11 @@ func (h *HAClient) View(ctx context.Context) (HAView, error) {
 	}
 	client := &http.Client{Timeout: 2 * time.Second}
 	for _, u := range urls {
-		resp, err := client.Get(strings.TrimRight(u, "/") + "/cluster")
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(u, "/")+"/cluster", nil)
+		if err != nil {
+			continue
+		}
+		resp, err := client.Do(req)
 		if err != nil {
 			continue
 		}
@@ -116,12 +119,29 @@ func (h *HAClient) SetPause(ctx context.Context, on bool, reason string) error {
 		_, err := h.store.SetPause(ctx, nil)
 		return err
 	}
-	who := "pigwf"
-	if u, err := user.Current(); err == nil {
-		who = u.Username
-	}
-	_, err := h.store.SetPause(ctx, &dcs.PauseRecord{By: who, Reason: reason, Since: time.Now().UTC()})
+	_, err := h.store.SetPause(ctx, &dcs.PauseRecord{By: Requester(), Reason: reason, Since: time.Now().UTC()})
 	return err
+}
+
+// leaderLookupTimeout bounds CurrentLeader: a run's summary is not worth a slow start.
+const leaderLookupTimeout = 3 * time.Second
+
+// CurrentLeader is the cluster's leader as its agents (or, when none answers, the DCS) say now,
+// for a run's summary; "" when it cannot be learnt within leaderLookupTimeout. The run itself
+// reads the cluster again in its precheck, so nothing depends on this answer.
+func CurrentLeader(ctx context.Context, inv *inventory.Inventory, cluster *inventory.Cluster) string {
+	ctx, cancel := context.WithTimeout(ctx, leaderLookupTimeout)
+	defer cancel()
+	h, err := DialHA(inv, cluster)
+	if err != nil {
+		return ""
+	}
+	defer h.Close()
+	v, err := h.View(ctx)
+	if err != nil {
+		return ""
+	}
+	return v.Leader
 }
 
 var roleNames = map[haagent.ClusterRole]string{haagent.ClusterRoleLeader: "Leader", haagent.ClusterRoleSyncStandby: "Sync Standby",

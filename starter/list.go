@@ -5,7 +5,13 @@ import (
 	"strings"
 
 	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/pigwf/pigwf/workflows"
 )
+
+// WaitingForApprovalQuery finds every run waiting for approval, by the RunState each run keeps
+// up to date: RunState="waiting for approval".
+var WaitingForApprovalQuery = fmt.Sprintf("%s=%q", workflows.SearchAttrState.GetName(), workflows.PhaseWaitingForApproval)
 
 // workflowListRequest builds visibility queries over pigwf's search attributes.
 type workflowListRequest struct {

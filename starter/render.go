@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pigwf/pigwf/chatops"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -109,5 +110,23 @@ func PrintStatus(w io.Writer, st Status) {
 	}
 	if st.Failure != "" {
 		fmt.Fprintf(w, "FAILED: %s\n", st.Failure)
+	}
+}
+
+// PrintPending renders a run waiting for approval: what it will do, who may approve and by when,
+// how to approve (the command line and the chat command), and its page. `pigwf pending` prints
+// it for every waiting run, `pigwf start --wait` when its run starts to wait.
+func PrintPending(w io.Writer, p Pending, now time.Time) {
+	fmt.Fprintf(w, "%s (%s) is waiting for approval\n", p.WorkflowID, p.Runbook)
+	fmt.Fprintf(w, "  plan:      %s\n", p.State.Plan)
+	fmt.Fprintf(w, "  approvers: %s\n", strings.Join(p.State.Approvers, ", "))
+	fmt.Fprintf(w, "  deadline:  %s (%s left)\n", p.State.Deadline.Local().Format(time.RFC3339), p.State.Deadline.Sub(now).Round(time.Second))
+	if len(p.State.Ignored) > 0 {
+		fmt.Fprintf(w, "  ignored:   %d decision(s) from non-approvers\n", len(p.State.Ignored))
+	}
+	fmt.Fprintf(w, "  approve:   %s   (reject: add --reject)\n", ApproveCommand(p.WorkflowID))
+	fmt.Fprintf(w, "  in chat:   %s\n", chatops.ApproveCommand(p.WorkflowID))
+	if p.WebURL != "" {
+		fmt.Fprintf(w, "  web:       %s\n", p.WebURL)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -19,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/internal/webui"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -27,6 +27,8 @@ import (
 type Client struct {
 	C         client.Client
 	TaskQueue string
+	Namespace string // the namespace it is connected to
+	WebUI     string // the Temporal Web UI's base URL, for links to runs; "" gives no links
 }
 
 // Dial connects to Temporal; the SDK's own logging goes to log (quiet by default in the CLI).
@@ -38,7 +40,7 @@ func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger) (*C
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to Temporal at %s: %w (is it running? `pigwf dev` starts one)", hostPort, err)
 	}
-	return &Client{C: c, TaskQueue: workflows.TaskQueue}, nil
+	return &Client{C: c, TaskQueue: workflows.TaskQueue, Namespace: namespace}, nil
 }
 
 // Close closes the connection.
@@ -48,9 +50,22 @@ func (c *Client) Close() { c.C.Close() }
 // so a second start of the same runbook on a cluster is refused by the server itself.
 func WorkflowID(runbook, cluster string) string { return runbook + "/" + cluster }
 
-// WebURL is a run's page in the Temporal Web UI at ui (a trailing slash is dropped).
-func WebURL(ui, namespace, id, runID string) string {
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s", strings.TrimRight(ui, "/"), namespace, id, runID)
+// RunURL is a run's page in the client's Web UI, "" when it has none configured: every link to a
+// run that the starter hands out (status, pending approvals, decisions) is made here.
+func (c *Client) RunURL(workflowID, runID string) string {
+	if c.WebUI == "" {
+		return ""
+	}
+	return webui.RunURL(c.WebUI, c.Namespace, workflowID, runID)
+}
+
+// ListURL is the Web UI's list of the runs a visibility query finds, "" when the client has no Web
+// UI configured.
+func (c *Client) ListURL(query string) string {
+	if c.WebUI == "" {
+		return ""
+	}
+	return webui.ListURL(c.WebUI, c.Namespace, query)
 }
 
 // NodeInitInput resolves a NodeInit input from the inventory; nodes selects a subset.
@@ -101,7 +116,10 @@ func (e *BusyError) Error() string {
 }
 
 // Start starts a runbook on a cluster, refusing when any pigwf runbook is already running there.
-func (c *Client) Start(ctx context.Context, runbook, workflowName, cluster string, input any) (client.WorkflowRun, error) {
+// The run carries meta from its start: its static summary and details in the Web UI, and the
+// search attributes the Web UI's list filters and shows (cluster, runbook, RunState = running,
+// RunSummary).
+func (c *Client) Start(ctx context.Context, runbook, workflowName, cluster string, input any, meta RunMeta) (client.WorkflowRun, error) {
 	if busy, err := c.runningOn(ctx, cluster); err != nil {
 		return nil, err
 	} else if busy != nil {
@@ -114,8 +132,9 @@ func (c *Client) Start(ctx context.Context, runbook, workflowName, cluster strin
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SearchAttrCluster.ValueSet(cluster), workflows.SearchAttrRunbook.ValueSet(runbook)),
+		StaticSummary:                            meta.Summary,
+		StaticDetails:                            meta.Details,
+		TypedSearchAttributes:                    meta.searchAttributes(runbook, cluster),
 	}, workflowName, input)
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &already) {
@@ -129,6 +148,19 @@ func (c *Client) Start(ctx context.Context, runbook, workflowName, cluster strin
 		return nil, fmt.Errorf("while starting %s: %w", id, err)
 	}
 	return run, nil
+}
+
+// searchAttributes are the ones a run starts with: its cluster and runbook, RunState running
+// (the run keeps it up to date from then on) and, when there is one, RunSummary.
+func (m RunMeta) searchAttributes(runbook, cluster string) temporal.SearchAttributes {
+	updates := []temporal.SearchAttributeUpdate{
+		workflows.SearchAttrCluster.ValueSet(cluster), workflows.SearchAttrRunbook.ValueSet(runbook),
+		workflows.SearchAttrState.ValueSet(workflows.PhaseRunning),
+	}
+	if m.Summary != "" {
+		updates = append(updates, workflows.SearchAttrSummary.ValueSet(m.Summary))
+	}
+	return temporal.NewSearchAttributes(updates...)
 }
 
 // runningOn finds an open pigwf run on the cluster through visibility (any runbook).
@@ -189,6 +221,7 @@ func (c *Client) Describe(ctx context.Context, id, runID string) (Status, error)
 		WorkflowID: id, RunID: info.Execution.RunId, Type: info.Type.Name,
 		State:   stateName(info.Status),
 		Started: info.GetStartTime().AsTime(),
+		WebURL:  c.RunURL(id, info.Execution.RunId),
 	}
 	if info.CloseTime != nil {
 		st.Closed = info.CloseTime.AsTime()
@@ -291,7 +324,8 @@ func (c *Client) Recent(ctx context.Context, cluster string, limit int) ([]Statu
 	}
 	var out []Status
 	for _, e := range resp.Executions {
-		s := Status{WorkflowID: e.Execution.WorkflowId, RunID: e.Execution.RunId, Type: e.Type.Name, State: stateName(e.Status), Started: e.StartTime.AsTime()}
+		s := Status{WorkflowID: e.Execution.WorkflowId, RunID: e.Execution.RunId, Type: e.Type.Name, State: stateName(e.Status), Started: e.StartTime.AsTime(),
+			WebURL: c.RunURL(e.Execution.WorkflowId, e.Execution.RunId)}
 		if e.CloseTime != nil {
 			s.Closed = e.CloseTime.AsTime()
 		}

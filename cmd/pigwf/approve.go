@@ -42,11 +42,14 @@ func approveCmd() *cli.Command {
 					fmt.Printf("sent %s by %s to %s (as a signal: check `pigwf status %s`)\n", d.Decision, d.Approver, id, id)
 					return nil
 				}
-				st, err := cl.Decide(ctx, id, d)
+				dec, err := cl.Decide(ctx, id, d)
 				if err != nil {
 					return fmt.Errorf("%s: not taken: %w", id, err)
 				}
-				fmt.Printf("%s: %s\n", id, st.Summary())
+				fmt.Printf("%s: %s\n", id, dec.State.Summary())
+				if dec.RunURL != "" {
+					fmt.Printf("  %s\n", dec.RunURL)
+				}
 				return nil
 			})
 		},

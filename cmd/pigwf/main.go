@@ -62,9 +62,15 @@ func signalContext(c *cli.Context) (context.Context, context.CancelFunc) {
 }
 
 // temporalClient connects to Temporal at the global --address and --namespace: every command
-// that talks to Temporal dials through here.
+// that talks to Temporal dials through here, and the client's links to runs point into the Web
+// UI at the global --ui.
 func temporalClient(ctx context.Context, c *cli.Context) (*starter.Client, error) {
-	return starter.Dial(ctx, c.String("address"), c.String("namespace"), nil)
+	cl, err := starter.Dial(ctx, c.String("address"), c.String("namespace"), nil)
+	if err != nil {
+		return nil, err
+	}
+	cl.WebUI = c.String("ui")
+	return cl, nil
 }
 
 // requestTimeout bounds a command that asks Temporal for one thing and prints the answer.
@@ -101,11 +107,6 @@ func siblingBinary(name string) (string, error) {
 		return p, nil
 	}
 	return "", fmt.Errorf("%s not found next to pigwf or on PATH: run `make build`", name)
-}
-
-// webURL is a run's page in the Web UI at the global --ui, in the global --namespace.
-func webURL(c *cli.Context, id, runID string) string {
-	return starter.WebURL(c.String("ui"), c.String("namespace"), id, runID)
 }
 
 // positionalWithFlags reads "ID [--flag value] [--bool]" in any order: urfave/cli stops parsing

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -26,12 +26,10 @@ func pendingCmd() *cli.Command {
 					return nil
 				}
 				for _, p := range runs {
-					fmt.Printf("%s (%s)\n  plan:      %s\n  approvers: %s\n  deadline:  %s (%s left)\n", p.WorkflowID, p.Runbook, p.State.Plan,
-						strings.Join(p.State.Approvers, ", "), p.State.Deadline.Local().Format(time.RFC3339), time.Until(p.State.Deadline).Round(time.Second))
-					if len(p.State.Ignored) > 0 {
-						fmt.Printf("  ignored:   %d decision(s) from non-approvers\n", len(p.State.Ignored))
-					}
-					fmt.Printf("  approve:   pigwf approve --by NAME %s\n", p.WorkflowID)
+					starter.PrintPending(os.Stdout, p, time.Now())
+				}
+				if u := cl.ListURL(starter.WaitingForApprovalQuery); u != "" {
+					fmt.Printf("every run waiting for approval, in the Web UI: %s\n", u)
 				}
 				return nil
 			})

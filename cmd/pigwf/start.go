@@ -35,7 +35,7 @@ func startCmd() *cli.Command {
 					&cli.StringSliceFlag{Name: "nodes", Aliases: []string{"l"}, Usage: "only these nodes (address or nodename), comma separated"},
 				),
 				Action: func(c *cli.Context) error {
-					cl, _, err := loadCluster(c)
+					cl, path, err := loadCluster(c)
 					if err != nil {
 						return err
 					}
@@ -43,8 +43,9 @@ func startCmd() *cli.Command {
 					if err != nil {
 						return err
 					}
+					meta := starter.NodeInitMeta(in, starter.NewRequest(path))
 					var res workflows.NodeInitResult
-					return startAndFollow(c, workflows.NodeInitRunbook, workflows.NodeInitName, in.Cluster, in, &res)
+					return startAndFollow(c, workflows.NodeInitRunbook, workflows.NodeInitName, in.Cluster, in, meta, &res)
 				},
 			},
 			{
@@ -57,7 +58,7 @@ func startCmd() *cli.Command {
 					&cli.DurationFlag{Name: "approval-timeout", Usage: "end the run unchanged without a decision by then (default: pigwf_approval_timeout or 1h)"},
 				),
 				Action: func(c *cli.Context) error {
-					inv, cl, _, err := loadInventoryCluster(c)
+					inv, cl, path, err := loadInventoryCluster(c)
 					if err != nil {
 						return err
 					}
@@ -65,12 +66,14 @@ func startCmd() *cli.Command {
 					if t := c.Timestamp("at"); t != nil {
 						at = *t
 					}
-					in, err := starter.SwitchoverInput(inv, cl, c.String("candidate"), c.String("reason"), currentUser(), at, c.Duration("approval-timeout"))
+					req := starter.NewRequest(path)
+					in, err := starter.SwitchoverInput(inv, cl, c.String("candidate"), c.String("reason"), req.By, at, c.Duration("approval-timeout"))
 					if err != nil {
 						return err
 					}
+					meta := starter.SwitchoverMeta(in, starter.CurrentLeader(c.Context, inv, cl), req)
 					var res workflows.SwitchoverResult
-					return startAndFollow(c, workflows.SwitchoverRunbook, workflows.SwitchoverName, in.Cluster, in, &res)
+					return startAndFollow(c, workflows.SwitchoverRunbook, workflows.SwitchoverName, in.Cluster, in, meta, &res)
 				},
 			},
 			{
@@ -100,8 +103,9 @@ func startCmd() *cli.Command {
 					if in.DryRun {
 						_ = c.Set("wait", "true")
 					}
+					meta := starter.PgClusterCreateMeta(in, starter.NewRequest(path))
 					var res workflows.PgClusterCreateResult
-					err = startAndFollow(c, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, in.Cluster, in, &res)
+					err = startAndFollow(c, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, in.Cluster, in, meta, &res)
 					if in.DryRun && err == nil {
 						fmt.Println("dry run: prechecks passed; nothing was changed. The plan:")
 						for _, p := range res.Plan {
@@ -127,7 +131,9 @@ func splitList(items []string) []string {
 	return out
 }
 
-func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input, result any) error {
+// startAndFollow starts the run and prints its page; with --wait it follows the run to its end
+// (steps as they change, and what approvers need while it waits for approval: starter.Follow).
+func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input any, meta starter.RunMeta, result any) error {
 	ctx, cancel := signalContext(c)
 	defer cancel()
 	cl, err := temporalClient(ctx, c)
@@ -135,18 +141,19 @@ func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input, resu
 		return err
 	}
 	defer cl.Close()
-	run, err := cl.Start(ctx, runbook, wfName, cluster, input)
+	run, err := cl.Start(ctx, runbook, wfName, cluster, input, meta)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("started %s (run %s)\n  %s\n", run.GetID(), run.GetRunID(), webURL(c, run.GetID(), run.GetRunID()))
+	fmt.Printf("started %s (run %s)\n  %s\n", run.GetID(), run.GetRunID(), meta.Summary)
+	if u := cl.RunURL(run.GetID(), run.GetRunID()); u != "" {
+		fmt.Printf("  %s\n", u)
+	}
 	if !c.Bool("wait") {
 		fmt.Printf("follow it with `pigwf status %s`\n", run.GetID())
 		return nil
 	}
-	pp := &starter.ProgressPrinter{W: os.Stdout}
-	var last workflows.Progress
-	err = cl.Wait(ctx, run.GetID(), run.GetRunID(), result, func(p workflows.Progress) { last = p; pp.Print(p) })
+	last, err := cl.Follow(ctx, run.GetID(), run.GetRunID(), result, os.Stdout)
 	if errors.Is(err, context.Canceled) {
 		fmt.Printf("\nstopped following; the run goes on: `pigwf status %s`\n", run.GetID())
 		return nil
@@ -158,14 +165,4 @@ func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input, resu
 		return fmt.Errorf("%s failed: %v", run.GetID(), err)
 	}
 	return nil
-}
-
-func currentUser() string {
-	if u := os.Getenv("SUDO_USER"); u != "" {
-		return u
-	}
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	return "unknown"
 }

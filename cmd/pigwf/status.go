@@ -31,7 +31,6 @@ func statusCmd() *cli.Command {
 				if err != nil {
 					return err
 				}
-				st.WebURL = webURL(c, st.WorkflowID, st.RunID)
 				if asJSON {
 					return printJSON(st)
 				}

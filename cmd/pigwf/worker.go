@@ -2,7 +2,6 @@ package main
 
 import (
 	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -34,7 +33,7 @@ func workerCmd() *cli.Command {
 			return worker.Run(ctx, worker.Config{
 				HostPort: c.String("address"), Namespace: c.String("namespace"), TaskQueue: c.String("task-queue"),
 				CADir: caDir, SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
-				NotifyURL: c.String("notify-url"), WebUI: strings.TrimRight(c.String("ui"), "/"),
+				NotifyURL: c.String("notify-url"), WebUI: c.String("ui"),
 				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
 			})
 		},
