@@ -35,10 +35,7 @@ type Config struct {
 }
 
 // SlashCommand is the bridge's chat command, as configured in the chat (Slack's slash command).
-const SlashCommand = "/pigwf"
-
-// ApproveCommand is what an approver types in chat to approve run id.
-func ApproveCommand(id string) string { return SlashCommand + " approve " + id }
+const SlashCommand = workflows.ChatCommand
 
 // Backend carries decisions to runs and reads their state.
 type Backend interface {

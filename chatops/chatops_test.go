@@ -179,10 +179,10 @@ func TestWithLink(t *testing.T) {
 }
 
 func TestApproveCommand(t *testing.T) {
-	if got := ApproveCommand("switchover/pg-test"); got != "/pigwf approve switchover/pg-test" {
+	if got := workflows.ChatApproveCommand("switchover/pg-test"); got != "/pigwf approve switchover/pg-test" {
 		t.Errorf("ApproveCommand: %q", got)
 	}
-	if action, id, _ := parseCommand(strings.TrimPrefix(ApproveCommand("switchover/pg-test"), SlashCommand+" ")); action != "approve" || id != "switchover/pg-test" {
+	if action, id, _ := parseCommand(strings.TrimPrefix(workflows.ChatApproveCommand("switchover/pg-test"), SlashCommand+" ")); action != "approve" || id != "switchover/pg-test" {
 		t.Errorf("the bridge does not read its own approve command: %q %q", action, id)
 	}
 }

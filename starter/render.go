@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pigwf/pigwf/chatops"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -124,8 +123,8 @@ func PrintPending(w io.Writer, p Pending, now time.Time) {
 	if len(p.State.Ignored) > 0 {
 		fmt.Fprintf(w, "  ignored:   %d decision(s) from non-approvers\n", len(p.State.Ignored))
 	}
-	fmt.Fprintf(w, "  approve:   %s   (reject: add --reject)\n", ApproveCommand(p.WorkflowID))
-	fmt.Fprintf(w, "  in chat:   %s\n", chatops.ApproveCommand(p.WorkflowID))
+	fmt.Fprintf(w, "  approve:   %s   (reject: add --reject)\n", workflows.ApproveCommand(p.WorkflowID))
+	fmt.Fprintf(w, "  in chat:   %s\n", workflows.ChatApproveCommand(p.WorkflowID))
 	if p.WebURL != "" {
 		fmt.Fprintf(w, "  web:       %s\n", p.WebURL)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/pigwf/pigwf/activities"
-	"github.com/pigwf/pigwf/chatops"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -35,10 +34,6 @@ func NewRequest(inventoryFile string) Request {
 	}
 	return Request{By: Requester(), Inventory: inventoryFile}
 }
-
-// ApproveCommand is the command line that approves run id, as runs and `pigwf pending` tell
-// approvers (the ChatOps form is chatops.ApproveCommand).
-func ApproveCommand(id string) string { return "pigwf approve " + id + " --by NAME" }
 
 // NodeInitMeta: "node-init pg-test: 3 nodes, requested by root".
 func NodeInitMeta(in workflows.NodeInitInput, req Request) RunMeta {
@@ -191,7 +186,7 @@ func (d *details) plan(steps ...string) {
 
 func (d *details) approve(runbook, cluster string) {
 	id := WorkflowID(runbook, cluster)
-	fmt.Fprintf(&d.b, "\n**To approve:** `%s` (to reject, add `--reject`), or in chat `%s`\n", ApproveCommand(id), chatops.ApproveCommand(id))
+	fmt.Fprintf(&d.b, "\n**To approve:** `%s` (to reject, add `--reject`), or in chat `%s`\n", workflows.ApproveCommand(id), workflows.ChatApproveCommand(id))
 }
 
 func (d *details) String() string { return d.b.String() }

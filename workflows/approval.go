@@ -23,6 +23,16 @@ const (
 	DecisionReject  = "reject"
 )
 
+// ChatCommand is the ChatOps bridge's chat command (Slack's slash command).
+const ChatCommand = "/pigwf"
+
+// ApproveCommand is the command line that approves run id; runs, `pigwf pending` and notices
+// tell approvers this, so it is written here once.
+func ApproveCommand(id string) string { return "pigwf approve " + id + " --by NAME" }
+
+// ChatApproveCommand is what an approver types in chat to approve run id.
+func ChatApproveCommand(id string) string { return ChatCommand + " approve " + id }
+
 // ApprovalDecision is the payload of the signal and the update:
 // {"decision": "approve", "approver": "alice", "comment": "go ahead"}.
 type ApprovalDecision struct {

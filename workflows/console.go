@@ -60,8 +60,8 @@ func (t *tracker) details() string {
 		fmt.Fprintf(&b, "**Waiting for approval** until %s.\n\n", w.deadline.UTC().Format("2006-01-02 15:04 MST"))
 		fmt.Fprintf(&b, "**Plan:** %s\n\n", w.plan)
 		fmt.Fprintf(&b, "**Approvers:** %s\n\n", strings.Join(w.approvers, ", "))
-		fmt.Fprintf(&b, "**Approve:** `pigwf approve %s --by NAME [--comment TEXT]` (reject: add `--reject`), "+
-			"or in chat `/pigwf approve %s [comment]`\n\n", id, id)
+		fmt.Fprintf(&b, "**Approve:** `%s [--comment TEXT]` (reject: add `--reject`), or in chat `%s [comment]`\n\n",
+			ApproveCommand(id), ChatApproveCommand(id))
 	}
 	if now := t.running(); len(now) > 0 {
 		fmt.Fprintf(&b, "**Now:** %s\n\n", strings.Join(now, "; "))

@@ -26,6 +26,9 @@ var (
 // --search-attribute NAME=TYPE).
 type SearchAttribute struct{ Name, Type string }
 
+// Flag is the attribute as pigwf-temporal's --search-attribute value: NAME=TYPE.
+func (sa SearchAttribute) Flag() string { return sa.Name + "=" + sa.Type }
+
 // CustomSearchAttributes are the attributes a namespace must have registered before pigwf's runs
 // start there: every place that registers them (pigwf dev, the tests' servers) reads this list.
 func CustomSearchAttributes() []SearchAttribute {

@@ -47,7 +47,7 @@ func devCmd() *cli.Command {
 func devServerArgs(bin, ip string, port, uiPort int, db string) []string {
 	args := []string{bin, "--ip", ip, "--port", fmt.Sprint(port), "--ui-port", fmt.Sprint(uiPort), "--db-filename", db}
 	for _, sa := range workflows.CustomSearchAttributes() {
-		args = append(args, "--search-attribute", sa.Name+"="+sa.Type)
+		args = append(args, "--search-attribute", sa.Flag())
 	}
 	return args
 }

@@ -97,7 +97,7 @@ func Start() (*Env, error) {
 	}
 	args := []string{"--port", fmt.Sprint(port), "--ui-port", fmt.Sprint(uiPort), "--log-level", "error"}
 	for _, sa := range workflows.CustomSearchAttributes() {
-		args = append(args, "--search-attribute", sa.Name+"="+sa.Type)
+		args = append(args, "--search-attribute", sa.Flag())
 	}
 	cmd := exec.Command(os.Getenv(EnvTemporalBin), args...)
 	out, err := cmd.StdoutPipe()
