@@ -1,4 +1,8 @@
 // Command pigwf runs PostgreSQL runbooks as durable Temporal workflows.
+//
+// One file per command (dev.go, lab.go, worker.go, start.go, status.go, list.go, approve.go,
+// pending.go, inventory.go, ha.go, chatops.go); main.go holds the app, its global flags and the
+// helpers every command shares, among them temporalClient, the one way a command reaches Temporal.
 package main
 
 import (
