@@ -18,8 +18,11 @@ import (
 	"time"
 
 	"github.com/pigwf/pigwf/deploy/lab"
+	"github.com/pigwf/pigwf/internal/browser"
 	"github.com/pigwf/pigwf/internal/testenv"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/starter"
+	"github.com/pigwf/pigwf/workflows"
 )
 
 // leaderOf asks `pigwf ha list` who leads.
@@ -98,10 +101,12 @@ func slackSigned(t *testing.T, endpoint, secret, user, text string, ts int64) (i
 	return code, text, func() (int, string) { return send(sig) }
 }
 
-// Switchover with human approval from the CLI and from ChatOps; refusals; a rejected and a
-// timed-out run leave the cluster as it was; a worker killed while a run waits for approval.
+// Switchover with human approval from the CLI and from ChatOps; what the Web UI shows of a run
+// waiting for approval; refusals; a rejected and a timed-out run leave the cluster as it was; a
+// worker killed while a run waits for approval.
 func TestSwitchoverWithApprovals(t *testing.T) {
 	requireIntegration(t)
+	web := browser.New(t)
 	st, home := clusterLab(t, "pwsw", "10.213.17")
 	w := startWorker(t, home)
 	if out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait"); err != nil {
@@ -112,18 +117,36 @@ func TestSwitchoverWithApprovals(t *testing.T) {
 		t.Fatalf("leader after create = %q", l)
 	}
 
-	// 1. Approved from the CLI: pg-test-1 -> pg-test-2.
-	run := startSwitchover(t, home, st, "--candidate", "pg-test-2", "--reason", "test: cli approval")
+	// 1. Approved from the CLI: pg-test-1 -> pg-test-2. While it waits, the link `pigwf start`
+	// printed opens the run in the Web UI, which shows the plan, the approvers and how to approve,
+	// and the list of runs waiting for approval shows its summary.
+	out, err := pigwf(t, home, "start", "switchover", "--cluster", "pg-test", "--inventory", st.Inventory,
+		"--candidate", "pg-test-2", "--reason", "test: cli approval")
+	if err != nil {
+		t.Fatalf("start switchover: %v\n%s", err, out)
+	}
+	link := printedLink(t, out)
 	waitPending(t, c)
+	inv, err := inventory.LoadInventory(st.Inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := inv.Cluster("pg-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkWaitingRunInWebUI(t, web, link, "pg-test-2", cl.PG.Approvers)
 	if out, err := pigwf(t, home, "approve", "switchover/pg-test", "--by", "mallory"); err == nil || !strings.Contains(out, "mallory is not an approver") {
 		t.Errorf("a non-approver was accepted: %v\n%s", err, out)
 	}
 	if out, err := pigwf(t, home, "approve", "switchover/pg-test", "--by", "alice", "--comment", "cli ok"); err != nil || !strings.Contains(out, "approved by alice") {
 		t.Fatalf("approve: %v\n%s", err, out)
 	}
-	out := wait(t, run)
-	if !strings.Contains(out, "exit: <nil>") || !strings.Contains(out, "pg-test-2 leads") {
-		t.Fatalf("cli-approved switchover:\n%s", out)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var res workflows.SwitchoverResult
+	if err := c.C.GetWorkflow(ctx, "switchover/pg-test", "").Get(ctx, &res); err != nil || res.Report.NewLeader != "pg-test-2" {
+		t.Fatalf("cli-approved switchover: %v, %+v", err, res)
 	}
 	if l := leaderOf(t, home, st); l != "pg-test-2" {
 		t.Errorf("leader after the switchover = %q", l)
@@ -135,7 +158,7 @@ func TestSwitchoverWithApprovals(t *testing.T) {
 	cfg := filepath.Join(home, "chatops.yml")
 	os.WriteFile(cfg, []byte("users: { U0ALICE: alice, U0MALLORY: mallory }\n"), 0o600)
 	secret := "test-signing-secret"
-	bridge := exec.Command(env.PigwfBin, "--address", env.TemporalAddr, "chatops", "serve", "--listen", endpoint[len("http://"):], "--config", cfg)
+	bridge := exec.Command(env.PigwfBin, append(env.GlobalArgs(), "chatops", "serve", "--listen", endpoint[len("http://"):], "--config", cfg)...)
 	bridge.Env = append(os.Environ(), "PIGWF_SLACK_SIGNING_SECRET="+secret, "PIGWF_CHATOPS_TOKEN=test-token")
 	if err := bridge.Start(); err != nil {
 		t.Fatal(err)
@@ -148,7 +171,7 @@ func TestSwitchoverWithApprovals(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	run = startSwitchover(t, home, st, "--candidate", "pg-test-1", "--reason", "test: chatops approval")
+	run := startSwitchover(t, home, st, "--candidate", "pg-test-1", "--reason", "test: chatops approval")
 	waitPending(t, c)
 	now := time.Now().Unix()
 	if code, text, _ := slackSigned(t, endpoint, "wrong-secret", "U0ALICE", "approve switchover/pg-test", now); code != 401 {
