@@ -80,13 +80,16 @@ type attemptResult struct {
 
 // Run writes until ctx is done. It returns once no attempt is outstanding.
 func (w *Writer) Run(ctx context.Context) {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Deferred calls run last-registered first: the connections are closed only after every
+	// attempt has returned, because a pgx connection must never be closed while an attempt is
+	// still using it (pgx panics on that).
 	defer func() {
 		for _, n := range w.nodes {
 			n.conn.drop()
 		}
 	}()
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for ctx.Err() == nil {
 		results := make(chan attemptResult, len(w.nodes)) // each node is launched at most once per round
 		pending := 0                                      // attempts of this round not finished yet
