@@ -37,6 +37,21 @@ const uiTableColumnsKey = "namespace-workflow-table-columns"
 // defaults, v2.54.1).
 var uiDefaultColumns = []string{"Status", "Workflow ID", "Run ID", "Type", "Start", "End"}
 
+// listColumns are the list's default columns with column added after "Workflow ID", where it
+// shows without scrolling the table, in the form the UI keeps under uiTableColumnsKey:
+// {"<namespace>":[{"label":"<column>"},...]}.
+func listColumns(namespace, column string) (string, error) {
+	var cols []map[string]string
+	for _, c := range uiDefaultColumns {
+		cols = append(cols, map[string]string{"label": c})
+		if c == "Workflow ID" {
+			cols = append(cols, map[string]string{"label": column})
+		}
+	}
+	v, err := json.Marshal(map[string]any{namespace: cols})
+	return string(v), err
+}
+
 // printedLink is the Web UI link in `pigwf start`'s output: the line containing "/workflows/".
 func printedLink(t *testing.T, out string) string {
 	t.Helper()
@@ -103,14 +118,10 @@ func checkWaitingRunInWebUI(t *testing.T, web *browser.Browser, link, candidate 
 
 	// The list shows search attributes only as the columns chosen in its column chooser, kept in
 	// the browser's localStorage. Set the RunSummary column the way the chooser does: clicking
-	// "Add RunSummary column" in "Configure Columns" on a fresh browser writes exactly
-	// {"default":[{"label":"Status"},...,{"label":"End"},{"label":"RunSummary"}]} (the UI appends
-	// {label} to the namespace's columns, or to the defaults; checked against UI v2.54.1).
-	cols := []map[string]string{}
-	for _, c := range append(uiDefaultColumns, workflows.SearchAttrSummary.GetName()) {
-		cols = append(cols, map[string]string{"label": c})
-	}
-	value, err := json.Marshal(map[string]any{"default": cols})
+	// "Add RunSummary column" in "Configure Columns" on a fresh browser writes
+	// {"default":[{"label":"Status"},...,{"label":"End"},{"label":"RunSummary"}]} (checked against
+	// UI v2.54.1), and dragging it up in the same dialog rewrites that list in the new order.
+	value, err := listColumns("default", workflows.SearchAttrSummary.GetName())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +129,7 @@ func checkWaitingRunInWebUI(t *testing.T, web *browser.Browser, link, candidate 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := web.SetLocalStorage(u.Scheme+"://"+u.Host, uiTableColumnsKey, string(value)); err != nil {
+	if err := web.SetLocalStorage(u.Scheme+"://"+u.Host, uiTableColumnsKey, value); err != nil {
 		t.Fatal(err)
 	}
 	query := fmt.Sprintf("%s=%q", workflows.SearchAttrState.GetName(), workflows.PhaseWaitingForApproval)

@@ -83,11 +83,24 @@ func (b *Browser) Open(url string) error {
 	return nil
 }
 
-// Text is the page's visible text (document.body.innerText).
+// pageText is the visible text of a document followed by that of each of its same-origin frames,
+// recursively: the Web UI renders Markdown (a run's summary, details and current details) in
+// iframes of its own origin, whose text the page's innerText leaves out.
+const pageText = `(function text(doc) {
+	let t = doc.body ? doc.body.innerText : "";
+	for (const f of doc.querySelectorAll("iframe")) {
+		let d = null;
+		try { d = f.contentDocument; } catch (e) {} // another origin's frame: not readable
+		if (d) t += "\n" + text(d);
+	}
+	return t;
+})(document)`
+
+// Text is the page's visible text (innerText), with that of its same-origin frames.
 func (b *Browser) Text() (string, error) {
 	ctx, cancel := context.WithTimeout(b.ctx, actionTimeout)
 	defer cancel()
-	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](pageText))
 	if err != nil {
 		return "", fmt.Errorf("while reading the page's text: %w", err)
 	}

@@ -11,16 +11,24 @@ import (
 	"time"
 )
 
-// A page that renders after a delay, from what localStorage holds, as the Web UI does.
+// A page that renders after a delay, from what localStorage holds, and shows Markdown in a frame
+// of its own origin, as the Web UI does.
 const asyncPage = `<!doctype html><html><body><p>loading</p><script>
 setTimeout(function () {
-  document.body.innerHTML = '<p>rendered ' + (localStorage.getItem('columns') || 'none') + '</p>';
+  document.body.innerHTML = '<p>rendered ' + (localStorage.getItem('columns') || 'none') + '</p>' +
+    '<iframe src="/render"></iframe>';
 }, 700);
 </script></body></html>`
+
+const framePage = `<!doctype html><html><body><p>in a <b>frame</b></p></body></html>`
 
 func TestWaitTextSetLocalStorageScreenshot(t *testing.T) {
 	b := New(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/render" {
+			fmt.Fprint(w, framePage)
+			return
+		}
 		fmt.Fprint(w, asyncPage)
 	}))
 	defer srv.Close()
@@ -28,7 +36,7 @@ func TestWaitTextSetLocalStorageScreenshot(t *testing.T) {
 	if err := b.Open(srv.URL + "/page"); err != nil {
 		t.Fatal(err)
 	}
-	if text, err := b.WaitText(10*time.Second, "rendered none"); err != nil {
+	if text, err := b.WaitText(10*time.Second, "rendered none", "in a frame"); err != nil {
 		t.Fatalf("%v; the page shows %q", err, text)
 	}
 
