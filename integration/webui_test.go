@@ -2,7 +2,6 @@ package integration
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/pigwf/pigwf/internal/browser"
 	"github.com/pigwf/pigwf/internal/webui"
+	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -132,8 +132,7 @@ func checkWaitingRunInWebUI(t *testing.T, web *browser.Browser, link, candidate 
 	if err := web.SetLocalStorage(u.Scheme+"://"+u.Host, uiTableColumnsKey, value); err != nil {
 		t.Fatal(err)
 	}
-	query := fmt.Sprintf("%s=%q", workflows.SearchAttrState.GetName(), workflows.PhaseWaitingForApproval)
-	checkWebUIPage(t, web, "list-waiting-for-approval", webui.ListURL(env.UIURL, "default", query),
+	checkWebUIPage(t, web, "list-waiting-for-approval", webui.ListURL(env.UIURL, "default", starter.WaitingForApprovalQuery),
 		"switchover pg-test", candidate)
 	screenshot(t, web, "webui-list-waiting-for-approval")
 }
