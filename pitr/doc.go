@@ -1,0 +1,25 @@
+// Package pitr holds the pure building blocks of a point-in-time restore: the recovery target a
+// user asks for, what pgBackRest says is in the repository, and whether the one can be reached
+// from the other. Nothing here runs a command, opens a connection or changes anything; every
+// function decides from its arguments alone, so a run can refuse a bad request before it touches a
+// cluster.
+//
+// Where things live:
+//   - target.go: Target, Kind, Flags and Parse (exactly one of time, LSN, xid, restore point
+//     name, immediate, latest; --exclusive; --target-timeline), FlagError and the sentinel errors,
+//     the xid and restore point name rules, Timeline.
+//   - targettime.go: the accepted target time text (RFC 3339 or PostgreSQL timestamptz text, a
+//     zone required) and FormatTime, the one printed form (UTC with "+00").
+//   - render.go: a Target as pgBackRest restore options and as PostgreSQL recovery settings.
+//   - wal.go: LSN and WAL segment names (timeline and position).
+//   - history.go: timeline history files (NNNNNNNN.history).
+//   - info.go: the types of `pgbackrest info --output=json` (2.45) and ParseInfo.
+//   - window.go: the recoverable window per timeline, TimelineForLSN, Check and
+//     OutsideWindowError.
+//   - backupset.go: SelectBackup, the backup set a target uses, and --backup-set validation.
+//
+// The target timeline is never left to pgBackRest's default ("latest", which silently follows the
+// newest timeline): when the user does not give one, the caller chooses the timeline on which the
+// target lies from the cluster's timeline history (TimelineForLSN for a position) and sets it with
+// Target.WithTimeline before rendering; rendering refuses an unchosen timeline.
+package pitr
