@@ -196,11 +196,13 @@ func parseLSNFlag(s string) (LSN, error) {
 	return l, nil
 }
 
-// ParseXID reads a transaction id. Only the 32-bit form is accepted: pgBackRest passes the text
-// through to recovery_target_xid, and a 64-bit epoch-qualified xid8 (pg_current_xact_id()) would
-// be a different number than the xid a user sees in xmin or the server log, so instead of guessing
-// the user reduces it. 0, 1 and 2 are PostgreSQL's invalid, bootstrap and frozen ids, never a
-// commit.
+// ParseXID reads a transaction id, in decimal, in the 32-bit form only. PostgreSQL reads
+// recovery_target_xid as a 64-bit number (strtou64, base 0: hex and octal too) and keeps the low
+// 32 bits, so an epoch-qualified xid8 from pg_current_xact_id() would work there, silently
+// dropping its epoch; pigwf takes one spelling per transaction instead, the one the proof of the
+// target shows ("recovery stopping before commit of transaction 725"), so the plan, the
+// settings and the log name the same number. 0, 1 and 2 are PostgreSQL's invalid, bootstrap and
+// frozen ids, never a commit.
 func ParseXID(s string) (uint32, error) {
 	fix := "give a 32-bit transaction id from 3 to 4294967295 as xmin or the server log show it (for an xid8 from pg_current_xact_id(), give it modulo 4294967296)"
 	if s == "" || strings.TrimLeft(s, "0123456789") != "" || (len(s) > 1 && s[0] == '0') {

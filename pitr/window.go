@@ -45,7 +45,8 @@ func (s EndSource) String() string {
 }
 
 // Window is what can be recovered along one timeline (recovery_target_timeline = Timeline):
-// from the stop of its earliest usable backup to the end of the archived WAL known on it.
+// from the stop of its earliest usable backup to the end of the archived WAL known on it. A
+// window with no Backups (only ever the newest timeline's) can recover nothing.
 // Times are known only at the start: pgbackrest info gives no time for the end of the archive.
 type Window struct {
 	Timeline uint32
@@ -72,6 +73,10 @@ type UsableBackup struct {
 
 // String states the window for a user choosing a target.
 func (w Window) String() string {
+	if len(w.Backups) == 0 {
+		return fmt.Sprintf("timeline %d: archived WAL to LSN %s but no backup usable on it"+
+			" (backups of earlier timelines count only with its timeline history)", w.Timeline, w.End)
+	}
 	return fmt.Sprintf("timeline %d: from %s (LSN %s, stop of backup %s) to LSN %s (%s)",
 		w.Timeline, FormatTime(w.StartTime), w.StartLSN, w.Backups[0].Label, w.End, w.EndSource)
 }
@@ -94,7 +99,7 @@ func backupStop(b Backup, segSize uint64) (Segment, LSN, error) {
 }
 
 // Windows computes the recoverable window of every timeline that has a usable backup, oldest
-// timeline first. Only backups of the stanza's current database (after any stanza-upgrade) and
+// timeline first, and of the newest archived timeline even without one (Backups empty). Only backups of the stanza's current database (after any stanza-upgrade) and
 // without error count.
 func Windows(s Stanza, opt WindowOptions) ([]Window, error) {
 	db, ok := s.CurrentDB()
@@ -167,6 +172,11 @@ func Windows(s Stanza, opt WindowOptions) ([]Window, error) {
 			}
 		}
 		if len(w.Backups) == 0 {
+			// The newest timeline is listed even with no usable backup, so that "latest" means
+			// it and a refusal says why, rather than quietly meaning an older timeline.
+			if tl == newest {
+				out = append(out, w)
+			}
 			continue
 		}
 		sort.SliceStable(w.Backups, func(i, j int) bool { return w.Backups[i].StopLSN < w.Backups[j].StopLSN })
@@ -258,7 +268,7 @@ func stoppedBefore(b UsableBackup, t Target) bool {
 
 // inside says whether target t can be reached in window w.
 func inside(t Target, w Window) bool {
-	if !stoppedBefore(w.Backups[0], t) {
+	if len(w.Backups) == 0 || !stoppedBefore(w.Backups[0], t) {
 		return false
 	}
 	if t.Kind == KindLSN {

@@ -212,3 +212,33 @@ func TestOutsideWindowMessage(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// TestNewestTimelineWithoutBackup: right after a PITR the new timeline has archived WAL but no
+// backup of its own (synthesized: the real timeline-2 backup removed). Without the history
+// "latest" must still mean timeline 2, and be refused; with it, timeline-1 backups before the
+// branch point serve timeline 2.
+func TestNewestTimelineWithoutBackup(t *testing.T) {
+	s := loadStanza(t, "info-two-timelines.json")
+	s.Backup = s.Backup[:3]
+	ws, err := Windows(s, WindowOptions{})
+	if err != nil || len(ws) != 2 || ws[1].Timeline != 2 || len(ws[1].Backups) != 0 || ws[1].End != 0xB000000 {
+		t.Fatalf("%+v %v", ws, err)
+	}
+	latest := mustParse(t, Flags{Latest: true, Timeline: "latest"})
+	err = Check(latest, ws)
+	if !errors.Is(err, ErrOutsideWindow) ||
+		!strings.Contains(err.Error(), "timeline 2: archived WAL to LSN 0/B000000 but no backup usable on it") {
+		t.Errorf("%v", err)
+	}
+	if _, err := SelectBackup(latest, "", ws); !errors.Is(err, ErrOutsideWindow) {
+		t.Errorf("select: %v", err)
+	}
+	ws, err = Windows(s, WindowOptions{History: loadHistory(t)})
+	if err != nil || len(ws) != 2 || backupLabels(ws[1]) != labelF+","+labelI {
+		t.Fatalf("with history: %+v %v", ws, err)
+	}
+	ch, err := SelectBackup(latest, "", ws)
+	if err != nil || ch.Backup.Label != labelI || ch.Window.Timeline != 2 {
+		t.Errorf("with history: %+v %v", ch, err)
+	}
+}
