@@ -117,74 +117,60 @@ func (e *FlagError) Error() string {
 
 func (e *FlagError) Unwrap() error { return e.Err }
 
-// Parse checks the flags and returns the one target they name. Nothing is looked up: whether
-// the target is inside a recoverable window is Check's job.
+// Parse checks the flags and returns the one target they name. Every problem is reported
+// together (errors.Join of *FlagError, one per flag), so a user fixes them in one go. Nothing is
+// looked up: whether the target is inside a recoverable window is Check's job.
 func Parse(f Flags) (Target, error) {
+	var t Target
+	var errs []error
 	var given []string
-	if f.Time != "" {
-		given = append(given, FlagTargetTime)
-	}
-	if f.LSN != "" {
-		given = append(given, FlagTargetLSN)
-	}
-	if f.XID != "" {
-		given = append(given, FlagTargetXID)
-	}
-	if f.Name != "" {
-		given = append(given, FlagTargetName)
-	}
-	if f.Immediate {
-		given = append(given, FlagImmediate)
-	}
-	if f.Latest {
-		given = append(given, FlagLatest)
+	// Each target flag given is checked, even when several are: the user learns every fix at once.
+	for _, k := range []struct {
+		flag  string
+		given bool
+		parse func(*Target) error
+	}{
+		{FlagTargetTime, f.Time != "", func(t *Target) (err error) { t.Kind = KindTime; t.Time, err = ParseTime(f.Time); return }},
+		{FlagTargetLSN, f.LSN != "", func(t *Target) (err error) { t.Kind = KindLSN; t.LSN, err = parseLSNFlag(f.LSN); return }},
+		{FlagTargetXID, f.XID != "", func(t *Target) (err error) { t.Kind = KindXID; t.XID, err = ParseXID(f.XID); return }},
+		{FlagTargetName, f.Name != "", func(t *Target) (err error) { t.Kind = KindName; t.Name, err = ParseRestorePointName(f.Name); return }},
+		{FlagImmediate, f.Immediate, func(t *Target) error { t.Kind = KindImmediate; return nil }},
+		{FlagLatest, f.Latest, func(t *Target) error { t.Kind = KindLatest; return nil }},
+	} {
+		if !k.given {
+			continue
+		}
+		given = append(given, k.flag)
+		if err := k.parse(&t); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	all := FlagTargetTime + ", " + FlagTargetLSN + ", " + FlagTargetXID + ", " + FlagTargetName + ", " + FlagImmediate + " or " + FlagLatest
 	switch len(given) {
 	case 0:
-		return Target{}, &FlagError{Flag: "target", Err: ErrNoTarget, Fix: "give exactly one of " + all}
+		errs = append(errs, &FlagError{Flag: "target", Err: ErrNoTarget, Fix: "give exactly one of " + all})
 	case 1:
-	default:
-		return Target{}, &FlagError{Flag: strings.Join(given, ", "), Err: ErrManyTargets, Fix: "give exactly one of " + all}
-	}
-
-	var t Target
-	var err error
-	switch {
-	case f.Time != "":
-		t.Kind = KindTime
-		t.Time, err = ParseTime(f.Time)
-	case f.LSN != "":
-		t.Kind = KindLSN
-		t.LSN, err = parseLSNFlag(f.LSN)
-	case f.XID != "":
-		t.Kind = KindXID
-		t.XID, err = ParseXID(f.XID)
-	case f.Name != "":
-		t.Kind = KindName
-		t.Name, err = ParseRestorePointName(f.Name)
-	case f.Immediate:
-		t.Kind = KindImmediate
-	case f.Latest:
-		t.Kind = KindLatest
-	}
-	if err != nil {
-		return Target{}, err
-	}
-	if f.Exclusive {
 		// recovery_target_inclusive only changes where time, xid and LSN targets stop; a restore
 		// point, the end of a backup or the end of the archive has no "just before".
-		if t.Kind != KindTime && t.Kind != KindXID && t.Kind != KindLSN {
-			return Target{}, &FlagError{Flag: FlagExclusive, Err: ErrExclusiveNoUse,
-				Fix: "it applies to " + FlagTargetTime + ", " + FlagTargetLSN + " and " + FlagTargetXID + " only; drop it"}
+		if f.Exclusive && t.Kind != KindTime && t.Kind != KindXID && t.Kind != KindLSN {
+			errs = append(errs, &FlagError{Flag: FlagExclusive, Err: ErrExclusiveNoUse,
+				Fix: "it applies to " + FlagTargetTime + ", " + FlagTargetLSN + " and " + FlagTargetXID + " only; drop it"})
 		}
-		t.Exclusive = true
+	default:
+		errs = append(errs, &FlagError{Flag: strings.Join(given, ", "), Err: ErrManyTargets, Fix: "give exactly one of " + all})
 	}
-	t.Timeline, err = ParseTimeline(f.Timeline)
-	if err != nil {
-		return Target{}, err
+	t.Exclusive = f.Exclusive
+	var err error
+	if t.Timeline, err = ParseTimeline(f.Timeline); err != nil {
+		errs = append(errs, err)
 	}
-	return t, nil
+	switch len(errs) {
+	case 0:
+		return t, nil
+	case 1:
+		return Target{}, errs[0]
+	}
+	return Target{}, errors.Join(errs...)
 }
 
 func parseLSNFlag(s string) (LSN, error) {

@@ -304,3 +304,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseReportsEveryProblem: all refusals come back together, each still found by errors.Is.
+func TestParseReportsEveryProblem(t *testing.T) {
+	cases := []struct {
+		n    int
+		in   Flags
+		errs []error
+	}{
+		{1, Flags{Time: "2026-11-30 10:00:00", Timeline: "0"}, []error{ErrNoTimeZone, ErrBadTimeline}},
+		{2, Flags{Time: "soon", LSN: "0/0", Timeline: "x"}, []error{ErrBadTime, ErrBadLSN, ErrManyTargets, ErrBadTimeline}},
+		{3, Flags{Name: "a b", Exclusive: true}, []error{ErrBadName, ErrExclusiveNoUse}},
+		{4, Flags{Exclusive: true, Timeline: "0"}, []error{ErrNoTarget, ErrBadTimeline}},
+	}
+	for _, c := range cases {
+		_, err := Parse(c.in)
+		for _, want := range c.errs {
+			if !errors.Is(err, want) {
+				t.Errorf("case %d: %v lacks %v", c.n, err, want)
+			}
+		}
+		if err != nil && strings.Count(err.Error(), "\n") != len(c.errs)-1 {
+			t.Errorf("case %d: %d problems in %q", c.n, len(c.errs), err)
+		}
+	}
+}
