@@ -11,6 +11,7 @@ import (
 
 	"github.com/pigwf/pigwf/activities/sshrun"
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"go.temporal.io/sdk/activity"
 )
 
 // RenderPgBackRestConf is /etc/pgbackrest.conf for a member. Lock and log paths are per node
@@ -67,6 +68,12 @@ func (a *Activities) BackupFull(ctx context.Context, in PgNodeInput) (StepResult
 	script := fmt.Sprintf(`stanza=%s
 pgb() { runuser -u postgres -- pgbackrest --stanza="$stanza" "$@"; }
 count() { pgb --output=json info 2>/dev/null | grep -o '"type":"full"' | wc -l; }
+# A retry after the worker died finds the earlier attempt's backup still running (sshd does not
+# stop a session's command when its connection drops) and holding pgBackRest's lock: wait for it,
+# then count again, so the step neither fails on the lock nor takes a second backup.
+while pgrep -u postgres -fx "pgbackrest --stanza=$stanza --type=full backup" >/dev/null; do
+  sleep 1
+done
 n=$(count)
 if [ "$n" -gt 0 ]; then note "the repository holds $n full backup(s)"; exit 0; fi
 start=$(date +%%s)
@@ -130,6 +137,8 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (StepResult, er
 		if time.Now().After(deadline) {
 			return res, fmt.Errorf("cluster %s is not healthy: %s", in.DCS.Cluster, strings.Join(problems, "; "))
 		}
+		// Long steps heartbeat: the step's heartbeat timeout is shorter than this wait.
+		activity.RecordHeartbeat(ctx, "waiting for a healthy cluster: "+strings.Join(problems, "; "))
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
