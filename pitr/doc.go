@@ -17,6 +17,17 @@
 //   - window.go: the recoverable window per timeline, TimelineForLSN, Check and
 //     OutsideWindowError.
 //   - backupset.go: SelectBackup, the backup set a target uses, and --backup-set validation.
+//   - testdata: real `pgbackrest info --output=json` documents and the timeline history file they
+//     were made with (make-fixture.sh), and verify-rendering.sh, which restores a throwaway
+//     cluster with exactly what render.go produces; README.md says how and what came out.
+//
+// What pgbackrest info cannot tell, and how this package treats it: the end of the archive is a
+// WAL position, never a time, so a time target after the last archived commit is not refused
+// here (PostgreSQL's "recovery stopping" line is the only proof); backup stop times are whole
+// seconds, truncated, so a backup serves a time target only from one second after its recorded
+// stop; the archive is not split by timeline, so an older timeline's end is known only as far as
+// its backups' WAL or its branch point in the newest timeline's history reaches; an xid or a
+// restore point cannot be placed at all, so they need an explicit backup set.
 //
 // The target timeline is never left to pgBackRest's default ("latest", which silently follows the
 // newest timeline): when the user does not give one, the caller chooses the timeline on which the

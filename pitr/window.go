@@ -125,8 +125,11 @@ func Windows(s Stanza, opt WindowOptions) ([]Window, error) {
 		}
 		stops = append(stops, stop{UsableBackup{b, seg.Timeline, l}, seg.End(segSize)})
 	}
+	// With several repositories each lists its own range; the highest max (timeline first, then
+	// position, as the segment names sort) is the newest archived WAL.
 	var newest uint32
 	var newestEnd LSN
+	var maxName string
 	for _, a := range s.Archive {
 		if a.Database.ID != db.ID || a.Max == "" {
 			continue
@@ -135,7 +138,9 @@ func Windows(s Stanza, opt WindowOptions) ([]Window, error) {
 		if err != nil {
 			return nil, fmt.Errorf("archive %s max: %w", a.ID, err)
 		}
-		newest, newestEnd = seg.Timeline, seg.End(segSize)
+		if a.Max > maxName {
+			maxName, newest, newestEnd = a.Max, seg.Timeline, seg.End(segSize)
+		}
 	}
 
 	timelines := map[uint32]bool{}

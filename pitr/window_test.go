@@ -2,6 +2,8 @@ package pitr
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -241,4 +243,43 @@ func TestNewestTimelineWithoutBackup(t *testing.T) {
 	if err != nil || ch.Backup.Label != labelI || ch.Window.Timeline != 2 {
 		t.Errorf("with history: %+v %v", ch, err)
 	}
+}
+
+// FuzzWindows: no document pgbackrest info could print makes Windows, Check or SelectBackup
+// panic.
+func FuzzWindows(f *testing.F) {
+	for _, file := range []string{"info-one-timeline.json", "info-two-timelines.json"} {
+		doc, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(doc, "0/5000000", "1\t0/7025E88\tx\n")
+	}
+	f.Fuzz(func(t *testing.T, doc []byte, lsn, history string) {
+		in, err := ParseInfo(doc)
+		if err != nil {
+			return
+		}
+		h, _ := ParseHistory(history)
+		for _, s := range in {
+			ws, err := Windows(s, WindowOptions{History: h})
+			if err != nil {
+				continue
+			}
+			for _, fl := range []Flags{{LSN: lsn}, {Latest: true, Timeline: "latest"}, {Immediate: true, Timeline: "1"}, {Time: "2026-11-30T04:57:00Z"}} {
+				tg, err := Parse(fl)
+				if err != nil {
+					continue
+				}
+				_ = Check(tg, ws)
+				_, _ = SelectBackup(tg, "", ws)
+				if len(ws) > 0 && len(ws[0].Backups) > 0 {
+					_, _ = SelectBackup(tg, ws[0].Backups[0].Label, ws)
+				}
+				for _, w := range ws {
+					_ = w.String()
+				}
+			}
+		}
+	})
 }
