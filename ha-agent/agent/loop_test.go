@@ -308,12 +308,22 @@ func TestLoopAcquiresRenewsAndFencesWhenStuck(t *testing.T) {
 	})
 	pg.mu.Lock()
 	fencedAt := pg.fencedClock[0]
-	close(pg.blocked) // unstick the loop
-	pg.blocked = nil
 	pg.mu.Unlock()
+	// The gate, /primary and the deadline are read while the loop is still stuck: once it runs
+	// again, this lone member may rightly take its lease back, reopen the gate and move the deadline.
+	if err := a.fencer.WhileWritable(func() error { return nil }); !errors.Is(err, ErrNoLease) {
+		t.Fatalf("write gate after the fence: %v, want ErrNoLease", err)
+	}
+	if code, _ := httpGet(a.cfg.API.URL + "/primary"); code != 503 {
+		t.Errorf("/primary after the fence: %d, want 503", code)
+	}
 	// The loop was stuck, so no renewal extended the deadline after the
 	// one in flight when it blocked; the timer fences at that deadline.
 	lastDeadline, _ := a.fencer.Deadline()
+	pg.mu.Lock()
+	close(pg.blocked) // unstick the loop
+	pg.blocked = nil
+	pg.mu.Unlock()
 	if fencedAt > lastDeadline+10*time.Millisecond || fencedAt < lastDeadline {
 		t.Errorf("fenced %s after the holder deadline", fencedAt-lastDeadline)
 	}
@@ -321,12 +331,6 @@ func TestLoopAcquiresRenewsAndFencesWhenStuck(t *testing.T) {
 		t.Errorf("deadline moved backwards: %s → %s", deadline, lastDeadline)
 	}
 	t.Logf("stuck loop: fenced %s after blocking, %s after the holder deadline", fencedAt-blockedAt, fencedAt-lastDeadline)
-	if err := a.fencer.WhileWritable(func() error { return nil }); !errors.Is(err, ErrNoLease) {
-		t.Fatalf("write gate after the fence: %v, want ErrNoLease", err)
-	}
-	if code, _ := httpGet(a.cfg.API.URL + "/primary"); code != 503 {
-		t.Errorf("/primary after the fence: %d, want 503", code)
-	}
 }
 
 // A follower reacts to the leader key's deletion from the watch, not at
