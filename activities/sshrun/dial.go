@@ -4,10 +4,11 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -25,13 +26,19 @@ func (r *Runner) dial(t Target) (*ssh.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth, err := authMethods(t)
+	signers, err := signersFor(t)
 	if err != nil {
 		return nil, err
 	}
+	// offered records that the server verified by its host key asked for our keys: a handshake
+	// that fails after that, other than by the connection breaking, is the server refusing them.
+	offered := false
 	cfg := &ssh.ClientConfig{
-		User:              t.User,
-		Auth:              auth,
+		User: t.User,
+		Auth: []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) {
+			offered = true
+			return signers, nil
+		})},
 		HostKeyCallback:   hostKeyCB,
 		HostKeyAlgorithms: algos,
 		Timeout:           r.opts.DialTimeout,
@@ -49,10 +56,7 @@ func (r *Runner) dial(t Target) (*ssh.Client, error) {
 		if errors.As(err, &hk) {
 			return nil, hk
 		}
-		// x/crypto/ssh has no error type for "the server refused every key we offered" (its
-		// client_auth.go returns a plain fmt.Errorf), so its wording is matched here, at the one
-		// call that returns it, and nowhere else: everything after this uses *AuthError.
-		if strings.Contains(err.Error(), "unable to authenticate") {
+		if offered && !brokenConnection(err) {
 			return nil, &AuthError{Target: t.User + "@" + t.Addr(), Err: err}
 		}
 		return nil, fmt.Errorf("while opening SSH to %s: %w", t.Addr(), err)
@@ -108,7 +112,16 @@ func algosFor(keyType string) []string {
 	return []string{keyType}
 }
 
-func authMethods(t Target) ([]ssh.AuthMethod, error) {
+// brokenConnection: the handshake failed because the connection broke or timed out (worth a
+// retry), as opposed to the server answering with a refusal.
+func brokenConnection(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.As(err, &ne)
+}
+
+// signersFor are the keys offered to t: its key file, else ssh-agent's keys and the default files.
+func signersFor(t Target) ([]ssh.Signer, error) {
 	var signers []ssh.Signer
 	keyFiles := []string{t.KeyFile}
 	if t.KeyFile == "" {
@@ -143,5 +156,5 @@ func authMethods(t Target) ([]ssh.AuthMethod, error) {
 	if len(signers) == 0 {
 		return nil, &ConfigError{Msg: "no SSH credentials: set ansible_ssh_private_key_file or start ssh-agent"}
 	}
-	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, nil
+	return signers, nil
 }
