@@ -13,9 +13,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/pigwf/pigwf/deploy/lab"
-	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 	"github.com/pigwf/pigwf/internal/testenv"
+	"github.com/pigwf/pigwf/inventory"
 )
 
 // Pigwf is a pigwf cluster on a lab, built the way a user builds one: `pigwf start node-init`

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	sdkpb "go.temporal.io/api/sdk/v1"
 	"github.com/stretchr/testify/mock"
+	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
