@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
@@ -73,6 +74,7 @@ func TestPgClusterCreateOnLab(t *testing.T) {
 		t.Fatalf("pg-cluster-create: %v", err)
 	}
 	checkCluster(t, st, home)
+	checkBackupList(t, st, home)
 	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
 		saveHistory(t, starter.WorkflowID(workflows.PgClusterCreateRunbook, "pg-test"))
 	}
@@ -90,6 +92,33 @@ func TestPgClusterCreateOnLab(t *testing.T) {
 	}
 	if took > 30*time.Second {
 		t.Errorf("second run took %s; an unchanged cluster should take seconds", took)
+	}
+}
+
+// checkBackupList: `pigwf backup list` shows the cluster's one full backup and a window on
+// timeline 1 that starts at its stop, in --json and in the table.
+func checkBackupList(t *testing.T, st *lab.Status, home string) {
+	t.Helper()
+	out, err := pigwf(t, home, "backup", "list", "--cluster", "pg-test", "--inventory", st.Inventory, "--json")
+	if err != nil {
+		t.Fatalf("pigwf backup list --json: %v\n%s", err, out)
+	}
+	var l starter.BackupList
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("pigwf backup list --json: %v\n%s", err, out)
+	}
+	if len(l.Backups) != 1 || l.Backups[0].Type != "full" || l.Backups[0].Timeline != 1 {
+		t.Fatalf("want one full backup on timeline 1:\n%s", out)
+	}
+	b := l.Backups[0]
+	if len(l.Windows) != 1 || l.Windows[0].Timeline != 1 || l.Windows[0].From == nil ||
+		!l.Windows[0].From.Equal(b.Stop) || l.Windows[0].FromLSN != b.LSNStop || l.Windows[0].FromBackup != b.Label {
+		t.Errorf("want a window on timeline 1 from the stop of %s (%s, LSN %s):\n%s", b.Label, b.Stop, b.LSNStop, out)
+	}
+	table, err := pigwf(t, home, "backup", "list", "--cluster", "pg-test", "--inventory", st.Inventory)
+	t.Logf("pigwf backup list:\n%s", table)
+	if err != nil || !strings.Contains(table, b.Label) || !strings.Contains(table, "timeline 1: from") {
+		t.Errorf("pigwf backup list: %v\n%s", err, table)
 	}
 }
 

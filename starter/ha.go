@@ -172,46 +172,11 @@ func PrintHAList(w io.Writer, v HAView) {
 		}
 		rows = append(rows, []string{m.Name, host, role, m.State, tl, lag})
 	}
-	widths := make([]int, len(header))
-	for i, h := range header {
-		widths[i] = len(h)
-	}
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], len(c))
-		}
-	}
-	sep := "+"
-	for _, wd := range widths {
-		sep += strings.Repeat("-", wd+2) + "+"
-	}
 	title := fmt.Sprintf(" Cluster: %s", v.Cluster)
 	if v.Sysid != "" {
 		title += fmt.Sprintf(" (%s)", v.Sysid)
 	}
-	title += " "
-	if len(title) < len(sep)-2 {
-		fmt.Fprintln(w, "+"+title+sep[len(title)+1:])
-	} else {
-		fmt.Fprintln(w, "+"+title)
-	}
-	line := func(cells []string) {
-		fmt.Fprint(w, "|")
-		for i, c := range cells {
-			if i == 4 || i == 5 {
-				fmt.Fprintf(w, " %*s |", widths[i], c)
-			} else {
-				fmt.Fprintf(w, " %-*s |", widths[i], c)
-			}
-		}
-		fmt.Fprintln(w)
-	}
-	line(header)
-	fmt.Fprintln(w, sep)
-	for _, r := range rows {
-		line(r)
-	}
-	fmt.Fprintln(w, sep)
+	printBoxTable(w, title+" ", header, rows, map[int]bool{4: true, 5: true})
 	if v.Paused {
 		fmt.Fprintln(w, " Maintenance mode: on")
 	}
