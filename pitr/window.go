@@ -125,22 +125,12 @@ func Windows(s Stanza, opt WindowOptions) ([]Window, error) {
 		}
 		stops = append(stops, stop{UsableBackup{b, seg.Timeline, l}, seg.End(segSize)})
 	}
-	// With several repositories each lists its own range; the highest max (timeline first, then
-	// position, as the segment names sort) is the newest archived WAL.
 	var newest uint32
 	var newestEnd LSN
-	var maxName string
-	for _, a := range s.Archive {
-		if a.Database.ID != db.ID || a.Max == "" {
-			continue
-		}
-		seg, err := ParseSegment(a.Max)
-		if err != nil {
-			return nil, fmt.Errorf("archive %s max: %w", a.ID, err)
-		}
-		if a.Max > maxName {
-			maxName, newest, newestEnd = a.Max, seg.Timeline, seg.End(segSize)
-		}
+	if na, ok, err := NewestArchived(s); err != nil {
+		return nil, err
+	} else if ok {
+		newest, newestEnd = na.Segment.Timeline, na.Segment.End(segSize)
 	}
 
 	timelines := map[uint32]bool{}
@@ -296,4 +286,35 @@ func Check(t Target, windows []Window) error {
 		}
 	}
 	return &OutsideWindowError{Target: t, Windows: windows}
+}
+
+// Archived is the newest archived WAL segment of a stanza's current database, and the archive
+// (repository directory) that holds it.
+type Archived struct {
+	ArchiveID string
+	Segment   Segment
+}
+
+// NewestArchived finds the newest archived WAL of the stanza's current database: with several
+// repositories each lists its own range, and the highest max (timeline first, then position, as
+// segment names sort) is the newest. ok is false when nothing is archived.
+func NewestArchived(s Stanza) (a Archived, ok bool, err error) {
+	db, found := s.CurrentDB()
+	if !found {
+		return a, false, nil
+	}
+	var maxName string
+	for _, r := range s.Archive {
+		if r.Database.ID != db.ID || r.Max == "" {
+			continue
+		}
+		seg, err := ParseSegment(r.Max)
+		if err != nil {
+			return Archived{}, false, fmt.Errorf("archive %s max: %w", r.ID, err)
+		}
+		if r.Max > maxName {
+			maxName, a, ok = r.Max, Archived{ArchiveID: r.ID, Segment: seg}, true
+		}
+	}
+	return a, ok, nil
 }

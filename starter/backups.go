@@ -118,25 +118,6 @@ func BuildBackupList(cluster, member string, info pitr.Info, history []pitr.Swit
 	return l, nil
 }
 
-// newestArchive is the archive id (like "15-1") and timeline of the newest archived WAL of the
-// stanza's current database, as pitr.Windows picks it: the highest max segment name.
-func newestArchive(s pitr.Stanza) (id string, timeline uint32) {
-	db, ok := s.CurrentDB()
-	if !ok {
-		return "", 0
-	}
-	var maxName string
-	for _, a := range s.Archive {
-		if a.Database.ID != db.ID || a.Max <= maxName {
-			continue
-		}
-		if seg, err := pitr.ParseSegment(a.Max); err == nil {
-			maxName, id, timeline = a.Max, a.ID, seg.Timeline
-		}
-	}
-	return id, timeline
-}
-
 // backupListTimeout bounds each member's answer: pgbackrest info reads only the repository's
 // manifests.
 const backupListTimeout = 30 * time.Second
@@ -194,8 +175,8 @@ func listBackupsOn(ctx context.Context, runner *sshrun.Runner, t sshrun.Target, 
 	}
 	var history []pitr.Switch
 	var note string
-	if id, tl := newestArchive(s); tl > 1 {
-		file := path.Join(cl.PG.BackupRepoPath, "archive", cl.Name, id, fmt.Sprintf("%08X.history", tl))
+	if na, ok, _ := pitr.NewestArchived(s); ok && na.Segment.Timeline > 1 {
+		file := path.Join(cl.PG.BackupRepoPath, "archive", cl.Name, na.ArchiveID, fmt.Sprintf("%08X.history", na.Segment.Timeline))
 		hres, err := runner.Run(ctx, t, sshrun.Command{Script: "runuser -u postgres -- cat " + sshrun.ShellQuote(file), Timeout: backupListTimeout})
 		if err == nil {
 			err = hres.Err()

@@ -99,8 +99,8 @@ func TestBuildBackupListTwoTimelines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if id, tl := newestArchive(info[0]); id != "15-1" || tl != 2 {
-		t.Errorf("newestArchive = %q, %d; want 15-1, 2", id, tl)
+	if na, ok, err := pitr.NewestArchived(info[0]); err != nil || !ok || na.ArchiveID != "15-1" || na.Segment.Timeline != 2 {
+		t.Errorf("NewestArchived = %+v, %v, %v; want 15-1 on timeline 2", na, ok, err)
 	}
 	with, err := BuildBackupList("pitr", "m", info, history)
 	if err != nil {
