@@ -14,6 +14,7 @@ import (
 	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/deploy/lab"
 	"github.com/pigwf/pigwf/inventory"
+	"github.com/pigwf/pigwf/pitr"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -75,6 +76,7 @@ func TestPgClusterCreateOnLab(t *testing.T) {
 	}
 	checkCluster(t, st, home)
 	checkBackupList(t, st, home)
+	checkRestorePoint(t, st, home)
 	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
 		saveHistory(t, starter.WorkflowID(workflows.PgClusterCreateRunbook, "pg-test"))
 	}
@@ -119,6 +121,44 @@ func checkBackupList(t *testing.T, st *lab.Status, home string) {
 	t.Logf("pigwf backup list:\n%s", table)
 	if err != nil || !strings.Contains(table, b.Label) || !strings.Contains(table, "timeline 1: from") {
 		t.Errorf("pigwf backup list: %v\n%s", err, table)
+	}
+}
+
+// checkRestorePoint: `pigwf restore-point` makes a point on the leader and reports it archived,
+// and pigwf backup list, asked afterwards, shows the archive reaching at least its LSN. A bad name
+// is refused with the rule in the message.
+func checkRestorePoint(t *testing.T, st *lab.Status, home string) {
+	t.Helper()
+	out, err := pigwf(t, home, "restore-point", "--cluster", "pg-test", "--inventory", st.Inventory, "--json", "before-change")
+	t.Logf("pigwf restore-point --json before-change:\n%s", out)
+	if err != nil {
+		t.Fatalf("pigwf restore-point: %v", err)
+	}
+	var rp starter.RestorePoint
+	if err := json.Unmarshal([]byte(out), &rp); err != nil {
+		t.Fatalf("pigwf restore-point --json: %v", err)
+	}
+	lsn, err := pitr.ParseLSN(rp.LSN) // refuses 0/0
+	if err != nil {
+		t.Fatalf("restore point LSN: %v", err)
+	}
+	if rp.Name != "before-change" || rp.Leader != "pg-test-1" || !rp.Archived || rp.Time.IsZero() {
+		t.Errorf("want before-change made on pg-test-1 and archived: %+v", rp)
+	}
+	out, err = pigwf(t, home, "backup", "list", "--cluster", "pg-test", "--inventory", st.Inventory, "--json")
+	if err != nil {
+		t.Fatalf("pigwf backup list --json: %v\n%s", err, out)
+	}
+	var l starter.BackupList
+	if err := json.Unmarshal([]byte(out), &l); err != nil || len(l.Windows) != 1 {
+		t.Fatalf("pigwf backup list --json: want one window: %v\n%s", err, out)
+	}
+	if end, err := pitr.ParseLSN(l.Windows[0].EndLSN); err != nil || end < lsn {
+		t.Errorf("the archive ends at %s (%v), before the restore point at %s", l.Windows[0].EndLSN, err, lsn)
+	}
+	out, err = pigwf(t, home, "restore-point", "--cluster", "pg-test", "--inventory", st.Inventory, "x; drop")
+	if err == nil || !strings.Contains(out, "restore point NAME") || !strings.Contains(out, "1 to 63 letters") {
+		t.Errorf("a bad name: want a refusal naming the argument and the rule: %v\n%s", err, out)
 	}
 }
 
