@@ -243,9 +243,20 @@ func TestPgClusterCreateSurvivesWorkerKill(t *testing.T) {
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 			defer cancel()
 			if err := c.Wait(wctx, run.GetID(), run.GetRunID(), &res, nil); err != nil {
+				agentLogTails(t, st)
 				t.Fatalf("the run did not complete after the kill: %v", err)
 			}
 			checkCluster(t, st, home)
 		})
+	}
+}
+
+// agentLogTails logs the end of every member's HA agent log: when a run fails because the leader
+// moved, they say why.
+func agentLogTails(t *testing.T, st *lab.Status) {
+	t.Helper()
+	for i := range st.Nodes {
+		t.Logf("pg-test-%d's agent log, last lines:\n%s", i+1,
+			nodeRun(t, st, i+1, "tail -n 40 /pg/log/ha-agent/ha-agent.log 2>&1 || true"))
 	}
 }
