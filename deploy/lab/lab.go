@@ -20,15 +20,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
 // Status describes a lab as Up or Load found it.
+
 type Status struct {
 	Name       string `json:"name"`
 	Dir        string `json:"dir"`
@@ -48,6 +46,7 @@ type Status struct {
 }
 
 // Node is one lab node. Node numbers (the i of the methods) start at 1: n1.
+
 type Node struct {
 	Name    string `json:"name"` // n1, n2, ...: also its hostname at start
 	Addr    string `json:"addr"`
@@ -59,8 +58,11 @@ type Node struct {
 }
 
 // Up creates the lab or completes it: the network is created where missing,
+
 // dead or missing nodes are (re)started, running nodes are left alone, and
+
 // links are brought up. A lab may grow (more Nodes) but not shrink.
+
 func Up(ctx context.Context, c Config) (*Status, error) {
 	c = c.WithDefaults()
 	if err := c.validate(); err != nil {
@@ -197,9 +199,13 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 }
 
 // writeLabFiles creates the lab dir, keys, known_hosts, authorized_keys and
+
 // every node's directories, sshd config, init script and etcd boot script
+
 // (files that exist are kept, so keys and node content survive a second Up;
+
 // the scripts are the lab's and are rewritten).
+
 func writeLabFiles(l layout, t tools, et etcdTools, st *labState) error {
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
 		return fmt.Errorf("while creating lab dir %s: %w", l.dir, err)
@@ -258,80 +264,33 @@ func writeLabFiles(l layout, t tools, et etcdTools, st *labState) error {
 }
 
 // inNamedNetns says whether pid's network namespace is /run/netns/<name>.
-func inNamedNetns(pid int, name string) bool {
-	var procNS, named syscall.Stat_t
-	if syscall.Stat("/proc/"+strconv.Itoa(pid)+"/ns/net", &procNS) != nil || syscall.Stat(netnsPath(name), &named) != nil {
-		return false
-	}
-	return procNS.Dev == named.Dev && procNS.Ino == named.Ino
-}
 
 // killAndWait kills procs (those still alive) and waits until they are gone;
+
 // see waitGone for zombieGrace. Keepers go last: alive, each reaps its
+
 // node's init at once, while killed first they would leave the inits to
+
 // PID 1, which may reap slowly (every ~2 s on this machine).
-func killAndWait(ctx context.Context, procs []procRef, zombieGrace time.Duration) error {
-	var nodeProcs, keepers []procRef
-	seen := map[procRef]bool{}
-	for _, p := range procs {
-		if p.pid <= 0 || p.pid == os.Getpid() || seen[p] || !p.alive() {
-			continue
-		}
-		seen[p] = true
-		if exe, _ := os.Readlink("/proc/" + strconv.Itoa(p.pid) + "/exe"); filepath.Base(exe) == "unshare" {
-			keepers = append(keepers, p)
-		} else {
-			nodeProcs = append(nodeProcs, p)
-		}
-	}
-	var errs []error
-	for _, group := range [][]procRef{nodeProcs, keepers} {
-		for _, p := range group {
-			if err := p.kill(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if err := waitGone(ctx, group, 15*time.Second, zombieGrace); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
 
 // stopNode kills node n's init (and so every process of the node) and waits
+
 // until it is gone.
-func stopNode(ctx context.Context, n *nodeState) error {
-	init := procRef{n.PID, n.PIDStart}
-	if err := init.kill(); err != nil {
-		return fmt.Errorf("while stopping node %s: %w", n.Name, err)
-	}
-	if err := waitGone(ctx, []procRef{init}, 10*time.Second, foreignZombieGrace); err != nil {
-		return fmt.Errorf("while stopping node %s: %w", n.Name, err)
-	}
-	return nil
-}
 
 // nodeProcessExes are the executables of a node's own processes, as found
+
 // by their command line when the state does not list them.
+
 var nodeProcessExes = []string{"sshd", "unshare", "ip", "sh", "dash"}
 
 // killStrays kills what is left of a dead node before it is started again:
+
 // processes in its network namespace and node processes of an Up that
+
 // crashed before recording them (their sshd would hold port 22).
-func killStrays(ctx context.Context, t tools, l layout, n nodeState) error {
-	var strays []procRef
-	if _, live := netnsState(n.NetNS); live {
-		strays = append(strays, netnsPIDs(ctx, t, n.NetNS)...)
-	}
-	strays = append(strays, procsMentioning(nodeProcessExes, []string{l.initScript(n.Name), l.sshdConfig(n.Name)})...)
-	// a dead stray needs no reaping before the node starts again: it holds no port
-	if err := killAndWait(ctx, strays, 0); err != nil {
-		return fmt.Errorf("while clearing node %s: %w", n.Name, err)
-	}
-	return nil
-}
 
 // statusOf reports st with each node's liveness and link state.
+
 func statusOf(dir string, st *labState) *Status {
 	l := layout{dir}
 	s := &Status{
@@ -349,6 +308,7 @@ func statusOf(dir string, st *labState) *Status {
 }
 
 // Load reads a lab's state and checks each node's liveness and link.
+
 func Load(c Config) (*Status, error) {
 	c = c.WithDefaults()
 	st, err := readState(c.Dir)
@@ -362,241 +322,47 @@ func Load(c Config) (*Status, error) {
 }
 
 // Down removes everything the lab made: it kills every node process and
-// waits for it, deletes veths, namespaces, bridge and nftables table,
-// removes the root-filesystem mount points labs created once no lab uses
-// them, and removes Dir. It also cleans a lab whose Up crashed or whose
-// state is lost. Down of a lab that is not there does nothing.
-func Down(ctx context.Context, c Config) error {
-	c = c.WithDefaults()
-	if err := c.validate(); err != nil {
-		return err
-	}
-	if os.Geteuid() != 0 {
-		return errNotRoot
-	}
-	t, err := findTools()
-	if err != nil {
-		return err
-	}
-	unlock, err := lockMachine()
-	if err != nil {
-		return err
-	}
-	defer unlock()
 
-	st, err := readState(c.Dir)
-	if err != nil {
-		st = nil // unreadable or absent: clean up by names instead
-	}
-	l := layout{c.Dir}
-	// every process of the lab: recorded inits and keepers, anything in the
-	// lab's namespaces, and unrecorded node processes found by their files
-	var found []procRef
-	var needles []string
-	namespaces := map[string]bool{}
-	for i := 1; i <= maxNodes; i++ {
-		namespaces[netnsName(c.Name, i)] = true
-		needles = append(needles, l.initScript(nodeName(i)), l.sshdConfig(nodeName(i)))
-	}
-	if st != nil {
-		for _, n := range st.Nodes {
-			found = append(found, procRef{n.PID, n.PIDStart}, procRef{n.Keeper, n.KeepStart})
-			namespaces[n.NetNS] = true
-		}
-	}
-	for ns := range namespaces {
-		if _, live := netnsState(ns); live {
-			found = append(found, netnsPIDs(ctx, t, ns)...)
-		}
-	}
-	found = append(found, procsMentioning(nodeProcessExes, needles)...)
-	var errs []error
-	if err := killAndWait(ctx, found, foreignZombieGrace); err != nil {
-		errs = append(errs, fmt.Errorf("while stopping the nodes of lab %s: %w", c.Name, err))
-	}
-	if err := deleteNetwork(ctx, t, c.Name, st); err != nil {
-		errs = append(errs, err)
-	}
-	if err := removeMountPoints(st); err != nil {
-		errs = append(errs, err)
-	}
-	if err := removeLabDir(c); err != nil {
-		errs = append(errs, err)
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("while taking lab %s down: %w", c.Name, errors.Join(errs...))
-	}
-	return nil
-}
+// waits for it, deletes veths, namespaces, bridge and nftables table,
+
+// removes the root-filesystem mount points labs created once no lab uses
+
+// them, and removes Dir. It also cleans a lab whose Up crashed or whose
+
+// state is lost. Down of a lab that is not there does nothing.
 
 // removeLabDir removes Dir, but only if it is a lab dir (the marker or a
+
 // state file is there) or empty: a mistyped Dir must not wipe a directory.
+
 // The default parent /var/lib/pigwf-lab goes too once it is empty.
-func removeLabDir(c Config) error {
-	l := layout{c.Dir}
-	if _, err := os.Lstat(c.Dir); errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	_, markerErr := os.Lstat(l.marker())
-	_, stateErr := os.Lstat(l.state())
-	if markerErr == nil || stateErr == nil {
-		if err := os.RemoveAll(c.Dir); err != nil {
-			return fmt.Errorf("while removing lab dir %s: %w", c.Dir, err)
-		}
-	} else if err := os.Remove(c.Dir); err != nil {
-		return fmt.Errorf("lab: %s is not a pigwf lab dir (no %s): not removing it: %w", c.Dir, filepath.Base(l.marker()), err)
-	}
-	if filepath.Dir(c.Dir) == defaultDirRoot {
-		_ = os.Remove(defaultDirRoot) // fails while other labs live there: fine
-	}
-	return nil
-}
 
 // node returns node i (1-based) of the state in s.Dir.
-func (s *Status) node(i int) (*labState, *nodeState, error) {
-	st, err := readState(s.Dir)
-	if errors.Is(err, errNoState) {
-		return nil, nil, fmt.Errorf("lab %s is not up: run `pigwf lab up`", s.Name)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if i < 1 || i > len(st.Nodes) || i > len(s.Nodes) {
-		return nil, nil, fmt.Errorf("lab %s has no node %d (nodes are 1..%d)", s.Name, i, len(st.Nodes))
-	}
-	return st, &st.Nodes[i-1], nil
-}
 
 // KillNode kills node i (1-based) like a host crash: SIGKILL to its init
+
 // takes every process of the node with it. It returns once the init is
+
 // reaped. Killing a dead node does nothing.
-func (s *Status) KillNode(i int) error {
-	_, n, err := s.node(i)
-	if err != nil {
-		return err
-	}
-	if err := stopNode(context.Background(), n); err != nil {
-		return err
-	}
-	s.Nodes[i-1].Running = false
-	return nil
-}
 
 // StartNode restarts node i (1-based) after a crash, with the same files:
+
 // its boot services start again, and it returns once sshd and the node's
+
 // etcd member (if any) listen; the member may still be catching up. A
+
 // running node is left alone. The link keeps its state: a node whose link
+
 // was set down comes back isolated.
-func (s *Status) StartNode(ctx context.Context, i int) error {
-	t, err := checkHost()
-	if err != nil {
-		return err
-	}
-	unlock, err := lockMachine()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, n, err := s.node(i)
-	if err != nil {
-		return err
-	}
-	if !(procRef{n.PID, n.PIDStart}).alive() {
-		l := layout{s.Dir}
-		mountErr := ensureMountPoints(st) // another lab's Down may have removed them while this node was dead
-		if err := writeState(s.Dir, st); err != nil {
-			return err
-		}
-		if mountErr != nil {
-			return mountErr
-		}
-		if err := ensureBridge(ctx, t, st); err != nil {
-			return err
-		}
-		if err := ensureNodeNetwork(ctx, t, st, *n, false); err != nil {
-			return err
-		}
-		if err := killStrays(ctx, t, l, *n); err != nil {
-			return err
-		}
-		startErr := startNode(ctx, t, l, n)
-		if err := writeState(s.Dir, st); err != nil {
-			return err
-		}
-		if startErr != nil {
-			return startErr
-		}
-		if err := waitNodeReady(ctx, l, *n); err != nil {
-			return err
-		}
-		if i <= st.Etcd {
-			if err := waitEtcdListening(ctx, l, *n); err != nil {
-				return err
-			}
-		}
-	}
-	s.Nodes[i-1].PID = n.PID
-	s.Nodes[i-1].Running = true
-	s.Nodes[i-1].LinkUp = linkIsUp(n.Veth)
-	return nil
-}
 
 // SetLink takes node i's (1-based) root-side veth down or up. Down isolates
+
 // the node (connections to and from it time out); it keeps its own address
+
 // and routes.
-func (s *Status) SetLink(i int, up bool) error {
-	if os.Geteuid() != 0 {
-		return errNotRoot
-	}
-	t, err := findTools()
-	if err != nil {
-		return err
-	}
-	_, n, err := s.node(i)
-	if err != nil {
-		return err
-	}
-	state := "down"
-	if up {
-		state = "up"
-	}
-	if _, err := run(context.Background(), "", t.ip, "link", "set", n.Veth, state); err != nil {
-		return fmt.Errorf("while setting the link of node %s %s: %w", n.Name, state, err)
-	}
-	s.Nodes[i-1].LinkUp = up
-	return nil
-}
 
 // Exec runs argv inside node i's (1-based) namespaces, as root, and returns
+
 // its combined output. For tests and debugging; a daemon started this way
+
 // should not keep the output open (Exec stops waiting for it after 2 s).
-func (s *Status) Exec(ctx context.Context, i int, argv ...string) ([]byte, error) {
-	if len(argv) == 0 {
-		return nil, errors.New("lab: Exec needs a command")
-	}
-	if os.Geteuid() != 0 {
-		return nil, errNotRoot
-	}
-	t, err := findTools()
-	if err != nil {
-		return nil, err
-	}
-	_, n, err := s.node(i)
-	if err != nil {
-		return nil, err
-	}
-	if !(procRef{n.PID, n.PIDStart}).alive() {
-		return nil, fmt.Errorf("lab: node %s is not running", n.Name)
-	}
-	cmd := exec.CommandContext(ctx, t.nsenter, append([]string{"-t", strconv.Itoa(n.PID), "-a", "--"}, argv...)...)
-	cmd.Dir = "/"
-	cmd.WaitDelay = 2 * time.Second
-	out, err := cmd.CombinedOutput()
-	if errors.Is(err, exec.ErrWaitDelay) && cmd.ProcessState != nil && cmd.ProcessState.Success() {
-		err = nil
-	}
-	if err != nil {
-		return out, fmt.Errorf("while running %q on node %s: %w", strings.Join(argv, " "), n.Name, err)
-	}
-	return out, nil
-}
