@@ -28,12 +28,14 @@ $(BIN)/pg-ha-agent: $(GO_SOURCES)
 $(BIN)/pigwf-temporal: $(TEMPORAL_SOURCES)
 	cd deploy/temporal && $(GO) build -o $@ .
 
-# Unit tests, the SSH runner against a real sshd, the lab, and NodeInit end to end on the lab
-# through a real Temporal server.
+# Unit tests, the SSH runner against a real sshd, the lab, and the runbooks end to end on the lab
+# through a real Temporal server. One package at a time (-p 1): the lab's HA agents fail over in
+# well under a second by design, so a lab cluster sharing two cores with other packages' real
+# PostgreSQL, etcd, Temporal and Chromium can lose its leader to CPU starvation mid-test.
 test: deps build
 	$(GO) vet ./...
 	PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
-	  $(GO) test -count=1 -timeout 25m ./...
+	  $(GO) test -p 1 -count=1 -timeout 25m ./...
 
 # Only the tests that need no root, lab or server.
 unit:
