@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -203,16 +202,6 @@ func keepsConn(err error) bool {
 	}
 	return false
 }
-
-// isReadOnly says whether err is PostgreSQL refusing a write on a standby (or a primary that
-// was made read-only).
-func isReadOnly(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "25006"
-}
-
-// hostPort joins an address and a port.
-func hostPort(addr string, port int) string { return net.JoinHostPort(addr, strconv.Itoa(port)) }
 
 // pgxRows is the row cursor handed to query's scan callback.
 type pgxRows = pgx.Rows

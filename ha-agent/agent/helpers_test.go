@@ -29,8 +29,6 @@ func startEtcd(t *testing.T) string { return etcdtest.Start(t) }
 
 func newEtcdClient(t *testing.T, url string) *clientv3.Client { return etcdtest.Client(t, url) }
 
-func freeAddr(t *testing.T) string { return etcdtest.FreeAddr(t) }
-
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
