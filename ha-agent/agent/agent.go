@@ -115,6 +115,9 @@ type Agent struct {
 	// while PostgreSQL answered.
 	lastTimeline uint32
 	lastOptime   haagent.LSN
+	// historyFor is the timeline whose history file the history key was
+	// last checked against (or written from) by this holder.
+	historyFor uint32
 
 	// What wakes the loop besides its ticker and the watch.
 	kick chan struct{}

@@ -14,13 +14,12 @@ import (
 // ensureHistory: the holder writes its timeline history to the history
 // key (its presence also means "this cluster was led before").
 func (a *Agent) ensureHistory(ctx context.Context, obs pgctl.Observation) {
-	if obs.Timeline == 0 {
+	if obs.Timeline == 0 || (a.historyFor == obs.Timeline && a.cache.hasHistory) {
 		return
 	}
-	if a.cache.hasHistory && uint32(len(a.cache.history)) >= obs.Timeline-1 {
-		if obs.Timeline == 1 || a.cache.history[len(a.cache.history)-1].Timeline == obs.Timeline-1 {
-			return
-		}
+	if a.cache.hasHistory && obs.Timeline == 1 {
+		a.historyFor = 1
+		return
 	}
 	text, err := a.pg.HistoryFile(obs.Timeline)
 	if err != nil {
@@ -28,11 +27,36 @@ func (a *Agent) ensureHistory(ctx context.Context, obs pgctl.Observation) {
 		return
 	}
 	entries := parseHistory(text, a.cfg.Name)
+	// The key is current when it lists the same switches as this
+	// timeline's history file. Counting entries is not enough: after a
+	// point-in-time restore the new timeline branches from an older one,
+	// so its history is shorter than its id suggests, and the check must
+	// still settle once the key is written (one read of the file per
+	// timeline, not one write per loop).
+	if a.cache.hasHistory && sameSwitches(a.cache.history, entries) {
+		a.historyFor = obs.Timeline
+		return
+	}
 	if _, err := a.store.PutHistory(a.etcdCtx(ctx), a.guard, entries); err != nil {
 		a.log.Warn("write history key", "err", a.etcdResult(err))
 		return
 	}
 	a.cache.history, a.cache.hasHistory = entries, true
+	a.historyFor = obs.Timeline
+}
+
+// sameSwitches: both histories list the same timeline switches (who led
+// and when are for people, not part of the comparison).
+func sameSwitches(a, b []dcs.HistoryEntry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Timeline != b[i].Timeline || a[i].LSN != b[i].LSN {
+			return false
+		}
+	}
+	return true
 }
 
 // parseHistory parses a PostgreSQL timeline history file: lines of

@@ -49,6 +49,7 @@ func TestEtcdStore(t *testing.T) {
 	t.Run("MemberLeaseKeptAliveAndRevoked", func(t *testing.T) { testMemberLease(t, url) })
 	t.Run("RegisterClusterCreatesOnlyIfAbsent", func(t *testing.T) { testRegisterCluster(t, url) })
 	t.Run("RecoverGuardOnlyForOwnAppliedRenewal", func(t *testing.T) { testRecoverGuard(t, url) })
+	t.Run("HandOverLeaderOnlyWhilePausedAndUnchanged", func(t *testing.T) { testHandOverLeader(t, url) })
 }
 
 func wipe(t *testing.T, s *Store) {
