@@ -38,6 +38,7 @@ const exitPermanent = 64
 // note (report only) and fail (permanent failure with a message for the operator).
 var scriptPrelude = `set -eu
 export LC_ALL=C
+cd /  # commands run as postgres may not enter root's home
 changed() {
   mkdir -p /var/lib/pigwf
   printf '%s %s %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$PIGWF_STEP" "$*" >> ` + JournalPath + `

@@ -18,6 +18,16 @@ var (
 	pgPrecheckScript string
 	//go:embed scripts/pg-clone.sh
 	pgCloneScript string
+	//go:embed scripts/pitr-precheck.sh
+	pitrPrecheckScript string
+	//go:embed scripts/pitr-restore.sh
+	pitrRestoreScript string
+	//go:embed scripts/pitr-history.sh
+	pitrHistoryScript string
+	//go:embed scripts/pitr-finalize.sh
+	pitrFinalizeScript string
+	//go:embed scripts/pitr-putback.sh
+	pitrPutBackScript string
 )
 
 // shellVar is one input of a script: the assignment name=value.

@@ -53,3 +53,13 @@ type ClusterTags struct {
 	NoFailover bool `json:"nofailover"`
 	NoSync     bool `json:"nosync"`
 }
+
+// Member returns the named member of the status, ok=false when it is not listed.
+func (s ClusterStatus) Member(name string) (ClusterMember, bool) {
+	for _, m := range s.Members {
+		if m.Name == name {
+			return m, true
+		}
+	}
+	return ClusterMember{}, false
+}

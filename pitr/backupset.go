@@ -3,6 +3,7 @@ package pitr
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -109,4 +110,18 @@ func labels(windows []Window) string {
 		return "none"
 	}
 	return strings.Join(out, ", ")
+}
+
+// backupLabel is the shape of a pgBackRest backup label: a full backup's
+// "20261130-045654F", a differential or incremental one's "20261130-045654F_20261130-050102D".
+// A label reaches a shell (pgbackrest --set), so nothing else is accepted.
+var backupLabel = regexp.MustCompile(`^[0-9]{8}-[0-9]{6}F(_[0-9]{8}-[0-9]{6}[DI])?$`)
+
+// ParseBackupLabel checks a --backup-set value against backupLabel.
+func ParseBackupLabel(s string) (string, error) {
+	if !backupLabel.MatchString(s) {
+		return "", &FlagError{Flag: FlagBackupSet, Value: s, Err: ErrUnknownBackup,
+			Fix: "give a label as `pigwf backup list` prints it, e.g. 20261130-045654F"}
+	}
+	return s, nil
 }

@@ -86,3 +86,26 @@ func (s Segment) End(segmentSize uint64) LSN {
 	}
 	return s.Start(segmentSize) + LSN(segmentSize)
 }
+
+// ArchivedPast says whether the archiver's last archived file shows walFile archived: walFile
+// itself or a later segment on the same timeline (segments are archived in order). last may also
+// be a .partial or .backup file named after a segment, which does not prove that segment
+// archived, only the ones before it; or a .history file, which proves nothing here.
+func ArchivedPast(last, walFile string) bool {
+	if len(last) < 24 {
+		return false
+	}
+	got, err := ParseSegment(last[:24])
+	if err != nil {
+		return false
+	}
+	want, err := ParseSegment(walFile)
+	if err != nil || got.Timeline != want.Timeline {
+		return false
+	}
+	if len(last) > 24 {
+		return got.String() > want.String()
+	}
+	return got.String() >= want.String()
+}
+

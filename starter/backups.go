@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path"
 	"strings"
 	"time"
 
+	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/activities/sshrun"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/pitr"
@@ -73,12 +73,9 @@ var endKinds = map[pitr.EndSource]string{
 // history file of the newest archived timeline, nil when it is timeline 1 or could not be read
 // (then backups of an ancestor timeline do not count for the newest one, and an ancestor's
 // window ends at its last backup's WAL, not at its branch point).
-func BuildBackupList(cluster, member string, info pitr.Info, history []pitr.Switch) (BackupList, error) {
-	s, err := info.Stanza(cluster)
-	if err != nil {
-		return BackupList{}, err
-	}
-	l := BackupList{Cluster: cluster, Stanza: s.Name, Member: member, Status: s.Status.Message,
+func BuildBackupList(cluster, member string, bi activities.BackupInfo) (BackupList, error) {
+	s := bi.Stanza
+	l := BackupList{Note: bi.Note, Cluster: cluster, Stanza: s.Name, Member: member, Status: s.Status.Message,
 		Backups: []BackupRow{}, Windows: []BackupWindow{}}
 	for _, b := range s.Backup {
 		r := BackupRow{Label: b.Label, Type: string(b.Type), Start: b.StartTime(), Stop: b.StopTime(),
@@ -97,7 +94,7 @@ func BuildBackupList(cluster, member string, info pitr.Info, history []pitr.Swit
 	if len(s.DB) == 0 {
 		return l, nil // a stanza with no database yet has no backups and no archive
 	}
-	ws, err := pitr.Windows(s, pitr.WindowOptions{History: history})
+	ws, err := pitr.Windows(s, pitr.WindowOptions{History: bi.History})
 	if err != nil {
 		return BackupList{}, fmt.Errorf("while computing the recoverable windows of stanza %s: %w", s.Name, err)
 	}
@@ -118,15 +115,10 @@ func BuildBackupList(cluster, member string, info pitr.Info, history []pitr.Swit
 	return l, nil
 }
 
-// backupListTimeout bounds each member's answer: pgbackrest info reads only the repository's
-// manifests.
-const backupListTimeout = 30 * time.Second
-
-// ListBackups asks the cluster's members in inventory order, over SSH, for `pgbackrest info` of
-// the stanza (the cluster's name) and builds the list from the first that answers: the repository
-// is shared or reachable from every member. It also reads the newest timeline's history file from
-// the repository's archive (<repo>/archive/<stanza>/<archive id>/NNNNNNNN.history) so windows on
-// a branched timeline count the backups of its ancestors.
+// ListBackups asks the cluster's members in inventory order, over SSH, for the repository's view
+// of the stanza (activities.ReadBackupInfo: pgbackrest info and the newest timeline's history, so
+// windows on a branched timeline count the backups of its ancestors) and builds the list from the
+// first that answers: the repository is shared or reachable from every member.
 func ListBackups(ctx context.Context, cl *inventory.Cluster) (BackupList, error) {
 	if len(cl.Hosts) == 0 {
 		return BackupList{}, fmt.Errorf("cluster %s has no hosts in the inventory", cl.Name)
@@ -136,65 +128,20 @@ func ListBackups(ctx context.Context, cl *inventory.Cluster) (BackupList, error)
 	var failures []string
 	for _, h := range cl.Hosts {
 		node := NodeOf(h)
-		l, err := listBackupsOn(ctx, runner, node.Target(), cl, node.String())
+		bi, err := activities.ReadBackupInfo(ctx, runner, node, cl.Name, cl.PG.BackupRepoPath, 0)
 		if err == nil {
+			l, err := BuildBackupList(cl.Name, node.String(), bi)
+			if err != nil {
+				return BackupList{}, fmt.Errorf("%s: %w", node, err)
+			}
 			return l, nil
 		}
-		if errors.Is(err, errNoStanza) {
+		if errors.Is(err, activities.ErrNoStanza) {
 			return BackupList{}, err // the repository is shared: another member would say the same
 		}
 		failures = append(failures, err.Error())
 	}
 	return BackupList{}, fmt.Errorf("no member of %s answered pgbackrest info:\n  %s", cl.Name, strings.Join(failures, "\n  "))
-}
-
-// errNoStanza: the repository has no stanza for the cluster.
-var errNoStanza = errors.New("no pgBackRest stanza")
-
-func listBackupsOn(ctx context.Context, runner *sshrun.Runner, t sshrun.Target, cl *inventory.Cluster, member string) (BackupList, error) {
-	stanza := sshrun.ShellQuote(cl.Name)
-	res, err := runner.Run(ctx, t, sshrun.Command{Script: "runuser -u postgres -- pgbackrest --stanza=" + stanza + " --output=json info", Timeout: backupListTimeout})
-	if err != nil {
-		// sshrun's errors name the fix (known_hosts, credentials) themselves.
-		return BackupList{}, fmt.Errorf("%s: while running pgbackrest info over SSH: %w", member, err)
-	}
-	if err := res.Err(); err != nil {
-		return BackupList{}, fmt.Errorf("%s: pgbackrest info: %w; check that pgBackRest and /etc/pgbackrest.conf are there (pg-cluster-create installs both)", member, err)
-	}
-	info, err := pitr.ParseInfo([]byte(res.Stdout))
-	if err != nil {
-		return BackupList{}, fmt.Errorf("%s: %w", member, err)
-	}
-	s, err := info.Stanza(cl.Name)
-	if err != nil {
-		return BackupList{}, fmt.Errorf("%s: %w", member, err)
-	}
-	if len(s.DB) == 0 {
-		return BackupList{}, fmt.Errorf("%s: %w %s in the repository (%s): %s; create it with `pigwf start pg-cluster-create --cluster %s`",
-			member, errNoStanza, cl.Name, cl.PG.BackupRepoPath, s.Status.Message, cl.Name)
-	}
-	var history []pitr.Switch
-	var note string
-	if na, ok, _ := pitr.NewestArchived(s); ok && na.Segment.Timeline > 1 {
-		file := path.Join(cl.PG.BackupRepoPath, "archive", cl.Name, na.ArchiveID, fmt.Sprintf("%08X.history", na.Segment.Timeline))
-		hres, err := runner.Run(ctx, t, sshrun.Command{Script: "runuser -u postgres -- cat " + sshrun.ShellQuote(file), Timeout: backupListTimeout})
-		if err == nil {
-			err = hres.Err()
-		}
-		if err == nil {
-			history, err = pitr.ParseHistory(hres.Stdout)
-		}
-		if err != nil {
-			history = nil
-			note = fmt.Sprintf("could not read %s on %s (%v): windows leave out backups of earlier timelines and their branch points", file, member, err)
-		}
-	}
-	l, err := BuildBackupList(cl.Name, member, info, history)
-	if err != nil {
-		return BackupList{}, fmt.Errorf("%s: %w", member, err)
-	}
-	l.Note = note
-	return l, nil
 }
 
 // PrintBackupList writes the backups as a table like patronictl's and the windows per timeline

@@ -84,28 +84,6 @@ func ParseRestorePointOutput(out string) (lsn pitr.LSN, walFile string, at time.
 	return lsn, f[1], at, nil
 }
 
-// archivedPast says whether the archiver's last archived file shows walFile archived: walFile
-// itself or a later segment on the same timeline (segments are archived in order). last may also
-// be a .partial or .backup file named after a segment, which does not prove that segment
-// archived, only the ones before it; or a .history file, which proves nothing here.
-func archivedPast(last, walFile string) bool {
-	if len(last) < 24 {
-		return false
-	}
-	got, err := pitr.ParseSegment(last[:24])
-	if err != nil {
-		return false
-	}
-	want, err := pitr.ParseSegment(walFile)
-	if err != nil || got.Timeline != want.Timeline {
-		return false
-	}
-	if len(last) > 24 {
-		return got.String() > want.String()
-	}
-	return got.String() >= want.String()
-}
-
 // CreateRestorePoint makes a restore point on the cluster's current leader (as its agents say,
 // or the DCS when none answers), over SSH as postgres on the local socket, and waits for the
 // archiver to push the segment holding it. name must have passed CheckRestorePointName.
@@ -162,7 +140,7 @@ func CreateRestorePoint(ctx context.Context, inv *inventory.Inventory, cl *inven
 	for {
 		if out, err := psql(lastArchivedSQL); err == nil {
 			last = strings.TrimSpace(out)
-			if archivedPast(last, walFile) {
+			if pitr.ArchivedPast(last, walFile) {
 				rp.Archived = true
 				return rp, nil
 			}

@@ -40,22 +40,3 @@ func TestParseRestorePointOutput(t *testing.T) {
 		}
 	}
 }
-
-func TestArchivedPast(t *testing.T) {
-	const wal = "000000010000000000000003"
-	for last, want := range map[string]bool{
-		"":                         false,
-		"000000010000000000000002": false,
-		wal:                        true,
-		"000000010000000000000004": true,
-		"000000010000000000000003.00000028.backup": false, // the backup label, not its segment
-		"000000010000000000000004.00000028.backup": true,
-		"000000010000000000000003.partial":         false,
-		"000000020000000000000004":                 false, // another timeline: not this point's segment
-		"00000002.history":                         false,
-	} {
-		if got := archivedPast(last, wal); got != want {
-			t.Errorf("archivedPast(%q) = %v, want %v", last, got, want)
-		}
-	}
-}

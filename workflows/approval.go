@@ -200,3 +200,17 @@ func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, 
 	track.setPhase(prevPhase)
 	return g.state, nil
 }
+
+// discardPending records and drops decisions that arrived while the run was not waiting (a
+// duplicate of an earlier approval, say), so a later gate of the same run acts only on decisions
+// sent for it.
+func (g *approvalGate) discardPending(ctx workflow.Context) {
+	for {
+		var d ApprovalDecision
+		if !g.ch.ReceiveAsync(&d) {
+			return
+		}
+		g.state.Ignored = append(g.state.Ignored, IgnoredDecision{ApprovalDecision: d, At: workflow.Now(ctx),
+			Reason: "sent while this run was not waiting for a decision"})
+	}
+}

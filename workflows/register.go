@@ -57,6 +57,7 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(NodeInit, workflowOpts(NodeInitName))
 	r.RegisterWorkflowWithOptions(PgClusterCreate, workflowOpts(PgClusterCreateName))
 	r.RegisterWorkflowWithOptions(Switchover, workflowOpts(SwitchoverName))
+	r.RegisterWorkflowWithOptions(PITRRestore, workflowOpts(PITRRestoreName))
 }
 
 func workflowOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

@@ -115,6 +115,7 @@ func startCmd() *cli.Command {
 					return err
 				},
 			},
+			pitrRestoreCmd(),
 		},
 	}
 }

@@ -1,0 +1,99 @@
+package starter
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/inventory"
+	"github.com/pigwf/pigwf/pitr"
+	"github.com/pigwf/pigwf/workflows"
+)
+
+// PITRRequest is a point-in-time restore as asked for on the command line.
+type PITRRequest struct {
+	Flags     pitr.Flags
+	BackupSet string
+	Inspect   bool
+	DryRun    bool
+	Reason    string
+	Timeout   time.Duration // the approval timeout; 0: the inventory's or the default
+}
+
+// PITRRestoreInput resolves a PITRRestore from the inventory. The target is checked here
+// (pitr.Parse: every problem with the flag that names it) before anything is started; whether it
+// lies in a recoverable window is the run's precheck, which reads the repository.
+func PITRRestoreInput(inv *inventory.Inventory, cluster *inventory.Cluster, r PITRRequest, requester string) (workflows.PITRRestoreInput, error) {
+	if cluster.Name == "" {
+		return workflows.PITRRestoreInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
+	}
+	target, err := pitr.Parse(r.Flags)
+	if err != nil {
+		return workflows.PITRRestoreInput{}, err
+	}
+	if r.BackupSet != "" {
+		if _, err := pitr.ParseBackupLabel(r.BackupSet); err != nil {
+			return workflows.PITRRestoreInput{}, err
+		}
+	}
+	if len(cluster.PG.Approvers) == 0 && !r.DryRun {
+		return workflows.PITRRestoreInput{}, fmt.Errorf("nobody may approve a point-in-time restore of %s: list approvers in the inventory (pigwf_approvers: [alice, bob] in %s.vars)", cluster.Name, cluster.Group)
+	}
+	if len(inv.Etcd) == 0 {
+		return workflows.PITRRestoreInput{}, fmt.Errorf("%s has no etcd group: the HA agents' DCS is needed to pause and resume the cluster", inv.File)
+	}
+	timeout := r.Timeout
+	if timeout == 0 && cluster.PG.ApprovalTimeout != "" {
+		timeout, _ = time.ParseDuration(cluster.PG.ApprovalTimeout) // validated at load
+	}
+	if timeout == 0 {
+		timeout = workflows.DefaultApprovalTimeout
+	}
+	pg := cluster.PG
+	in := workflows.PITRRestoreInput{
+		Cluster: cluster.Name, Target: target, BackupSet: r.BackupSet, Inspect: r.Inspect, DryRun: r.DryRun,
+		Reason: r.Reason, RequestedBy: requester,
+		DCS:      activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name},
+		Spec:     activities.PITRSpec{Cluster: cluster.Name, DataDir: pg.DataDir, BinDir: pg.BinDir, Port: pg.Port, RepoPath: pg.BackupRepoPath},
+		Approval: workflows.ApprovalPolicy{Approvers: pg.Approvers, Timeout: timeout},
+	}
+	for _, h := range cluster.Hosts {
+		in.Members = append(in.Members, activities.PITRMember{Name: h.Node.Nodename, Node: NodeOf(h), APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort)})
+	}
+	return in, nil
+}
+
+// PITRRestoreMeta: "pitr-restore pg-test: to --target-time 2026-11-30 ..., requested by alice".
+func PITRRestoreMeta(in workflows.PITRRestoreInput, req Request) RunMeta {
+	var d details
+	d.header(workflows.PITRRestoreRunbook, in.Cluster, req)
+	d.fact("Target", "`"+in.Target.String()+"`")
+	d.fact("Backup set", in.BackupSet)
+	d.fact("Reason", in.Reason)
+	steps := []string{
+		"Precheck, changing nothing: etcd and every agent answer; the cluster is not paused; the target lies in a recoverable window after the stop of the backup used (`pigwf backup list`); room on every node beside its kept data directory. The plan names the backup set, the restoring node, the new timeline id and what is discarded.",
+	}
+	if in.DryRun {
+		steps = append(steps, "Dry run: print the plan and stop.")
+	} else {
+		steps = append(steps,
+			upperFirst(approvalStep(in.Approval))+".",
+			"Pause HA (the agents change nothing); stop the leader, then the others; keep every data directory aside (nothing is deleted).",
+			"pgbackrest restore of the chosen backup on the leader's node, recovery action pause; start it with restore_command and recovery.signal.",
+			"Prove the target from PostgreSQL's log (the recovery-stopping line) and pg_last_xact_replay_timestamp(); a target no WAL reaches fails fast.",
+		)
+		if in.Inspect {
+			steps = append(steps, "Inspect: a second approval at the target, showing the last replayed commit, before anything is promoted.")
+		}
+		steps = append(steps,
+			"Until here any failure, rejection or timeout puts the original data directories back and resumes HA.",
+			"Promote; archive the new timeline's history file; remove the recovery settings; hand the leader key to the restored member; resume HA; the agents re-create the other members from it.",
+			"A new full backup on the new timeline; pgbackrest check; verify every member streams.",
+		)
+	}
+	d.plan(steps...)
+	if !in.DryRun {
+		d.approve(workflows.PITRRestoreRunbook, in.Cluster)
+	}
+	return RunMeta{Summary: summaryLine(workflows.PITRRestoreRunbook, in.Cluster, "to "+in.Target.String(), req), Details: d.String()}
+}
