@@ -108,4 +108,3 @@ func ArchivedPast(last, walFile string) bool {
 	}
 	return got.String() >= want.String()
 }
-
