@@ -116,6 +116,8 @@ type approvalGate struct {
 	state  ApprovalState
 	policy ApprovalPolicy
 	ch     workflow.ReceiveChannel
+	// carried are decisions discardPending dropped; the next await records them as ignored.
+	carried []IgnoredDecision
 }
 
 func newApprovalGate(ctx workflow.Context) (*approvalGate, error) {
@@ -137,7 +139,8 @@ func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, 
 	p.Approvers = approvers
 	g.policy = p
 	now := workflow.Now(ctx)
-	g.state = ApprovalState{Waiting: true, Plan: plan, Approvers: approvers, Requested: now, Deadline: now.Add(p.Timeout)}
+	g.state = ApprovalState{Waiting: true, Plan: plan, Approvers: approvers, Requested: now, Deadline: now.Add(p.Timeout), Ignored: g.carried}
+	g.carried = nil
 	prevPhase := track.p.Phase
 	track.waiting = &awaiting{plan: plan, approvers: approvers, deadline: g.state.Deadline}
 	track.setPhase(PhaseWaitingForApproval)
@@ -201,16 +204,16 @@ func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, 
 	return g.state, nil
 }
 
-// discardPending records and drops decisions that arrived while the run was not waiting (a
-// duplicate of an earlier approval, say), so a later gate of the same run acts only on decisions
-// sent for it.
+// discardPending drops decisions that arrived while the run was not waiting (a duplicate of an
+// earlier approval, say), so a later gate of the same run acts only on decisions sent for it; the
+// next await records them as ignored.
 func (g *approvalGate) discardPending(ctx workflow.Context) {
 	for {
 		var d ApprovalDecision
 		if !g.ch.ReceiveAsync(&d) {
 			return
 		}
-		g.state.Ignored = append(g.state.Ignored, IgnoredDecision{ApprovalDecision: d, At: workflow.Now(ctx),
+		g.carried = append(g.carried, IgnoredDecision{ApprovalDecision: d, At: workflow.Now(ctx),
 			Reason: "sent while this run was not waiting for a decision"})
 	}
 }

@@ -64,6 +64,7 @@ var (
 	pitrMembers  = controlStep("members", within(20*time.Minute, 3))
 	pitrVerify   = controlStep("verify", within(2*time.Minute, 3))
 	pitrHandBack = controlStep("hand-back", within(time.Minute, 5))
+	pitrResumeBk = controlStep("resume-ha-back", within(time.Minute, 5))
 	pitrBack     = controlStep("members-back", within(10*time.Minute, 3))
 	inspectStep  = step{name: "inspect"}
 )
@@ -385,7 +386,7 @@ func (w *pitrRestore) rollBack(why string, cause error) error {
 			Holder: w.res.Plan.Leader, Timeline: w.res.Plan.LeaderTimeline, Optime: w.res.Plan.LeaderLSN})
 	}
 	if back == nil && w.paused {
-		_, back = w.do(w.ctx, pitrResume, a.PITRResume, w.ha())
+		_, back = w.do(w.ctx, pitrResumeBk, a.PITRResume, w.ha())
 	}
 	if back == nil && w.paused {
 		_, back = w.do(w.ctx, pitrBack, a.PITRWaitCluster, activities.PITRWaitInput{PITRHAInput: w.ha(),
@@ -409,7 +410,7 @@ func (w *pitrRestore) rollBackSteps() []step {
 	for _, m := range w.members() {
 		steps = append(steps, w.putBack(m))
 	}
-	return append(steps, pitrHandBack, pitrBack)
+	return append(steps, pitrHandBack, pitrResumeBk, pitrBack)
 }
 
 // skipRest marks every step still pending as skipped.

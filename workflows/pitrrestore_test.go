@@ -451,12 +451,9 @@ func TestPITRRestoreFailureBeforePromotionRollsBack(t *testing.T) {
 }
 
 // Case 6d: the run's progress lists the roll-back's steps in the order they ran, after the
-// failed step. Bug (pitrrestore.go, rollBack/rollBackSteps): the roll-back resumes HA through
-// pitrResume, the forward step "resume-ha" that skipRest has just marked skipped, instead of a
-// step of its own in rollBackSteps; so `pigwf status` shows resume-ha (first skipped, then
-// changed) among the skipped forward steps, before the put-backs that ran ahead of it.
+// failed step: the roll-back resumes HA through a step of its own, not through the forward
+// resume-ha step, which stays skipped among the forward steps that never ran.
 func TestPITRRestoreRollBackProgressOrder(t *testing.T) {
-	t.Skip("bug: pitrrestore.go rollBack resumes HA through the forward step resume-ha, not a roll-back step; see the comment above")
 	f := newPITRFake(t)
 	f.fail["pg-test-1/reach-target"] = pitrFailNow("reach-target")
 	env := newPITREnv(f)
@@ -545,13 +542,9 @@ func TestPITRRestoreInspect(t *testing.T) {
 			pitrOne("pg-test-1/full-backup"), pitrOne("pg-test-1/pgbackrest-check"), pitrOne("control/verify"))
 	})
 
-	// Bug (approval.go, discardPending with pitrrestore.go, inspect): discardPending appends the
-	// duplicate to the gate's state, which await overwrites at once for the inspection, after the
-	// run has already copied the first gate's state into the result: the decision it says it
-	// records is in neither res.Approval.Ignored nor res.Inspection.Ignored, nor in the approval
-	// query once the inspection waits.
+	// The duplicate decision dropped before the inspection is recorded as ignored in the
+	// inspection's state (and so in the approval query while it waits), not lost.
 	t.Run("7d the duplicate is recorded as ignored", func(t *testing.T) {
-		t.Skip("bug: the duplicate decision discardPending records is lost; see the comment above")
 		f := newPITRFake(t)
 		env := newPITREnv(f)
 		in := pitrTestInput(t)

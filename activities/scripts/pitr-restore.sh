@@ -26,6 +26,7 @@ if ! runuser -u postgres -- pgbackrest --stanza="$PIGWF_CLUSTER" --set="$set" "$
 fi
 [ -f "$PGDATA/recovery.signal" ] || fail "pgbackrest restore left no recovery.signal in $PGDATA (see $log)"
 echo "$set" > "$marker"
-fact backup "$set"
-fact restore_ms "$(( ($(date +%s%N) - start) / 1000000 ))"
+# The journal line first: when the worker died meanwhile, writing to its closed session ends this
+# script (SIGPIPE) at the first output, and the journal must still say the restore happened.
 changed "restored backup $set into $PGDATA in $(( ($(date +%s%N) - start) / 1000000 )) ms ($(du -sh "$PGDATA" | cut -f1))"
+fact backup "$set"
