@@ -191,6 +191,10 @@ func (a *Activities) PITRPrecheck(ctx context.Context, in PITRCheckInput) (PITRP
 		}
 		return plan, err
 	}
+	if bi.Note != "" {
+		// Without the timeline's history, backups of its ancestors do not count: say so.
+		problems = append(problems, bi.Note)
+	}
 	windows, err := pitr.Windows(bi.Stanza, pitr.WindowOptions{History: bi.History})
 	if err != nil {
 		return plan, fmt.Errorf("while computing the recoverable windows: %w", err)

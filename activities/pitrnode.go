@@ -203,7 +203,7 @@ type PITRBackupInput struct {
 // (a retry after the worker died waits for the earlier attempt's pgbackrest first).
 func (a *Activities) PITRBackup(ctx context.Context, in PITRBackupInput) (StepResult, error) {
 	res := StepResult{Node: in.Node.Addr, Step: StepPITRBackup}
-	wait := in.Spec.pgEnv() + `while pgrep -u postgres -f "pgbackrest --stanza=$PIGWF_CLUSTER --type=full backup" >/dev/null; do sleep 1; done
+	wait := in.Spec.pgEnv() + `while pgrep -u postgres -f "pgbackrest --stanza=$PIGWF_CLUSTER --type=full --no-expire-auto backup" >/dev/null; do sleep 1; done
 `
 	if _, err := a.runStep(ctx, in.Node, StepPITRBackup, wait, nil); err != nil {
 		return res, err
@@ -215,9 +215,13 @@ func (a *Activities) PITRBackup(ctx context.Context, in PITRBackupInput) (StepRe
 		res.Facts = map[string]string{"backup": label}
 		return res, nil
 	}
+	// --no-expire-auto: with pgBackRest's default, this backup would expire the oldest full
+	// backup past repo1-retention-full, and with it the WAL before the restored point, so a
+	// second PITR to an earlier point (or back to the abandoned timeline) would lose its
+	// backup. The next scheduled backup, or `pgbackrest expire`, applies retention.
 	script := in.Spec.pgEnv() + `start=$(date +%s)
-out=$(runuser -u postgres -- pgbackrest --stanza="$PIGWF_CLUSTER" --type=full backup 2>&1) || { echo "$out" | tail -n 5 >&2; exit 1; }
-changed "full backup in $(( $(date +%s) - start )) s"
+out=$(runuser -u postgres -- pgbackrest --stanza="$PIGWF_CLUSTER" --type=full --no-expire-auto backup 2>&1) || { echo "$out" | tail -n 5 >&2; exit 1; }
+changed "full backup in $(( $(date +%s) - start )) s (older backups kept: retention applies at the next scheduled backup)"
 `
 	res, err := a.runStep(ctx, in.Node, StepPITRBackup, script, nil)
 	if err != nil {

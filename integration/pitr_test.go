@@ -89,7 +89,8 @@ func (l *pitrLab) insert(ids ...int) string {
 	l.t.Helper()
 	var xid string
 	for _, id := range ids {
-		xid = l.sql(fmt.Sprintf("INSERT INTO pitr_rows(id) VALUES (%d) RETURNING xmin", id))
+		out := l.sql(fmt.Sprintf("INSERT INTO pitr_rows(id) VALUES (%d) RETURNING xmin", id))
+		xid, _, _ = strings.Cut(out, "\n") // psql prints the command tag after the row
 	}
 	return xid
 }
@@ -173,8 +174,9 @@ func (l *pitrLab) start(args ...string) <-chan string {
 	return done
 }
 
-// pending waits until the run waits for a decision and returns what it asks.
-func (l *pitrLab) pending() workflows.ApprovalState {
+// pending waits until the run started by ch waits for a decision and returns what it asks; a
+// run whose CLI ended first fails the test with its output.
+func (l *pitrLab) pending(ch <-chan string) workflows.ApprovalState {
 	l.t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -186,7 +188,11 @@ func (l *pitrLab) pending() workflows.ApprovalState {
 				}
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		select {
+		case out := <-ch:
+			l.t.Fatalf("the pitr-restore run ended before it waited for approval:\n%s", out)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	l.t.Fatalf("%s never waited for approval", pitrID)
 	return workflows.ApprovalState{}
@@ -215,7 +221,7 @@ func (l *pitrLab) result(ch <-chan string) string {
 func (l *pitrLab) restore(what string, args ...string) workflows.PITRRestoreResult {
 	l.t.Helper()
 	ch := l.start(args...)
-	l.pending()
+	l.pending(ch)
 	l.approve()
 	out := l.result(ch)
 	if !strings.Contains(out, "exit: <nil>") {
@@ -311,8 +317,6 @@ func TestPITRRestoreOnLab(t *testing.T) {
 	requireIntegration(t)
 	l := newPitrLab(t, "pwpitr", "10.213.23", false)
 
-	// Enough data that a restore takes long enough to kill the worker during it, and a backup of it.
-	nodeRun(t, l.st, 1, "runuser -u postgres -- /usr/lib/postgresql/15/bin/pgbench -i -s 8 -q postgres 2>&1 | tail -n1; runuser -u postgres -- pgbackrest --stanza=pg-test --type=full backup")
 	l.sql("CREATE TABLE pitr_rows(id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())")
 	l.insert(1)
 	lsn1 := l.sql("SELECT pg_current_wal_lsn()")
@@ -345,7 +349,7 @@ func TestPITRRestoreOnLab(t *testing.T) {
 
 	// 2. Rejected, and timed out: nothing changes.
 	ch := l.start("--target-time", t2)
-	l.pending()
+	l.pending(ch)
 	l.approve("--reject")
 	if out := l.result(ch); !strings.Contains(out, "nothing was changed") {
 		t.Errorf("2: rejected:\n%s", out)
@@ -359,7 +363,7 @@ func TestPITRRestoreOnLab(t *testing.T) {
 	// fails fast and puts the original data back; what the restore left is kept, not deleted.
 	start := time.Now()
 	ch = l.start("--target-time", afterAll)
-	l.pending()
+	l.pending(ch)
 	l.approve()
 	out = l.result(ch)
 	if !strings.Contains(out, "was not reached") || !strings.Contains(out, "original data directories are back") {
@@ -367,6 +371,9 @@ func TestPITRRestoreOnLab(t *testing.T) {
 	}
 	t.Logf("3: a target no WAL reaches: rolled back in %s", time.Since(start).Round(100*time.Millisecond))
 	l.untouched("3", before, all)
+	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
+		saveHistory(t, pitrID) // a run rolled back before its promotion
+	}
 	if kept := nodeRun(t, l.st, 1, "ls -d /pg/data.pitr-failed-* | wc -l"); strings.TrimSpace(kept) != "1" {
 		t.Errorf("3: the failed restore was not kept aside: %q", kept)
 	}
@@ -374,11 +381,11 @@ func TestPITRRestoreOnLab(t *testing.T) {
 	// 4. A time target with a +05:30 offset, --inspect, and the worker killed during the restore,
 	// during the inspect wait and while the replicas are re-created.
 	ch = l.start("--target-time", t2, "--inspect")
-	l.pending()
+	l.pending(ch)
 	l.approve()
 	l.waitStep("pg-test-1", "restore", workflows.StateRunning)
 	l.restartWorker()
-	st := l.pending() // the inspection
+	st := l.pending(ch) // the inspection
 	if !strings.Contains(st.Plan, "last replayed commit at") || !strings.Contains(st.Plan, "recovery stopping before commit") {
 		t.Errorf("4: the inspection does not show where replay stopped: %s", st.Plan)
 	}
@@ -396,6 +403,9 @@ func TestPITRRestoreOnLab(t *testing.T) {
 		t.Fatalf("4: pitr-restore with worker kills failed:\n%s", out)
 	}
 	res := l.lastResult("4")
+	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
+		saveHistory(t, pitrID) // inspect, and three workers killed
+	}
 	if res.Inspection == nil || !res.Inspection.Approved() || !strings.Contains(res.Proof.StopLine, "recovery stopping before commit") {
 		t.Errorf("4: inspection %+v, proof %+v", res.Inspection, res.Proof)
 	}
@@ -414,7 +424,7 @@ func TestPITRRestoreOnLab(t *testing.T) {
 	for took := false; !took; {
 		for _, n := range l.st.Nodes {
 			if out, err := psqlAt(n.Addr, "INSERT INTO ack VALUES (101) RETURNING (SELECT count(*) FROM ack)"); err == nil {
-				if out != "100" {
+				if first, _, _ := strings.Cut(out, "\n"); first != "100" {
 					t.Errorf("5: rows before the insert on the new primary %s: %q, want the 100 acknowledged", n.Addr, out)
 				}
 				took = true

@@ -11,12 +11,16 @@
 //   - targettime.go: the accepted target time text (RFC 3339 or PostgreSQL timestamptz text, a
 //     zone required) and FormatTime, the one printed form (UTC with "+00").
 //   - render.go: a Target as pgBackRest restore options and as PostgreSQL recovery settings.
-//   - wal.go: LSN and WAL segment names (timeline and position).
+//   - wal.go: LSN and WAL segment names (timeline and position); ArchivedPast, whether the
+//     archiver's last archived file shows a segment archived.
 //   - history.go: timeline history files (NNNNNNNN.history).
 //   - info.go: the types of `pgbackrest info --output=json` (2.45) and ParseInfo.
 //   - window.go: the recoverable window per timeline, TimelineForLSN, Check and
 //     OutsideWindowError.
-//   - backupset.go: SelectBackup, the backup set a target uses, and --backup-set validation.
+//   - backupset.go: SelectBackup, the backup set a target uses, and --backup-set validation
+//     (ParseBackupLabel).
+//   - proof.go: PostgreSQL's "recovery stopping ..." log line parsed (ParseStop) and checked
+//     against the target (Target.Reached): the only proof a restore reached its target.
 //   - testdata: real `pgbackrest info --output=json` documents and the timeline history file they
 //     were made with (make-fixture.sh), and verify-rendering.sh, which restores a throwaway
 //     cluster with exactly what render.go produces; README.md says how and what came out.
@@ -27,7 +31,8 @@
 // seconds, truncated, so a backup serves a time target only from one second after its recorded
 // stop; the archive is not split by timeline, so an older timeline's end is known only as far as
 // its backups' WAL or its branch point in the newest timeline's history reaches; an xid or a
-// restore point cannot be placed at all, so they need an explicit backup set.
+// restore point cannot be placed at all, so SelectBackup needs an explicit backup set for them
+// (PITRRestore passes the earliest of the target's timeline, the one sure to precede it).
 //
 // The target timeline is never left to pgBackRest's default ("latest", which silently follows the
 // newest timeline): when the user does not give one, the caller chooses the timeline on which the

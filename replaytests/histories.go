@@ -31,6 +31,7 @@ var runbooks = map[string]string{
 	workflows.NodeInitName:        workflows.NodeInitRunbook,
 	workflows.PgClusterCreateName: workflows.PgClusterCreateRunbook,
 	workflows.SwitchoverName:      workflows.SwitchoverRunbook,
+	workflows.PITRRestoreName:     workflows.PITRRestoreRunbook,
 }
 
 // Files lists every saved history under root (a testdata directory), runbook by runbook.

@@ -166,5 +166,5 @@ func PrintRestorePoint(w io.Writer, rp RestorePoint) {
 	} else {
 		fmt.Fprintln(w, "  Archived: NOT YET: "+rp.Note)
 	}
-	fmt.Fprintln(w, "A point-in-time recovery can stop at it by name (the PITR runbook is coming).")
+	fmt.Fprintf(w, "A point-in-time recovery can stop at it: pigwf start pitr-restore --cluster %s --target-name %s\n", rp.Cluster, rp.Name)
 }

@@ -6,6 +6,9 @@
 //   - pgclustercreate.go: PgClusterCreate's types and its run (the pgClusterCreate struct);
 //     pgprecheck.go its prechecks and the forced move-aside; pgplan.go its build as data, stage
 //     by stage, from which the progress query, the dry-run plan and the execution all read.
+//   - pitrrestore.go: PITRRestore, a whole cluster back to a point in time: precheck, approval,
+//     the steps until the target is proven (rolled back on any failure, rejection or timeout),
+//     an optional inspection gate, then forward from the promotion.
 //   - step.go: the one step runner every runbook uses. runStep tracks a step in the progress
 //     query, runs its activity with options built in one place (step.activityOptions) and
 //     reports a failure with the activity's own message; parallel is the one fan-out.

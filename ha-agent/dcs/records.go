@@ -29,6 +29,9 @@
 //     registration, failover requests, config, pause), each a CAS or a
 //     create-only write.
 //   - members.go: member keys and the lease that removes vanished members.
+//   - handover.go: naming a leader while the cluster is paused (a restore
+//     rebuilt its data outside HA), guarded by the pause key and the leader
+//     key's revision.
 //   - watch.go: Watch and the events it streams.
 package dcs
 
