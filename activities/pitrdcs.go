@@ -21,6 +21,9 @@ type PITRHAInput struct {
 	// By names the run in the pause key ("pitr-restore <key>"): only its own pause is lifted.
 	By     string `json:"by"`
 	Reason string `json:"reason,omitempty"`
+	// Leader is the member the precheck found leading: the pause is refused (and lifted) when
+	// another member leads by then, since the plan would stop and restore the wrong one.
+	Leader string `json:"leader,omitempty"`
 }
 
 // PITRPause enters maintenance mode for the restore and waits until every agent reports it: from
@@ -61,7 +64,7 @@ func (a *Activities) PITRPause(ctx context.Context, in PITRHAInput) (StepResult,
 		}
 		if len(waiting) == 0 {
 			res.Notes = append(res.Notes, "every agent reports the pause")
-			return res, nil
+			break
 		}
 		if time.Now().After(deadline) {
 			return res, fmt.Errorf("agents of %s do not report the pause after 30 s", strings.Join(waiting, ", "))
@@ -69,6 +72,20 @@ func (a *Activities) PITRPause(ctx context.Context, in PITRHAInput) (StepResult,
 		heartbeatMsg(ctx, "waiting for the agents of "+strings.Join(waiting, ", ")+" to report the pause")
 		time.Sleep(100 * time.Millisecond)
 	}
+	if in.Leader == "" {
+		return res, nil
+	}
+	if snap, err = st.Load(ctx); err != nil {
+		return res, fmt.Errorf("while reading the cluster from etcd: %w", err)
+	}
+	if snap.Leader == nil || snap.Leader.Value.Holder != in.Leader {
+		now := "no leader"
+		if snap.Leader != nil {
+			now = snap.Leader.Value.Holder + " leads"
+		}
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the leader changed since the precheck (%s, not %s): nothing was stopped; start the restore again", now, in.Leader), ErrConflict, nil, res)
+	}
+	return res, nil
 }
 
 // PITRHandOverInput names the member that leads after the restore (or, compensating, the one that
@@ -100,6 +117,16 @@ func (a *Activities) PITRHandOver(ctx context.Context, in PITRHandOverInput) (St
 	if l := snap.Leader; l != nil && l.Value.Holder == in.Holder && l.Value.Timeline == in.Timeline {
 		res.Notes = append(res.Notes, fmt.Sprintf("the leader key names %s on timeline %d already", in.Holder, in.Timeline))
 		return res, nil
+	}
+	if l := snap.Leader; l != nil && l.Value.Holder != in.Holder && in.IfPaused {
+		res.Notes = append(res.Notes, fmt.Sprintf("the leader key names %s: left alone", l.Value.Holder))
+		return res, nil
+	}
+	if l := snap.Leader; l != nil && l.Value.Holder != in.Holder {
+		// Another member's key (a failover that raced the pause): naming the holder over it could
+		// start an older copy of the data as the primary. Leave it to its agents and a person.
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the leader key names %s (timeline %d), not %s: refusing to overwrite it",
+			l.Value.Holder, l.Value.Timeline, in.Holder), ErrConflict, nil)
 	}
 	if snap.Pause == nil || snap.Pause.Value.By != in.By {
 		if in.IfPaused {
@@ -158,10 +185,13 @@ func (a *Activities) PITRResume(ctx context.Context, in PITRHAInput) (StepResult
 // PITRWaitInput waits for the cluster to run again around a leader.
 type PITRWaitInput struct {
 	PITRHAInput
-	Leader   string        `json:"leader"`
-	Timeline uint32        `json:"timeline"`
-	Timeout  time.Duration `json:"timeout,omitempty"` // default 15 minutes
-	Port     int           `json:"port"`              // PostgreSQL's, for the clone progress on the leader
+	Leader   string `json:"leader"`
+	Timeline uint32 `json:"timeline"`
+	// AnyLeader: any member may lead, on Timeline or a later one (the final check: a failover
+	// after the restore is the agents' business, not a failed restore).
+	AnyLeader bool          `json:"any_leader,omitempty"`
+	Timeout   time.Duration `json:"timeout,omitempty"` // default 15 minutes
+	Port      int           `json:"port"`              // PostgreSQL's, for the clone progress on the leader
 }
 
 // PITRWaitCluster waits until the leader takes writes on the timeline and every other member
@@ -185,19 +215,29 @@ func (a *Activities) PITRWaitCluster(ctx context.Context, in PITRWaitInput) (Ste
 	for {
 		v, err := clusterView(ctx, memberAPIs(in.Members), in.Leader)
 		if err == nil {
+			leader, tl := in.Leader, in.Timeline
+			if in.AnyLeader {
+				leader = v.Leader
+				if lm, ok := v.Member(leader); ok && lm.Timeline >= in.Timeline {
+					tl = lm.Timeline
+				}
+			}
 			var problems []string
 			for _, m := range in.Members {
 				cm, ok := v.Member(m.Name)
 				switch {
 				case !ok:
 					problems = append(problems, m.Name+" is not in the cluster view")
-				case m.Name == in.Leader && (cm.Role != haagent.ClusterRoleLeader || cm.Timeline != in.Timeline):
+				case m.Name == leader && (cm.Role != haagent.ClusterRoleLeader || cm.Timeline != tl):
 					problems = append(problems, fmt.Sprintf("%s is %s/%s on timeline %d", m.Name, cm.Role, cm.State, cm.Timeline))
-				case m.Name != in.Leader && (cm.State != "streaming" || cm.Timeline != in.Timeline):
+				case m.Name != leader && (cm.State != "streaming" || cm.Timeline != tl):
 					problems = append(problems, fmt.Sprintf("%s is %s on timeline %d", m.Name, cm.State, cm.Timeline))
 				}
 			}
-			if len(problems) == 0 && isPrimaryNow(apiURLOf(in.Members, in.Leader)) {
+			if leader == "" {
+				problems = append(problems, "no leader")
+			}
+			if len(problems) == 0 && isPrimaryNow(apiURLOf(in.Members, leader)) {
 				res.Notes = append(res.Notes, fmt.Sprintf("healthy after %s: %s", time.Since(start).Round(100*time.Millisecond), describeCluster(v)))
 				return res, nil
 			}

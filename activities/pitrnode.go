@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
+	"github.com/pigwf/pigwf/pitr"
 )
 
 // PITRNodeInput is one step of a point-in-time restore on one member.
@@ -193,15 +194,44 @@ func (a *Activities) PITRPutBack(ctx context.Context, in PITRNodeInput) (StepRes
 	return a.runStep(ctx, in.Node, StepPITRPutBack, script, nil)
 }
 
-// PITRBackupInput takes the first backup of the new timeline.
+// PITRBackupInput takes the first backup of the new timeline (and, for PITRCheck, checks
+// archiving) on the cluster's leader.
 type PITRBackupInput struct {
 	PITRNodeInput
 	Timeline uint32 `json:"timeline"`
+	// DCS and Members: the step runs on whichever member leads when it starts (Node when none
+	// is named), so a failover after the restore does not send it to a replica.
+	DCS     DCSInput     `json:"dcs"`
+	Members []PITRMember `json:"members,omitempty"`
+}
+
+// onLeader points the input at the member that leads now.
+func (a *Activities) onLeader(ctx context.Context, in *PITRBackupInput) error {
+	if len(in.Members) == 0 {
+		return nil
+	}
+	state, err := a.DCSStatus(ctx, in.DCS)
+	if err != nil {
+		return err
+	}
+	if !state.Reachable || state.Leader == "" {
+		return fmt.Errorf("no leader to run on (etcd: %s)", orDash(state.Unreachable))
+	}
+	for _, m := range in.Members {
+		if m.Name == state.Leader {
+			in.Member, in.Node = m.Name, m.Node
+			return nil
+		}
+	}
+	return fmt.Errorf("the leader %s is not a member of the run", state.Leader)
 }
 
 // PITRBackup takes a full backup on the new timeline unless the repository holds one already
 // (a retry after the worker died waits for the earlier attempt's pgbackrest first).
 func (a *Activities) PITRBackup(ctx context.Context, in PITRBackupInput) (StepResult, error) {
+	if err := a.onLeader(ctx, &in); err != nil {
+		return StepResult{}, err
+	}
 	res := StepResult{Node: in.Node.Addr, Step: StepPITRBackup}
 	wait := in.Spec.pgEnv() + `while pgrep -u postgres -f "pgbackrest --stanza=$PIGWF_CLUSTER --type=full --no-expire-auto backup" >/dev/null; do sleep 1; done
 `
@@ -211,7 +241,7 @@ func (a *Activities) PITRBackup(ctx context.Context, in PITRBackupInput) (StepRe
 	if label, err := a.fullBackupOn(ctx, in.Node, in.Spec, in.Timeline); err != nil {
 		return res, err
 	} else if label != "" {
-		res.Notes = append(res.Notes, fmt.Sprintf("full backup %s is on timeline %d", label, in.Timeline))
+		res.Notes = append(res.Notes, fmt.Sprintf("full backup %s was taken after the promotion to timeline %d", label, in.Timeline))
 		res.Facts = map[string]string{"backup": label}
 		return res, nil
 	}
@@ -232,23 +262,24 @@ changed "full backup in $(( $(date +%s) - start )) s (older backups kept: retent
 		return res, err
 	}
 	if label == "" {
-		return res, fmt.Errorf("pgbackrest backup succeeded but lists no full backup on timeline %d", in.Timeline)
+		return res, fmt.Errorf("pgbackrest backup succeeded but lists no full backup on timeline %d or later", in.Timeline)
 	}
 	res.Facts = map[string]string{"backup": label}
-	res.Changes = append(res.Changes, "full backup "+label+" on timeline "+strconv.FormatUint(uint64(in.Timeline), 10))
+	res.Changes = append(res.Changes, "full backup "+label+" on "+in.Member)
 	return res, nil
 }
 
-// fullBackupOn is the label of the newest full backup that starts on timeline tl ("" if none).
+// fullBackupOn is the label of the newest full backup that starts on timeline tl or a later one
+// (a failover after the restore moves the cluster on), "" if none.
 func (a *Activities) fullBackupOn(ctx context.Context, node Node, spec PITRSpec, tl uint32) (string, error) {
 	bi, err := ReadBackupInfo(ctx, a.Remote, node, spec.Cluster, spec.RepoPath, 1)
 	if err != nil {
 		return "", err
 	}
-	prefix := fmt.Sprintf("%08X", tl)
 	label := ""
 	for _, b := range bi.Stanza.Backup {
-		if string(b.Type) == "full" && !b.Error && strings.HasPrefix(b.Archive.Start, prefix) {
+		seg, err := pitr.ParseSegment(b.Archive.Start)
+		if err == nil && b.Type == pitr.BackupFull && !b.Error && seg.Timeline >= tl {
 			label = b.Label
 		}
 	}
@@ -256,9 +287,12 @@ func (a *Activities) fullBackupOn(ctx context.Context, node Node, spec PITRSpec,
 }
 
 // PITRCheck runs `pgbackrest check` on the leader: archiving from the new timeline works.
-func (a *Activities) PITRCheck(ctx context.Context, in PITRNodeInput) (StepResult, error) {
+func (a *Activities) PITRCheck(ctx context.Context, in PITRBackupInput) (StepResult, error) {
+	if err := a.onLeader(ctx, &in); err != nil {
+		return StepResult{}, err
+	}
 	script := in.Spec.pgEnv() + `out=$(runuser -u postgres -- pgbackrest --stanza="$PIGWF_CLUSTER" check 2>&1) || { echo "$out" | tail -n 5 >&2; exit 1; }
-note "pgbackrest check passed"
+note "pgbackrest check passed on $(hostname)"
 `
 	return a.runStep(ctx, in.Node, StepPITRCheck, script, nil)
 }

@@ -471,6 +471,8 @@ func TestPITRRestoreOnLab(t *testing.T) {
 func TestPITRRestoreSyncMode(t *testing.T) {
 	requireIntegration(t)
 	l := newPitrLab(t, "pwpitrs", "10.213.24", true)
+	// pgBackRest records the create's backup stop in whole seconds: a target must be a second past it.
+	time.Sleep(1500 * time.Millisecond)
 	l.sql("CREATE TABLE pitr_rows(id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())")
 	l.insert(1, 2, 3)
 	time.Sleep(300 * time.Millisecond)

@@ -78,15 +78,16 @@ func pitrMemberStep(member, name, what string, r retry) step {
 
 // pitrRestore is one run.
 type pitrRestore struct {
-	ctx    workflow.Context
-	in     PITRRestoreInput
-	track  *tracker
-	gate   *approvalGate
-	res    PITRRestoreResult
-	by     string // who paused the cluster: this run
-	leader activities.PITRMember
-	others []activities.PITRMember
-	paused bool // the pause step ran (HA may be paused by this run)
+	ctx     workflow.Context
+	in      PITRRestoreInput
+	track   *tracker
+	gate    *approvalGate
+	res     PITRRestoreResult
+	by      string // who paused the cluster: this run
+	leader  activities.PITRMember
+	others  []activities.PITRMember
+	paused  bool // the pause step ran (HA may be paused by this run)
+	stopped bool // a stop step ran: members may be down and their data aside
 }
 
 // PITRRestore: a precheck that refuses what cannot work (the target outside every recoverable
@@ -271,11 +272,14 @@ func (w *pitrRestore) onAll(ms []activities.PITRMember, s func(activities.PITRMe
 func (w *pitrRestore) untilTarget() (string, error) {
 	var a *activities.Activities
 	w.paused = true
-	if _, err := w.do(w.ctx, pitrPause, a.PITRPause, w.ha()); err != nil {
+	pause := w.ha()
+	pause.Leader = w.res.Plan.Leader
+	if _, err := w.do(w.ctx, pitrPause, a.PITRPause, pause); err != nil {
 		return "failed", err
 	}
 	// The leader first, so its replicas receive its shutdown checkpoint and no commit waits for
 	// a synchronous standby that is already gone.
+	w.stopped = true
 	if _, err := w.do(w.ctx, w.stop(w.leader), a.PITRStop, activities.PITRStopInput{PITRNodeInput: w.node(w.leader), SwitchWAL: true}); err != nil {
 		return "failed", err
 	}
@@ -356,20 +360,17 @@ func (w *pitrRestore) forward() error {
 		Leader: w.leader.Name, Timeline: w.res.NewTimeline, Port: w.in.Spec.Port}); err != nil {
 		return err
 	}
-	bk, err := w.do(w.ctx, w.leaderStep(activities.StepPITRBackup, "", pitrRestoreRetry), a.PITRBackup,
-		activities.PITRBackupInput{PITRNodeInput: w.node(w.leader), Timeline: w.res.NewTimeline})
+	onLeader := activities.PITRBackupInput{PITRNodeInput: w.node(w.leader), Timeline: w.res.NewTimeline, DCS: w.in.DCS, Members: w.in.Members}
+	bk, err := w.do(w.ctx, w.leaderStep(activities.StepPITRBackup, "", pitrRestoreRetry), a.PITRBackup, onLeader)
 	if err != nil {
 		return err
 	}
 	w.res.NewBackup = bk.Facts["backup"]
-	if _, err := w.do(w.ctx, w.leaderStep(activities.StepPITRCheck, "", pitrShortRetry), a.PITRCheck, w.node(w.leader)); err != nil {
+	if _, err := w.do(w.ctx, w.leaderStep(activities.StepPITRCheck, "", pitrShortRetry), a.PITRCheck, onLeader); err != nil {
 		return err
 	}
-	var replicas []string
-	for _, m := range w.others {
-		replicas = append(replicas, m.Name)
-	}
-	_, err = w.do(w.ctx, pitrVerify, a.Verify, activities.VerifyInput{DCS: w.in.DCS, Primary: w.leader.Name, APIURL: w.leader.APIURL, Replicas: replicas})
+	_, err = w.do(w.ctx, pitrVerify, a.PITRWaitCluster, activities.PITRWaitInput{PITRHAInput: w.ha(),
+		Timeline: w.res.NewTimeline, AnyLeader: true, Timeout: time.Minute, Port: w.in.Spec.Port})
 	return err
 }
 
@@ -381,14 +382,18 @@ func (w *pitrRestore) rollBack(why string, cause error) error {
 	w.skipRest("rolled back before the promotion")
 	w.track.plan(w.rollBackSteps()...)
 	back := w.onAll(w.members(), w.putBack, a.PITRPutBack, w.nodeInput)
-	if back == nil && w.paused {
+	if !w.stopped {
+		w.track.set(pitrHandBack, StateSkipped, "nothing was stopped")
+		w.track.set(pitrBack, StateSkipped, "nothing was stopped")
+	}
+	if back == nil && w.stopped {
 		_, back = w.do(w.ctx, pitrHandBack, a.PITRHandOver, activities.PITRHandOverInput{PITRHAInput: w.ha(), IfPaused: true,
 			Holder: w.res.Plan.Leader, Timeline: w.res.Plan.LeaderTimeline, Optime: w.res.Plan.LeaderLSN})
 	}
 	if back == nil && w.paused {
 		_, back = w.do(w.ctx, pitrResumeBk, a.PITRResume, w.ha())
 	}
-	if back == nil && w.paused {
+	if back == nil && w.stopped {
 		_, back = w.do(w.ctx, pitrBack, a.PITRWaitCluster, activities.PITRWaitInput{PITRHAInput: w.ha(),
 			Leader: w.res.Plan.Leader, Timeline: w.res.Plan.LeaderTimeline, Port: w.in.Spec.Port})
 	}

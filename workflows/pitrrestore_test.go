@@ -142,11 +142,17 @@ func newPITREnv(f *pitrFake) *testsuite.TestWorkflowEnvironment {
 	env.OnActivity(a.PITRFinalize, mockAny, mockAny).Return(pitrStepMock(f, activities.StepPITRFinalize, func(in activities.PITRFinalizeInput) string { return in.Member }))
 	env.OnActivity(a.PITRHandOver, mockAny, mockAny).Return(pitrStepMock(f, "hand-over", pitrControl[activities.PITRHandOverInput]))
 	env.OnActivity(a.PITRResume, mockAny, mockAny).Return(pitrStepMock(f, "resume-ha", pitrControl[activities.PITRHAInput]))
-	env.OnActivity(a.PITRWaitCluster, mockAny, mockAny).Return(pitrStepMock(f, "wait-cluster", pitrControl[activities.PITRWaitInput]))
+	// The members coming back (wait-cluster) and the final check (verify: any leader) are one activity.
+	env.OnActivity(a.PITRWaitCluster, mockAny, mockAny).Return(func(ctx context.Context, in activities.PITRWaitInput) (activities.StepResult, error) {
+		step := "wait-cluster"
+		if in.AnyLeader {
+			step = "verify"
+		}
+		return pitrStepMock(f, step, pitrControl[activities.PITRWaitInput])(ctx, in)
+	})
 	env.OnActivity(a.PITRBackup, mockAny, mockAny).Return(pitrStepMock(f, activities.StepPITRBackup, func(in activities.PITRBackupInput) string { return in.Member }))
-	env.OnActivity(a.PITRCheck, mockAny, mockAny).Return(pitrStepMock(f, activities.StepPITRCheck, pitrMemberName))
+	env.OnActivity(a.PITRCheck, mockAny, mockAny).Return(pitrStepMock(f, activities.StepPITRCheck, func(in activities.PITRBackupInput) string { return in.Member }))
 	env.OnActivity(a.PITRPutBack, mockAny, mockAny).Return(pitrStepMock(f, activities.StepPITRPutBack, pitrMemberName))
-	env.OnActivity(a.Verify, mockAny, mockAny).Return(pitrStepMock(f, "verify", pitrControl[activities.VerifyInput]))
 	env.OnActivity(a.Notify, mockAny, mockAny).Return(func(_ context.Context, n activities.Notification) (string, error) {
 		f.mu.Lock()
 		f.notes = append(f.notes, n.Event)
@@ -290,8 +296,11 @@ func TestPITRRestoreApprovedRunsInOrder(t *testing.T) {
 	if b := pitrOnly[activities.PITRBackupInput](t, f, "pg-test-1/full-backup"); b.Timeline != 2 {
 		t.Errorf("full backup timeline = %d", b.Timeline)
 	}
-	if v := pitrOnly[activities.VerifyInput](t, f, "control/verify"); v.Primary != "pg-test-1" || !slices.Equal(v.Replicas, []string{"pg-test-2", "pg-test-3"}) {
-		t.Errorf("verify = %+v", v)
+	if v := pitrOnly[activities.PITRWaitInput](t, f, "control/verify"); !v.AnyLeader || v.Timeline != 2 || len(v.Members) != 3 {
+		t.Errorf("verify = %+v, want any leader on timeline 2 or later, every member", v)
+	}
+	if b := pitrOnly[activities.PITRBackupInput](t, f, "pg-test-1/full-backup"); len(b.Members) != 3 || b.DCS.Cluster != "pg-test" {
+		t.Errorf("full backup does not know the members and the DCS to find the leader: %+v", b)
 	}
 	p := pitrProgress(t, env)
 	if p.Phase != PhaseDone {
@@ -636,5 +645,33 @@ func TestPITRRestoreFailureAfterPromotion(t *testing.T) {
 				t.Error("a roll-back was planned after the promotion")
 			}
 		})
+	}
+}
+
+// Case 6e: the pause finds another member leading than the precheck did (a failover raced the
+// approval). Nothing was stopped, so the roll-back only lifts the pause: no hand-back (it would
+// name the old leader over the new one) and no wait for the old leader.
+func TestPITRRestoreLeaderChangedAtPause(t *testing.T) {
+	f := newPITRFake(t)
+	f.fail["control/pause-ha"] = pitrFailNow("pause-ha")
+	env := newPITREnv(f)
+	pitrDecide(env, time.Minute, DecisionApprove)
+	env.ExecuteWorkflow(PITRRestore, pitrTestInput(t))
+	typ, res := pitrFailure(t, env)
+	if typ != PITRRestoreRolledBackType || res.Outcome != "rolled back" {
+		t.Errorf("type %q outcome %q", typ, res.Outcome)
+	}
+	pitrCheckCalls(t, f, pitrOne("control/precheck"), pitrOne("control/pause-ha"), pitrEach("put-back", pitrAll...), pitrOne("control/resume-ha"))
+	if p := pitrOnly[activities.PITRHAInput](t, f, "control/pause-ha"); p.Leader != f.plan.Leader {
+		t.Errorf("pause asked to check leader %q, want the precheck's %s", p.Leader, f.plan.Leader)
+	}
+	p := pitrProgress(t, env)
+	for _, s := range []string{"hand-back", "members-back"} {
+		if got := pitrStateOf(p, "", s); got != StateSkipped {
+			t.Errorf("%s step %s, want skipped", s, got)
+		}
+	}
+	if got := pitrStateOf(p, "", "resume-ha-back"); got != StateChanged && got != StateUnchanged {
+		t.Errorf("resume-ha-back step %s", got)
 	}
 }
