@@ -277,8 +277,15 @@ func (l *pitrLab) untouched(what string, before haState, rows []int) {
 func (l *pitrLab) restoredCleanly(what string, res workflows.PITRRestoreResult) haState {
 	l.t.Helper()
 	h := l.healthy(what)
-	if h.Timeline != res.NewTimeline || h.Leader != res.Plan.RestoreNode {
+	switch {
+	case h.Timeline == res.NewTimeline && h.Leader != res.Plan.RestoreNode,
+		h.Timeline < res.NewTimeline:
 		l.t.Errorf("%s: ha list says %s leads timeline %d; the run says %s and %d", what, h.Leader, h.Timeline, res.Plan.RestoreNode, res.NewTimeline)
+	case h.Timeline > res.NewTimeline:
+		// The lab's etcd shares one disk with everything else and can stall past the agents'
+		// sub-second lease under a burst of writes: a failover after the restore is the agents'
+		// business, and the rows below still have to be the restored ones.
+		l.t.Logf("%s: a failover after the restore: %s leads timeline %d (the run promoted %s to %d)", what, h.Leader, h.Timeline, res.Plan.RestoreNode, res.NewTimeline)
 	}
 	out, err := pigwf(l.t, l.home, "backup", "list", "--cluster", "pg-test", "--inventory", l.inv, "--json")
 	var bl starter.BackupList
@@ -464,6 +471,27 @@ func TestPITRRestoreOnLab(t *testing.T) {
 		}
 	}
 	t.Logf("timelines: %v", timelines)
+
+	// 9. --cleanup: the kept directories are listed, deleted only after an approval, and the
+	// cluster's own data directories stay.
+	out, err := pigwf(t, l.home, "start", "pitr-restore", "--cluster", "pg-test", "--inventory", l.inv, "--cleanup", "--dry-run")
+	if err != nil || !strings.Contains(out, ".before-pitr-") || !strings.Contains(out, "would be deleted") {
+		t.Errorf("9: cleanup dry run: %v\n%s", err, out)
+	}
+	ch = l.start("--cleanup")
+	if st := l.pending(ch); !strings.Contains(st.Plan, ".before-pitr-") || !strings.Contains(st.Plan, ".pitr-failed-") {
+		t.Errorf("9: the cleanup's plan does not list the kept directories: %s", st.Plan)
+	}
+	l.approve()
+	if out := l.result(ch); !strings.Contains(out, "exit: <nil>") {
+		t.Errorf("9: cleanup failed:\n%s", out)
+	}
+	for i := range l.st.Nodes {
+		if left := nodeRun(t, l.st, i+1, "ls -d /pg/data.* 2>/dev/null || true; test -f /pg/data/PG_VERSION && echo live"); strings.TrimSpace(left) != "live" {
+			t.Errorf("9: pg-test-%d after the cleanup: %q, want only the live data directory", i+1, left)
+		}
+	}
+	l.healthy("9")
 }
 
 // PITRRestore in synchronous mode: after the restore a synchronous standby is named again, and

@@ -15,6 +15,7 @@ type PITRRequest struct {
 	Flags     pitr.Flags
 	BackupSet string
 	Inspect   bool
+	Cleanup   bool // no restore: delete what earlier runs kept aside
 	DryRun    bool
 	Reason    string
 	Timeout   time.Duration // the approval timeout; 0: the inventory's or the default
@@ -27,9 +28,17 @@ func PITRRestoreInput(inv *inventory.Inventory, cluster *inventory.Cluster, r PI
 	if cluster.Name == "" {
 		return workflows.PITRRestoreInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
 	}
-	target, err := pitr.Parse(r.Flags)
-	if err != nil {
-		return workflows.PITRRestoreInput{}, err
+	var target pitr.Target
+	if r.Cleanup {
+		if r.Flags != (pitr.Flags{}) || r.BackupSet != "" || r.Inspect {
+			return workflows.PITRRestoreInput{}, fmt.Errorf("--cleanup deletes what earlier restores kept and restores nothing: give it alone, without a target, --backup-set or --inspect")
+		}
+	} else {
+		t, err := pitr.Parse(r.Flags)
+		if err != nil {
+			return workflows.PITRRestoreInput{}, err
+		}
+		target = t
 	}
 	if r.BackupSet != "" {
 		if _, err := pitr.ParseBackupLabel(r.BackupSet); err != nil {
@@ -51,7 +60,7 @@ func PITRRestoreInput(inv *inventory.Inventory, cluster *inventory.Cluster, r PI
 	}
 	pg := cluster.PG
 	in := workflows.PITRRestoreInput{
-		Cluster: cluster.Name, Target: target, BackupSet: r.BackupSet, Inspect: r.Inspect, DryRun: r.DryRun,
+		Cluster: cluster.Name, Target: target, BackupSet: r.BackupSet, Inspect: r.Inspect, Cleanup: r.Cleanup, DryRun: r.DryRun,
 		Reason: r.Reason, RequestedBy: requester,
 		DCS:      activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name},
 		Spec:     activities.PITRSpec{Cluster: cluster.Name, DataDir: pg.DataDir, BinDir: pg.BinDir, Port: pg.Port, RepoPath: pg.BackupRepoPath},
@@ -67,6 +76,13 @@ func PITRRestoreInput(inv *inventory.Inventory, cluster *inventory.Cluster, r PI
 func PITRRestoreMeta(in workflows.PITRRestoreInput, req Request) RunMeta {
 	var d details
 	d.header(workflows.PITRRestoreRunbook, in.Cluster, req)
+	if in.Cleanup {
+		d.plan("List, on every member, the data directories earlier restores kept aside ("+in.Spec.DataDir+".before-pitr-*, .pitr-failed-*, .pitr-partial-*), changing nothing.",
+			upperFirst(approvalStep(in.Approval))+", of that exact list.",
+			"Delete those directories, and nothing else.")
+		d.approve(workflows.PITRRestoreRunbook, in.Cluster)
+		return RunMeta{Summary: summaryLine(workflows.PITRRestoreRunbook, in.Cluster, "delete the data directories earlier restores kept", req), Details: d.String()}
+	}
 	d.fact("Target", "`"+in.Target.String()+"`")
 	d.fact("Backup set", in.BackupSet)
 	d.fact("Reason", in.Reason)

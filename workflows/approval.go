@@ -204,6 +204,27 @@ func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, 
 	return g.state, nil
 }
 
+// decide is the gate as a step of the run: the step shows the plan while the run waits (await),
+// then the decision, failed when it was not an approval.
+func (g *approvalGate) decide(ctx workflow.Context, track *tracker, s step, plan string, p ApprovalPolicy) (ApprovalState, error) {
+	track.set(s, StateRunning, plan)
+	st, err := g.await(ctx, track, plan, p)
+	if err != nil {
+		return st, err
+	}
+	if st.Approved() {
+		track.set(s, StateUnchanged, st.Summary())
+	} else {
+		track.set(s, StateFailed, st.Summary())
+	}
+	return st, nil
+}
+
+// notApproved is the outcome of a run whose approval was not given: rejected or timed out.
+func notApproved(s ApprovalState) string {
+	return map[string]string{DecisionReject: "rejected", "timeout": "timed out"}[s.Decision]
+}
+
 // discardPending drops decisions that arrived while the run was not waiting (a duplicate of an
 // earlier approval, say), so a later gate of the same run acts only on decisions sent for it; the
 // next await records them as ignored.

@@ -166,16 +166,13 @@ func (w *pgClusterCreate) moveAsideForeignData() error {
 	}
 	w.track.plan(approvalStep)
 	plan := fmt.Sprintf("move aside (rename, not delete) the data directories of another system, then build %s: %s", w.in.Cluster, strings.Join(moves, "; "))
-	w.track.set(approvalStep, StateRunning, plan)
-	st, err := w.gate.await(w.ctx, w.track, plan, w.in.Approval)
+	st, err := w.gate.decide(w.ctx, w.track, approvalStep, plan, w.in.Approval)
 	if err != nil {
 		return err
 	}
 	if !st.Approved() {
-		w.track.set(approvalStep, StateFailed, st.Summary())
 		return w.fail(fmt.Sprintf("pg-cluster-create %s: forcing was %s: nothing was changed", w.in.Cluster, st.Summary()))
 	}
-	w.track.set(approvalStep, StateUnchanged, st.Summary())
 	for _, m := range targets {
 		s := onMember(m, "move-aside", within(2*time.Minute, 3), a.PgMoveAside, func() any {
 			ni := w.nodeInput(m)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -21,17 +22,19 @@ const (
 // PITRRestoreInput is resolved from the inventory and the command line. The target was parsed
 // by pitr.Parse; its timeline may still be unset (the precheck puts it on the cluster's own).
 type PITRRestoreInput struct {
-	Cluster     string                  `json:"cluster"`
-	Members     []activities.PITRMember `json:"members"`
-	Spec        activities.PITRSpec     `json:"spec"` // Key is set by the run
-	DCS         activities.DCSInput     `json:"dcs"`
-	Target      pitr.Target             `json:"target"`
-	BackupSet   string                  `json:"backup_set,omitempty"`
-	Inspect     bool                    `json:"inspect,omitempty"` // a second approval at the target, before promoting
-	DryRun      bool                    `json:"dry_run,omitempty"`
-	Reason      string                  `json:"reason,omitempty"`
-	RequestedBy string                  `json:"requested_by"`
-	Approval    ApprovalPolicy          `json:"approval"`
+	Cluster   string                  `json:"cluster"`
+	Members   []activities.PITRMember `json:"members"`
+	Spec      activities.PITRSpec     `json:"spec"` // Key is set by the run
+	DCS       activities.DCSInput     `json:"dcs"`
+	Target    pitr.Target             `json:"target"`
+	BackupSet string                  `json:"backup_set,omitempty"`
+	Inspect   bool                    `json:"inspect,omitempty"` // a second approval at the target, before promoting
+	// Cleanup: no restore; delete the data directories earlier runs kept aside, after an approval.
+	Cleanup     bool           `json:"cleanup,omitempty"`
+	DryRun      bool           `json:"dry_run,omitempty"`
+	Reason      string         `json:"reason,omitempty"`
+	RequestedBy string         `json:"requested_by"`
+	Approval    ApprovalPolicy `json:"approval"`
 }
 
 // PITRRestoreResult is the run's record.
@@ -44,7 +47,10 @@ type PITRRestoreResult struct {
 	Proof       activities.RecoveryProof `json:"proof"`
 	NewTimeline uint32                   `json:"new_timeline,omitempty"`
 	NewBackup   string                   `json:"new_backup,omitempty"`
-	// Outcome: restored | dry run | rejected | timed out | rolled back | failed.
+	// Leftovers: with --cleanup, the directories found (and, once approved, removed).
+	Leftovers []activities.PITRLeftover `json:"leftovers,omitempty"`
+	// Outcome: restored | dry run | refused | rejected | timed out | rolled back | failed;
+	// with --cleanup: cleaned | nothing to clean.
 	Outcome string                  `json:"outcome"`
 	Steps   []activities.StepResult `json:"steps"`
 }
@@ -115,6 +121,9 @@ func PITRRestore(ctx workflow.Context, in PITRRestoreInput) (PITRRestoreResult, 
 	w.res.Key = workflow.GetInfo(ctx).WorkflowStartTime.UTC().Format("20060102T150405Z")
 	w.in.Spec.Key = w.res.Key
 	w.by = PITRRestoreRunbook + " " + w.res.Key
+	if in.Cleanup {
+		return w.cleanup()
+	}
 	return w.run()
 }
 
@@ -140,18 +149,9 @@ func (w *pitrRestore) run() (PITRRestoreResult, error) {
 		notify(w.ctx, activities.Notification{Event: "run-ended", Runbook: PITRRestoreRunbook, Cluster: w.in.Cluster,
 			Text: fmt.Sprintf("ended: %s (%s)", orDefault(w.res.Outcome, "failed"), w.res.Approval.Summary())})
 	}()
-	w.track.set(approvalStep, StateRunning, plan)
-	var err error
-	if w.res.Approval, err = w.gate.await(w.ctx, w.track, plan, w.in.Approval); err != nil {
+	if err := w.approve(plan, "pitr-restore", "nothing was changed"); err != nil {
 		return w.res, err
 	}
-	if !w.res.Approval.Approved() {
-		w.res.Outcome = map[string]string{DecisionReject: "rejected", "timeout": "timed out"}[w.res.Approval.Decision]
-		w.track.set(approvalStep, StateFailed, w.res.Approval.Summary())
-		w.skipRest("not approved: nothing changed")
-		return w.res, w.track.fail(fmt.Sprintf("pitr-restore of %s %s: nothing was changed", w.in.Cluster, w.res.Approval.Summary()), PITRRestoreRejectedType, w.res)
-	}
-	w.track.set(approvalStep, StateUnchanged, w.res.Approval.Summary())
 
 	if why, err := w.untilTarget(); err != nil {
 		return w.res, w.rollBack(why, err)
@@ -163,6 +163,21 @@ func (w *pitrRestore) run() (PITRRestoreResult, error) {
 	w.res.Outcome = "restored"
 	w.track.setPhase(PhaseDone)
 	return w.res, nil
+}
+
+// approve waits for the approval of plan; without one the run ends (what names the run in the
+// message, unchanged says what did not happen) with PITRRestoreRejectedType.
+func (w *pitrRestore) approve(plan, what, unchanged string) error {
+	var err error
+	if w.res.Approval, err = w.gate.decide(w.ctx, w.track, approvalStep, plan, w.in.Approval); err != nil {
+		return err
+	}
+	if !w.res.Approval.Approved() {
+		w.res.Outcome = notApproved(w.res.Approval)
+		w.skipRest("not approved: " + unchanged)
+		return w.track.fail(fmt.Sprintf("%s of %s %s: %s", what, w.in.Cluster, w.res.Approval.Summary(), unchanged), PITRRestoreRejectedType, w.res)
+	}
+	return nil
 }
 
 // precheck builds the plan; a refusal changes nothing.
@@ -317,18 +332,14 @@ func (w *pitrRestore) inspect() (string, error) {
 		w.leader.Name, w.res.Proof.Summary())
 	notify(w.ctx, activities.Notification{Event: "approval-requested", Runbook: PITRRestoreRunbook, Cluster: w.in.Cluster,
 		Text: "waiting for approval: " + plan, Approvers: w.in.Approval.Approvers})
-	w.track.set(inspectStep, StateRunning, plan)
-	g, err := w.gate.await(w.ctx, w.track, plan, w.in.Approval)
+	g, err := w.gate.decide(w.ctx, w.track, inspectStep, plan, w.in.Approval)
 	if err != nil {
 		return "failed", err
 	}
 	w.res.Inspection = &g
 	if !g.Approved() {
-		w.track.set(inspectStep, StateFailed, g.Summary())
-		return map[string]string{DecisionReject: "rejected", "timeout": "timed out"}[g.Decision],
-			fmt.Errorf("promotion at the target %s", g.Summary())
+		return notApproved(g), fmt.Errorf("promotion at the target %s", g.Summary())
 	}
-	w.track.set(inspectStep, StateUnchanged, g.Summary())
 	return "", nil
 }
 
@@ -425,4 +436,61 @@ func (w *pitrRestore) skipRest(why string) {
 			w.track.set(step{node: s.Node, name: s.Step}, StateSkipped, why)
 		}
 	}
+}
+
+var pitrCleanupList = controlStep("cleanup-list", within(2*time.Minute, 3))
+
+func pitrCleanupStep(member string) step {
+	return pitrMemberStep(member, "cleanup", "delete the data directories earlier restores kept", within(30*time.Minute, 3))
+}
+
+// cleanup is `pitr-restore --cleanup`: list what earlier runs kept aside on every member, and
+// after an approval of that exact list, delete it. Nothing else is ever deleted
+// (activities.IsPITRLeftover).
+func (w *pitrRestore) cleanup() (PITRRestoreResult, error) {
+	var a *activities.Activities
+	w.track.plan(pitrCleanupList, approvalStep)
+	left, err := runStep(w.ctx, w.track, pitrCleanupList, func(l []activities.PITRLeftover) (string, string) {
+		return StateUnchanged, fmt.Sprintf("%d director%s kept by earlier restores", len(l), map[bool]string{true: "y", false: "ies"}[len(l) == 1])
+	}, a.PITRCleanupList, activities.PITRCleanupInput{Members: w.in.Members, Spec: w.in.Spec})
+	if err != nil {
+		w.res.Outcome = "failed"
+		return w.res, w.track.fail(err.Error(), PITRRestoreFailedType, w.res)
+	}
+	w.res.Leftovers = left
+	var members []activities.PITRMember
+	var what []string
+	for _, m := range w.in.Members {
+		mine := false
+		for _, l := range left {
+			if l.Member == m.Name {
+				mine = true
+				what = append(what, fmt.Sprintf("%s: %s (%s)", m.Name, l.Path, l.Size))
+			}
+		}
+		if mine {
+			members = append(members, m)
+			w.track.plan(pitrCleanupStep(m.Name))
+		}
+	}
+	if len(left) == 0 || w.in.DryRun {
+		w.res.Outcome = map[bool]string{true: "nothing to clean", false: "dry run"}[len(left) == 0]
+		w.skipRest(w.res.Outcome)
+		w.track.setPhase(PhaseDone)
+		return w.res, nil
+	}
+	plan := fmt.Sprintf("delete, on %s's members, the data directories earlier point-in-time restores kept: %s", w.in.Cluster, strings.Join(what, ", "))
+	if err := w.approve(plan, "pitr-restore --cleanup", "nothing was deleted"); err != nil {
+		return w.res, err
+	}
+	err = w.onAll(members, func(m activities.PITRMember) step { return pitrCleanupStep(m.Name) }, a.PITRCleanupMember, func(m activities.PITRMember) any {
+		return activities.PITRCleanupInput{Members: []activities.PITRMember{m}, Spec: w.in.Spec, Remove: left}
+	})
+	if err != nil {
+		w.res.Outcome = "failed"
+		return w.res, w.track.fail(err.Error(), PITRRestoreFailedType, w.res)
+	}
+	w.res.Outcome = "cleaned"
+	w.track.setPhase(PhaseDone)
+	return w.res, nil
 }

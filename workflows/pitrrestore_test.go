@@ -57,6 +57,8 @@ type pitrFake struct {
 	calls []string
 	ins   map[string][]any
 	notes []string
+	// leftovers is what the cleanup's listing finds.
+	leftovers []activities.PITRLeftover
 }
 
 func newPITRFake(t *testing.T) *pitrFake {
@@ -153,6 +155,13 @@ func newPITREnv(f *pitrFake) *testsuite.TestWorkflowEnvironment {
 	env.OnActivity(a.PITRBackup, mockAny, mockAny).Return(pitrStepMock(f, activities.StepPITRBackup, func(in activities.PITRBackupInput) string { return in.Member }))
 	env.OnActivity(a.PITRCheck, mockAny, mockAny).Return(pitrStepMock(f, activities.StepPITRCheck, func(in activities.PITRBackupInput) string { return in.Member }))
 	env.OnActivity(a.PITRPutBack, mockAny, mockAny).Return(pitrStepMock(f, activities.StepPITRPutBack, pitrMemberName))
+	env.OnActivity(a.PITRCleanupList, mockAny, mockAny).Return(func(_ context.Context, in activities.PITRCleanupInput) ([]activities.PITRLeftover, error) {
+		if err := f.call("control/cleanup-list", in); err != nil {
+			return nil, err
+		}
+		return f.leftovers, nil
+	})
+	env.OnActivity(a.PITRCleanupMember, mockAny, mockAny).Return(pitrStepMock(f, "cleanup", func(in activities.PITRCleanupInput) string { return in.Members[0].Name }))
 	env.OnActivity(a.Notify, mockAny, mockAny).Return(func(_ context.Context, n activities.Notification) (string, error) {
 		f.mu.Lock()
 		f.notes = append(f.notes, n.Event)
@@ -673,5 +682,58 @@ func TestPITRRestoreLeaderChangedAtPause(t *testing.T) {
 	}
 	if got := pitrStateOf(p, "", "resume-ha-back"); got != StateChanged && got != StateUnchanged {
 		t.Errorf("resume-ha-back step %s", got)
+	}
+}
+
+// Case 9: --cleanup lists what earlier runs kept, deletes it on the members that have any only
+// after an approval, and restores nothing; rejected, nothing is deleted; with nothing to delete,
+// nobody is asked.
+func TestPITRRestoreCleanup(t *testing.T) {
+	left := []activities.PITRLeftover{
+		{Member: "pg-test-1", Path: "/pg/data.before-pitr-20261130T062332Z", Size: "30M"},
+		{Member: "pg-test-1", Path: "/pg/data.pitr-failed-20261130T062211Z", Size: "30M"},
+		{Member: "pg-test-3", Path: "/pg/data.before-pitr-20261130T062332Z", Size: "30M"},
+	}
+	for i, c := range []struct {
+		leftovers []activities.PITRLeftover
+		decision  string // "" = nobody decides
+		outcome   string
+		calls     [][]string
+	}{
+		{left, DecisionApprove, "cleaned", [][]string{pitrOne("control/cleanup-list"), pitrEach("cleanup", "pg-test-1", "pg-test-3")}},
+		{left, DecisionReject, "rejected", [][]string{pitrOne("control/cleanup-list")}},
+		{nil, "", "nothing to clean", [][]string{pitrOne("control/cleanup-list")}},
+	} {
+		f := newPITRFake(t)
+		f.leftovers = c.leftovers
+		env := newPITREnv(f)
+		if c.decision != "" {
+			pitrDecide(env, time.Minute, c.decision)
+		}
+		in := pitrTestInput(t)
+		in.Cleanup, in.Target = true, pitr.Target{}
+		env.ExecuteWorkflow(PITRRestore, in)
+		var res PITRRestoreResult
+		if c.decision == DecisionReject {
+			typ, r := pitrFailure(t, env)
+			if typ != PITRRestoreRejectedType {
+				t.Errorf("case %d: type %q", i+1, typ)
+			}
+			res = r
+		} else if err := env.GetWorkflowError(); err != nil {
+			t.Fatalf("case %d: %v", i+1, err)
+		} else if err := env.GetWorkflowResult(&res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome != c.outcome {
+			t.Errorf("case %d: outcome %q, want %q", i+1, res.Outcome, c.outcome)
+		}
+		pitrCheckCalls(t, f, c.calls...)
+		if c.decision == DecisionApprove {
+			in := pitrOnly[activities.PITRCleanupInput](t, f, "pg-test-1/cleanup")
+			if len(in.Remove) != 3 || len(in.Members) != 1 || in.Members[0].Name != "pg-test-1" {
+				t.Errorf("case %d: cleanup input %+v, want the approved list and one member", i+1, in)
+			}
+		}
 	}
 }

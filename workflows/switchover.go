@@ -132,18 +132,16 @@ func (w *switchover) describe() string {
 // approve waits for the approval gate; without an approval the run ends with nothing changed.
 func (w *switchover) approve(plan string) error {
 	var err error
-	if w.res.Approval, err = w.gate.await(w.ctx, w.track, plan, w.in.Approval); err != nil {
+	if w.res.Approval, err = w.gate.decide(w.ctx, w.track, approvalStep, plan, w.in.Approval); err != nil {
 		return err
 	}
 	if !w.res.Approval.Approved() {
-		w.res.Outcome = map[string]string{DecisionReject: "rejected", "timeout": "timed out"}[w.res.Approval.Decision]
-		w.track.set(approvalStep, StateFailed, w.res.Approval.Summary())
+		w.res.Outcome = notApproved(w.res.Approval)
 		for _, s := range []step{switchoverSwitch, switchoverVerify} {
 			w.track.set(s, StateSkipped, "not approved: nothing changed")
 		}
 		return w.track.fail(fmt.Sprintf("switchover of %s %s: nothing was changed", w.in.Cluster, w.res.Approval.Summary()), SwitchoverRejectedType, w.res)
 	}
-	w.track.set(approvalStep, StateUnchanged, w.res.Approval.Summary())
 	return nil
 }
 

@@ -23,7 +23,9 @@ func pitrRestoreCmd() *cli.Command {
 			"recovery action pause, proves the target from PostgreSQL's own log, promotes, archives the new\n" +
 			"timeline's history, hands the leader key to the restored member, resumes HA (the agents\n" +
 			"re-create the other members from it), takes a new full backup and runs `pgbackrest check`.\n" +
-			"Until the promotion, any failure, rejection or timeout puts the original data back.\n\n" +
+			"Until the promotion, any failure, rejection or timeout puts the original data back.\n" +
+			"The kept directories stay until `pigwf start pitr-restore --cluster C --cleanup` deletes them,\n" +
+			"after an approval of the exact list.\n\n" +
 			"A time needs its zone: 2026-11-30T09:15:00.25+02:00, '2026-11-30 09:15:00.25+02' or ...Z.",
 		Flags: runbookFlags(
 			&cli.StringFlag{Name: "target-time", Usage: "the first commit after this moment is not replayed (RFC 3339 or PostgreSQL timestamptz, with a zone)"},
@@ -36,6 +38,7 @@ func pitrRestoreCmd() *cli.Command {
 			&cli.StringFlag{Name: "target-timeline", Usage: `the timeline to recover along: an id, "current" or "latest" (default: the cluster's own timeline, on which the target lies)`},
 			&cli.StringFlag{Name: "backup-set", Usage: "restore this backup (a label pigwf backup list prints); default: the newest that stopped before the target (xid, name: the earliest)"},
 			&cli.BoolFlag{Name: "inspect", Usage: "stop paused at the target and wait for a second approval, showing the last replayed commit, before promoting"},
+			&cli.BoolFlag{Name: "cleanup", Usage: "restore nothing: delete the data directories earlier restores kept aside, after an approval of the list"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "run the precheck and print the plan; change nothing"},
 			&cli.StringFlag{Name: "reason", Usage: "why, for the record"},
 			&cli.DurationFlag{Name: "approval-timeout", Usage: "end (rolled back) without a decision by then (default: pigwf_approval_timeout or 1h)"},
@@ -49,7 +52,7 @@ func pitrRestoreCmd() *cli.Command {
 			in, err := starter.PITRRestoreInput(inv, cl, starter.PITRRequest{
 				Flags: pitr.Flags{Time: c.String("target-time"), LSN: c.String("target-lsn"), XID: c.String("target-xid"), Name: c.String("target-name"),
 					Immediate: c.Bool("immediate"), Latest: c.Bool("latest"), Exclusive: c.Bool("exclusive"), Timeline: c.String("target-timeline")},
-				BackupSet: c.String("backup-set"), Inspect: c.Bool("inspect"), DryRun: c.Bool("dry-run"), Reason: c.String("reason"),
+				BackupSet: c.String("backup-set"), Inspect: c.Bool("inspect"), Cleanup: c.Bool("cleanup"), DryRun: c.Bool("dry-run"), Reason: c.String("reason"),
 				Timeout: c.Duration("approval-timeout"),
 			}, req.By)
 			if err != nil {
@@ -60,6 +63,15 @@ func pitrRestoreCmd() *cli.Command {
 			}
 			var res workflows.PITRRestoreResult
 			err = startAndFollow(c, workflows.PITRRestoreRunbook, workflows.PITRRestoreName, in.Cluster, in, starter.PITRRestoreMeta(in, req), &res)
+			if in.Cleanup && err == nil {
+				for _, l := range res.Leftovers {
+					fmt.Printf("  %s: %s (%s) %s\n", l.Member, l.Path, l.Size, map[bool]string{true: "would be deleted", false: "deleted"}[in.DryRun])
+				}
+				if len(res.Leftovers) == 0 {
+					fmt.Println("nothing to clean: no data directory kept by an earlier restore")
+				}
+				return nil
+			}
 			if in.DryRun && err == nil {
 				fmt.Println("dry run: the precheck passed; nothing was changed. The plan:")
 				fmt.Println("  " + strings.ReplaceAll(res.Plan.Describe(in.Cluster), "; ", ";\n  "))
