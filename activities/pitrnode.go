@@ -57,11 +57,19 @@ func (a *Activities) PITRStop(ctx context.Context, in PITRStopInput) (StepResult
 		return sr, nil
 	}
 	var notes []string
+	inRecovery, err := a.psql(ctx, in.Node, in.Spec.Port, "postgres", "SELECT pg_is_in_recovery();")
+	if err != nil {
+		return sr, err
+	}
+	// A standby stops at once (immediate): its data is kept aside and either discarded or put
+	// back as a standby, which restarts from its last restartpoint; a fast shutdown would first
+	// write a restartpoint (a second or more on a busy standby) that nothing needs. The primary
+	// stops cleanly: a roll-back starts it again as the leader, without crash recovery.
+	mode := "fast"
+	if inRecovery == "t" {
+		mode = "immediate"
+	}
 	if in.SwitchWAL {
-		inRecovery, err := a.psql(ctx, in.Node, in.Spec.Port, "postgres", "SELECT pg_is_in_recovery();")
-		if err != nil {
-			return sr, err
-		}
 		if inRecovery == "f" {
 			seg, err := a.switchAndArchive(ctx, in.Node, in.Spec.Port)
 			if err != nil {
@@ -70,11 +78,11 @@ func (a *Activities) PITRStop(ctx context.Context, in PITRStopInput) (StepResult
 			notes = append(notes, "archived the WAL up to "+seg)
 		}
 	}
-	sr, err = a.runStep(ctx, in.Node, StepPITRStop, in.Spec.pgEnv()+`if `+pgRunning+`; then
-  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 600 stop >/dev/null
-  changed "stopped PostgreSQL (fast)"
+	sr, err = a.runStep(ctx, in.Node, StepPITRStop, in.Spec.pgEnv()+withInputs(`if `+pgRunning+`; then
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m "$mode" -w -t 600 stop >/dev/null
+  changed "stopped PostgreSQL ($mode)"
 fi
-`, nil)
+`, shellVar{"mode", mode}), nil)
 	sr.Notes = append(notes, sr.Notes...)
 	return sr, err
 }

@@ -181,7 +181,7 @@ func (a *Activities) PITRReachTarget(ctx context.Context, in PITRReachInput) (Re
 		select {
 		case <-ctx.Done():
 			return proof, ctx.Err()
-		case <-time.After(300 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

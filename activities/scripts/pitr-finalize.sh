@@ -1,9 +1,8 @@
 # PITRFinalize, last part, on the promoted member (its history file and WAL archived): a clean
 # stop and no recovery settings left behind, so the agent starts it as the leader with archiving
 # on. Inputs: pgEnv's PGBIN, PGDATA, PGPORT; key; tl (the new timeline id).
-q() { runuser -u postgres -- "$PGBIN/psql" -X -A -t -q -h /var/run/postgresql -p "$PGPORT" -d postgres -c "$1"; }
 if runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
-  q "CHECKPOINT" >/dev/null
+  # A fast stop writes the shutdown checkpoint itself.
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w -t 600 stop >/dev/null
   changed "stopped PostgreSQL cleanly"
 fi
