@@ -193,8 +193,7 @@ func (a *Agent) handleFailoverRequest(switchover bool) http.HandlerFunc {
 			Candidate   string    `json:"candidate"`
 			ScheduledAt time.Time `json:"scheduled_at"`
 		}
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, "bad JSON body: "+err.Error(), http.StatusBadRequest)
+		if !decodeBody(w, r, &req) {
 			return
 		}
 		if switchover && req.Leader == "" {
@@ -218,6 +217,28 @@ func (a *Agent) handleFailoverRequest(switchover bool) http.HandlerFunc {
 		}
 		a.writeJSON(w, r, http.StatusAccepted, map[string]any{"requested": rec})
 	}
+}
+
+// maxRequestBody caps what a POST may send: every request body this API takes is a few fields
+// of JSON. Unbounded, a large body made the decoder allocate several times its size, and an
+// agent killed for memory takes its PostgreSQL down with it.
+const maxRequestBody = 64 << 10
+
+// decodeBody reads r's JSON body into v, at most maxRequestBody bytes; it answers 413 for a
+// larger body and 400 for one that is not JSON, and then returns false.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	err := json.NewDecoder(r.Body).Decode(v)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		http.Error(w, fmt.Sprintf("request body over %d bytes", maxRequestBody), http.StatusRequestEntityTooLarge)
+		return false
+	case err != nil:
+		http.Error(w, "bad JSON body: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
 }
 
 // snapshot is what the API answers from: the last cycle's inputs.

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -61,7 +60,10 @@ func (a *Agent) handleFailsafe(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Leader string `json:"leader"`
 	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Leader == "" {
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.Leader == "" {
 		http.Error(w, `body must be {"leader": "<member>"}`, http.StatusBadRequest)
 		return
 	}
