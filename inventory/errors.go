@@ -3,6 +3,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -33,7 +34,10 @@ func (e FieldError) Error() string {
 }
 
 // ValidationError collects every problem of one inventory, so a user fixes them in one pass.
-type ValidationError struct{ Problems []FieldError }
+type ValidationError struct {
+	Problems []FieldError
+	seen     map[FieldError]bool // a problem found twice (one value read by several hosts) is reported once
+}
 
 func (v *ValidationError) Error() string {
 	lines := make([]string, len(v.Problems))
@@ -43,7 +47,23 @@ func (v *ValidationError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-func (v *ValidationError) add(p FieldError) { v.Problems = append(v.Problems, p) }
+func (v *ValidationError) add(p FieldError) {
+	k := p
+	k.Fix = ""
+	if v.seen == nil {
+		v.seen = map[FieldError]bool{}
+	}
+	if v.seen[k] {
+		return
+	}
+	v.seen[k] = true
+	v.Problems = append(v.Problems, p)
+}
+
+// sortByLine orders the problems as they appear in the file (problems without a line first).
+func (v *ValidationError) sortByLine() {
+	sort.SliceStable(v.Problems, func(i, j int) bool { return v.Problems[i].Line < v.Problems[j].Line })
+}
 
 // IsValidation reports whether err is an inventory problem (the user must fix the file).
 func IsValidation(err error) bool {

@@ -19,7 +19,8 @@ func LoadInventory(path string) (*Inventory, error) {
 	return ParseInventory(path, data)
 }
 
-// ParseInventory parses inventory YAML; file is used in messages only.
+// ParseInventory parses inventory YAML; file is used in messages only. Every problem is
+// reported at once, each as file:line with the variable named and the fix.
 func ParseInventory(file string, data []byte) (*Inventory, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -32,43 +33,50 @@ func ParseInventory(file string, data []byte) (*Inventory, error) {
 		verr.add(FieldError{File: file, Problem: "the file is empty", Fix: "start with 'all: {children: {<cluster>: {hosts: ..., vars: ...}}}'"})
 		return nil, verr
 	}
-	doc := root.Content[0]
-	all := mapGet(doc, "all")
+	doc := resolve(root.Content[0])
+	all := lookup(pairs(doc, reportTo(file, "", "", "", verr)), "all")
 	if all == nil || all.Kind != yaml.MappingNode {
-		verr.add(FieldError{File: file, Line: doc.Line, Problem: "no 'all' group at the top", Fix: "the inventory starts with 'all:' (Pigsty/Ansible format)"})
+		verr.add(FieldError{File: file, Line: root.Content[0].Line, Problem: "no 'all' group at the top", Fix: "the inventory starts with 'all:' (Pigsty/Ansible format)"})
 		return nil, verr
 	}
-	globalVars := varsOf(file, mapGet(all, "vars"), "all.vars", verr)
-	children := mapGet(all, "children")
+	ap := pairs(all, reportTo(file, "", "all.", "all", verr))
+	checkMappingKeys(file, "all", ap, groupKeys, verr)
+	globalVars := varsOf(file, lookup(ap, "vars"), "all.vars", "all.vars", verr)
+	children := lookup(ap, "children")
 	if children == nil || children.Kind != yaml.MappingNode || len(children.Content) == 0 {
 		verr.add(FieldError{File: file, Line: all.Line, Field: "all.children", Problem: "no groups", Fix: "add the cluster under all.children, e.g. 'pg-test: {hosts: ..., vars: {pg_cluster: pg-test}}'"})
 		return nil, verr
 	}
-	for i := 0; i+1 < len(children.Content); i += 2 {
-		name, group := children.Content[i].Value, children.Content[i+1]
-		c := parseCluster(file, name, children.Content[i].Line, group, globalVars, verr)
+	var metas []*clusterMeta
+	for _, cp := range pairs(children, reportTo(file, "", "all.children.", "all.children", verr)) {
+		name := cp.key.Value
+		if !groupNameRE.MatchString(name) {
+			verr.add(FieldError{File: file, Line: cp.key.Line, Where: "all.children", Field: show(name), Problem: "is not a group name",
+				Fix: "use letters, digits, '_' and '-' (e.g. pg-test)"})
+		}
+		c, meta := parseCluster(file, name, cp.key.Line, cp.val, globalVars, verr)
 		if c != nil {
 			inv.Clusters[name] = c
+			metas = append(metas, meta)
 		}
 	}
-	inv.Etcd = etcdEndpoints(file, globalVars, inv, verr)
+	inv.Etcd = etcdEndpoints(globalVars, inv)
+	checkAcrossClusters(file, inv, metas, globalVars, verr)
 	if len(verr.Problems) > 0 {
+		verr.sortByLine()
 		return nil, verr
 	}
 	return inv, nil
 }
 
-// etcdEndpoints reads the DCS endpoints from the etcd group, as Pigsty lays it out.
-func etcdEndpoints(file string, global varMap, inv *Inventory, verr *ValidationError) []string {
-	group := "etcd"
-	if v := global["etcd_cluster"]; v != nil {
-		group = v.Value
-	}
-	c := inv.Clusters[group]
+// etcdEndpoints reads the DCS endpoints from the etcd group, as Pigsty lays it out. etcd_cluster
+// and etcd_port are read from all.vars (their values were checked in varsOf).
+func etcdEndpoints(global varMap, inv *Inventory) []string {
+	c := inv.Clusters[etcdGroup(global)]
 	if c == nil {
 		return nil
 	}
-	port := "2379"
+	port := globalKeys["etcd_port"]
 	if v := global["etcd_port"]; v != nil {
 		port = v.Value
 	}
@@ -77,6 +85,14 @@ func etcdEndpoints(file string, global varMap, inv *Inventory, verr *ValidationE
 		out = append(out, "http://"+net.JoinHostPort(h.Addr, port))
 	}
 	return out
+}
+
+// etcdGroup is the group whose hosts run etcd: etcd_cluster, "etcd" by default.
+func etcdGroup(global varMap) string {
+	if v := global["etcd_cluster"]; v != nil {
+		return v.Value
+	}
+	return globalKeys["etcd_cluster"]
 }
 
 // Cluster returns the named group, or an error listing the groups the inventory has.

@@ -5,69 +5,194 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 )
 
 type varMap map[string]*yaml.Node
 
-func varsOf(file string, n *yaml.Node, where string, verr *ValidationError) varMap {
+// varsOf reads a vars mapping (all.vars, a group's or a host's): each variable pigwf reads is
+// checked against its rule where it is written, and a variable pigwf would silently ignore
+// although it looks meant for it (a typo, an old Ansible name) is refused. where names the
+// level in messages; label is the mapping's own name (e.g. pg-test.vars).
+func varsOf(file string, n *yaml.Node, where, label string, verr *ValidationError) varMap {
 	out := varMap{}
 	if n == nil {
 		return out
 	}
 	if n.Kind != yaml.MappingNode {
-		verr.add(FieldError{File: file, Line: n.Line, Field: where, Problem: "must be a mapping of variable: value", Fix: "indent the variables under '" + where + ":'"})
+		verr.add(FieldError{File: file, Line: n.Line, Where: where, Field: label, Problem: "must be a mapping of variable: value", Fix: "indent the variables under '" + label + ":'"})
 		return out
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		out[n.Content[i].Value] = n.Content[i+1]
+	for _, p := range pairs(n, reportTo(file, where, "", label, verr)) {
+		key := p.key.Value
+		if _, bad := badRune(key); bad || key == "" {
+			verr.add(FieldError{File: file, Line: p.key.Line, Where: where, Field: show(key), Problem: "is not a variable name", Fix: "remove it (control characters in a name are never meant)"})
+			continue
+		}
+		if problem, fix := checkKey(key); problem != "" {
+			verr.add(FieldError{File: file, Line: p.key.Line, Where: where, Field: show(key), Problem: problem, Fix: fix})
+		}
+		if p.val == nil {
+			continue
+		}
+		if rule := varRules[key]; rule != nil {
+			for _, fe := range rule(p.val) {
+				fe.File, fe.Where = file, where
+				if fe.Field == "" {
+					fe.Field = key
+				}
+				verr.add(fe)
+			}
+		}
+		out[key] = p.val
 	}
 	return out
 }
 
-func parseCluster(file, group string, line int, n *yaml.Node, global varMap, verr *ValidationError) *Cluster {
-	where := "cluster " + group
-	if n.Kind != yaml.MappingNode {
-		verr.add(FieldError{File: file, Line: line, Where: where, Problem: "must be a mapping with hosts and vars"})
-		return nil
+// reportTo turns problems found while reading a mapping into FieldErrors: Field is prefix+key
+// for a problem with one key, label for one with the whole mapping.
+func reportTo(file, where, prefix, label string, verr *ValidationError) reporter {
+	return func(line int, key, problem, fix string) {
+		field := label
+		if key != "" {
+			field = prefix + show(key)
+		}
+		verr.add(FieldError{File: file, Line: line, Where: where, Field: field, Problem: problem, Fix: fix})
 	}
-	groupVars := varsOf(file, mapGet(n, "vars"), group+".vars", verr)
-	c := &Cluster{Group: group, Line: line}
-	if v, ok := groupVars["pg_cluster"]; ok {
-		c.Name = v.Value
-		if !clusterNameRE.MatchString(c.Name) {
-			verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: "pg_cluster", Problem: fmt.Sprintf("%q is not a valid cluster name", c.Name),
-				Fix: "use lower-case letters, digits and '-', starting with a letter (a DNS label, e.g. pg-test)"})
+}
+
+// groupKeys are what an Ansible group (and all) holds; anything else (host:, var:) is a typo
+// that would drop the group's hosts or variables.
+var groupKeys = []string{"hosts", "vars", "children"}
+
+// checkMappingKeys refuses keys of a group mapping that are not in allowed.
+func checkMappingKeys(file, where string, ps []kv, allowed []string, verr *ValidationError) {
+	for _, p := range ps {
+		if !contains(allowed, p.key.Value) {
+			fix := "use " + strings.Join(allowed, ", ")
+			if best, d := closest(p.key.Value, allowed); d <= 2 {
+				fix = fmt.Sprintf("did you mean %s?", best)
+			}
+			verr.add(FieldError{File: file, Line: p.key.Line, Where: where, Field: show(p.key.Value), Problem: "is not part of a group", Fix: fix})
 		}
 	}
-	hostsNode := mapGet(n, "hosts")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// clusterKeys are the variables pigwf reads per cluster (pgVars, the users, databases and HBA
+// rules): it uses the group's value (or all.vars') for every member, so a different value on one
+// host would be silently ignored.
+var clusterKeys = []string{"pg_cluster", "pg_port", "pg_data", "pg_bin_dir", "pg_namespace", "pg_replication_username",
+	"pg_replication_password", "pg_admin_username", "pg_admin_password", "pgbackrest_repo_path", "pgbackrest_retention_full",
+	"pg_checksum", "pg_synchronous_mode", "pg_synchronous_mode_strict", "pg_rpo", "pigwf_approval_timeout", "pigwf_approvers",
+	"pg_parameters", "pg_users", "pg_databases", "pg_hba_rules"}
+
+// globalKeys are read from all.vars only (etcdEndpoints), with their defaults.
+var globalKeys = map[string]string{"etcd_cluster": "etcd", "etcd_port": "2379", "etcd_peer_port": "2380"}
+
+// checkLevel refuses a variable written at a level pigwf does not read it from, when its value
+// differs from the one pigwf uses (the same value, or the default, is harmless).
+func checkLevel(file, where string, vars, used varMap, keys []string, defaults map[string]string, why, fix string, verr *ValidationError) {
+	for _, k := range keys {
+		v, u := vars[k], used[k]
+		switch {
+		case v == nil || v == u:
+		case u != nil && u.Kind == yaml.ScalarNode && v.Kind == yaml.ScalarNode && u.Value == v.Value:
+		case u == nil && v.Kind == yaml.ScalarNode && defaults[k] != "" && v.Value == defaults[k]:
+		default:
+			verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: k, Problem: "is ignored here: " + why, Fix: fix})
+		}
+	}
+}
+
+// clusterMeta is what the checks across clusters need beyond the Cluster (lines, port uses).
+type clusterMeta struct {
+	group    string
+	nameLine int
+	hosts    []hostMeta
+}
+
+type hostMeta struct {
+	addr, sshHost, where, nodename string
+	line, nodenameLine             int
+	nodenameSet                    bool      // nodename written, not derived
+	ports                          []portUse // of PostgreSQL members only: other groups' hosts are not pigwf's
+}
+
+// portUse is one port a service pigwf sets up (or relies on) listens on, on one host.
+type portUse struct {
+	port     int
+	field    string // the variable that sets it ("" for a fixed port)
+	what     string // how a message names it
+	line     int
+	explicit bool // written in the inventory (a clash is reported on the written one)
+}
+
+func parseCluster(file, group string, line int, n *yaml.Node, global varMap, verr *ValidationError) (*Cluster, *clusterMeta) {
+	where := "cluster " + show(group)
+	meta := &clusterMeta{group: group, nameLine: line}
+	if n == nil || n.Kind != yaml.MappingNode {
+		verr.add(FieldError{File: file, Line: line, Where: where, Problem: "must be a mapping with hosts and vars"})
+		return nil, meta
+	}
+	gp := pairs(n, reportTo(file, where, "", "", verr))
+	checkMappingKeys(file, where, gp, groupKeys, verr)
+	groupVars := varsOf(file, lookup(gp, "vars"), where, group+".vars", verr)
+	checkLevel(file, where, groupVars, global, keysOf(globalKeys), globalKeys, "pigwf reads it from all.vars only", "set it under all.vars", verr)
+	c := &Cluster{Group: group, Line: line}
+	if v, ok := groupVars["pg_cluster"]; ok && v.Kind == yaml.ScalarNode {
+		c.Name = v.Value
+		meta.nameLine = v.Line
+	}
+	hostsNode := lookup(gp, "hosts")
 	if hostsNode == nil || hostsNode.Kind != yaml.MappingNode || len(hostsNode.Content) == 0 {
 		verr.add(FieldError{File: file, Line: line, Where: where, Field: "hosts", Problem: "no hosts", Fix: "list the nodes under hosts, e.g. '10.10.10.11: {pg_seq: 1, pg_role: primary}'"})
-		return nil
+		return nil, meta
 	}
+	clusterVars := merge(global, groupVars)
 	seqs := map[int]string{}
 	var primaries []string
-	for i := 0; i+1 < len(hostsNode.Content); i += 2 {
-		key, val := hostsNode.Content[i], hostsNode.Content[i+1]
+	for _, hp := range pairs(hostsNode, reportTo(file, where, "hosts.", "hosts", verr)) {
+		key, val := hp.key, hp.val
 		h := Host{Addr: key.Value, Line: key.Line}
-		hwhere := where + ", host " + h.Addr
+		hwhere := where + ", host " + show(h.Addr)
 		if !validHost(h.Addr) {
-			verr.add(FieldError{File: file, Line: key.Line, Where: hwhere, Problem: "is not an IP address or host name", Fix: "use the node's address, e.g. 10.10.10.11"})
+			verr.add(FieldError{File: file, Line: key.Line, Where: where, Field: "hosts." + show(h.Addr), Problem: "is not an IP address or host name", Fix: "use the node's address, e.g. 10.10.10.11"})
 		}
 		hostVars := varMap{}
-		if val.Kind == yaml.MappingNode {
-			hostVars = varsOf(file, val, h.Addr, verr)
-		} else if !(val.Kind == yaml.ScalarNode && val.Tag == "!!null") {
-			verr.add(FieldError{File: file, Line: val.Line, Where: hwhere, Problem: "host variables must be a mapping", Fix: "write '{pg_seq: 1, pg_role: primary}'"})
+		if val != nil && val.Kind == yaml.MappingNode {
+			hostVars = varsOf(file, val, hwhere, show(h.Addr), verr)
+		} else if !(val != nil && val.Kind == yaml.ScalarNode && val.Tag == "!!null") {
+			verr.add(FieldError{File: file, Line: key.Line, Where: hwhere, Problem: "host variables must be a mapping", Fix: "write '{pg_seq: 1, pg_role: primary}'"})
+		}
+		checkLevel(file, hwhere, hostVars, global, keysOf(globalKeys), globalKeys, "pigwf reads it from all.vars only", "set it under all.vars", verr)
+		if c.Name != "" {
+			checkLevel(file, hwhere, hostVars, clusterVars, clusterKeys, nil, "a cluster setting, which pigwf takes from the group (or all.vars) for every member",
+				"set it under "+show(group)+".vars", verr)
 		}
 		eff := merge(global, groupVars, hostVars)
-		h.Node = nodeVars(file, hwhere, h.Addr, eff, verr)
+		h.Node = nodeVars(h.Addr, eff)
 		if c.Name != "" || eff["pg_seq"] != nil || eff["pg_role"] != nil {
 			parsePgIdentity(file, hwhere, key.Line, c, &h, eff, seqs, &primaries, verr)
 		}
 		c.Hosts = append(c.Hosts, h)
+		hm := hostMeta{addr: h.Addr, sshHost: h.Node.SSHHost, where: hwhere, nodename: h.Node.Nodename, line: key.Line, nodenameLine: key.Line}
+		if v := eff["nodename"]; v != nil {
+			hm.nodenameLine, hm.nodenameSet = v.Line, true
+		}
+		if c.Name != "" {
+			hm.ports = hostPorts(h, eff)
+		}
+		meta.hosts = append(meta.hosts, hm)
 	}
 	if c.Name != "" {
 		switch {
@@ -77,19 +202,75 @@ func parseCluster(file, group string, line int, n *yaml.Node, global varMap, ver
 			verr.add(FieldError{File: file, Line: line, Where: where, Problem: "has " + strconv.Itoa(len(primaries)) + " primaries (" + strings.Join(primaries, ", ") + ")",
 				Fix: "keep pg_role: primary on exactly one host and make the others replica"})
 		}
-		c.Users = decodeList[User](file, where, "pg_users", eff0(global, groupVars, "pg_users"), verr)
-		c.Databases = decodeList[Database](file, where, "pg_databases", eff0(global, groupVars, "pg_databases"), verr)
-		c.HBARules = decodeList[HBARule](file, where, "pg_hba_rules", eff0(global, groupVars, "pg_hba_rules"), verr)
+		// A list from all.vars is reported there, once, however many clusters read it.
+		defWhere := func(key string) string {
+			if groupVars[key] == nil {
+				return "all.vars"
+			}
+			return where
+		}
+		c.Users = decodeList[User](file, defWhere("pg_users"), "pg_users", eff0(global, groupVars, "pg_users"), verr)
+		c.Databases = decodeList[Database](file, defWhere("pg_databases"), "pg_databases", eff0(global, groupVars, "pg_databases"), verr)
+		c.HBARules = decodeList[HBARule](file, defWhere("pg_hba_rules"), "pg_hba_rules", eff0(global, groupVars, "pg_hba_rules"), verr)
+		c.PG = pgVars(clusterVars)
 		validateUsersAndDBs(file, where, c, verr)
-		c.PG = pgVars(file, where, merge(global, groupVars), verr)
+		pgPort := portUse{port: c.PG.Port, field: "pg_port", what: "its PostgreSQL port (pg_port)", line: line}
+		if v := clusterVars["pg_port"]; v != nil {
+			pgPort.line, pgPort.explicit = v.Line, true
+		}
+		for i := range meta.hosts {
+			meta.hosts[i].ports = append([]portUse{pgPort, {port: AgentAPIPort, what: fmt.Sprintf("the HA agent's API port (%d, fixed)", AgentAPIPort), line: pgPort.line}}, meta.hosts[i].ports...)
+		}
 	}
 	sort.SliceStable(c.Hosts, func(i, j int) bool { return c.Hosts[i].Seq < c.Hosts[j].Seq })
-	return c
+	return c, meta
+}
+
+// AgentAPIPort is the port of the HA agent's REST API on every PostgreSQL member (the same as
+// starter.AgentAPIPort, which a test checks); pg_port and the other services must not take it.
+const AgentAPIPort = 8008
+
+// hostPorts are the ports a host's own variables set: SSH (when SSH reaches the host's own
+// address) and PgBouncer when the inventory enables it.
+func hostPorts(h Host, eff varMap) []portUse {
+	var out []portUse
+	if h.Node.SSHHost == h.Addr {
+		u := portUse{port: h.Node.SSHPort, field: "ansible_port", what: "its SSH port (ansible_port)", line: h.Line}
+		if v := eff["ansible_port"]; v != nil {
+			u.line, u.explicit = v.Line, true
+		}
+		out = append(out, u)
+	}
+	// PgBouncer counts when the inventory gives it a port or enables it (Pigsty's 6432), and not
+	// when it is disabled: pigwf itself does not run one.
+	u := portUse{port: 6432, field: "pgbouncer_port", what: "its PgBouncer port (pgbouncer_port)", line: h.Line}
+	enabled := false
+	if v := eff["pgbouncer_port"]; v != nil {
+		if p, ok := portOf(v.Value); ok {
+			enabled, u.port, u.line, u.explicit = true, p, v.Line, true
+		}
+	}
+	if v := eff["pgbouncer_enabled"]; v != nil {
+		enabled, _ = strconv.ParseBool(v.Value)
+	}
+	if enabled {
+		out = append(out, u)
+	}
+	return out
+}
+
+func keysOf(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func parsePgIdentity(file, hwhere string, line int, c *Cluster, h *Host, eff varMap, seqs map[int]string, primaries *[]string, verr *ValidationError) {
 	if c.Name == "" {
-		verr.add(FieldError{File: file, Line: line, Where: hwhere, Problem: "has pg_seq/pg_role but its group has no pg_cluster", Fix: "add 'pg_cluster: " + c.Group + "' under " + c.Group + ".vars"})
+		verr.add(FieldError{File: file, Line: line, Where: hwhere, Problem: "has pg_seq/pg_role but its group has no pg_cluster", Fix: "add 'pg_cluster: " + show(c.Group) + "' under " + show(c.Group) + ".vars"})
 		return
 	}
 	seqNode := eff["pg_seq"]
@@ -98,7 +279,7 @@ func parsePgIdentity(file, hwhere string, line int, c *Cluster, h *Host, eff var
 	} else if n, err := strconv.Atoi(seqNode.Value); err != nil || n < 1 {
 		verr.add(FieldError{File: file, Line: seqNode.Line, Where: hwhere, Field: "pg_seq", Problem: fmt.Sprintf("%q is not a positive integer", seqNode.Value), Fix: "use 1, 2, 3, ..."})
 	} else if other, dup := seqs[n]; dup {
-		verr.add(FieldError{File: file, Line: seqNode.Line, Where: hwhere, Field: "pg_seq", Problem: fmt.Sprintf("%d is also used by host %s", n, other), Fix: "pg_seq must be unique within the cluster"})
+		verr.add(FieldError{File: file, Line: seqNode.Line, Where: hwhere, Field: "pg_seq", Problem: fmt.Sprintf("%d is also used by host %s", n, show(other)), Fix: "pg_seq must be unique within the cluster"})
 	} else {
 		seqs[n] = h.Addr
 		h.Seq = n
@@ -110,7 +291,7 @@ func parsePgIdentity(file, hwhere string, line int, c *Cluster, h *Host, eff var
 	}
 	switch roleNode.Value {
 	case RolePrimary:
-		*primaries = append(*primaries, h.Addr)
+		*primaries = append(*primaries, show(h.Addr))
 	case RoleReplica, RoleOffline:
 	default:
 		verr.add(FieldError{File: file, Line: roleNode.Line, Where: hwhere, Field: "pg_role", Problem: fmt.Sprintf("%q is not a role", roleNode.Value), Fix: "use primary, replica or offline"})
@@ -118,17 +299,20 @@ func parsePgIdentity(file, hwhere string, line int, c *Cluster, h *Host, eff var
 	h.Role = roleNode.Value
 	if h.Node.Nodename == "" && h.Seq > 0 {
 		h.Node.Nodename = fmt.Sprintf("%s-%d", c.Name, h.Seq)
+		if p, _ := nodenameProblem(h.Node.Nodename); p != "" && clusterNameRE.MatchString(c.Name) {
+			verr.add(FieldError{File: file, Line: seqNode.Line, Where: hwhere, Field: "nodename", Problem: fmt.Sprintf("%q (pg_cluster-pg_seq) is longer than a host name may be", h.Node.Nodename),
+				Fix: "set nodename on this host, or use a shorter pg_cluster"})
+		}
 	}
 }
 
-func nodeVars(file, where, addr string, eff varMap, verr *ValidationError) NodeVars {
+// nodeVars reads the node-level variables of one host. Their values were checked where they are
+// written (varsOf), so a value that does not parse here was reported already and the default
+// stays.
+func nodeVars(addr string, eff varMap) NodeVars {
 	nv := NodeVars{SSHHost: addr, SSHPort: DefaultSSHPort, SSHUser: DefaultSSHUser, Packages: DefaultPackages, Sysctl: DefaultSysctl, Limits: DefaultLimits}
 	str := func(key string, dst *string) {
-		if v := eff[key]; v != nil {
-			if v.Kind != yaml.ScalarNode {
-				verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: key, Problem: "must be a string"})
-				return
-			}
+		if v := eff[key]; v != nil && v.Kind == yaml.ScalarNode {
 			*dst = v.Value
 		}
 	}
@@ -138,74 +322,77 @@ func nodeVars(file, where, addr string, eff varMap, verr *ValidationError) NodeV
 	str("pigwf_known_hosts", &nv.KnownHosts)
 	str("nodename", &nv.Nodename)
 	if v := eff["ansible_port"]; v != nil {
-		p, err := strconv.Atoi(v.Value)
-		if err != nil || p < 1 || p > 65535 {
-			verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: "ansible_port", Problem: fmt.Sprintf("%q is not a TCP port", v.Value), Fix: "use 1-65535 (22 by default)"})
-		} else {
+		if p, ok := portOf(v.Value); ok {
 			nv.SSHPort = p
 		}
 	}
 	if v := eff["node_packages"]; v != nil {
 		var pk []string
-		if err := v.Decode(&pk); err != nil {
-			verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: "node_packages", Problem: "must be a list of package names"})
-		} else {
+		if err := v.Decode(&pk); err == nil {
 			nv.Packages = pk
 		}
 	}
-	for key, dst := range map[string]*map[string]string{"node_sysctl_params": &nv.Sysctl, "node_limits": &nv.Limits} {
-		if v := eff[key]; v != nil {
-			m := map[string]string{}
-			if err := v.Decode(&m); err != nil {
-				verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: key, Problem: "must be a mapping of name: value"})
-			} else {
-				*dst = m
-			}
+	if v := eff["node_sysctl_params"]; v != nil {
+		if m, ok := stringMap(v); ok {
+			nv.Sysctl = m
 		}
 	}
-	for k, v := range nv.Sysctl {
-		if !sysctlKeyRE.MatchString(k) || strings.ContainsAny(v, "\n;&|`$") {
-			verr.add(FieldError{File: file, Where: where, Field: "node_sysctl_params", Problem: fmt.Sprintf("%s = %q is not a sysctl setting", k, v), Fix: "use dotted names like net.core.somaxconn and plain values"})
+	if v := eff["node_limits"]; v != nil {
+		if m, ok := stringMap(v); ok {
+			nv.Limits = m
 		}
 	}
 	return nv
 }
 
-func pgVars(file, where string, eff varMap, verr *ValidationError) PGVars {
+// stringMap reads a mapping of name: value (merge keys applied), each value as a YAML decoder
+// reads it into a string.
+func stringMap(v *yaml.Node) (map[string]string, bool) {
+	if v.Kind != yaml.MappingNode {
+		return nil, false
+	}
+	m := map[string]string{}
+	for _, p := range pairs(v, nil) {
+		var s string
+		if p.val == nil || p.val.Decode(&s) != nil {
+			return nil, false
+		}
+		m[p.key.Value] = s
+	}
+	return m, true
+}
+
+// pgVars reads the cluster-level variables (all.vars, then the group's), checked in varsOf.
+func pgVars(eff varMap) PGVars {
 	pv := defaultPGVars()
 	str := func(key string, dst *string) {
-		if v := eff[key]; v != nil {
+		if v := eff[key]; v != nil && v.Kind == yaml.ScalarNode {
 			*dst = v.Value
 		}
 	}
 	integer := func(key string, dst *int64, min int64) {
 		if v := eff[key]; v != nil {
-			n, err := strconv.ParseInt(v.Value, 10, 64)
-			if err != nil || n < min {
-				verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: key, Problem: fmt.Sprintf("%q is not an integer >= %d", v.Value, min)})
-				return
+			if n, err := strconv.ParseInt(v.Value, 10, 64); err == nil && n >= min {
+				*dst = n
 			}
-			*dst = n
 		}
 	}
 	boolean := func(key string, dst *bool) {
 		if v := eff[key]; v != nil {
-			b, err := strconv.ParseBool(v.Value)
-			if err != nil {
-				verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: key, Problem: fmt.Sprintf("%q is not true or false", v.Value)})
-				return
+			if b, err := strconv.ParseBool(v.Value); err == nil {
+				*dst = b
 			}
-			*dst = b
 		}
 	}
-	var port, retention int64 = int64(pv.Port), int64(pv.BackupRetentionFull)
-	integer("pg_port", &port, 1)
+	if v := eff["pg_port"]; v != nil {
+		if p, ok := portOf(v.Value); ok && p > 0 {
+			pv.Port = p
+		}
+	}
+	retention := int64(pv.BackupRetentionFull)
 	integer("pg_rpo", &pv.RPO, 0)
 	integer("pgbackrest_retention_full", &retention, 1)
-	if port > 65535 {
-		verr.add(FieldError{File: file, Where: where, Field: "pg_port", Problem: fmt.Sprintf("%d is not a TCP port", port)})
-	}
-	pv.Port, pv.BackupRetentionFull = int(port), int(retention)
+	pv.BackupRetentionFull = int(retention)
 	str("pg_data", &pv.DataDir)
 	str("pg_bin_dir", &pv.BinDir)
 	str("pg_namespace", &pv.Namespace)
@@ -218,40 +405,16 @@ func pgVars(file, where string, eff varMap, verr *ValidationError) PGVars {
 	boolean("pg_synchronous_mode", &pv.SyncMode)
 	boolean("pg_synchronous_mode_strict", &pv.SyncStrict)
 	str("pigwf_approval_timeout", &pv.ApprovalTimeout)
-	if pv.ApprovalTimeout != "" {
-		if d, err := time.ParseDuration(pv.ApprovalTimeout); err != nil || d <= 0 {
-			verr.add(FieldError{File: file, Where: where, Field: "pigwf_approval_timeout", Problem: fmt.Sprintf("%q is not a duration", pv.ApprovalTimeout), Fix: "write it like 30m or 2h"})
-		}
-	}
 	if v := eff["pigwf_approvers"]; v != nil {
-		if err := v.Decode(&pv.Approvers); err != nil {
-			verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: "pigwf_approvers", Problem: "must be a list of names", Fix: "write [alice, bob]"})
+		var a []string
+		if err := v.Decode(&a); err == nil {
+			pv.Approvers = a
 		}
 	}
 	if v := eff["pg_parameters"]; v != nil {
-		m := map[string]string{}
-		if err := v.Decode(&m); err != nil {
-			verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: "pg_parameters", Problem: "must be a mapping of parameter: value"})
+		if m, ok := stringMap(v); ok {
+			pv.Parameters = m
 		}
-		for k, val := range m {
-			if !identRE.MatchString(k) || strings.ContainsAny(val, "\n") {
-				verr.add(FieldError{File: file, Line: v.Line, Where: where, Field: "pg_parameters", Problem: fmt.Sprintf("%s = %q is not a PostgreSQL setting", k, val)})
-			}
-		}
-		pv.Parameters = m
-	}
-	for _, p := range []struct{ field, path string }{{"pg_data", pv.DataDir}, {"pg_bin_dir", pv.BinDir}, {"pgbackrest_repo_path", pv.BackupRepoPath}} {
-		if !strings.HasPrefix(p.path, "/") || strings.ContainsAny(p.path, " '\"$`;") {
-			verr.add(FieldError{File: file, Where: where, Field: p.field, Problem: fmt.Sprintf("%q is not an absolute path", p.path), Fix: "use a plain absolute path"})
-		}
-	}
-	for _, u := range []struct{ field, name string }{{"pg_replication_username", pv.ReplicationUser}, {"pg_admin_username", pv.AdminUser}} {
-		if !identRE.MatchString(u.name) {
-			verr.add(FieldError{File: file, Where: where, Field: u.field, Problem: fmt.Sprintf("%q is not a valid role name", u.name)})
-		}
-	}
-	if !strings.HasPrefix(pv.Namespace, "/") {
-		verr.add(FieldError{File: file, Where: where, Field: "pg_namespace", Problem: fmt.Sprintf("%q must start with /", pv.Namespace)})
 	}
 	return pv
 }
@@ -303,16 +466,4 @@ func eff0(global, group varMap, key string) *yaml.Node {
 		return v
 	}
 	return global[key]
-}
-
-func mapGet(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }

@@ -1,0 +1,607 @@
+package inventory
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The rules below are strict on purpose: inventory values end up in root shell scripts on the
+// nodes, in generated files (postgresql.conf, pg_hba.conf, limits.d, /etc/hosts) and in SQL, so
+// a value is accepted only in the shape its use needs, and anything else is refused at load,
+// before any connection, with the variable named.
+var (
+	// identRE: a PostgreSQL role or database name pigwf can use unquoted in SQL and files.
+	identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	// paramNameRE: a PostgreSQL setting, possibly an extension's (pg_stat_statements.max).
+	paramNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_.]{0,127}$`)
+	// nodenameRE: a host name (a label, or dotted labels), at most 63 characters: it is also the
+	// HA member name and, with '-' and '.' as '_', the member's replication slot name, so '_' and
+	// upper case (which would collide there) are out, and two nodenames must not collide.
+	nodenameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+	// unixUserRE: an SSH login name.
+	unixUserRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	// debPkgRE: Debian's rule for package names (Policy 5.6.7); never starts with '-'.
+	debPkgRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{1,99}$`)
+	// nodePathRE: a path on the nodes, used in shell scripts and configuration files.
+	nodePathRE = regexp.MustCompile(`^(/[A-Za-z0-9._+@,=:-]+)+/?$`)
+	// namespaceRE: an etcd key prefix.
+	namespaceRE = regexp.MustCompile(`^(/[A-Za-z0-9._-]+)+$`)
+	// groupNameRE: an inventory group (Ansible/Pigsty group names; '-' as Pigsty uses it).
+	groupNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+	// sysctlValueRE: a kernel setting's value (numbers, words, space-separated vectors).
+	sysctlValueRE = regexp.MustCompile(`^[A-Za-z0-9._:/,+-]+( [A-Za-z0-9._:/,+-]+)*$`)
+	// limitValueRE: a limits.conf value.
+	limitValueRE = regexp.MustCompile(`^(-1|[0-9]{1,19}|unlimited|infinity)$`)
+	sysctlKeyRE  = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_-]+)+$`)
+	hostnameRE   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
+	numericRE    = regexp.MustCompile(`^[0-9.]+$`)
+	digitsRE     = regexp.MustCompile(`^[0-9]{1,5}$`)
+	plainRE      = regexp.MustCompile(`^[A-Za-z0-9._:/@+-]+$`)
+)
+
+// limitItems are the items limits.conf knows (limits.conf(5)).
+var limitItems = set("core data fsize memlock nofile rss stack cpu nproc as maxlogins maxsyslogins nonewprivs priority locks sigpending msgqueue nice rtprio")
+
+// validHost: an IP address, or a host name whose labels are not all numeric (10.0.0.256 is a
+// mistyped address, not a name).
+func validHost(s string) bool {
+	if net.ParseIP(s) != nil {
+		return true
+	}
+	return len(s) <= 253 && hostnameRE.MatchString(s) && !numericRE.MatchString(s)
+}
+
+// badRune returns the first control, format (e.g. bidirectional override) or line/paragraph
+// separator character of s: none of them belongs in a value that reaches a file, a shell or a
+// terminal.
+func badRune(s string) (rune, bool) {
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r) || r == unicode.ReplacementChar {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// show prints a name from the file in a message: as is when it is plain, quoted (control
+// characters escaped) when not, so a hostile name cannot forge lines of the report.
+func show(s string) string {
+	if plainRE.MatchString(s) {
+		return s
+	}
+	return strconv.Quote(s)
+}
+
+func set(words string) map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(words) {
+		m[w] = true
+	}
+	return m
+}
+
+// varRule checks one variable where it is written; the FieldErrors it returns carry their line
+// and, for a part of a structured value, their own Field (e.g. pg_parameters.port). Where and
+// File are filled in by the caller.
+type varRule func(v *yaml.Node) []FieldError
+
+// varRules: every variable pigwf reads, with its rule. Values are checked where they are written
+// (all.vars, a group's vars or a host's), once, whichever level ends up used; the parsers in
+// vars.go then read the effective values and need not check them again.
+var varRules map[string]varRule
+
+func init() {
+	varRules = map[string]varRule{
+		"pg_cluster":   scalarRule(clusterNameProblem),
+		"ansible_host": scalarRule(hostProblem),
+		"ansible_port": portRule(DefaultSSHPort),
+		"ansible_user": scalarRule(func(s string) (string, string) {
+			return rx(s, unixUserRE, "is not a user name", "use a login name like root or admin")
+		}),
+		"ansible_ssh_private_key_file": scalarRule(localPathProblem),
+		"pigwf_known_hosts":            scalarRule(localPathProblem),
+		"nodename":                     scalarRule(nodenameProblem),
+		"node_packages":                listRule("node_packages", packageProblem),
+		"node_sysctl_params":           mapRule("node_sysctl_params", sysctlProblem),
+		"node_limits":                  mapRule("node_limits", limitProblem),
+		"pg_port":                      portRule(5432),
+		"pg_data":                      scalarRule(nodePathProblem),
+		"pg_bin_dir":                   scalarRule(nodePathProblem),
+		"pgbackrest_repo_path":         scalarRule(nodePathProblem),
+		"pg_namespace": scalarRule(func(s string) (string, string) {
+			return rx(s, namespaceRE, "is not an etcd key prefix", "use a path of plain words, e.g. /pigwf")
+		}),
+		"pg_replication_username":    scalarRule(roleNameProblem),
+		"pg_admin_username":          scalarRule(roleNameProblem),
+		"pg_replication_password":    scalarRule(textProblem),
+		"pg_admin_password":          scalarRule(textProblem),
+		"pg_checksum":                scalarRule(boolProblem),
+		"pg_synchronous_mode":        scalarRule(boolProblem),
+		"pg_synchronous_mode_strict": scalarRule(boolProblem),
+		"pg_rpo":                     intRule(0, 1<<50),
+		"pgbackrest_retention_full":  intRule(1, 9999999),
+		"pigwf_approval_timeout": scalarRule(func(s string) (string, string) {
+			if d, err := time.ParseDuration(s); err != nil || d <= 0 {
+				return fmt.Sprintf("%q is not a duration", s), "write it like 30m or 2h"
+			}
+			return "", ""
+		}),
+		"pigwf_approvers": approversRule,
+		"pg_parameters":   parametersRule,
+		"pg_users":        entriesRule("pg_users", userFields, checkUser),
+		"pg_databases":    entriesRule("pg_databases", databaseFields, checkDatabase),
+		"pg_hba_rules":    entriesRule("pg_hba_rules", hbaFields, checkHBARule),
+		"etcd_cluster": scalarRule(func(s string) (string, string) {
+			return rx(s, groupNameRE, "is not a group name", "name the group under all.children that lists the etcd nodes")
+		}),
+		"etcd_port":         portRule(2379),
+		"etcd_peer_port":    portRule(2380),
+		"pgbouncer_port":    portRule(6432),
+		"pgbouncer_enabled": scalarRule(boolProblem),
+	}
+}
+
+// rx is the common case of a scalar rule: the value must match re.
+func rx(s string, re *regexp.Regexp, problem, fix string) (string, string) {
+	if !re.MatchString(s) {
+		return fmt.Sprintf("%q %s", s, problem), fix
+	}
+	return "", ""
+}
+
+// scalarRule lifts a check of one string value into a varRule; lists and mappings are refused.
+func scalarRule(check func(string) (problem, fix string)) varRule {
+	return func(v *yaml.Node) []FieldError {
+		if v.Kind != yaml.ScalarNode {
+			return []FieldError{{Line: v.Line, Problem: "must be a single value, not a list or mapping"}}
+		}
+		if p, f := check(v.Value); p != "" {
+			return []FieldError{{Line: v.Line, Problem: p, Fix: f}}
+		}
+		return nil
+	}
+}
+
+// portRule: an integer 1-65535 written as digits only ("2379$(id)" and "0x50" are refused).
+func portRule(def int) varRule {
+	return scalarRule(func(s string) (string, string) {
+		if p, ok := portOf(s); !ok || p < 1 {
+			return fmt.Sprintf("%q is not a TCP port", s), fmt.Sprintf("use an integer 1-65535 (%d by default)", def)
+		}
+		return "", ""
+	})
+}
+
+// portOf parses a port written as digits only.
+func portOf(s string) (int, bool) {
+	if !digitsRE.MatchString(s) {
+		return 0, false
+	}
+	p, err := strconv.Atoi(s)
+	return p, err == nil && p <= 65535
+}
+
+func intRule(lo, hi int64) varRule {
+	return scalarRule(func(s string) (string, string) {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < lo || n > hi {
+			return fmt.Sprintf("%q is not an integer >= %d", s, lo), fmt.Sprintf("use an integer from %d to %d", lo, hi)
+		}
+		return "", ""
+	})
+}
+
+func boolProblem(s string) (string, string) {
+	if _, err := strconv.ParseBool(s); err != nil {
+		return fmt.Sprintf("%q is not true or false", s), "write true or false"
+	}
+	return "", ""
+}
+
+func clusterNameProblem(s string) (string, string) {
+	return rx(s, clusterNameRE, "is not a valid cluster name", "use lower-case letters, digits and '-', starting with a letter (a DNS label, e.g. pg-test)")
+}
+
+func hostProblem(s string) (string, string) {
+	if !validHost(s) {
+		return fmt.Sprintf("%q is not an IP address or host name", s), "use the node's address, e.g. 10.10.10.11"
+	}
+	return "", ""
+}
+
+func roleNameProblem(s string) (string, string) {
+	return rx(s, identRE, "is not a valid role name", "use lower-case letters, digits and '_', starting with a letter or '_' (at most 63)")
+}
+
+// textProblem: free text (passwords, comments, titles) may hold anything printable.
+func textProblem(s string) (string, string) {
+	if r, bad := badRune(s); bad {
+		return fmt.Sprintf("holds the control character %U", r), "remove line breaks, tabs and other control characters"
+	}
+	return "", ""
+}
+
+// localPathProblem: a file on the worker's machine (SSH key, known_hosts), opened by Go, never
+// by a shell; it must be absolute since nothing expands '~' or knows the worker's directory.
+func localPathProblem(s string) (string, string) {
+	if p, f := textProblem(s); p != "" {
+		return p, f
+	}
+	if !strings.HasPrefix(s, "/") {
+		return fmt.Sprintf("%q is not an absolute path", s), "write the full path (~ is not expanded), e.g. /home/admin/.ssh/id_ed25519"
+	}
+	return "", ""
+}
+
+// nodePathProblem: a directory on the nodes, written into root shell scripts and configuration.
+func nodePathProblem(s string) (string, string) {
+	if !nodePathRE.MatchString(s) {
+		return fmt.Sprintf("%q is not an absolute path of plain names", s), "use an absolute path of letters, digits and . _ - + @ , = : (no spaces, quotes or $)"
+	}
+	for _, part := range strings.Split(s, "/") {
+		if part == ".." || part == "." {
+			return fmt.Sprintf("%q has a '%s' component", s, part), "write the path without . or .."
+		}
+	}
+	return "", ""
+}
+
+func nodenameProblem(s string) (string, string) {
+	if len(s) > 63 || !nodenameRE.MatchString(s) {
+		return fmt.Sprintf("%q is not a valid node name", s), "use lower-case letters, digits, '-' and '.', at most 63 (a host name, e.g. pg-test-1)"
+	}
+	return "", ""
+}
+
+// slotName is the replication slot the HA agent names after a member (pgctl.SlotName).
+func slotName(nodename string) string {
+	return strings.NewReplacer("-", "_", ".", "_").Replace(nodename)
+}
+
+func packageProblem(s string) (string, string) {
+	if parts := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }); len(parts) > 1 {
+		several := true
+		for _, p := range parts {
+			several = several && debPkgRE.MatchString(p)
+		}
+		if several {
+			return fmt.Sprintf("%q is several packages in one entry", s), "pigwf installs each entry as one package: write one name per entry"
+		}
+	}
+	return rx(s, debPkgRE, "is not a Debian package name", "use lower-case letters, digits and + . -, starting with a letter or digit (e.g. postgresql-15)")
+}
+
+func sysctlProblem(k, v string) (string, string) {
+	if !sysctlKeyRE.MatchString(k) || !sysctlValueRE.MatchString(v) {
+		return fmt.Sprintf("%s = %q is not a sysctl setting", show(k), v), "use dotted names like net.core.somaxconn and plain values"
+	}
+	return "", ""
+}
+
+func limitProblem(k, v string) (string, string) {
+	if !limitItems[k] {
+		return fmt.Sprintf("%s is not a limits.conf item", show(k)), "use nofile, nproc, memlock, core, stack, ... (limits.conf(5))"
+	}
+	if !limitValueRE.MatchString(v) {
+		return fmt.Sprintf("%s = %q is not a limit", k, v), "use a number, -1 or unlimited"
+	}
+	return "", ""
+}
+
+// listRule: a list of single values, each checked.
+func listRule(field string, check func(string) (string, string)) varRule {
+	return func(v *yaml.Node) []FieldError {
+		if v.Kind != yaml.SequenceNode {
+			return []FieldError{{Line: v.Line, Problem: "must be a list", Fix: "write [a, b] or one '- a' per line"}}
+		}
+		var out []FieldError
+		for i, item := range v.Content {
+			f := fmt.Sprintf("%s[%d]", field, i)
+			if item = resolve(item); item == nil || item.Kind != yaml.ScalarNode {
+				out = append(out, FieldError{Line: v.Line, Field: f, Problem: "must be a single value"})
+			} else if p, fix := check(item.Value); p != "" {
+				out = append(out, FieldError{Line: item.Line, Field: f, Problem: p, Fix: fix})
+			}
+		}
+		return out
+	}
+}
+
+// mapRule: a mapping of name: single value, each pair checked.
+func mapRule(field string, check func(k, v string) (string, string)) varRule {
+	return func(v *yaml.Node) []FieldError {
+		if v.Kind != yaml.MappingNode {
+			return []FieldError{{Line: v.Line, Problem: "must be a mapping of name: value", Fix: "write {name: value, ...}"}}
+		}
+		var out []FieldError
+		for _, p := range pairs(v, collect(&out, field)) {
+			f := field + "." + show(p.key.Value)
+			if p.val == nil || p.val.Kind != yaml.ScalarNode {
+				out = append(out, FieldError{Line: p.key.Line, Field: f, Problem: "must be a single value"})
+			} else if prob, fix := check(p.key.Value, p.val.Value); prob != "" {
+				out = append(out, FieldError{Line: p.key.Line, Field: f, Problem: prob, Fix: fix})
+			}
+		}
+		return out
+	}
+}
+
+// collect turns problems found while reading a mapping into FieldErrors of field (or of
+// field.key for a problem with one key).
+func collect(out *[]FieldError, field string) reporter {
+	return func(line int, key, problem, fix string) {
+		f := field
+		if key != "" {
+			f += "." + show(key)
+		}
+		*out = append(*out, FieldError{Line: line, Field: f, Problem: problem, Fix: fix})
+	}
+}
+
+func approversRule(v *yaml.Node) []FieldError {
+	out := listRule("pigwf_approvers", func(s string) (string, string) {
+		if p, f := textProblem(s); p != "" {
+			return p, f
+		}
+		if strings.TrimSpace(s) != s || s == "" || len(s) > 128 {
+			return fmt.Sprintf("%q is not a name", s), "write each approver's name as they sign approvals, e.g. alice"
+		}
+		return "", ""
+	})(v)
+	seen := map[string]bool{}
+	for i, item := range v.Content {
+		if item = resolve(item); item != nil && item.Kind == yaml.ScalarNode {
+			if seen[item.Value] {
+				out = append(out, FieldError{Line: item.Line, Field: fmt.Sprintf("pigwf_approvers[%d]", i), Problem: fmt.Sprintf("%q is listed twice", item.Value), Fix: "list each approver once"})
+			}
+			seen[item.Value] = true
+		}
+	}
+	return out
+}
+
+// derivedParameters are the settings pigwf derives itself (activities.Parameters, the HA agent,
+// PITRRestore): an override in pg_parameters would break what pigwf relies on, so it is refused
+// with the reason. Other settings are the user's to tune.
+var derivedParameters = map[string]string{
+	"port":                      "pigwf sets it from pg_port, which the agents, pg_hba.conf and backups use; set pg_port instead",
+	"cluster_name":              "pigwf sets it to pg_cluster",
+	"listen_addresses":          "pigwf sets it to '*': members replicate and the agents connect over the network; restrict access with pg_hba_rules",
+	"unix_socket_directories":   "pigwf and the HA agent connect through /var/run/postgresql",
+	"archive_mode":              "pigwf turns WAL archiving on: backups and PITR need it",
+	"archive_command":           "pigwf archives WAL to this cluster's pgBackRest stanza: backups and PITR need it",
+	"archive_library":           "it would replace pigwf's archive_command (pgBackRest): backups and PITR need that",
+	"restore_command":           "PITRRestore writes it (pgBackRest), and only while it restores",
+	"primary_conninfo":          "the HA agent points each standby at its upstream",
+	"primary_slot_name":         "the HA agent gives each standby its replication slot",
+	"synchronous_standby_names": "the HA agent manages it from pg_synchronous_mode; set pg_synchronous_mode instead",
+	"hba_file":                  "pigwf writes pg_hba.conf in the data directory from pg_hba_rules",
+	"data_directory":            "pigwf sets the data directory from pg_data",
+	"hot_standby":               "the HA agent and PITRRestore query standbys and servers in recovery (the agent also forces it on its command line)",
+	"wal_log_hints":             "pg_rewind needs it to rejoin a former primary (the HA agent also forces it on its command line)",
+	"include":                   "pigwf writes the whole postgresql.conf; an include would bring in settings it does not check",
+	"include_dir":               "pigwf writes the whole postgresql.conf; an include would bring in settings it does not check",
+	"include_if_exists":         "pigwf writes the whole postgresql.conf; an include would bring in settings it does not check",
+}
+
+func parametersRule(v *yaml.Node) []FieldError {
+	if v.Kind != yaml.MappingNode {
+		return []FieldError{{Line: v.Line, Problem: "must be a mapping of parameter: value", Fix: "write {shared_buffers: 1GB, ...}"}}
+	}
+	var out []FieldError
+	for _, p := range pairs(v, collect(&out, "pg_parameters")) {
+		k := p.key.Value
+		f := "pg_parameters." + show(k)
+		switch {
+		case !paramNameRE.MatchString(k):
+			out = append(out, FieldError{Line: p.key.Line, Field: f, Problem: fmt.Sprintf("%s is not a PostgreSQL setting name", show(k)), Fix: "use the setting's lower-case name (letters, digits, '_', '.')"})
+		case derivedParameters[k] != "" || strings.HasPrefix(k, "recovery_target"):
+			why := derivedParameters[k]
+			if why == "" {
+				why = "PITRRestore sets the recovery target, and only while it restores; use pigwf start pitr-restore"
+			}
+			out = append(out, FieldError{Line: p.key.Line, Field: f, Problem: "is set by pigwf: " + why, Fix: "remove it from pg_parameters"})
+		case p.val == nil || p.val.Kind != yaml.ScalarNode:
+			out = append(out, FieldError{Line: p.key.Line, Field: f, Problem: "must be a single value"})
+		default:
+			if prob, fix := textProblem(p.val.Value); prob != "" {
+				out = append(out, FieldError{Line: p.val.Line, Field: f, Problem: prob, Fix: fix})
+			} else if strings.Contains(p.val.Value, `\`) {
+				out = append(out, FieldError{Line: p.val.Line, Field: f, Problem: fmt.Sprintf("%q has a backslash, which postgresql.conf reads as an escape", p.val.Value), Fix: "write the value without '\\'"})
+			} else if k == "wal_level" && p.val.Value == "minimal" {
+				out = append(out, FieldError{Line: p.val.Line, Field: f, Problem: "minimal leaves nothing to replicate or archive", Fix: "use replica (the default) or logical"})
+			}
+		}
+	}
+	return out
+}
+
+// The fields of pg_users, pg_databases and pg_hba_rules entries Pigsty defines; pigwf reads
+// some of them (types.go) and ignores the others, but refuses a field neither knows (a typo such
+// as pasword would otherwise create a user without its password).
+var (
+	userFields = set(`name password login superuser createdb createrole inherit replication bypassrls
+		pgbouncer connlimit expire_in expire_at comment roles parameters pool_mode pool_connlimit search_path admin state`)
+	databaseFields = set(`name owner comment template encoding locale lc_collate lc_ctype tablespace allowconn
+		revokeconn register_datasource connlimit pool_auth_user pool_mode pool_size pool_size_reserve pool_size_min
+		pool_max_db_conn pool_reserve pool_connlimit pgbouncer baseline schemas extensions parameters state strategy
+		locale_provider icu_locale icu_rules builtin_locale is_template`)
+	hbaFields = set(`user db addr auth title role order rules`)
+)
+
+// entriesRule checks a list of entries (mappings) field by field.
+func entriesRule(field string, fields map[string]bool, check func(f string, line int, e []kv) []FieldError) varRule {
+	known := make([]string, 0, len(fields))
+	for k := range fields {
+		known = append(known, k)
+	}
+	return func(v *yaml.Node) []FieldError {
+		if v.Kind != yaml.SequenceNode {
+			return []FieldError{{Line: v.Line, Problem: "must be a list", Fix: "write each entry as '- {name: ...}'"}}
+		}
+		var out []FieldError
+		for i, item := range v.Content {
+			f := fmt.Sprintf("%s[%d]", field, i)
+			if item = resolve(item); item == nil || item.Kind != yaml.MappingNode {
+				out = append(out, FieldError{Line: v.Line, Field: f, Problem: "must be a mapping", Fix: "write the entry as '{name: ...}'"})
+				continue
+			}
+			e := pairs(item, collect(&out, f))
+			for _, p := range e {
+				if !fields[p.key.Value] {
+					fix := "remove it"
+					if best, d := closest(p.key.Value, known); d <= 2 {
+						fix = fmt.Sprintf("did you mean %s?", best)
+					}
+					out = append(out, FieldError{Line: p.key.Line, Field: f + "." + show(p.key.Value), Problem: "is not a field of " + field + " entries", Fix: fix})
+				}
+			}
+			out = append(out, check(f, item.Line, e)...)
+		}
+		return out
+	}
+}
+
+// scalarField returns entry field k when it is a single value (lists and mappings are left to
+// the decoder, which reports them).
+func scalarField(e []kv, k string) (*yaml.Node, bool) {
+	v := lookup(e, k)
+	return v, v != nil && v.Kind == yaml.ScalarNode
+}
+
+// fieldChecks applies checks to the single-valued fields of an entry.
+func fieldChecks(f string, e []kv, checks map[string]func(string) (string, string)) []FieldError {
+	var out []FieldError
+	for _, p := range e {
+		check := checks[p.key.Value]
+		if check == nil {
+			check = textProblem // fields pigwf ignores may still be shown or logged
+		}
+		if p.val != nil && p.val.Kind == yaml.ScalarNode {
+			if prob, fix := check(p.val.Value); prob != "" {
+				out = append(out, FieldError{Line: p.val.Line, Field: f + "." + show(p.key.Value), Problem: prob, Fix: fix})
+			}
+		}
+	}
+	return out
+}
+
+func checkUser(f string, line int, e []kv) []FieldError {
+	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": roleNameProblem})
+	if lookup(e, "name") == nil {
+		out = append(out, FieldError{Line: line, Field: f + ".name", Problem: "is missing", Fix: "every user needs a name"})
+	}
+	if roles := lookup(e, "roles"); roles != nil && roles.Kind == yaml.SequenceNode {
+		for i, r := range roles.Content {
+			if r = resolve(r); r != nil && r.Kind == yaml.ScalarNode {
+				if prob, fix := roleNameProblem(r.Value); prob != "" {
+					out = append(out, FieldError{Line: r.Line, Field: fmt.Sprintf("%s.roles[%d]", f, i), Problem: prob, Fix: fix})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func checkDatabase(f string, line int, e []kv) []FieldError {
+	out := fieldChecks(f, e, map[string]func(string) (string, string){
+		"name": func(s string) (string, string) {
+			return rx(s, identRE, "is not a valid database name", "use lower-case letters, digits and '_'")
+		},
+		"owner": roleNameProblem,
+	})
+	if lookup(e, "name") == nil {
+		out = append(out, FieldError{Line: line, Field: f + ".name", Problem: "is missing", Fix: "every database needs a name"})
+	}
+	return out
+}
+
+// HBA rule fields: each from a set pigwf renders correctly, or a strict pattern.
+var (
+	hbaDBKeywords   = set("all replication sameuser samerole")
+	hbaAddrKeywords = set("local localhost intra world cluster all samehost samenet") // pigwf's aliases (activities.RenderHBA) and PostgreSQL's
+	hbaAuths        = set("pwd ssl trust reject scram-sha-256 md5 password peer ident")
+)
+
+func checkHBARule(f string, line int, e []kv) []FieldError {
+	out := fieldChecks(f, e, map[string]func(string) (string, string){
+		"user": func(s string) (string, string) {
+			if s == "all" || identRE.MatchString(strings.TrimPrefix(s, "+")) {
+				return "", ""
+			}
+			if strings.Contains(s, "${") {
+				return fmt.Sprintf("%q is a Pigsty placeholder, which pigwf does not expand", s), "name the role (e.g. dbuser_dba)"
+			}
+			return fmt.Sprintf("%q is not a role", s), "use all, a role name, or +role for its members"
+		},
+		"db": func(s string) (string, string) {
+			if hbaDBKeywords[s] || identRE.MatchString(s) {
+				return "", ""
+			}
+			return fmt.Sprintf("%q is not a database", s), "use all, replication, sameuser, samerole or a database name"
+		},
+		"addr": hbaAddrProblem,
+		"auth": func(s string) (string, string) {
+			switch {
+			case hbaAuths[s]:
+				return "", ""
+			case s == "deny":
+				return `"deny" is not a PostgreSQL method`, "use reject"
+			case s == "sha" || s == "scram":
+				return fmt.Sprintf("%q is a Pigsty alias pigwf does not translate", s), "use pwd (scram-sha-256)"
+			case s == "cert":
+				return `"cert" needs a hostssl line with a client certificate, which pigwf does not render`, "use ssl (scram-sha-256 over TLS)"
+			}
+			return fmt.Sprintf("%q is not an authentication method", s), "use pwd, ssl, trust, reject, md5, ident or peer"
+		},
+		"role": func(s string) (string, string) {
+			if s == "common" {
+				return "", ""
+			}
+			return fmt.Sprintf("%q: pigwf applies every rule on every member", s), "remove role (or use common), or leave the rule out"
+		},
+		"order": func(s string) (string, string) {
+			if _, err := strconv.Atoi(s); err != nil {
+				return fmt.Sprintf("%q is not an integer", s), "write a number"
+			}
+			return "", ""
+		},
+	})
+	if r := lookup(e, "rules"); r != nil {
+		out = append(out, FieldError{Line: r.Line, Field: f + ".rules", Problem: "raw pg_hba lines are not taken", Fix: "write the rule as {user, db, addr, auth}"})
+	}
+	for _, k := range []string{"user", "db", "addr", "auth"} {
+		if lookup(e, k) == nil && lookup(e, "rules") == nil {
+			out = append(out, FieldError{Line: line, Field: f + "." + k, Problem: "is missing: a rule needs user, db, addr and auth", Fix: "e.g. '{user: dbuser_meta, db: all, addr: intra, auth: pwd}'"})
+		}
+	}
+	addr, _ := scalarField(e, "addr")
+	auth, _ := scalarField(e, "auth")
+	if addr != nil && auth != nil && auth.Value == "peer" && addr.Value != "local" {
+		out = append(out, FieldError{Line: auth.Line, Field: f + ".auth", Problem: "peer works on local (socket) connections only", Fix: "use addr: local, or another method"})
+	}
+	return out
+}
+
+func hbaAddrProblem(s string) (string, string) {
+	switch {
+	case hbaAddrKeywords[s]:
+		return "", ""
+	case s == "infra" || s == "admin":
+		return fmt.Sprintf("%q is a Pigsty alias pigwf does not resolve", s), "write the CIDR of those nodes (e.g. 10.10.10.10/32)"
+	}
+	if _, _, err := net.ParseCIDR(s); err == nil {
+		return "", ""
+	}
+	if validHost(s) {
+		return "", ""
+	}
+	return fmt.Sprintf("%q is not an address", s), "use a CIDR (10.0.0.0/8), an IP, a host name, or local, localhost, intra, world, cluster"
+}
