@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -215,13 +216,14 @@ func TestPgClusterCreateRefusesUnmanagedNode(t *testing.T) {
 func TestPgClusterCreateSurvivesWorkerKill(t *testing.T) {
 	requireIntegration(t)
 	points := []struct {
-		name     string
-		activity string // kill when this activity is running (or just completed, for initdb)
-		started  bool
+		name       string
+		activities []string // kill when one of these is running
 	}{
-		{"after initdb", "/" + activities.StepConfigure, true},
-		{"during a clone", "pg-test-2/" + activities.StepClone, true},
-		{"during the backup", "pg-test-1/" + activities.StepFullBackup, true},
+		// Configure alone takes ~30 ms, less than a poll round: any step between initdb and the
+		// first leader is "after initdb".
+		{"after initdb", []string{"/" + activities.StepConfigure, "/" + activities.StepRegisterDCS, "pg-test-1/" + activities.StepAgent, "/" + activities.StepLeader}},
+		{"during a clone", []string{"pg-test-2/" + activities.StepClone}},
+		{"during the backup", []string{"pg-test-1/" + activities.StepFullBackup}},
 	}
 	for i, p := range points {
 		t.Run(strings.ReplaceAll(p.name, " ", "-"), func(t *testing.T) {
@@ -246,7 +248,7 @@ func TestPgClusterCreateSurvivesWorkerKill(t *testing.T) {
 			deadline := time.Now().Add(3 * time.Minute)
 			for killed := false; !killed; {
 				if time.Now().After(deadline) {
-					t.Fatalf("never saw %s running", p.activity)
+					t.Fatalf("never saw %v running", p.activities)
 				}
 				d, err := c.C.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
 				if err != nil {
@@ -256,7 +258,8 @@ func TestPgClusterCreateSurvivesWorkerKill(t *testing.T) {
 					t.Fatalf("the run ended before the kill point")
 				}
 				for _, pa := range d.PendingActivities {
-					if strings.HasSuffix(pa.ActivityId, p.activity) && pa.State == enumspb.PENDING_ACTIVITY_STATE_STARTED {
+					if slices.ContainsFunc(p.activities, func(a string) bool { return strings.HasSuffix(pa.ActivityId, a) }) &&
+						pa.State == enumspb.PENDING_ACTIVITY_STATE_STARTED && !killed {
 						w1.kill()
 						killed = true
 						t.Logf("killed the worker with %s running", pa.ActivityId)
