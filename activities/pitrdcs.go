@@ -26,20 +26,28 @@ type PITRHAInput struct {
 	Leader string `json:"leader,omitempty"`
 }
 
+// loadKeys opens the cluster's store and reads every key once; closeFn closes the client.
+func (a *Activities) loadKeys(ctx context.Context, in DCSInput) (st *dcs.Store, snap *dcs.Snapshot, closeFn func(), err error) {
+	if st, closeFn, err = a.dcsStore(in); err != nil {
+		return nil, nil, nil, err
+	}
+	if snap, err = st.Load(ctx); err != nil {
+		closeFn()
+		return nil, nil, nil, fmt.Errorf("while reading the cluster from etcd: %w", err)
+	}
+	return st, snap, closeFn, nil
+}
+
 // PITRPause enters maintenance mode for the restore and waits until every agent reports it: from
 // then on no agent starts, stops, promotes, rewinds or re-creates anything. A pause someone else
 // set is refused (another operation is under way).
 func (a *Activities) PITRPause(ctx context.Context, in PITRHAInput) (StepResult, error) {
 	res := StepResult{Node: "control", Step: "pause-ha"}
-	st, closeFn, err := a.dcsStore(in.DCS)
+	st, snap, closeFn, err := a.loadKeys(ctx, in.DCS)
 	if err != nil {
 		return res, err
 	}
 	defer closeFn()
-	snap, err := st.Load(ctx)
-	if err != nil {
-		return res, fmt.Errorf("while reading the cluster from etcd: %w", err)
-	}
 	switch {
 	case snap.Pause != nil && snap.Pause.Value.By == in.By:
 		res.Notes = append(res.Notes, "paused already by this run")
@@ -105,15 +113,11 @@ type PITRHandOverInput struct {
 // from it. The sync, failover and failsafe keys of the old cluster go with it.
 func (a *Activities) PITRHandOver(ctx context.Context, in PITRHandOverInput) (StepResult, error) {
 	res := StepResult{Node: "control", Step: "hand-over"}
-	st, closeFn, err := a.dcsStore(in.DCS)
+	st, snap, closeFn, err := a.loadKeys(ctx, in.DCS)
 	if err != nil {
 		return res, err
 	}
 	defer closeFn()
-	snap, err := st.Load(ctx)
-	if err != nil {
-		return res, fmt.Errorf("while reading the cluster from etcd: %w", err)
-	}
 	if l := snap.Leader; l != nil && l.Value.Holder == in.Holder && l.Value.Timeline == in.Timeline {
 		res.Notes = append(res.Notes, fmt.Sprintf("the leader key names %s on timeline %d already", in.Holder, in.Timeline))
 		return res, nil
@@ -158,15 +162,11 @@ func (a *Activities) PITRHandOver(ctx context.Context, in PITRHandOverInput) (St
 // PITRResume lifts this run's pause; a pause someone else set is left alone.
 func (a *Activities) PITRResume(ctx context.Context, in PITRHAInput) (StepResult, error) {
 	res := StepResult{Node: "control", Step: "resume-ha"}
-	st, closeFn, err := a.dcsStore(in.DCS)
+	st, snap, closeFn, err := a.loadKeys(ctx, in.DCS)
 	if err != nil {
 		return res, err
 	}
 	defer closeFn()
-	snap, err := st.Load(ctx)
-	if err != nil {
-		return res, fmt.Errorf("while reading the cluster from etcd: %w", err)
-	}
 	switch {
 	case snap.Pause == nil:
 		res.Notes = append(res.Notes, "not paused")

@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
-
-	historypb "go.temporal.io/api/history/v1"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
 	"github.com/pigwf/pigwf/pitr"
@@ -192,29 +189,4 @@ echo "not promoted after 600 s" >&2; log; exit 1`, pgbin, floorPG))
 			t.Errorf("%s: %s rows in bench_pitr after the restore, want the 100 committed before the target", n.Addr, got)
 		}
 	}
-}
-
-// benchSpan is one activity of a run: scheduled to completed (retries included).
-type benchSpan struct {
-	id         string
-	start, end time.Time
-}
-
-// benchSpans lists a run's activities in start order, and by activity ID.
-func benchSpans(hist *historypb.History) ([]*benchSpan, map[string]*benchSpan) {
-	scheduled := map[int64]*benchSpan{}
-	byID := map[string]*benchSpan{}
-	var spans []*benchSpan
-	for _, ev := range hist.Events {
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-			s := &benchSpan{id: a.ActivityId, start: ev.EventTime.AsTime()}
-			scheduled[ev.EventId], byID[a.ActivityId] = s, s
-			spans = append(spans, s)
-		}
-		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil {
-			scheduled[a.ScheduledEventId].end = ev.EventTime.AsTime()
-		}
-	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].start.Before(spans[j].start) })
-	return spans, byID
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	historypb "go.temporal.io/api/history/v1"
 )
 
 // TestBenchPgClusterCreate (make bench): wall time to create pg-test (3 nodes) on the lab, from
@@ -29,23 +31,7 @@ func TestBenchPgClusterCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type span struct {
-		id         string
-		start, end time.Time
-	}
-	scheduled := map[int64]*span{}
-	var spans []*span
-	for _, ev := range hist.Events {
-		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
-			s := &span{id: a.ActivityId, start: ev.EventTime.AsTime()}
-			scheduled[ev.EventId] = s
-			spans = append(spans, s)
-		}
-		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil {
-			scheduled[a.ScheduledEventId].end = ev.EventTime.AsTime()
-		}
-	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].start.Before(spans[j].start) })
+	spans, _ := benchSpans(hist)
 	first := hist.Events[0].EventTime.AsTime()
 	var b strings.Builder
 	fmt.Fprintf(&b, "BENCH pg-cluster-create pg-test, 3 nodes on the lab, from NodeInit'ed nodes\n")
@@ -59,4 +45,29 @@ func TestBenchPgClusterCreate(t *testing.T) {
 	if wall > 60*time.Second {
 		t.Logf("wall time %s is over the 60 s goal", wall)
 	}
+}
+
+// benchSpan is one activity of a run: scheduled to completed (retries included).
+type benchSpan struct {
+	id         string
+	start, end time.Time
+}
+
+// benchSpans lists a run's activities in start order, and by activity ID.
+func benchSpans(hist *historypb.History) ([]*benchSpan, map[string]*benchSpan) {
+	scheduled := map[int64]*benchSpan{}
+	byID := map[string]*benchSpan{}
+	var spans []*benchSpan
+	for _, ev := range hist.Events {
+		if a := ev.GetActivityTaskScheduledEventAttributes(); a != nil {
+			s := &benchSpan{id: a.ActivityId, start: ev.EventTime.AsTime()}
+			scheduled[ev.EventId], byID[a.ActivityId] = s, s
+			spans = append(spans, s)
+		}
+		if a := ev.GetActivityTaskCompletedEventAttributes(); a != nil {
+			scheduled[a.ScheduledEventId].end = ev.EventTime.AsTime()
+		}
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start.Before(spans[j].start) })
+	return spans, byID
 }

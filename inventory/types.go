@@ -2,6 +2,14 @@
 // variables resolved host > group > all.vars into one validated Cluster or node list. It has no
 // Temporal imports: the CLI validates here before anything is started, and the workflows receive
 // the resolved, validated values.
+//
+// Where things live: types.go the resolved types and defaults; load.go reading a file and the
+// etcd endpoints; vars.go variables resolved host > group > all and the cluster built from them;
+// yamlnode.go YAML anchors, aliases and merge keys; rules.go the rule of every variable pigwf
+// reads (names, hosts, ports, paths, packages, free text); parameters.go pg_parameters and the
+// settings pigwf derives itself; entries.go pg_users, pg_databases and pg_hba_rules entries;
+// keys.go the variables pigwf and Pigsty know ("did you mean"); validate.go checks across
+// entries and hosts; errors.go FieldError and ValidationError.
 package inventory
 
 import (

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// validateUsersAndDBs checks what the entries' own rules (rules.go) cannot: references between
+// validateUsersAndDBs checks what the entries' own rules (entries.go) cannot: references between
 // them and the roles pigwf creates itself.
 func validateUsersAndDBs(file, where string, c *Cluster, verr *ValidationError) {
 	users := map[string]bool{"postgres": true}

@@ -1,0 +1,193 @@
+package inventory
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The fields of pg_users, pg_databases and pg_hba_rules entries Pigsty defines; pigwf reads
+// some of them (types.go) and ignores the others, but refuses a field neither knows (a typo such
+// as pasword would otherwise create a user without its password).
+var (
+	userFields = set(`name password login superuser createdb createrole inherit replication bypassrls
+		pgbouncer connlimit expire_in expire_at comment roles parameters pool_mode pool_connlimit search_path admin state`)
+	databaseFields = set(`name owner comment template encoding locale lc_collate lc_ctype tablespace allowconn
+		revokeconn register_datasource connlimit pool_auth_user pool_mode pool_size pool_size_reserve pool_size_min
+		pool_max_db_conn pool_reserve pool_connlimit pgbouncer baseline schemas extensions parameters state strategy
+		locale_provider icu_locale icu_rules builtin_locale is_template`)
+	hbaFields = set(`user db addr auth title role order rules`)
+)
+
+// entriesRule checks a list of entries (mappings) field by field.
+func entriesRule(field string, fields map[string]bool, check func(f string, line int, e []kv) []FieldError) varRule {
+	known := make([]string, 0, len(fields))
+	for k := range fields {
+		known = append(known, k)
+	}
+	return func(v *yaml.Node) []FieldError {
+		if v.Kind != yaml.SequenceNode {
+			return []FieldError{{Line: v.Line, Problem: "must be a list", Fix: "write each entry as '- {name: ...}'"}}
+		}
+		var out []FieldError
+		for i, item := range v.Content {
+			f := fmt.Sprintf("%s[%d]", field, i)
+			if item = resolve(item); item == nil || item.Kind != yaml.MappingNode {
+				out = append(out, FieldError{Line: v.Line, Field: f, Problem: "must be a mapping", Fix: "write the entry as '{name: ...}'"})
+				continue
+			}
+			e := pairs(item, collect(&out, f))
+			for _, p := range e {
+				if !fields[p.key.Value] {
+					fix := "remove it"
+					if best, d := closest(p.key.Value, known); d <= 2 {
+						fix = fmt.Sprintf("did you mean %s?", best)
+					}
+					out = append(out, FieldError{Line: p.key.Line, Field: f + "." + show(p.key.Value), Problem: "is not a field of " + field + " entries", Fix: fix})
+				}
+			}
+			out = append(out, check(f, item.Line, e)...)
+		}
+		return out
+	}
+}
+
+// scalarField returns entry field k when it is a single value (lists and mappings are left to
+// the decoder, which reports them).
+func scalarField(e []kv, k string) (*yaml.Node, bool) {
+	v := lookup(e, k)
+	return v, v != nil && v.Kind == yaml.ScalarNode
+}
+
+// fieldChecks applies checks to the single-valued fields of an entry.
+func fieldChecks(f string, e []kv, checks map[string]func(string) (string, string)) []FieldError {
+	var out []FieldError
+	for _, p := range e {
+		check := checks[p.key.Value]
+		if check == nil {
+			check = textProblem // fields pigwf ignores may still be shown or logged
+		}
+		if p.val != nil && p.val.Kind == yaml.ScalarNode {
+			if prob, fix := check(p.val.Value); prob != "" {
+				out = append(out, FieldError{Line: p.val.Line, Field: f + "." + show(p.key.Value), Problem: prob, Fix: fix})
+			}
+		}
+	}
+	return out
+}
+
+func checkUser(f string, line int, e []kv) []FieldError {
+	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": roleNameProblem})
+	if lookup(e, "name") == nil {
+		out = append(out, FieldError{Line: line, Field: f + ".name", Problem: "is missing", Fix: "every user needs a name"})
+	}
+	if roles := lookup(e, "roles"); roles != nil && roles.Kind == yaml.SequenceNode {
+		for i, r := range roles.Content {
+			if r = resolve(r); r != nil && r.Kind == yaml.ScalarNode {
+				if prob, fix := roleNameProblem(r.Value); prob != "" {
+					out = append(out, FieldError{Line: r.Line, Field: fmt.Sprintf("%s.roles[%d]", f, i), Problem: prob, Fix: fix})
+				}
+			}
+		}
+	}
+	return out
+}
+
+func checkDatabase(f string, line int, e []kv) []FieldError {
+	out := fieldChecks(f, e, map[string]func(string) (string, string){
+		"name": func(s string) (string, string) {
+			return rx(s, identRE, "is not a valid database name", "use lower-case letters, digits and '_'")
+		},
+		"owner": roleNameProblem,
+	})
+	if lookup(e, "name") == nil {
+		out = append(out, FieldError{Line: line, Field: f + ".name", Problem: "is missing", Fix: "every database needs a name"})
+	}
+	return out
+}
+
+// HBA rule fields: each from a set pigwf renders correctly, or a strict pattern.
+var (
+	hbaDBKeywords   = set("all replication sameuser samerole")
+	hbaAddrKeywords = set("local localhost intra world cluster all samehost samenet") // pigwf's aliases (activities.RenderHBA) and PostgreSQL's
+	hbaAuths        = set("pwd ssl trust reject scram-sha-256 md5 password peer ident")
+)
+
+func checkHBARule(f string, line int, e []kv) []FieldError {
+	out := fieldChecks(f, e, map[string]func(string) (string, string){
+		"user": func(s string) (string, string) {
+			if s == "all" || identRE.MatchString(strings.TrimPrefix(s, "+")) {
+				return "", ""
+			}
+			if strings.Contains(s, "${") {
+				return fmt.Sprintf("%q is a Pigsty placeholder, which pigwf does not expand", s), "name the role (e.g. dbuser_dba)"
+			}
+			return fmt.Sprintf("%q is not a role", s), "use all, a role name, or +role for its members"
+		},
+		"db": func(s string) (string, string) {
+			if hbaDBKeywords[s] || identRE.MatchString(s) {
+				return "", ""
+			}
+			return fmt.Sprintf("%q is not a database", s), "use all, replication, sameuser, samerole or a database name"
+		},
+		"addr": hbaAddrProblem,
+		"auth": func(s string) (string, string) {
+			switch {
+			case hbaAuths[s]:
+				return "", ""
+			case s == "deny":
+				return `"deny" is not a PostgreSQL method`, "use reject"
+			case s == "sha" || s == "scram":
+				return fmt.Sprintf("%q is a Pigsty alias pigwf does not translate", s), "use pwd (scram-sha-256)"
+			case s == "cert":
+				return `"cert" needs a hostssl line with a client certificate, which pigwf does not render`, "use ssl (scram-sha-256 over TLS)"
+			}
+			return fmt.Sprintf("%q is not an authentication method", s), "use pwd, ssl, trust, reject, md5, ident or peer"
+		},
+		"role": func(s string) (string, string) {
+			if s == "common" {
+				return "", ""
+			}
+			return fmt.Sprintf("%q: pigwf applies every rule on every member", s), "remove role (or use common), or leave the rule out"
+		},
+		"order": func(s string) (string, string) {
+			if _, err := strconv.Atoi(s); err != nil {
+				return fmt.Sprintf("%q is not an integer", s), "write a number"
+			}
+			return "", ""
+		},
+	})
+	if r := lookup(e, "rules"); r != nil {
+		out = append(out, FieldError{Line: r.Line, Field: f + ".rules", Problem: "raw pg_hba lines are not taken", Fix: "write the rule as {user, db, addr, auth}"})
+	}
+	for _, k := range []string{"user", "db", "addr", "auth"} {
+		if lookup(e, k) == nil && lookup(e, "rules") == nil {
+			out = append(out, FieldError{Line: line, Field: f + "." + k, Problem: "is missing: a rule needs user, db, addr and auth", Fix: "e.g. '{user: dbuser_meta, db: all, addr: intra, auth: pwd}'"})
+		}
+	}
+	addr, _ := scalarField(e, "addr")
+	auth, _ := scalarField(e, "auth")
+	if addr != nil && auth != nil && auth.Value == "peer" && addr.Value != "local" {
+		out = append(out, FieldError{Line: auth.Line, Field: f + ".auth", Problem: "peer works on local (socket) connections only", Fix: "use addr: local, or another method"})
+	}
+	return out
+}
+
+func hbaAddrProblem(s string) (string, string) {
+	switch {
+	case hbaAddrKeywords[s]:
+		return "", ""
+	case s == "infra" || s == "admin":
+		return fmt.Sprintf("%q is a Pigsty alias pigwf does not resolve", s), "write the CIDR of those nodes (e.g. 10.10.10.10/32)"
+	}
+	if _, _, err := net.ParseCIDR(s); err == nil {
+		return "", ""
+	}
+	if validHost(s) {
+		return "", ""
+	}
+	return fmt.Sprintf("%q is not an address", s), "use a CIDR (10.0.0.0/8), an IP, a host name, or local, localhost, intra, world, cluster"
+}
