@@ -105,7 +105,10 @@ func (a *Activities) PgCredentials(ctx context.Context, in PgNodeInput) (StepRes
 	if err != nil {
 		return StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrConfig, nil)
 	}
-	line := fmt.Sprintf("*:*:*:%s:%s", in.Spec.ReplicationUser, repl)
+	line, err := PgpassLine(in.Spec.ReplicationUser, repl)
+	if err != nil {
+		return StepResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrConfig, nil)
+	}
 	script := `want=$(cat)
 home=$(getent passwd postgres | cut -d: -f6)
 f="$home/.pgpass"
@@ -117,6 +120,18 @@ mv "$f.pigwf-tmp" "$f"
 changed "wrote $f (replication credentials, mode 0600)"
 `
 	return a.runStep(ctx, in.Node, StepCredentials, script, []byte(line))
+}
+
+// PgpassLine is the ~/.pgpass line giving user's password for every host, port and database.
+// libpq reads ':' as the field separator and '\' as an escape, so both are escaped in the values
+// (an inventory password such as "a:b\c" would otherwise be cut, or read as another user's); a
+// line break cannot be written at all.
+func PgpassLine(user, password string) (string, error) {
+	if strings.ContainsAny(user+password, "\r\n") {
+		return "", fmt.Errorf("a .pgpass entry cannot hold a line break (user %q)", user)
+	}
+	esc := strings.NewReplacer(`\`, `\\`, `:`, `\:`)
+	return "*:*:*:" + esc.Replace(user) + ":" + esc.Replace(password), nil
 }
 
 // PgInitdb creates the primary's data directory with data checksums, once.

@@ -67,3 +67,21 @@ func TestParametersAndConf(t *testing.T) {
 		t.Errorf("conf = %q", conf)
 	}
 }
+
+// The .pgpass line escapes libpq's separator and escape character, and refuses a line break.
+func TestPgpassLine(t *testing.T) {
+	for i, c := range []struct {
+		user, password, want string
+		ok                   bool
+	}{
+		{"replicator", "Zk3p9", `*:*:*:replicator:Zk3p9`, true},   // 1
+		{"replicator", `a:b\c`, `*:*:*:replicator:a\:b\\c`, true}, // 2
+		{"re:pl", "x", `*:*:*:re\:pl:x`, true},                    // 3
+		{"replicator", "a\nlocalhost:*:*:postgres:x", "", false},  // 4: a second line
+	} {
+		got, err := PgpassLine(c.user, c.password)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("case %d: PgpassLine(%q, %q) = %q, %v; want %q", i+1, c.user, c.password, got, err, c.want)
+		}
+	}
+}
