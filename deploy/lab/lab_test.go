@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pigwf/pigwf/inventory"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/ssh"
@@ -848,6 +849,15 @@ func TestInventoryText(t *testing.T) {
 `
 	if string(got) != want {
 		t.Errorf("inventory:\n%s\nwant:\n%s", got, want)
+	}
+	// It loads under pigwf's inventory rules, as is and in synchronous mode (as the HA and PITR
+	// tests run it).
+	const clusterLine = "        pg_cluster: pg-test\n"
+	for name, text := range map[string]string{"as rendered": string(got),
+		"synchronous": strings.Replace(string(got), clusterLine, clusterLine+"        pg_synchronous_mode: true\n", 1)} {
+		if _, err := inventory.ParseInventory("lab.yml", []byte(text)); err != nil {
+			t.Errorf("the lab inventory (%s) does not load: %v", name, err)
+		}
 	}
 
 	// without etcd: the inventory as before etcd, no group and no etcd_cluster
