@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -18,10 +19,27 @@ import (
 // stdin, so passwords in it never appear on a command line; log_statement is switched off for
 // the session so they do not reach the server log either.
 func (a *Activities) psql(ctx context.Context, node Node, port int, db, sql string) (string, error) {
+	out, err := psqlOn(ctx, a.Remote, node, port, db, sql)
+	var run *runError
+	if errors.As(err, &run) {
+		return "", a.classify(node, "psql", run.err)
+	}
+	return out, err
+}
+
+// runError is a failure to run psql at all (SSH), as opposed to psql failing.
+type runError struct{ err error }
+
+func (e *runError) Error() string { return e.err.Error() }
+func (e *runError) Unwrap() error { return e.err }
+
+// psqlOn runs SQL as postgres over the local socket of node, through r; log_statement is off for
+// the session. The one psql runner of activities and of the CLI's own SQL (WaitArchived).
+func psqlOn(ctx context.Context, r Remote, node Node, port int, db, sql string) (string, error) {
 	script := fmt.Sprintf("exec psql -X -q -A -t -v ON_ERROR_STOP=1 -h /var/run/postgresql -p %d -d %s -f -", port, sshrun.ShellQuote(db))
-	out, err := a.Remote.Run(ctx, node.Target(), sshrun.Command{Script: script, AsUser: "postgres", Stdin: []byte("SET log_statement = 'none';\n" + sql)})
+	out, err := r.Run(ctx, node.Target(), sshrun.Command{Script: script, AsUser: "postgres", Stdin: []byte("SET log_statement = 'none';\n" + sql)})
 	if err != nil {
-		return "", a.classify(node, "psql", err)
+		return "", &runError{fmt.Errorf("%s: while running psql over SSH: %w", node, err)}
 	}
 	if err := out.Err(); err != nil {
 		return out.Stdout, fmt.Errorf("psql on %s: %w", node, err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/activities/sshrun"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/pitr"
@@ -24,7 +25,7 @@ type RestorePoint struct {
 	Leader  string    `json:"leader"`   // the member it was made on
 	WALFile string    `json:"wal_file"` // the WAL segment holding it
 	// Archived: the archiver reported WALFile (or a later segment) archived within
-	// restorePointArchiveWait after the switch; Note says what to check when it did not.
+	// activities.ArchiveWait after the switch; Note says what to check when it did not.
 	Archived bool   `json:"archived"`
 	Note     string `json:"note,omitempty"`
 }
@@ -53,16 +54,9 @@ SELECT p.lsn, pg_walfile_name(p.lsn), to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM
 SELECT pg_switch_wal();
 `
 
-// lastArchivedSQL reads what the archiver last archived; a fresh session, so a fresh statistics
-// snapshot.
-const lastArchivedSQL = `SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver;`
-
-// restorePointTimeout bounds each SQL run on the leader; restorePointArchiveWait bounds the wait
-// for the archiver to push the switched segment.
-const (
-	restorePointTimeout     = 30 * time.Second
-	restorePointArchiveWait = 60 * time.Second
-)
+// restorePointTimeout bounds the SQL that makes the point (activities.WaitArchived bounds the wait
+// for the archiver).
+const restorePointTimeout = 30 * time.Second
 
 // ParseRestorePointOutput reads the first line psql -A -t prints for restorePointSQL:
 // lsn|walfile|time.
@@ -135,23 +129,13 @@ func CreateRestorePoint(ctx context.Context, inv *inventory.Inventory, cl *inven
 		return RestorePoint{}, fmt.Errorf("%s: %w", node, err)
 	}
 	rp := RestorePoint{Cluster: cl.Name, Name: name, LSN: lsn.String(), Time: at.UTC(), Leader: v.Leader, WALFile: walFile}
-	deadline := time.Now().Add(restorePointArchiveWait)
-	last := ""
-	for {
-		if out, err := psql(lastArchivedSQL); err == nil {
-			last = strings.TrimSpace(out)
-			if pitr.ArchivedPast(last, walFile) {
-				rp.Archived = true
-				return rp, nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(time.Second)
+	last, err := activities.WaitArchived(ctx, runner, node, cl.PG.Port, walFile)
+	if err == nil {
+		rp.Archived = true
+		return rp, nil
 	}
 	rp.Note = fmt.Sprintf("%s was not reported archived within %s (last archived: %q): the point cannot be recovered to until it is; check pg_stat_archiver on %s",
-		walFile, restorePointArchiveWait, last, node)
+		walFile, activities.ArchiveWait, last, node)
 	return rp, nil
 }
 
