@@ -36,6 +36,18 @@ const reserve = 3 * time.Minute
 
 func say(format string, args ...any) { fmt.Fprintf(os.Stdout, format+"\n", args...) }
 
+// saySettings prints a system's settings and notes under title.
+func saySettings(title string, settings, notes []string) {
+	say("")
+	say("%s", title)
+	for _, s := range settings {
+		say("  %s", s)
+	}
+	for _, s := range notes {
+		say("  note: %s", s)
+	}
+}
+
 // TestChaos runs every fault N times (PIGWF_CHAOS_N, default 10) on pigwf (TLS on, as
 // deployed), faults (1)–(3) on pigwf in plain text (the baseline for TLS's cost), then faults
 // (1)–(3) on Patroni, and prints the report. PIGWF_CHAOS_SYSTEMS (default
@@ -129,38 +141,19 @@ func TestChaos(t *testing.T) {
 		say("  (%d) %-11s %s", f.Number, f.Kind, f.Title)
 	}
 	if systems["pigwf"] {
-		say("")
-		say("pigwf settings (lab %s, subnet %s.0/24):", pigwfLab.Name, pigwfLab.Subnet)
-		for _, s := range pigwfSettings {
-			say("  %s", s)
-		}
-		for _, s := range pigwfNotes {
-			say("  note: %s", s)
-		}
+		saySettings(fmt.Sprintf("pigwf settings (lab %s, subnet %s.0/24; TLS from the deployment CA):", pigwfLab.Name, pigwfLab.Subnet), pigwfSettings, pigwfNotes)
 	}
 	if systems["plaintext"] {
-		say("")
-		say("pigwf in plain text (lab %s, subnet %s.0/24; etcd, the agents' API and replication without TLS, otherwise the same):", plainLab.Name, plainLab.Subnet)
-		for _, s := range plainSettings {
-			say("  %s", s)
-		}
-		for _, s := range plainNotes {
-			say("  note: %s", s)
-		}
+		saySettings(fmt.Sprintf("pigwf in plain text (lab %s, subnet %s.0/24; etcd, the agents' API and replication without TLS, otherwise the same):",
+			plainLab.Name, plainLab.Subnet), plainSettings, plainNotes)
 	}
 	if systems["patroni"] {
-		say("")
 		after := ""
 		if systems["pigwf"] {
-			after = "; run after pigwf's lab was removed, on the same machine"
+			after = "; run after pigwf's labs were removed, on the same machine"
 		}
-		say("Patroni settings (lab %s, subnet %s.0/24, its own 3-member etcd with the same flags%s):", patroniLab.Name, patroniLab.Subnet, after)
-		for _, s := range patroniSettings {
-			say("  %s", s)
-		}
-		for _, s := range patroniNotes {
-			say("  note: %s", s)
-		}
+		saySettings(fmt.Sprintf("Patroni settings (lab %s, subnet %s.0/24, its own 3-member etcd with the same flags%s):", patroniLab.Name, patroniLab.Subnet, after),
+			patroniSettings, patroniNotes)
 	}
 	say("")
 	var b strings.Builder
