@@ -129,7 +129,14 @@ func (a *Activities) PgRoles(ctx context.Context, in SQLInput) (StepResult, erro
 		}
 		pw := map[string]string{"replication": repl, "admin": admin, "user": users[want.Name]}[want.Password]
 		if pw != "" && !scramMatches(cur.Password, pw) {
-			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s PASSWORD %s;", sqlIdent(want.Name), sqlLit(pw)))
+			// The verifier, computed here, is what the statement carries: never the password.
+			verifier, err := scramVerifier(pw)
+			if errors.Is(err, ErrPasswordNotASCII) {
+				return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the password of role %s %v; use an ASCII password in the inventory", want.Name, err), ErrConfig, nil)
+			} else if err != nil {
+				return res, fmt.Errorf("while computing the password verifier of %s: %w", want.Name, err)
+			}
+			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s PASSWORD %s;", sqlIdent(want.Name), sqlLit(verifier)))
 			note("set the password of " + want.Name)
 		}
 		for _, g := range want.InRoles {
