@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -84,5 +85,18 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 				t.Errorf("the rendered config mentions a password:\n%s", text)
 			}
 		})
+	}
+}
+
+// An agent's URL parses back to its host and port, an IPv6 host included, over https unless
+// the cluster is a plain-text lab.
+func TestAgentAPIURL(t *testing.T) {
+	for _, host := range []string{"10.213.0.11", "pg-test-1.example.com", "fd00::11"} {
+		for plaintext, scheme := range map[bool]string{false: "https", true: "http"} {
+			u, err := url.Parse(AgentAPIURL(host, 8008, plaintext))
+			if err != nil || u.Scheme != scheme || u.Hostname() != host || u.Port() != "8008" {
+				t.Errorf("%s: %q parses as %v, %v", host, AgentAPIURL(host, 8008, plaintext), u, err)
+			}
+		}
 	}
 }
