@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 
@@ -282,11 +283,14 @@ func addrAlias(addr string, members []string) []string {
 	return []string{addr}
 }
 
+// hostCIDR is how pg_hba.conf names one member: an address as a one-host CIDR, a host name as it
+// is (PostgreSQL matches names itself; "db1.example.com/32" is no address and fails the file).
 func hostCIDR(addr string) string {
-	if strings.Contains(addr, "/") {
+	ip := net.ParseIP(addr)
+	switch {
+	case strings.Contains(addr, "/") || ip == nil:
 		return addr
-	}
-	if strings.Contains(addr, ":") {
+	case ip.To4() == nil:
 		return addr + "/128"
 	}
 	return addr + "/32"

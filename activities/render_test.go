@@ -36,6 +36,24 @@ func TestRenderHBA(t *testing.T) {
 	}
 }
 
+// A member the inventory reaches by name is written as the name, an IPv6 one as a /128.
+func TestRenderHBAMemberNames(t *testing.T) {
+	text := strings.Join(RenderHBA("replicator", "dbuser_dba", []string{"db12.example.com", "fd00::11"}, []inventory.HBARule{
+		{User: "app", DB: "app", Addr: "cluster", Auth: "pwd"}}), "\n")
+	for _, want := range []string{
+		"host    replication  replicator     db12.example.com   scram-sha-256",
+		"host    replication  replicator     fd00::11/128       scram-sha-256",
+		"host    app          app            db12.example.com   scram-sha-256",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("pg_hba lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "example.com/") {
+		t.Errorf("a host name written as a CIDR:\n%s", text)
+	}
+}
+
 func TestParametersAndConf(t *testing.T) {
 	p := Parameters("pg-test", 5433, map[string]string{"shared_buffers": "1GB", "work_mem": "64MB"})
 	if p["shared_buffers"] != "1GB" || p["work_mem"] != "64MB" || p["port"] != "5433" || p["wal_level"] != "replica" {
