@@ -263,6 +263,26 @@ func RenderHBA(replicationUser, adminUser string, memberAddrs []string, rules []
 	return lines
 }
 
+// hbaEntry reads a line RenderHBA wrote back into the inventory's form of a rule (user, db, addr,
+// auth), so the worker can hold a rendered line it receives to pg_hba_rules' rules
+// (PGSpec.Validate): "local DB USER METHOD" or "host|hostssl DB USER CIDR METHOD" in printable
+// ASCII, nothing else (a line break or other control character would add a line of its own).
+func hbaEntry(line string) (map[string]string, bool) {
+	for i := 0; i < len(line); i++ {
+		if line[i] < 0x20 || line[i] > 0x7e {
+			return nil, false
+		}
+	}
+	f := strings.Fields(line)
+	switch {
+	case len(f) == 4 && f[0] == "local":
+		return map[string]string{"db": f[1], "user": f[2], "addr": "local", "auth": f[3]}, true
+	case len(f) == 5 && (f[0] == "host" || f[0] == "hostssl"):
+		return map[string]string{"db": f[1], "user": f[2], "addr": f[3], "auth": f[4]}, true
+	}
+	return nil, false
+}
+
 func addrAlias(addr string, members []string) []string {
 	switch addr {
 	case "local":
