@@ -180,6 +180,9 @@ func (in NodeKernelInput) Validate() error {
 // Validate checks the node.
 func (in NodeCACertInput) Validate() error { return in.Node.Validate() }
 
+// Validate checks the node the certificate is for.
+func (in NodeCertInput) Validate() error { return in.Node.Validate() }
+
 // Validate checks the node, the cluster's settings, the members and the etcd endpoints.
 func (in PgNodeInput) Validate() error {
 	var c inputCheck

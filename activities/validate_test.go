@@ -84,7 +84,7 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 		names = append(names, m.Name)
 	}
 	node := activities.PgNodeInput{Node: replica.Node, Spec: pc.Spec, Primary: primary.Node, Etcd: pc.DCS.Endpoints, Members: names}
-	apiURL := activities.AgentAPIURL(primary.Node.SSHHost, pc.APIPort)
+	apiURL := activities.AgentAPIURL(primary.Node.SSHHost, pc.APIPort, pc.DCS.Plaintext)
 	pn := activities.PITRNodeInput{Member: pr.Members[1].Name, Node: pr.Members[1].Node, Spec: pr.Spec}
 	ha := activities.PITRHAInput{DCS: pr.DCS, Members: pr.Members, By: "pitr-restore " + pr.Spec.Key, Reason: "restore", Leader: pr.Members[0].Name}
 	return map[string]activities.Validator{
@@ -93,6 +93,7 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 		"NodePackagesInput":    activities.NodePackagesInput{Node: ni.Nodes[2].Node, Packages: ni.Nodes[2].Packages},
 		"NodeKernelInput":      activities.NodeKernelInput{Node: ni.Nodes[0].Node, Sysctl: ni.Nodes[0].Sysctl, Limits: ni.Nodes[0].Limits},
 		"NodeCACertInput":      activities.NodeCACertInput{Node: ni.Nodes[0].Node, Fingerprint: strings.Repeat("ab", 32)},
+		"NodeCertInput":        activities.NodeCertInput{Node: ni.Nodes[1].Node, Fingerprint: strings.Repeat("ab", 32)},
 		"PgNodeInput":          node,
 		"PgNodeInput precheck": activities.PgNodeInput{Node: primary.Node, Spec: pc.Spec, Etcd: pc.DCS.Endpoints},
 		"AgentInput":           activities.AgentInput{Node: replica.Node, Member: replica.Name, Spec: pc.Spec, DCS: pc.DCS, APIPort: pc.APIPort, NoFailover: true},
@@ -163,6 +164,11 @@ func TestHostileInputsRefused(t *testing.T) {
 			n := v.(activities.Node)
 			n.SSHKeyFile = "id_rsa"
 			return n
+		}},
+		{"NodeCertInput", "node.name", func(v activities.Validator) activities.Validator {
+			in := v.(activities.NodeCertInput)
+			in.Node.Name = "*.example.com"
+			return in
 		}},
 		{"NodeIdentityInput", "hosts[1].addr", func(v activities.Validator) activities.Validator {
 			in := v.(activities.NodeIdentityInput)
