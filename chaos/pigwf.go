@@ -96,7 +96,11 @@ func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string
 		return nil, fmt.Errorf("the lab inventory has no user %s for the writer", p.db.User)
 	}
 
-	w := env.StartWorker(t, home)
+	var workerArgs []string
+	if st.Plaintext {
+		workerArgs = append(workerArgs, "--allow-insecure-plaintext") // the baseline lab says so
+	}
+	w := env.StartWorker(t, home, workerArgs...)
 	defer w.Kill() // the runbooks are done before the faults: the agents act alone
 	start := time.Now()
 	out, err := env.Pigwf(t, home, "start", "node-init", "--cluster", cl.Name, "--inventory", invPath, "--wait")

@@ -29,6 +29,7 @@ type Config struct {
 	NotifyURL               string // chat webhook for run events ("" = off)
 	WebUI                   string // Temporal Web UI base URL, for links in notifications
 	MaxConcurrentActivities int    // 0: the SDK default
+	AllowPlaintext          bool   // lab-only: act on plain-text clusters (activities.Activities.AllowPlaintext)
 	Logger                  *slog.Logger
 }
 
@@ -58,7 +59,7 @@ func Run(ctx context.Context, cfg Config) error {
 	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{
 		Remote: runner, CA: pki.CA{Dir: cfg.CADir}, Secrets: activities.SecretStore{Dir: cfg.SecretsDir},
-		AgentBinary: cfg.AgentBinary, Notifier: activities.Notifier{URL: cfg.NotifyURL, WebUI: cfg.WebUI}, Log: log,
+		AgentBinary: cfg.AgentBinary, AllowPlaintext: cfg.AllowPlaintext, Notifier: activities.Notifier{URL: cfg.NotifyURL, WebUI: cfg.WebUI}, Log: log,
 	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("while starting the worker: %w", err)

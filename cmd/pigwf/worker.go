@@ -17,6 +17,7 @@ func workerCmd() *cli.Command {
 			&cli.StringFlag{Name: "task-queue", Value: workflows.TaskQueue},
 			&cli.StringFlag{Name: "ca-dir", Usage: "the deployment CA directory (default $PIGWF_HOME/ca)"},
 			&cli.IntFlag{Name: "max-concurrent-activities", Usage: "activities run at once by this worker (0: SDK default)"},
+			&cli.BoolFlag{Name: "allow-insecure-plaintext", Usage: "lab-only: act on clusters whose inventory sets pigwf_insecure_plaintext (etcd, agents and replication without TLS); refused otherwise"},
 			&cli.StringFlag{Name: "notify-url", EnvVars: []string{"PIGWF_NOTIFY_URL"}, Usage: "chat webhook that gets a POST when a run waits for approval and when it ends"},
 		},
 		Action: func(c *cli.Context) error {
@@ -35,6 +36,7 @@ func workerCmd() *cli.Command {
 				CADir: caDir, SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
 				NotifyURL: c.String("notify-url"), WebUI: c.String("ui"),
 				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
+				AllowPlaintext: c.Bool("allow-insecure-plaintext"),
 			})
 		},
 	}
