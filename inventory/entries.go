@@ -80,7 +80,7 @@ func fieldChecks(f string, e []kv, checks map[string]func(string) (string, strin
 }
 
 func checkUser(f string, line int, e []kv) []FieldError {
-	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": roleNameProblem})
+	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": roleNameProblem, "password": passwordProblem})
 	if lookup(e, "name") == nil {
 		out = append(out, FieldError{Line: line, Field: f + ".name", Problem: "is missing", Fix: "every user needs a name"})
 	}

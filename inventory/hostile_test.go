@@ -145,6 +145,10 @@ func TestHostileInventories(t *testing.T) {
 		{80, "merge of a scalar", inv("", "        <<: 5 # <-\n", "", ""), "pg-test.vars", ""},
 		{81, "mapping merging itself", inv("", "        pg_parameters: &loop { work_mem: 4MB, <<: *loop } # <-\n", "", ""), "pg_parameters", ""},
 		{83, "merge bomb", bomb() + inv("", "        <<: *m9 # <-\n", "", ""), "pg-test.vars", ""},
+		{84, "non-ASCII admin password", inv("", "        pg_admin_password: \"Pässwort\" # <-\n", "", ""), "pg_admin_password", "ASCII"},
+		{85, "non-ASCII user password", inv("", "        pg_users: [ { name: u1, password: \"ﬁsh\" } ] # <-\n", "", ""), "pg_users[0].password", "ASCII"},
+		{86, "plain text set per cluster", inv("", "        pigwf_insecure_plaintext: true # <-\n", "", ""), "pigwf_insecure_plaintext", ""},
+		{87, "plain text not a boolean", inv("", "", "    pigwf_insecure_plaintext: 'yes; id' # <-\n", ""), "pigwf_insecure_plaintext", ""},
 		{82, "anchored hostile scalar", "x-names: [ &bad 'n1;id' ] # <-\n" + inv("{ pg_seq: 1, pg_role: primary, nodename: *bad }", "", "", ""), "nodename", ""},
 	}
 	seen := map[int]bool{}
