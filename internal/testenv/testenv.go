@@ -242,7 +242,7 @@ func (e *Env) Pigwf(t testing.TB, home string, args ...string) (string, error) {
 // Dial connects a starter client to the server, closed when the test ends.
 func (e *Env) Dial(t testing.TB) *starter.Client {
 	t.Helper()
-	c, err := starter.Dial(context.Background(), e.TemporalAddr, "default", nil)
+	c, err := starter.Dial(context.Background(), starter.Connection{Address: e.TemporalAddr, Namespace: "default"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
