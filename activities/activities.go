@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // Remote runs commands on hosts; sshrun.Runner is the real one, unit tests use a fake.
@@ -23,12 +24,24 @@ type Remote interface {
 // Activities carries the injected dependencies of every pigwf activity.
 type Activities struct {
 	Remote  Remote
-	CA      CAStore
+	CA      pki.CA
 	Secrets SecretStore
 	// AgentBinary is the pg-ha-agent executable the worker installs on nodes.
 	AgentBinary string
 	Notifier    Notifier
 	Log         *slog.Logger
+}
+
+// ClientTLS are the worker's TLS client files: the deployment CA and the worker's client
+// certificate, issued from the CA on this host (and renewed by the same rule as node
+// certificates) when first needed. Etcd and the agents' APIs authenticate the worker by it.
+func (a *Activities) ClientTLS() (pki.Files, error) {
+	files, _, err := a.CA.EnsureClient(pki.WorkerClient, time.Now())
+	if err != nil {
+		return pki.Files{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("the worker's client certificate from the CA in %s: %v (is the deployment CA there? NodeInit creates it)", a.CA.Dir, err), ErrConfig, err)
+	}
+	return files, nil
 }
 
 // exitPermanent is the exit status step scripts use for failures a retry cannot fix.

@@ -14,8 +14,15 @@ import (
 )
 
 // AgentAPIURL is where a member's agent API answers: the member's SSH host (the address the
-// control side and the other members reach it at) and the cluster's API port.
-func AgentAPIURL(host string, port int) string { return fmt.Sprintf("http://%s:%d", host, port) }
+// control side and the other members reach it at) and the cluster's API port, over TLS with the
+// node's certificate unless the cluster is a plain-text lab.
+func AgentAPIURL(host string, port int, plaintext bool) string {
+	scheme := "https"
+	if plaintext {
+		scheme = "http"
+	}
+	return fmt.Sprintf("%s://%s:%d", scheme, host, port)
+}
 
 // clusterView asks the members' agents (leader first) for the live view of the cluster.
 func clusterView(ctx context.Context, members []MemberAPI, leader string) (haagent.ClusterStatus, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pigwf/pigwf/activities/sshrun"
 	"github.com/pigwf/pigwf/ha-agent/agent"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // AgentInput installs and starts the HA agent on one member.
@@ -44,7 +45,7 @@ func AgentConfig(in AgentInput) agent.LocalConfig {
 		Etcd:    agent.EtcdConfig{Endpoints: in.DCS.Endpoints},
 		API: agent.APIConfig{
 			Listen: fmt.Sprintf("%s:%d", in.Node.SSHHost, in.APIPort),
-			URL:    AgentAPIURL(in.Node.SSHHost, in.APIPort),
+			URL:    AgentAPIURL(in.Node.SSHHost, in.APIPort, in.DCS.Plaintext),
 		},
 		Postgres: agent.PostgresConfig{
 			BinDir:          in.Spec.BinDir,
@@ -55,9 +56,19 @@ func AgentConfig(in AgentInput) agent.LocalConfig {
 			ReplicationUser: in.Spec.ReplicationUser,
 			LogFile:         "/pg/log/postgres/postgresql.log",
 		},
-		Tags:    agent.TagsConfig{NoFailover: in.NoFailover},
-		LogFile: "/pg/log/ha-agent/ha-agent.log",
+		Tags:              agent.TagsConfig{NoFailover: in.NoFailover},
+		LogFile:           "/pg/log/ha-agent/ha-agent.log",
+		TLS:               agentTLS(in.DCS.Plaintext),
+		InsecurePlaintext: in.DCS.Plaintext,
 	}
+}
+
+// agentTLS: the node's files from NodeInit's certificate step; none in a plain-text lab.
+func agentTLS(plaintext bool) pki.Files {
+	if plaintext {
+		return pki.Files{}
+	}
+	return pki.NodeFiles()
 }
 
 // RenderAgentConfig is the agent's local configuration file: AgentConfig in YAML, which quotes
@@ -115,7 +126,7 @@ func (a *Activities) HAAgent(ctx context.Context, in AgentInput) (StepResult, er
 		shellVar{"want", strings.TrimSuffix(conf, "\n")},
 		shellVar{"restart", flag(res.Changed)},
 		shellVar{"bin", AgentBinaryPath},
-		shellVar{"leader", flag(isPrimaryNow(AgentAPIURL(in.Node.SSHHost, in.APIPort)))})
+		shellVar{"leader", flag(isPrimaryNow(AgentAPIURL(in.Node.SSHHost, in.APIPort, in.DCS.Plaintext)))})
 	step, err := a.runStep(ctx, in.Node, StepAgent, script, nil)
 	step.Changes = append(res.Changes, step.Changes...)
 	step.Changed = step.Changed || res.Changed

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // NodeInit's steps, in the order they run on each node. The CA certificate comes last: it is
@@ -27,7 +28,10 @@ const (
 var NodeInitSteps = []string{StepConnect, StepIdentity, StepOSUser, StepPackages, StepDirectories, StepKernel, StepCACert}
 
 // CAPath is where nodes keep the deployment's CA certificate: the "managed by pigwf" marker.
-const CAPath = "/etc/pki/ca.crt"
+const CAPath = pki.NodeCAPath
+
+// CAInfo describes the deployment CA (an activity result: its fingerprint, never its key).
+type CAInfo = pki.Info
 
 // HostEntry is one line of the managed block in /etc/hosts.
 type HostEntry struct {

@@ -23,6 +23,9 @@ type DCSInput struct {
 	Endpoints []string `json:"endpoints"`
 	Namespace string   `json:"namespace"`
 	Cluster   string   `json:"cluster"`
+	// Plaintext: the inventory's pigwf_insecure_plaintext (a lab that said so); http:// endpoints
+	// and agent APIs are refused otherwise.
+	Plaintext bool `json:"plaintext,omitempty"`
 }
 
 func (a *Activities) dcsStore(in DCSInput) (*dcs.Store, func(), error) {
@@ -37,8 +40,14 @@ func (a *Activities) dcsClient(in DCSInput) (*dcs.Store, *clientv3.Client, error
 	if len(in.Endpoints) == 0 {
 		return nil, nil, temporal.NewNonRetryableApplicationError("no etcd endpoints: add the etcd group to the inventory (Pigsty layout: all.children.etcd.hosts)", ErrConfig, nil)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: in.Endpoints, DialTimeout: 5 * time.Second})
+	files, err := a.ClientTLS()
 	if err != nil {
+		return nil, nil, err
+	}
+	cli, err := dcs.Connect(dcs.ClientOptions{Endpoints: in.Endpoints, TLS: files, Plaintext: in.Plaintext, DialTimeout: 5 * time.Second})
+	if errors.Is(err, dcs.ErrPlaintextEtcd) {
+		return nil, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrConfig, err)
+	} else if err != nil {
 		return nil, nil, fmt.Errorf("while connecting to etcd %v: %w", in.Endpoints, err)
 	}
 	st, err := dcs.New(cli, in.Namespace, in.Cluster, 30*time.Second)

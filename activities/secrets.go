@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/pigwf/pigwf/internal/atomicfile"
 	"github.com/pigwf/pigwf/inventory"
 )
 
@@ -41,7 +42,7 @@ func (s SecretStore) Get(cluster, name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := createOnce(path, []byte(pw+"\n"), 0o600); err != nil {
+	if err := atomicfile.CreateOnce(path, []byte(pw+"\n"), 0o600); err != nil {
 		return "", err
 	}
 	// Whoever won the race, the file now holds a complete secret: read it.
@@ -50,36 +51,6 @@ func (s SecretStore) Get(cluster, name string) (string, error) {
 		return "", fmt.Errorf("while reading secret %s: %w", path, err)
 	}
 	return strings.TrimSpace(string(b)), nil
-}
-
-// createOnce makes path with data unless it exists, atomically: data goes to a temporary file
-// first and is then hard-linked into place, so a concurrent reader sees either no file or the
-// whole content (an O_EXCL create would expose an empty file between create and write).
-func createOnce(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("while creating %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("while writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("while creating %s: %w", path, err)
-	}
-	return nil
 }
 
 // randomPassword avoids characters that need quoting in .pgpass or conninfo.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/pki"
 	"github.com/pigwf/pigwf/replaytests"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
@@ -54,8 +55,8 @@ func TestNodeInitOnLab(t *testing.T) {
 		if got := strings.TrimSpace(nodeRun(t, st, i, "hostname; cat /etc/hostname")); got != want+"\n"+want {
 			t.Errorf("node %d hostname: %q", i, got)
 		}
-		if got := nodeRun(t, st, i, "cat "+activities.CAPath); strings.TrimSpace(got) != strings.TrimSpace(string(caPEM)) {
-			t.Errorf("node %d: %s is not the deployment CA", i, activities.CAPath)
+		if got := nodeRun(t, st, i, "cat "+pki.NodeCAPath); strings.TrimSpace(got) != strings.TrimSpace(string(caPEM)) {
+			t.Errorf("node %d: %s is not the deployment CA", i, pki.NodeCAPath)
 		}
 		if got := nodeRun(t, st, i, "stat -c '%U %a' /pg/data /var/run/postgresql"); got != "postgres 700\npostgres 2775\n" {
 			t.Errorf("node %d dirs: %q", i, got)

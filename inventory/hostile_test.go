@@ -323,7 +323,7 @@ all:
 	if got := c.Hosts[0].Node.Limits; got["nofile"] != "1024" || len(got) != 1 {
 		t.Errorf("limits = %v, want the nested merge's nofile 1024", got)
 	}
-	if len(inv.Etcd) != 1 || inv.Etcd[0] != "http://10.0.0.1:2479" {
+	if len(inv.Etcd) != 1 || inv.Etcd[0] != "https://10.0.0.1:2479" {
 		t.Errorf("etcd = %v, want the first merged mapping's port 2479", inv.Etcd)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -60,6 +61,9 @@ func ParseInventory(file string, data []byte) (*Inventory, error) {
 			metas = append(metas, meta)
 		}
 	}
+	if v := globalVars["pigwf_insecure_plaintext"]; v != nil {
+		inv.Plaintext, _ = strconv.ParseBool(v.Value)
+	}
 	inv.Etcd = etcdEndpoints(globalVars, inv)
 	checkAcrossClusters(file, inv, metas, globalVars, verr)
 	if len(verr.Problems) > 0 {
@@ -82,9 +86,17 @@ func etcdEndpoints(global varMap, inv *Inventory) []string {
 	}
 	var out []string
 	for _, h := range c.Hosts {
-		out = append(out, "http://"+net.JoinHostPort(h.Addr, port))
+		out = append(out, EtcdScheme(inv.Plaintext)+"://"+net.JoinHostPort(h.Addr, port))
 	}
 	return out
+}
+
+// EtcdScheme is the scheme of etcd's client URLs: https unless the inventory is a plain-text lab.
+func EtcdScheme(plaintext bool) string {
+	if plaintext {
+		return "http"
+	}
+	return "https"
 }
 
 // etcdGroup is the group whose hosts run etcd: etcd_cluster, "etcd" by default.

@@ -145,6 +145,8 @@ func init() {
 		"etcd_peer_port":    portRule(2380),
 		"pgbouncer_port":    portRule(6432),
 		"pgbouncer_enabled": scalarRule(boolProblem),
+		// lab-only: etcd, the agents' API and replication in plain text (see Inventory.Plaintext)
+		"pigwf_insecure_plaintext": scalarRule(boolProblem),
 	}
 }
 

@@ -50,8 +50,12 @@ type Inventory struct {
 	File     string
 	Clusters map[string]*Cluster // by group name
 	// Etcd lists the DCS client endpoints: the hosts of the group named by etcd_cluster
-	// (default "etcd"), as http://<addr>:<etcd_port>, in etcd_seq order.
+	// (default "etcd"), as https://<addr>:<etcd_port>, in etcd_seq order (http:// when Plaintext).
 	Etcd []string
+	// Plaintext is all.vars.pigwf_insecure_plaintext: etcd, the agents' API and replication
+	// without TLS. Lab-only (a benchmark's baseline); by default every connection pigwf makes or
+	// configures is TLS from the deployment CA.
+	Plaintext bool
 }
 
 // Cluster is one group under all.children. PostgreSQL clusters have vars.pg_cluster.

@@ -97,7 +97,7 @@ var clusterKeys = []string{"pg_cluster", "pg_port", "pg_data", "pg_bin_dir", "pg
 	"pg_parameters", "pg_users", "pg_databases", "pg_hba_rules"}
 
 // globalKeys are read from all.vars only (etcdEndpoints), with their defaults.
-var globalKeys = map[string]string{"etcd_cluster": "etcd", "etcd_port": "2379", "etcd_peer_port": "2380"}
+var globalKeys = map[string]string{"etcd_cluster": "etcd", "etcd_port": "2379", "etcd_peer_port": "2380", "pigwf_insecure_plaintext": "false"}
 
 // checkLevel refuses a variable written at a level pigwf does not read it from, when its value
 // differs from the one pigwf uses (the same value, or the default, is harmless).

@@ -30,7 +30,7 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 	pg := cluster.PG
 	in := workflows.PgClusterCreateInput{
 		Cluster: cluster.Name, SyncMode: pg.SyncMode, SyncStrict: pg.SyncStrict, RPO: pg.RPO, APIPort: AgentAPIPort,
-		DCS: activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name},
+		DCS: activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name, Plaintext: inv.Plaintext},
 	}
 	primary := cluster.Primary()
 	var addrs []string

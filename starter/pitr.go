@@ -62,12 +62,12 @@ func PITRRestoreInput(inv *inventory.Inventory, cluster *inventory.Cluster, r PI
 	in := workflows.PITRRestoreInput{
 		Cluster: cluster.Name, Target: target, BackupSet: r.BackupSet, Inspect: r.Inspect, Cleanup: r.Cleanup, DryRun: r.DryRun,
 		Reason: r.Reason, RequestedBy: requester,
-		DCS:      activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name},
+		DCS:      activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name, Plaintext: inv.Plaintext},
 		Spec:     activities.PITRSpec{Cluster: cluster.Name, DataDir: pg.DataDir, BinDir: pg.BinDir, Port: pg.Port, RepoPath: pg.BackupRepoPath},
 		Approval: workflows.ApprovalPolicy{Approvers: pg.Approvers, Timeout: timeout},
 	}
 	for _, h := range cluster.Hosts {
-		in.Members = append(in.Members, activities.PITRMember{Name: h.Node.Nodename, Node: NodeOf(h), APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort)})
+		in.Members = append(in.Members, activities.PITRMember{Name: h.Node.Nodename, Node: NodeOf(h), APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort, inv.Plaintext)})
 	}
 	return in, nil
 }

@@ -27,13 +27,13 @@ func SwitchoverInput(inv *inventory.Inventory, cluster *inventory.Cluster, candi
 	}
 	in := workflows.SwitchoverInput{
 		Cluster: cluster.Name, Candidate: candidate, ScheduledAt: at, Reason: reason, RequestedBy: requester,
-		DCS:         activities.DCSInput{Endpoints: inv.Etcd, Namespace: cluster.PG.Namespace, Cluster: cluster.Name},
+		DCS:         activities.DCSInput{Endpoints: inv.Etcd, Namespace: cluster.PG.Namespace, Cluster: cluster.Name, Plaintext: inv.Plaintext},
 		MaxLagBytes: cluster.PG.RPO,
 		Approval:    workflows.ApprovalPolicy{Approvers: cluster.PG.Approvers, Timeout: timeout},
 	}
 	found := candidate == ""
 	for _, h := range cluster.Hosts {
-		in.Members = append(in.Members, activities.MemberAPI{Name: h.Node.Nodename, APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort)})
+		in.Members = append(in.Members, activities.MemberAPI{Name: h.Node.Nodename, APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort, inv.Plaintext)})
 		found = found || h.Node.Nodename == candidate || h.Addr == candidate
 		if h.Addr == candidate {
 			in.Candidate = h.Node.Nodename

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/pigwf/pigwf/pki"
 	"github.com/pigwf/pigwf/starter"
 
 	"go.temporal.io/sdk/worker"
@@ -50,7 +51,7 @@ func Run(ctx context.Context, cfg Config) error {
 	w := worker.New(c, cfg.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities})
 	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{
-		Remote: runner, CA: activities.CAStore{Dir: cfg.CADir}, Secrets: activities.SecretStore{Dir: cfg.SecretsDir},
+		Remote: runner, CA: pki.CA{Dir: cfg.CADir}, Secrets: activities.SecretStore{Dir: cfg.SecretsDir},
 		AgentBinary: cfg.AgentBinary, Notifier: activities.Notifier{URL: cfg.NotifyURL, WebUI: cfg.WebUI}, Log: log,
 	})
 	if err := w.Start(); err != nil {

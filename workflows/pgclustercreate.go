@@ -74,6 +74,9 @@ type pgClusterCreate struct {
 	replicas []PgMember
 	dcs      activities.DCSState
 	foreign  map[string]string // member -> system identifier of data that is not this cluster's
+	// apiTLS: the agents' API URLs are https (runs started before the agents served TLS used
+	// http; the version marker keeps their replay).
+	apiTLS bool
 }
 
 // PgClusterCreate: prechecks on every node before any change; then the primary (initdb,
@@ -94,6 +97,7 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 		return w.res, temporal.NewNonRetryableApplicationError("the input must list the primary first", PgClusterCreateFailedType, nil)
 	}
 	w.primary, w.replicas = in.Members[0], in.Members[1:]
+	w.apiTLS = workflow.GetVersion(ctx, "agent-api-tls", workflow.DefaultVersion, 1) == 1
 	w.res.Primary = w.primary.Name
 	if w.gate, err = newApprovalGate(ctx); err != nil {
 		return w.res, err
@@ -198,7 +202,7 @@ func (w *pgClusterCreate) agentInput(m PgMember) activities.AgentInput {
 }
 
 func (w *pgClusterCreate) apiURL(m PgMember) string {
-	return activities.AgentAPIURL(m.Node.SSHHost, w.in.APIPort)
+	return activities.AgentAPIURL(m.Node.SSHHost, w.in.APIPort, w.in.DCS.Plaintext || !w.apiTLS)
 }
 
 func (w *pgClusterCreate) replicaNames() []string {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -9,7 +10,12 @@ import (
 )
 
 func labConfig(c *cli.Context) lab.Config {
-	return lab.Config{Name: c.String("name"), Nodes: c.Int("nodes"), Subnet: c.String("subnet"), Cluster: c.String("cluster")}.WithDefaults()
+	caDir := c.String("ca-dir")
+	if caDir == "" {
+		caDir = filepath.Join(home(), "ca") // the worker's default: NodeInit finds the CA etcd trusts
+	}
+	return lab.Config{Name: c.String("name"), Nodes: c.Int("nodes"), Subnet: c.String("subnet"), Cluster: c.String("cluster"),
+		CADir: caDir, Plaintext: c.Bool("insecure-plaintext")}.WithDefaults()
 }
 
 func labCmd() *cli.Command {
@@ -18,6 +24,8 @@ func labCmd() *cli.Command {
 		&cli.IntFlag{Name: "nodes", Value: 3, Usage: "number of nodes"},
 		&cli.StringFlag{Name: "subnet", Value: "10.213.0", Usage: "first three octets of the lab network"},
 		&cli.StringFlag{Name: "cluster", Value: "pg-test", Usage: "cluster name written into the lab inventory"},
+		&cli.StringFlag{Name: "ca-dir", Usage: "the deployment CA the lab's etcd certificates come from (default $PIGWF_HOME/ca, the worker's)"},
+		&cli.BoolFlag{Name: "insecure-plaintext", Usage: "lab-only: etcd, the agents' API and replication without TLS (a benchmark's baseline)"},
 	}
 	return &cli.Command{
 		Name:  "lab",

@@ -22,6 +22,13 @@ type Config struct {
 	// zero Config stays the default demo lab; NoEtcd means no etcd at all.
 	// The membership is fixed when the lab is created.
 	Etcd int
+	// CADir is the deployment CA the lab's etcd certificates come from and trust; default
+	// "<Dir>/ca". `pigwf lab up` passes the worker's ($PIGWF_HOME/ca), so NodeInit finds the same
+	// CA. Fixed when the lab is created.
+	CADir string
+	// Plaintext makes a lab without TLS (etcd over http, and pigwf_insecure_plaintext in the
+	// inventory): a benchmark's baseline, never the default.
+	Plaintext bool
 }
 
 // NoEtcd as Config.Etcd makes a lab without etcd.
@@ -58,6 +65,9 @@ func (c Config) WithDefaults() Config {
 	if c.Etcd == 0 {
 		c.Etcd = min(defaultEtcd, c.Nodes)
 	}
+	if c.CADir == "" {
+		c.CADir = filepath.Join(c.Dir, "ca")
+	}
 	return c
 }
 
@@ -84,6 +94,9 @@ func (c Config) validate() error {
 	}
 	if !clusterNamePattern.MatchString(c.Cluster) {
 		return fmt.Errorf("lab: bad cluster name %q: use lower-case letters, digits and '-'", c.Cluster)
+	}
+	if !filepath.IsAbs(c.CADir) || filepath.Clean(c.CADir) != c.CADir {
+		return fmt.Errorf("lab: bad CA dir %q: want an absolute, clean path", c.CADir)
 	}
 	if c.Etcd != NoEtcd && (c.Etcd < 1 || c.Etcd > c.Nodes) {
 		return fmt.Errorf("lab: bad etcd member count %d: want 1 to %d (one per node), or NoEtcd", c.Etcd, c.Nodes)

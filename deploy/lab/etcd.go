@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
+	"github.com/pigwf/pigwf/ha-agent/dcs"
+	"github.com/pigwf/pigwf/inventory"
 )
 
 // The lab's etcd: one member per node on nodes 1..Etcd, started by the
@@ -68,15 +68,23 @@ func findEtcdTools() (etcdTools, error) {
 
 func etcdMemberName(i int) string { return "etcd-" + strconv.Itoa(i) }
 
-func etcdClientURL(addr string) string { return "http://" + addr + ":" + strconv.Itoa(etcdClientPort) }
+// etcdScheme: members serve clients and peers over TLS from the lab's CA, with client
+// certificates required, unless the lab is a plain-text one.
+func etcdScheme(st *labState) string { return inventory.EtcdScheme(st.Plaintext) }
 
-func etcdPeerURL(addr string) string { return "http://" + addr + ":" + strconv.Itoa(etcdPeerPort) }
+func etcdClientURL(st *labState, addr string) string {
+	return etcdScheme(st) + "://" + addr + ":" + strconv.Itoa(etcdClientPort)
+}
+
+func etcdPeerURL(st *labState, addr string) string {
+	return etcdScheme(st) + "://" + addr + ":" + strconv.Itoa(etcdPeerPort)
+}
 
 // etcdEndpoints are the members' client URLs, member 1 first.
 func etcdEndpoints(st *labState) []string {
 	var eps []string
 	for i := 0; i < st.Etcd && i < len(st.Nodes); i++ {
-		eps = append(eps, etcdClientURL(st.Nodes[i].Addr))
+		eps = append(eps, etcdClientURL(st, st.Nodes[i].Addr))
 	}
 	return eps
 }
@@ -90,15 +98,15 @@ func etcdScript(st *labState, i int, et etcdTools) string {
 	n := st.Nodes[i-1]
 	var cluster []string
 	for m := 1; m <= st.Etcd; m++ {
-		cluster = append(cluster, etcdMemberName(m)+"="+etcdPeerURL(st.Nodes[m-1].Addr))
+		cluster = append(cluster, etcdMemberName(m)+"="+etcdPeerURL(st, st.Nodes[m-1].Addr))
 	}
 	args := []string{
 		"--name=" + etcdMemberName(i),
 		"--data-dir=" + etcdDataDir,
-		"--listen-client-urls=" + etcdClientURL(n.Addr) + ",http://127.0.0.1:" + strconv.Itoa(etcdClientPort),
-		"--advertise-client-urls=" + etcdClientURL(n.Addr),
-		"--listen-peer-urls=" + etcdPeerURL(n.Addr),
-		"--initial-advertise-peer-urls=" + etcdPeerURL(n.Addr),
+		"--listen-client-urls=" + etcdClientURL(st, n.Addr) + "," + etcdClientURL(st, "127.0.0.1"),
+		"--advertise-client-urls=" + etcdClientURL(st, n.Addr),
+		"--listen-peer-urls=" + etcdPeerURL(st, n.Addr),
+		"--initial-advertise-peer-urls=" + etcdPeerURL(st, n.Addr),
 		"--initial-cluster=" + strings.Join(cluster, ","),
 		"--initial-cluster-state=new",
 		etcdTokenArg(st.Name),
@@ -111,6 +119,15 @@ func etcdScript(st *labState, i int, et etcdTools) string {
 		// while they hear from a live leader.
 		"--pre-vote=true",
 		"--logger=zap", "--log-outputs=stderr",
+	}
+	if !st.Plaintext {
+		// clients and peers: TLS with the member's certificate, and a certificate of the
+		// lab's CA required of every client and peer (Pigsty runs etcd the same way)
+		args = append(args,
+			"--cert-file="+etcdTLSDir+"/server.crt", "--key-file="+etcdTLSDir+"/server.key",
+			"--client-cert-auth", "--trusted-ca-file="+etcdTLSDir+"/ca.crt",
+			"--peer-cert-file="+etcdTLSDir+"/server.crt", "--peer-key-file="+etcdTLSDir+"/server.key",
+			"--peer-client-cert-auth", "--peer-trusted-ca-file="+etcdTLSDir+"/ca.crt")
 	}
 	run := et.etcd
 	if et.setpriv != "" {
@@ -138,10 +155,14 @@ done
 // etcdMemberHealthy does what `etcdctl endpoint health` does: a
 // linearizable read through that one member, which needs the member up,
 // a leader, and the member caught up with it (ReadIndex).
-func etcdMemberHealthy(ctx context.Context, endpoint string) error {
+func etcdMemberHealthy(ctx context.Context, st *labState, endpoint string) error {
+	files, err := labClientTLS(st)
+	if err != nil {
+		return err
+	}
 	// a fresh client per try: a long-lived one would back off its reconnects
 	// (gRPC waits a second and more) after a failed dial
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, Logger: zap.NewNop()})
+	cli, err := dcs.Connect(dcs.ClientOptions{Endpoints: []string{endpoint}, TLS: files, Plaintext: st.Plaintext})
 	if err != nil {
 		return fmt.Errorf("while connecting to etcd at %s: %w", endpoint, err)
 	}
@@ -172,7 +193,7 @@ func waitEtcdHealthy(ctx context.Context, l layout, st *labState) error {
 			if healthy[m] {
 				continue
 			}
-			lastErr[m] = etcdMemberHealthy(ctx, etcdClientURL(st.Nodes[m].Addr))
+			lastErr[m] = etcdMemberHealthy(ctx, st, etcdClientURL(st, st.Nodes[m].Addr))
 			healthy[m] = lastErr[m] == nil
 			done = done && healthy[m]
 		}

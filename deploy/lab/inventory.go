@@ -9,7 +9,7 @@ import (
 // inventoryTemplate is the lab's Pigsty-format inventory: node 1 is the
 // primary, the others replicas. The etcd group is laid out as Pigsty does
 // it; the global etcd_cluster names that group, whose hosts are the DCS
-// endpoints (http://<addr>:2379) for pigwf.
+// endpoints (https://<addr>:2379) for pigwf.
 var inventoryTemplate = template.Must(template.New("inventory").Parse(`# pigwf lab inventory, written by ` + "`pigwf lab up`" + ` (lab {{.Name}})
 all:
   children:
@@ -45,8 +45,13 @@ all:
     # one backup repository every node sees (as MinIO/S3 would be), so backups outlive a failover
     pgbackrest_repo_path: {{.BackupRepo}}
 {{- if .Etcd}}
-    # the DCS: the hosts of this group, as http://<addr>:2379
+    # the DCS: the hosts of this group, as https://<addr>:2379 (TLS and client certificates
+    # from the deployment CA)
     etcd_cluster: etcd
+{{- end}}
+{{- if .Plaintext}}
+    # lab-only: etcd, the agents' API and replication without TLS (a benchmark's baseline)
+    pigwf_insecure_plaintext: true
 {{- end}}
 `))
 
@@ -61,7 +66,8 @@ func renderInventory(l layout, st *labState) ([]byte, error) {
 	data := struct {
 		Name, Cluster, SSHKey, KnownHosts, BackupRepo string
 		Hosts, Etcd                                   []inventoryHost
-	}{Name: st.Name, Cluster: st.Cluster, SSHKey: l.sshKey(), KnownHosts: l.knownHosts(), BackupRepo: l.shared("pgbackrest")}
+		Plaintext                                     bool
+	}{Name: st.Name, Cluster: st.Cluster, SSHKey: l.sshKey(), KnownHosts: l.knownHosts(), BackupRepo: l.shared("pgbackrest"), Plaintext: st.Plaintext}
 	for i, n := range st.Nodes {
 		role := "replica"
 		if i == 0 {

@@ -37,9 +37,13 @@ type Status struct {
 	Subnet     string `json:"subnet"`
 	Cluster    string `json:"cluster"`
 	Nodes      []Node `json:"nodes"`
-	// Etcd are the client URLs (http://ADDR:2379) of the lab's etcd members,
-	// member i on node i; empty for a lab without etcd.
+	// Etcd are the client URLs (https://ADDR:2379; http:// in a plain-text lab) of the lab's
+	// etcd members, member i on node i; empty for a lab without etcd.
 	Etcd []string `json:"etcd"`
+	// CADir is the deployment CA the lab's etcd trusts (ClientTLS issues from it).
+	CADir string `json:"ca_dir"`
+	// Plaintext: a lab without TLS (Config.Plaintext).
+	Plaintext bool `json:"plaintext,omitempty"`
 	// EtcdReadyIn is how long Up waited, once the nodes' sshd listened,
 	// until every etcd member served a linearizable read (zero from Load).
 	EtcdReadyIn time.Duration `json:"etcd_ready_in,omitempty"`
@@ -96,13 +100,17 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 	st, err := readState(c.Dir)
 	switch {
 	case errors.Is(err, errNoState):
-		st = &labState{Name: c.Name, Subnet: c.Subnet, Bridge: bridgeName(c.Name), NFTable: nftTableName(c.Name), CreatedMountPoints: []string{}, Etcd: c.etcdMembers()}
+		st = &labState{Name: c.Name, Subnet: c.Subnet, Bridge: bridgeName(c.Name), NFTable: nftTableName(c.Name), CreatedMountPoints: []string{}, Etcd: c.etcdMembers(),
+			CADir: c.CADir, Plaintext: c.Plaintext}
 	case err != nil:
 		return nil, err
 	case st.Name != c.Name || st.Subnet != c.Subnet:
 		return nil, fmt.Errorf("lab: %s holds lab %s on subnet %s, not %s on %s: run `pigwf lab down` first", c.Dir, st.Name, st.Subnet, c.Name, c.Subnet)
 	case len(st.Nodes) > c.Nodes:
 		return nil, fmt.Errorf("lab: lab %s has %d nodes, asked for %d: run `pigwf lab down` first to shrink it", c.Name, len(st.Nodes), c.Nodes)
+	case st.CADir != c.CADir || st.Plaintext != c.Plaintext:
+		return nil, fmt.Errorf("lab: lab %s was created with CA %s (plain text: %v), asked for %s (plain text: %v): run `pigwf lab down` first",
+			c.Name, st.CADir, st.Plaintext, c.CADir, c.Plaintext)
 	case st.Etcd != c.etcdMembers():
 		// members were bootstrapped with --initial-cluster-state new: adding or
 		// removing one would need etcd's runtime reconfiguration
@@ -117,6 +125,9 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 	}
 
 	if err := writeLabFiles(l, t, et, st); err != nil {
+		return nil, err
+	}
+	if err := ensureEtcdCerts(l, st); err != nil {
 		return nil, err
 	}
 	if err := writeState(c.Dir, st); err != nil { // from here on, Down can find what Up creates
@@ -295,7 +306,7 @@ func statusOf(dir string, st *labState) *Status {
 	l := layout{dir}
 	s := &Status{
 		Name: st.Name, Dir: dir, Inventory: l.inventory(), KnownHosts: l.knownHosts(), SSHKey: l.sshKey(),
-		Bridge: st.Bridge, Subnet: st.Subnet, Cluster: st.Cluster, Etcd: etcdEndpoints(st),
+		Bridge: st.Bridge, Subnet: st.Subnet, Cluster: st.Cluster, Etcd: etcdEndpoints(st), CADir: st.CADir, Plaintext: st.Plaintext,
 	}
 	for _, n := range st.Nodes {
 		s.Nodes = append(s.Nodes, Node{

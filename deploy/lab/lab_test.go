@@ -1,7 +1,9 @@
 package lab
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pigwf/pigwf/ha-agent/dcs"
 	"github.com/pigwf/pigwf/inventory"
+	"github.com/pigwf/pigwf/pki"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/crypto/ssh"
@@ -365,7 +369,43 @@ func TestLabEtcd(t *testing.T) {
 	}
 	t.Logf("Up of 3 nodes with etcd took %s; etcd was healthy %s after the nodes' sshd",
 		time.Since(start).Round(time.Millisecond), st.EtcdReadyIn.Round(time.Millisecond))
-	endpoints := []string{"http://10.213.21.11:2379", "http://10.213.21.12:2379", "http://10.213.21.13:2379"}
+	endpoints := []string{"https://10.213.21.11:2379", "https://10.213.21.12:2379", "https://10.213.21.13:2379"}
+	if testEtcdTLS, err = st.ClientTLS(); err != nil {
+		t.Fatal(err)
+	}
+
+	// etcd as a user reaches it, with curl: TLS with a client certificate of the lab's CA
+	// answers; plain http and TLS without a client certificate are refused.
+	t.Run("TLS and client certificates", func(t *testing.T) {
+		curl := func(args ...string) (string, error) {
+			out, err := exec.Command("curl", append([]string{"-sS", "--max-time", "5"}, args...)...).CombinedOutput()
+			return string(out), err
+		}
+		ep := endpoints[0]
+		if out, err := curl("--cacert", testEtcdTLS.CA, "--cert", testEtcdTLS.Cert, "--key", testEtcdTLS.Key, ep+"/version"); err != nil || !strings.Contains(out, "etcdserver") {
+			t.Errorf("with a client certificate: %v: %s", err, out)
+		}
+		if out, err := curl("--cacert", testEtcdTLS.CA, ep+"/version"); err == nil {
+			t.Errorf("without a client certificate etcd answered: %s", out)
+		}
+		if out, err := curl(strings.Replace(ep, "https://", "http://", 1) + "/version"); err == nil && strings.Contains(out, "etcdserver") {
+			t.Errorf("plain http answered: %s", out)
+		}
+		// and the Go client without a certificate cannot read
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
+			TLS: mustTLS(t, pki.Files{CA: testEtcdTLS.CA})})
+		if err == nil {
+			defer cli.Close()
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if _, err := cli.Get(cctx, "x"); err == nil {
+				t.Error("a client without a certificate read from etcd")
+			}
+		}
+		if _, err := dcs.Connect(dcs.ClientOptions{Endpoints: []string{strings.Replace(ep, "https://", "http://", 1)}}); !errors.Is(err, dcs.ErrPlaintextEtcd) {
+			t.Errorf("pigwf's etcd client took a plain-text endpoint: %v", err)
+		}
+	})
 
 	t.Run("status and inventory", func(t *testing.T) {
 		if !slices.Equal(st.Etcd, endpoints) || st.EtcdReadyIn <= 0 {
@@ -375,7 +415,7 @@ func TestLabEtcd(t *testing.T) {
 		if err != nil || !slices.Equal(loaded.Etcd, endpoints) {
 			t.Errorf("Load: %v %v", loaded, err)
 		}
-		if data, err := json.Marshal(loaded); err != nil || !strings.Contains(string(data), `"etcd":["http://10.213.21.11:2379",`) {
+		if data, err := json.Marshal(loaded); err != nil || !strings.Contains(string(data), `"etcd":["https://10.213.21.11:2379",`) {
 			t.Errorf("status JSON: %s %v", data, err)
 		}
 		data, err := os.ReadFile(st.Inventory)
@@ -594,9 +634,21 @@ func TestLabEtcd(t *testing.T) {
 }
 
 // etcdClient connects to one etcd endpoint; the test closes it.
+// testEtcdTLS is the etcd lab test's client certificate (the lab's, Status.ClientTLS).
+var testEtcdTLS pki.Files
+
+func mustTLS(t *testing.T, f pki.Files) *tls.Config {
+	t.Helper()
+	c, err := f.Client("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func etcdClient(t *testing.T, endpoint string) *clientv3.Client {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(), TLS: mustTLS(t, testEtcdTLS)})
 	if err != nil {
 		t.Fatalf("etcd client for %s: %v", endpoint, err)
 	}
@@ -656,7 +708,7 @@ func waitEtcdMember(t *testing.T, ctx context.Context, st *Status, i, oldPID int
 			// a client dialing a closed port backs off ~1 s: wait for the listener first
 			if ok, _ := listeningOn(n.PID, n.Addr, etcdClientPort); !ok {
 				err = errors.New("not listening yet")
-			} else if err = etcdMemberHealthy(ctx, st.Etcd[i-1]); err == nil {
+			} else if err = etcdMemberHealthy(ctx, &labState{Name: st.Name, CADir: st.CADir, Plaintext: st.Plaintext}, st.Etcd[i-1]); err == nil {
 				t.Logf("etcd-%d: new process %s, healthy %s after the kill or start", i, restarted.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 				return
 			}
@@ -844,7 +896,8 @@ func TestInventoryText(t *testing.T) {
     node_sysctl_params: { net.core.somaxconn: 4096, net.ipv4.tcp_keepalive_time: 60 }
     # one backup repository every node sees (as MinIO/S3 would be), so backups outlive a failover
     pgbackrest_repo_path: /var/lib/pigwf-lab/pigwf/shared/pgbackrest
-    # the DCS: the hosts of this group, as http://<addr>:2379
+    # the DCS: the hosts of this group, as https://<addr>:2379 (TLS and client certificates
+    # from the deployment CA)
     etcd_cluster: etcd
 `
 	if string(got) != want {
@@ -860,6 +913,20 @@ func TestInventoryText(t *testing.T) {
 		}
 	}
 
+	// a plain-text lab says so, and pigwf's inventory then gives http:// endpoints
+	st.Plaintext = true
+	plain, err := renderInventory(layout{c.Dir}, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv, err := inventory.ParseInventory("lab.yml", plain); err != nil || !inv.Plaintext || len(inv.Etcd) != 3 || inv.Etcd[0] != "http://10.213.0.11:2379" {
+		t.Errorf("plain-text lab inventory: %v %+v", err, inv)
+	}
+	if got, _ := renderInventory(layout{c.Dir}, &labState{Name: c.Name, Cluster: c.Cluster, Etcd: 3, Nodes: st.Nodes}); !bytes.Equal(got, []byte(want)) {
+		t.Error("the TLS lab's inventory changed")
+	}
+	st.Plaintext = false
+
 	// without etcd: the inventory as before etcd, no group and no etcd_cluster
 	st.Etcd = 0
 	got, err = renderInventory(layout{c.Dir}, st)
@@ -872,7 +939,8 @@ func TestInventoryText(t *testing.T) {
         10.213.0.12: { etcd_seq: 2 }
         10.213.0.13: { etcd_seq: 3 }
       vars: { etcd_cluster: etcd }
-`, "", 1), `    # the DCS: the hosts of this group, as http://<addr>:2379
+`, "", 1), `    # the DCS: the hosts of this group, as https://<addr>:2379 (TLS and client certificates
+    # from the deployment CA)
     etcd_cluster: etcd
 `, "", 1)
 	if string(got) != withoutEtcd {

@@ -19,6 +19,8 @@ type labState struct {
 	NFTable            string      `json:"nft_table"`
 	CreatedMountPoints []string    `json:"created_mount_points"` // paths this lab created in the root filesystem
 	Etcd               int         `json:"etcd"`                 // etcd members, on nodes 1..Etcd; 0: none
+	CADir              string      `json:"ca_dir"`               // the deployment CA the lab's etcd trusts
+	Plaintext          bool        `json:"plaintext,omitempty"`  // etcd, agents and replication without TLS
 	Nodes              []nodeState `json:"nodes"`
 }
 

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
@@ -239,13 +238,13 @@ func New(opts Options) (*Agent, error) {
 	}
 	a.cli = opts.Etcd
 	if a.cli == nil {
-		a.etcdCfg = clientv3.Config{
-			Endpoints:            a.cfg.Etcd.Endpoints,
-			DialTimeout:          2 * time.Second,
-			DialKeepAliveTime:    2 * time.Second,
-			DialKeepAliveTimeout: time.Second,
-			Logger:               zap.NewNop(),
+		a.etcdCfg, err = dcs.ClientConfig(dcs.ClientOptions{Endpoints: a.cfg.Etcd.Endpoints, TLS: a.cfg.TLS,
+			Plaintext: a.cfg.InsecurePlaintext, DialTimeout: 2 * time.Second})
+		if err != nil {
+			a.fencer.Close()
+			return nil, err
 		}
+		a.etcdCfg.DialKeepAliveTime, a.etcdCfg.DialKeepAliveTimeout = 2*time.Second, time.Second
 		a.cli, err = clientv3.New(a.etcdCfg)
 		if err != nil {
 			a.fencer.Close()

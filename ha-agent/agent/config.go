@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/pigwf/pigwf/pki"
 	"gopkg.in/yaml.v3"
 )
 
@@ -29,6 +30,12 @@ type LocalConfig struct {
 	Postgres PostgresConfig `yaml:"postgres"`
 	Tags     TagsConfig     `yaml:"tags"`
 	LogFile  string         `yaml:"log_file"`
+	// TLS are the node's files from the deployment CA (pki.NodeFiles): the agent's etcd client
+	// and its calls to other members present the certificate, its API serves it.
+	TLS pki.Files `yaml:"tls"`
+	// InsecurePlaintext allows http:// etcd endpoints and API URLs with no TLS files: a lab
+	// that says so (the inventory's pigwf_insecure_plaintext), never the default.
+	InsecurePlaintext bool `yaml:"insecure_plaintext,omitempty"`
 }
 
 // EtcdConfig lists the etcd client endpoints.
@@ -60,9 +67,9 @@ type TagsConfig struct {
 }
 
 var (
-	unknownKey = regexp.MustCompile(`field (\S+) not found in type agent\.(\w+)`)
+	unknownKey = regexp.MustCompile(`field (\S+) not found in type (?:agent|pki)\.(\w+)`)
 	sections   = map[string]string{"LocalConfig": "", "EtcdConfig": " under etcd", "APIConfig": " under api",
-		"PostgresConfig": " under postgres", "TagsConfig": " under tags"}
+		"PostgresConfig": " under postgres", "TagsConfig": " under tags", "Files": " under tls"}
 )
 
 // LoadConfig reads and validates the local config file.
@@ -119,18 +126,34 @@ func (c LocalConfig) Validate() error {
 		bad("prefix", "%q must start with '/' (e.g. /pigwf)", c.Prefix)
 	}
 	if len(c.Etcd.Endpoints) == 0 {
-		bad("etcd.endpoints", "is required: list the etcd client URLs, e.g. [http://10.213.0.11:2379]")
+		bad("etcd.endpoints", "is required: list the etcd client URLs, e.g. [https://10.213.0.11:2379]")
 	}
 	for i, ep := range c.Etcd.Endpoints {
 		if u, err := url.Parse(ep); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad(fmt.Sprintf("etcd.endpoints[%d]", i), "%q must be a URL like http://10.213.0.11:2379", ep)
+			bad(fmt.Sprintf("etcd.endpoints[%d]", i), "%q must be a URL like https://10.213.0.11:2379", ep)
+		} else if u.Scheme == "http" && !c.InsecurePlaintext {
+			bad(fmt.Sprintf("etcd.endpoints[%d]", i), "%q is plain text: use https:// (etcd with the deployment CA), or set insecure_plaintext: true in a lab", ep)
+		}
+	}
+	if !c.InsecurePlaintext {
+		if err := c.TLS.Validate(); err != nil {
+			bad("tls", "%v: name the deployment CA and the node's certificate and key (tls: {ca: %s, cert: %s, key: %s})", err, pki.NodeCAPath, pki.NodeCertPath, pki.NodeKeyPath)
+		} else if c.TLS.Cert == "" {
+			bad("tls.cert", "is required: the node's certificate (%s) and key (%s)", pki.NodeCertPath, pki.NodeKeyPath)
+		}
+	}
+	for field, path := range map[string]string{"tls.ca": c.TLS.CA, "tls.cert": c.TLS.Cert, "tls.key": c.TLS.Key} {
+		if path != "" && !filepath.IsAbs(path) {
+			bad(field, "%q must be an absolute path", path)
 		}
 	}
 	if _, port, err := net.SplitHostPort(c.API.Listen); err != nil || port == "" {
 		bad("api.listen", "%q must be host:port, e.g. 10.213.0.11:8008", c.API.Listen)
 	}
 	if u, err := url.Parse(c.API.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("api.url", "%q must be the URL other members reach this API at, e.g. http://10.213.0.11:8008", c.API.URL)
+		bad("api.url", "%q must be the URL other members reach this API at, e.g. https://10.213.0.11:8008", c.API.URL)
+	} else if u.Scheme == "http" && !c.InsecurePlaintext {
+		bad("api.url", "%q is plain text: the API serves TLS with the node's certificate (https://), unless insecure_plaintext: true in a lab", c.API.URL)
 	}
 	abs := func(field, v string) {
 		if v == "" {

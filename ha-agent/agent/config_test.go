@@ -17,10 +17,10 @@ func validYAML(binDir string) string {
 name: pg-test-1
 prefix: /pigwf
 etcd:
-  endpoints: [http://10.213.0.11:2379, http://10.213.0.12:2379, http://10.213.0.13:2379]
+  endpoints: [https://10.213.0.11:2379, https://10.213.0.12:2379, https://10.213.0.13:2379]
 api:
   listen: 10.213.0.11:8008
-  url: http://10.213.0.11:8008
+  url: https://10.213.0.11:8008
 postgres:
   bin_dir: ` + binDir + `
   data_dir: /pg/data
@@ -31,6 +31,7 @@ postgres:
   log_file: /pg/log/postgres/postgresql.log
 tags: { nofailover: false, nosync: true }
 log_file: /pg/log/ha-agent/ha-agent.log
+tls: { ca: /etc/pki/ca.crt, cert: /etc/pki/pigwf/node.crt, key: /etc/pki/pigwf/node.key }
 `
 }
 
@@ -59,7 +60,13 @@ func TestLocalConfig(t *testing.T) {
 		{"relative data dir", "data_dir: /pg/data", "data_dir: pg/data", []string{"postgres.data_dir", "absolute"}},
 		{"bad port", "port: 5432", "port: 0", []string{"postgres.port"}},
 		{"no postgres binary", "bin_dir: " + bin, "bin_dir: /nonexistent/bin", []string{"postgres.bin_dir", "/usr/lib/postgresql/15/bin"}},
-		{"bad endpoint", "http://10.213.0.12:2379", "10.213.0.12:2379", []string{"etcd.endpoints[1]"}},
+		{"bad endpoint", "https://10.213.0.12:2379", "10.213.0.12:2379", []string{"etcd.endpoints[1]"}},
+		{"plain-text etcd", "https://10.213.0.12:2379", "http://10.213.0.12:2379", []string{"etcd.endpoints[1]", "plain text", "insecure_plaintext"}},
+		{"plain-text API", "url: https://10.213.0.11:8008", "url: http://10.213.0.11:8008", []string{"api.url", "plain text"}},
+		{"no TLS files", "tls: { ca: /etc/pki/ca.crt, cert: /etc/pki/pigwf/node.crt, key: /etc/pki/pigwf/node.key }", "", []string{"tls:", "/etc/pki/pigwf/node.crt"}},
+		{"certificate without key", "key: /etc/pki/pigwf/node.key", "key: \"\"", []string{"tls:", "needs its key"}},
+		{"relative key", "key: /etc/pki/pigwf/node.key", "key: node.key", []string{"tls.key", "absolute"}},
+		{"unknown tls key", "key: /etc/pki/pigwf/node.key", "key: /etc/pki/pigwf/node.key, password: x", []string{"password", "under tls"}},
 		{"bad api listen", "listen: 10.213.0.11:8008", "listen: 10.213.0.11", []string{"api.listen"}},
 		{"slash in name", "name: pg-test-1", "name: pg/test", []string{"name"}},
 		{"prefix without slash", "prefix: /pigwf", "prefix: pigwf", []string{"prefix"}},
