@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/client"
+
+	"github.com/pigwf/pigwf/pki"
 	tlog "go.temporal.io/sdk/log"
 )
 
@@ -165,7 +167,10 @@ func (t TLSSettings) describe() string {
 }
 
 // ClientTLS builds the tls.Config the connection dials with; nil when TLS is off. It reads the
-// certificate, key and CA files, and an error names the setting whose file failed.
+// certificate, key and CA files first, so that an error names the setting whose file failed.
+// With a CA, the configuration is pki's (Files.Client: the one way pigwf's clients trust its
+// deployment CA, and a renewed client certificate is picked up without a restart); without one,
+// the system's roots verify the server (Temporal Cloud, a cluster with a public certificate).
 func (c Connection) ClientTLS() (*tls.Config, error) {
 	if err := c.Check(); err != nil {
 		return nil, err
@@ -174,22 +179,20 @@ func (c Connection) ClientTLS() (*tls.Config, error) {
 		return nil, nil
 	}
 	t := c.TLS
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName}
-	if cfg.ServerName == "" {
-		host, _, _ := net.SplitHostPort(c.Address)
-		cfg.ServerName = host
+	serverName := t.ServerName
+	if serverName == "" {
+		serverName, _, _ = net.SplitHostPort(c.Address)
 	}
 	if t.CAFile != "" {
-		pem, err := os.ReadFile(t.CAFile)
+		data, err := os.ReadFile(t.CAFile)
 		if err != nil {
 			return nil, settingErr(SettingTLSCA, ErrUnusable, "cannot read the CA certificate: %v", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
+		if !x509.NewCertPool().AppendCertsFromPEM(data) {
 			return nil, settingErr(SettingTLSCA, ErrUnusable, "%s holds no PEM certificate", t.CAFile)
 		}
-		cfg.RootCAs = pool
 	}
+	var pair tls.Certificate
 	if t.CertFile != "" {
 		if _, err := os.Stat(t.CertFile); err != nil {
 			return nil, settingErr(SettingTLSCert, ErrUnusable, "cannot read the client certificate: %v", err)
@@ -197,11 +200,22 @@ func (c Connection) ClientTLS() (*tls.Config, error) {
 		if _, err := os.Stat(t.KeyFile); err != nil {
 			return nil, settingErr(SettingTLSKey, ErrUnusable, "cannot read the private key: %v", err)
 		}
-		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-		if err != nil {
+		var err error
+		if pair, err = tls.LoadX509KeyPair(t.CertFile, t.KeyFile); err != nil {
 			return nil, settingErr(SettingTLSCert, ErrUnusable, "%s with the key %s: %v", t.CertFile, t.KeyFile, err)
 		}
-		cfg.Certificates = []tls.Certificate{pair}
+	}
+	var cfg *tls.Config
+	if t.CAFile != "" {
+		var err error
+		if cfg, err = (pki.Files{CA: t.CAFile, Cert: t.CertFile, Key: t.KeyFile}).Client(serverName); err != nil {
+			return nil, settingErr(SettingTLSCA, ErrUnusable, "%v", err)
+		}
+	} else {
+		cfg = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: serverName}
+		if t.CertFile != "" {
+			cfg.Certificates = []tls.Certificate{pair}
+		}
 	}
 	if t.DisableHostVerification {
 		// The standard check would refuse the name; verify the chain ourselves instead, so a

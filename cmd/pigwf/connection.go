@@ -22,7 +22,7 @@ func connectionFlags() []cli.Flag {
 	return []cli.Flag{
 		str(starter.SettingAddress, "127.0.0.1:7233", "Temporal frontend host:port"),
 		str(starter.SettingNamespace, "default", "Temporal namespace"),
-		boolean(starter.SettingTLS, "TLS on (true) or off (false); default: on when a certificate, CA, server name or API key is given, or when pigwf's own client files exist ($PIGWF_HOME/tls, made by `pigwf dev`); false forces plaintext"),
+		boolean(starter.SettingTLS, "TLS on (true) or off (false); default: on when a certificate, CA, server name or API key is given, or when `pigwf dev` set up mutual TLS in $PIGWF_HOME (its client certificates are then used); false forces plain text"),
 		str(starter.SettingTLSCert, "", "client certificate (PEM) for mTLS; implies TLS"),
 		str(starter.SettingTLSKey, "", "the client certificate's private key (PEM)"),
 		str(starter.SettingTLSCA, "", "CA certificate (PEM) the server's certificate must chain to (default: the system's roots)"),
@@ -37,8 +37,9 @@ func connectionFlags() []cli.Flag {
 
 // connection is the one way a command, the worker and the ChatOps bridge learn how to reach
 // Temporal. Precedence, per setting: a flag, then its environment variable. When no TLS setting
-// and no API key is given at all (and --tls is not false), role's client files from `pigwf dev`
-// ($PIGWF_HOME/tls/<role>.crt and .key, the CA $PIGWF_HOME/ca/ca.crt) are used when they exist.
+// and no API key is given at all (and --tls is not false), and `pigwf dev` set up mutual TLS in
+// $PIGWF_HOME (devtls.Layout.Defaults: its frontend certificate exists), the role's client
+// certificate from the deployment CA is used, with that CA.
 func connection(c *cli.Context, role devtls.Role) (starter.Connection, error) {
 	conn := starter.Connection{
 		Address:   c.String(starter.SettingAddress.Flag),
@@ -73,12 +74,12 @@ func connection(c *cli.Context, role devtls.Role) (starter.Connection, error) {
 	}
 	if conn.TLS.Mode == starter.TLSAuto && !conn.TLSEnabled() {
 		layout := devtls.Layout{Home: home()}
-		p, ca, ok, err := layout.ClientFiles(role)
+		f, ok, err := layout.Defaults(role)
 		if err != nil {
-			return conn, err
+			return conn, fmt.Errorf("%w; or give --%s=false for plain text", err, starter.SettingTLS.Flag)
 		}
 		if ok {
-			conn.TLS.CertFile, conn.TLS.KeyFile, conn.TLS.CAFile = p.Cert, p.Key, ca
+			conn.TLS.CertFile, conn.TLS.KeyFile, conn.TLS.CAFile = f.Cert, f.Key, f.CA
 			conn.Defaults = layout.Dir()
 		}
 	}

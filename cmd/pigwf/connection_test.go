@@ -62,26 +62,22 @@ func TestConnectionPrecedence(t *testing.T) {
 		t.Fatalf("no files, no flags: %+v %v; want plaintext to 127.0.0.1:7233", conn, err)
 	}
 
-	touch(t, layout.CACert())
+	worker, cli := layout.Client(devtls.RoleWorker), layout.Client(devtls.RoleCLI)
+	touch(t, worker.CA, worker.Cert, worker.Key, cli.Cert, cli.Key)
 	if conn, err := connectionOf(t, devtls.RoleWorker, nil); err != nil || conn.TLSEnabled() {
-		t.Errorf("the CA alone (NodeInit made it, `pigwf dev` issued nothing): %+v %v; want plaintext", conn, err)
+		t.Errorf("the CA and client certificates alone (NodeInit and the lab's etcd made them; `pigwf dev` did not set up mTLS): %+v %v; want plaintext", conn, err)
 	}
 
-	worker := layout.Client(devtls.RoleWorker)
-	touch(t, worker.Cert, worker.Key)
+	touch(t, layout.Frontend().Cert, layout.Frontend().Key)
 	conn, err = connectionOf(t, devtls.RoleWorker, nil)
-	if err != nil || conn.TLS.CertFile != worker.Cert || conn.TLS.KeyFile != worker.Key || conn.TLS.CAFile != layout.CACert() || conn.Defaults != layout.Dir() {
-		t.Errorf("worker with its files: %+v %v", conn, err)
+	if err != nil || conn.TLS.CertFile != worker.Cert || conn.TLS.KeyFile != worker.Key || conn.TLS.CAFile != worker.CA || conn.Defaults != layout.Dir() {
+		t.Errorf("worker after `pigwf dev`: %+v %v; want its client files", conn, err)
 	}
-	if conn, err := connectionOf(t, devtls.RoleCLI, nil); err != nil || conn.TLSEnabled() {
-		t.Errorf("the CLI has no files of its own yet: %+v %v; want plaintext", conn, err)
+	if conn, err := connectionOf(t, devtls.RoleCLI, nil); err != nil || conn.TLS.CertFile != cli.Cert {
+		t.Errorf("CLI after `pigwf dev`: %+v %v; want its client files", conn, err)
 	}
-
-	cli := layout.Client(devtls.RoleCLI)
-	touch(t, cli.Cert)
-	var se *starter.SettingError
-	if _, err := connectionOf(t, devtls.RoleCLI, nil); err == nil || errors.As(err, &se) {
-		t.Errorf("cli.crt without cli.key: %v; want an error naming the missing file", err)
+	if _, err := connectionOf(t, devtls.RoleChatops, nil); !errors.Is(err, devtls.ErrIncomplete) {
+		t.Errorf("the bridge's files missing: %v; want ErrIncomplete", err)
 	}
 
 	if conn, err := connectionOf(t, devtls.RoleWorker, nil, "--tls=false"); err != nil || conn.TLSEnabled() || conn.TLS.CertFile != "" {
@@ -91,6 +87,9 @@ func TestConnectionPrecedence(t *testing.T) {
 		t.Errorf("TEMPORAL_TLS=false: %+v %v; want plaintext", conn, err)
 	}
 
+	if conn, err := connectionOf(t, devtls.RoleChatops, nil, "--tls=false"); err != nil || conn.TLSEnabled() {
+		t.Errorf("--tls=false with files missing: %+v %v; want plaintext", conn, err)
+	}
 	conn, err = connectionOf(t, devtls.RoleWorker, map[string]string{"TEMPORAL_TLS_CA": "/etc/ca.pem"})
 	if err != nil || conn.TLS.CAFile != "/etc/ca.pem" || conn.TLS.CertFile != "" || conn.Defaults != "" {
 		t.Errorf("TEMPORAL_TLS_CA: %+v %v; want that CA and no default files", conn, err)
@@ -104,6 +103,7 @@ func TestConnectionPrecedence(t *testing.T) {
 	if err != nil || conn.TLS.CertFile != "/sdk.crt" || conn.TLS.KeyFile != "/sdk.key" {
 		t.Errorf("the SDKs' variable names: %+v %v", conn, err)
 	}
+	var se *starter.SettingError
 	if _, err := connectionOf(t, devtls.RoleWorker, nil, "--tls-cert-path", "/flag.crt"); !errors.As(err, &se) || se.Setting.Flag != starter.SettingTLSKey.Flag {
 		t.Errorf("a certificate without its key: %v; want an error on %s", err, starter.SettingTLSKey)
 	}
