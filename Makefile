@@ -43,6 +43,7 @@ test: deps build
 	$(GO) vet ./...
 	PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal PIGWF_TEMPORAL_CLI=$(BIN)/temporal \
 	  $(GO) test -p 1 -count=1 -timeout 25m ./...
+	cd deploy/temporal && $(GO) test -count=1 .
 
 # Only the tests that need no root, lab or server.
 unit:
