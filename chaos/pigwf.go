@@ -67,7 +67,7 @@ func SyncInventory(st *lab.Status, dir string) (string, *inventory.Cluster, erro
 // SetupPigwf builds the cluster on st with node-init and pg-cluster-create, prepares the
 // writer's tables and connects to the DCS.
 func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string, ...any)) (*Pigwf, error) {
-	home := t.TempDir()
+	home := testenv.LabHome(t, st)
 	invPath, cl, err := SyncInventory(st, home)
 	if err != nil {
 		return nil, err
@@ -156,7 +156,12 @@ func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string
 }
 
 // Name implements System.
-func (p *Pigwf) Name() string { return "pigwf" }
+func (p *Pigwf) Name() string {
+	if p.st.Plaintext {
+		return "pigwf plain"
+	}
+	return "pigwf"
+}
 
 // Lab implements System.
 func (p *Pigwf) Lab() *lab.Status { return p.st }

@@ -171,11 +171,16 @@ func scalarRule(check func(string) (problem, fix string)) varRule {
 	}
 }
 
-// portRule: an integer 1-65535 written as digits only ("2379$(id)" and "0x50" are refused).
+// portRule: an integer 1-65535 written as digits only ("2379$(id)" and "0x50" are refused);
+// def is the default the fix names (0: none).
 func portRule(def int) varRule {
 	return scalarRule(func(s string) (string, string) {
 		if p, ok := portOf(s); !ok || p < 1 {
-			return fmt.Sprintf("%q is not a TCP port", s), fmt.Sprintf("use an integer 1-65535 (%d by default)", def)
+			fix := "use an integer 1-65535"
+			if def != 0 {
+				fix += fmt.Sprintf(" (%d by default)", def)
+			}
+			return fmt.Sprintf("%q is not a TCP port", s), fix
 		}
 		return "", ""
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/pigwf/pigwf/pki"
 	"github.com/pigwf/pigwf/starter"
 
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/pigwf/pigwf/activities"
@@ -48,7 +49,11 @@ func Run(ctx context.Context, cfg Config) error {
 	runner := sshrun.New(sshrun.Options{Logger: log})
 	defer runner.Close()
 
-	w := worker.New(c, cfg.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities})
+	w := worker.New(c, cfg.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
+		// Every activity's input is checked against the inventory's rules before it runs.
+		Interceptors: []interceptor.WorkerInterceptor{&activities.ValidateInputs{}},
+	})
 	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{
 		Remote: runner, CA: pki.CA{Dir: cfg.CADir}, Secrets: activities.SecretStore{Dir: cfg.SecretsDir},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
@@ -37,7 +36,7 @@ func chatopsCmd() *cli.Command {
 					return err
 				}
 				defer cl.Close()
-				srv := &http.Server{Addr: c.String("listen"), Handler: chatops.New(cfg, cl, logger(c)).Handler(), ReadHeaderTimeout: 10 * time.Second}
+				srv := chatops.New(cfg, cl, logger(c)).HTTPServer(c.String("listen"))
 				go func() { <-ctx.Done(); srv.Close() }()
 				logger(c).Info("chatops bridge listening", "addr", c.String("listen"), "users", len(cfg.Users))
 				if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -259,6 +259,17 @@ func LabWith(t testing.TB, c lab.Config) *lab.Status {
 	return st
 }
 
+// LabHome is a PIGWF_HOME for a test on lab st whose CA directory is the lab's (a link to
+// st.CADir), as `pigwf lab up` shares $PIGWF_HOME/ca with the worker.
+func LabHome(t testing.TB, st *lab.Status) string {
+	t.Helper()
+	home := t.TempDir()
+	if err := os.Symlink(st.CADir, filepath.Join(home, "ca")); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
 // Worker is a `pigwf worker` subprocess, so it can be killed with SIGKILL like a real crash.
 type Worker struct {
 	cmd *exec.Cmd
