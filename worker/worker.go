@@ -20,16 +20,15 @@ import (
 
 // Config is what a worker needs.
 type Config struct {
-	HostPort                string // Temporal frontend, e.g. 127.0.0.1:7233
-	Namespace               string
-	TaskQueue               string // default workflows.TaskQueue
-	CADir                   string // the deployment CA (control side)
-	SecretsDir              string // generated passwords (control side)
-	AgentBinary             string // pg-ha-agent, installed on nodes by PgClusterCreate
-	NotifyURL               string // chat webhook for run events ("" = off)
-	WebUI                   string // Temporal Web UI base URL, for links in notifications
-	MaxConcurrentActivities int    // 0: the SDK default
-	AllowPlaintext          bool   // lab-only: act on plain-text clusters (activities.Activities.AllowPlaintext)
+	Temporal                starter.Connection // how to reach Temporal (address, namespace, TLS)
+	TaskQueue               string             // default workflows.TaskQueue
+	CADir                   string             // the deployment CA (control side)
+	SecretsDir              string             // generated passwords (control side)
+	AgentBinary             string             // pg-ha-agent, installed on nodes by PgClusterCreate
+	NotifyURL               string             // chat webhook for run events ("" = off)
+	WebUI                   string             // Temporal Web UI base URL, for links in notifications
+	MaxConcurrentActivities int                // 0: the SDK default
+	AllowPlaintext          bool               // lab-only: act on plain-text clusters (activities.Activities.AllowPlaintext)
 	Logger                  *slog.Logger
 }
 
@@ -42,7 +41,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	cl, err := starter.Dial(ctx, cfg.HostPort, cfg.Namespace, log)
+	cl, err := starter.Dial(ctx, cfg.Temporal, log)
 	if err != nil {
 		return err
 	}
@@ -64,7 +63,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("while starting the worker: %w", err)
 	}
-	log.Info("pigwf worker polling", "address", cfg.HostPort, "namespace", cfg.Namespace, "task_queue", cfg.TaskQueue, "ca_dir", cfg.CADir)
+	log.Info("pigwf worker polling", "temporal", cfg.Temporal, "task_queue", cfg.TaskQueue, "ca_dir", cfg.CADir)
 	<-ctx.Done()
 	w.Stop()
 	return nil

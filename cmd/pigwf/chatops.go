@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pigwf/pigwf/chatops"
+	"github.com/pigwf/pigwf/internal/devtls"
 )
 
 func chatopsCmd() *cli.Command {
@@ -30,7 +31,7 @@ func chatopsCmd() *cli.Command {
 				}
 				ctx, cancel := signalContext(c)
 				defer cancel()
-				cl, err := temporalClient(ctx, c)
+				cl, err := temporalClient(ctx, c, devtls.RoleChatops)
 				if err != nil {
 					return err
 				}

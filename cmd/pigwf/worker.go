@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pigwf/pigwf/internal/devtls"
 	"github.com/pigwf/pigwf/worker"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -27,12 +28,16 @@ func workerCmd() *cli.Command {
 			if caDir == "" {
 				caDir = filepath.Join(home(), "ca")
 			}
+			conn, err := connection(c, devtls.RoleWorker)
+			if err != nil {
+				return err
+			}
 			agent, err := siblingBinary("pg-ha-agent")
 			if err != nil {
 				logger(c).Warn("no pg-ha-agent binary: pg-cluster-create will fail until `make build` makes one", "err", err)
 			}
 			return worker.Run(ctx, worker.Config{
-				HostPort: c.String("address"), Namespace: c.String("namespace"), TaskQueue: c.String("task-queue"),
+				Temporal: conn, TaskQueue: c.String("task-queue"),
 				CADir: caDir, SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
 				NotifyURL: c.String("notify-url"), WebUI: c.String("ui"),
 				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
