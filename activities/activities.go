@@ -28,7 +28,10 @@ type Activities struct {
 	// AgentBinary is the pg-ha-agent executable the worker installs on nodes.
 	AgentBinary string
 	Notifier    Notifier
-	Log         *slog.Logger
+	// Approvals is the worker's approvals file: the approval gates' policies and the keys that
+	// verify decisions.
+	Approvals ApprovalTrust
+	Log       *slog.Logger
 }
 
 // exitPermanent is the exit status step scripts use for failures a retry cannot fix.
