@@ -17,6 +17,7 @@ func workerCmd() *cli.Command {
 			&cli.StringFlag{Name: "task-queue", Value: workflows.TaskQueue},
 			&cli.StringFlag{Name: "ca-dir", Usage: "the deployment CA directory (default $PIGWF_HOME/ca)"},
 			&cli.IntFlag{Name: "max-concurrent-activities", Usage: "activities run at once by this worker (0: SDK default)"},
+			&cli.StringFlag{Name: "approvals", EnvVars: []string{"PIGWF_APPROVALS"}, Usage: "who may approve runs and whose keys are believed (default $PIGWF_HOME/approvals.yml; without it nobody can approve)"},
 			&cli.StringFlag{Name: "notify-url", EnvVars: []string{"PIGWF_NOTIFY_URL"}, Usage: "chat webhook that gets a POST when a run waits for approval and when it ends"},
 		},
 		Action: func(c *cli.Context) error {
@@ -26,6 +27,10 @@ func workerCmd() *cli.Command {
 			if caDir == "" {
 				caDir = filepath.Join(home(), "ca")
 			}
+			approvals := c.String("approvals")
+			if approvals == "" {
+				approvals = filepath.Join(home(), "approvals.yml")
+			}
 			agent, err := siblingBinary("pg-ha-agent")
 			if err != nil {
 				logger(c).Warn("no pg-ha-agent binary: pg-cluster-create will fail until `make build` makes one", "err", err)
@@ -33,7 +38,7 @@ func workerCmd() *cli.Command {
 			return worker.Run(ctx, worker.Config{
 				HostPort: c.String("address"), Namespace: c.String("namespace"), TaskQueue: c.String("task-queue"),
 				CADir: caDir, SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
-				NotifyURL: c.String("notify-url"), WebUI: c.String("ui"),
+				NotifyURL: c.String("notify-url"), WebUI: c.String("ui"), ApprovalsFile: approvals,
 				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
 			})
 		},
