@@ -63,7 +63,9 @@ func TestVerifiedApprovalsEndToEnd(t *testing.T) {
 		switched.Add(1)
 		return activities.SwitchoverReport{NewLeader: "pg-e2e-2"}, nil
 	})
-	fake("Verify", func(context.Context, activities.VerifyInput) (activities.StepResult, error) { return activities.StepResult{}, nil })
+	fake("Verify", func(context.Context, activities.VerifyInput) (activities.StepResult, error) {
+		return activities.StepResult{}, nil
+	})
 	fake("Notify", func(context.Context, activities.Notification) (string, error) { return "off", nil })
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
