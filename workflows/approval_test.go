@@ -440,3 +440,16 @@ func TestApprovalBeforeVerifiedApprovals(t *testing.T) {
 		t.Errorf("approval = %+v", res.Approval)
 	}
 }
+
+// A signal whose payload is not a decision is dropped and never blocks the gate: the run still
+// times out at its deadline, changing nothing.
+func TestVerifiedCorruptSignalDoesNotBlock(t *testing.T) {
+	f := &switchFake{}
+	env := newSwitchEnv(t, f)
+	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ApproveSignal, 42) }, time.Minute)
+	env.ExecuteWorkflow(Switchover, switchoverInput())
+	res, err := switchResult(t, env)
+	if err == nil || !strings.Contains(err.Error(), "the approval timed out") || f.executed != 0 || res.Approval.Decision != "timeout" {
+		t.Fatalf("err %v, executed %d, approval %+v", err, f.executed, res.Approval)
+	}
+}

@@ -102,15 +102,19 @@ func (g *approvalGate) awaitVerified(ctx workflow.Context, track *tracker, plan 
 		}); err != nil {
 			return g.state, err
 		}
+		// ReceiveAsync: a payload that is not a decision is dropped by the SDK (logged as a corrupt
+		// signal) without blocking the gate; Receive would wait for the next one past the timer.
 		var d ApprovalDecision
 		switch {
 		case !g.open:
 		case g.requests.Len() > 0: // the requester first: four eyes needs to know them
-			g.requests.Receive(ctx, &d)
-			g.considerRequest(ctx, d)
+			if g.requests.ReceiveAsync(&d) {
+				g.considerRequest(ctx, d)
+			}
 		case g.ch.Len() > 0:
-			g.ch.Receive(ctx, &d)
-			g.consider(ctx, d)
+			if g.ch.ReceiveAsync(&d) {
+				g.consider(ctx, d)
+			}
 		default: // the timer fired
 			g.open = false
 		}
