@@ -30,6 +30,10 @@ import (
 //	/probe                                 live state for racing members
 //	POST /switchover {leader, candidate, scheduled_at}, POST /failover {candidate}
 //	POST /failsafe {leader}                failsafe confirmation between members
+//
+// GET, HEAD and OPTIONS are open to anyone who reaches the port (load balancers); every other
+// request needs a client certificate of the deployment CA or api.auth's password, from an
+// address api.allowlist allows (apiGuard, in front of these routes).
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	check := func(fn func(s snapshot, now time.Duration, r *http.Request) bool) http.HandlerFunc {
