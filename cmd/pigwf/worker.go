@@ -24,10 +24,6 @@ func workerCmd() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, cancel := signalContext(c)
 			defer cancel()
-			caDir := c.String("ca-dir")
-			if caDir == "" {
-				caDir = filepath.Join(home(), "ca")
-			}
 			conn, err := connection(c, devtls.RoleWorker)
 			if err != nil {
 				return err
@@ -38,7 +34,7 @@ func workerCmd() *cli.Command {
 			}
 			return worker.Run(ctx, worker.Config{
 				Temporal: conn, TaskQueue: c.String("task-queue"),
-				CADir: caDir, SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
+				CADir: caDir(c), SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
 				NotifyURL: c.String("notify-url"), WebUI: c.String("ui"),
 				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
 				AllowPlaintext: c.Bool("allow-insecure-plaintext"),
