@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/pigwf/pigwf/internal/httplimit"
 )
 
 // How the REST API is served, and how the agent calls the other members' APIs (GET /probe,
@@ -44,14 +46,14 @@ func (a *Agent) setupAPI() error {
 
 // apiServer is the REST API's server: the guard in front of the routes, TLS with the node's
 // certificate when the API serves it (client certificates asked for, not required, so load
-// balancers' health checks need none), and timeouts bounding what a slow or stalled client
-// holds (requests are tiny and answered from the last cycle's snapshot).
+// balancers' health checks need none), and pigwf's HTTP limits (httplimit: timeouts bounding
+// what a slow or stalled client holds; handlers answer within failoverRequestTimeout).
 func (a *Agent) apiServer() *http.Server {
-	return &http.Server{Handler: a.access.wrap(a.routes()), TLSConfig: a.apiTLS,
-		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second,
-		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
-		// Failed handshakes (a scanner, a client of another CA) are not the operator's news.
-		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+	srv := httplimit.Server("", a.access.wrap(a.routes()), failoverRequestTimeout)
+	srv.TLSConfig = a.apiTLS
+	// Failed handshakes (a scanner, a client of another CA) are not the operator's news.
+	srv.ErrorLog = slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)
+	return srv
 }
 
 // serveAPI serves the REST API on lis until the server is closed.
