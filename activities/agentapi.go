@@ -34,7 +34,8 @@ func AgentAPIURL(host string, port int, plaintext bool) string {
 // agentClient is the worker's one HTTP client of the agents' APIs, calls bounded by timeout:
 // https verified against the deployment CA, presenting the worker's client certificate (what
 // authenticates it to the mutating endpoints), over one transport shared by the worker's
-// activities so connections to the agents stay alive between polls.
+// activities so connections to the agents stay alive between polls. Plain http only when this
+// worker allows plain text (AllowPlaintext): an agent URL in a run's input cannot turn TLS off.
 func (a *Activities) agentClient(timeout time.Duration) (*http.Client, error) {
 	files, err := a.ClientTLS()
 	if err != nil {
@@ -44,7 +45,11 @@ func (a *Activities) agentClient(timeout time.Duration) (*http.Client, error) {
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the worker's TLS client of the agents' APIs: %v", err), ErrConfig, err)
 	}
-	return &http.Client{Transport: tr, Timeout: timeout}, nil
+	var rt http.RoundTripper = tr
+	if !a.AllowPlaintext {
+		rt = pki.HTTPSOnly(tr)
+	}
+	return &http.Client{Transport: rt, Timeout: timeout}, nil
 }
 
 // agentTransport holds the transport agentClient hands out; a new one only if the worker's

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -20,7 +21,8 @@ import (
 
 // The worker reaches an agent's TLS API through agentClient: the agent's certificate is
 // verified against the deployment CA, the worker presents its own client certificate (issued
-// from the CA on first use), and every client shares one transport.
+// from the CA on first use), and every client shares one transport; plain http only for a
+// worker that allows plain text.
 func TestAgentClientPresentsTheWorkersCertificate(t *testing.T) {
 	ca := pki.CA{Dir: t.TempDir()}
 	if _, err := ca.Ensure(); err != nil {
@@ -90,6 +92,22 @@ func TestAgentClientPresentsTheWorkersCertificate(t *testing.T) {
 	}
 	if agentAnswers(ctx, c3, url) || isPrimaryNow(ctx, c3, url) {
 		t.Error("a worker of another CA trusted the agent")
+	}
+	// Plain http only for a worker that allows plain text.
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer plain.Close()
+	if agentAnswers(ctx, c1, plain.URL) {
+		t.Error("a worker that does not allow plain text read an agent over http")
+	}
+	if _, err := c1.Get(plain.URL + "/patroni"); !errors.Is(err, pki.ErrPlainHTTP) {
+		t.Errorf("plain http: %v, want pki.ErrPlainHTTP", err)
+	}
+	lab, err := (&Activities{CA: ca, AllowPlaintext: true}).agentClient(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !agentAnswers(ctx, lab, plain.URL) || !agentAnswers(ctx, lab, url) {
+		t.Error("a worker that allows plain text cannot read an agent over http, or over https")
 	}
 	// No CA on the worker's host: a permanent failure that says where it looked.
 	_, err = (&Activities{CA: pki.CA{Dir: filepath.Join(t.TempDir(), "none")}}).agentClient(time.Second)

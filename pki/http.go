@@ -3,6 +3,8 @@ package pki
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"net/http"
 )
 
@@ -25,4 +27,23 @@ func (f Files) HTTPTransport() (*http.Transport, error) {
 	}
 	t.TLSClientConfig = cfg
 	return t, nil
+}
+
+// ErrPlainHTTP is returned by an HTTPSOnly client for an http:// URL.
+var ErrPlainHTTP = errors.New("plain http refused: pigwf's services speak https unless a lab says so (pigwf_insecure_plaintext)")
+
+// HTTPSOnly sends https requests only: a client outside a plain-text lab never talks, or sends
+// credentials, in plain text to a URL it was given (a run's input, a member's record).
+func HTTPSOnly(rt http.RoundTripper) http.RoundTripper { return httpsOnly{rt} }
+
+type httpsOnly struct{ next http.RoundTripper }
+
+func (h httpsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		if r.Body != nil {
+			r.Body.Close() // a RoundTripper closes the body, even on error
+		}
+		return nil, fmt.Errorf("%s: %w", r.URL.Redacted(), ErrPlainHTTP)
+	}
+	return h.next.RoundTrip(r)
 }

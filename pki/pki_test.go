@@ -198,3 +198,26 @@ func TestEnsureClientConcurrent(t *testing.T) {
 		t.Fatalf("key and certificate do not match: %v", err)
 	}
 }
+
+// HTTPSOnly refuses http URLs before any connection, and passes https ones on.
+func TestHTTPSOnly(t *testing.T) {
+	var sent []string
+	rt := HTTPSOnly(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = append(sent, r.URL.String())
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	}))
+	c := &http.Client{Transport: rt}
+	if _, err := c.Get("http://10.0.0.1:8008/primary"); !errors.Is(err, ErrPlainHTTP) {
+		t.Errorf("http: %v, want ErrPlainHTTP", err)
+	}
+	if resp, err := c.Get("https://10.0.0.1:8008/primary"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("https: %v %v", resp, err)
+	}
+	if len(sent) != 1 || !strings.HasPrefix(sent[0], "https://") {
+		t.Errorf("sent %v, want the https request only", sent)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

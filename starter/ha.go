@@ -64,6 +64,10 @@ func DialHA(inv *inventory.Inventory, cluster *inventory.Cluster, caDir string) 
 	if err != nil {
 		return nil, fmt.Errorf("the CLI's TLS client of the agents' APIs: %w", err)
 	}
+	var rt http.RoundTripper = tr
+	if !inv.Plaintext {
+		rt = pki.HTTPSOnly(tr) // an agent's record naming an http URL is not read
+	}
 	cli, err := dcs.Connect(dcs.ClientOptions{Endpoints: inv.Etcd, TLS: files, Plaintext: inv.Plaintext, DialTimeout: 3 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to etcd %v: %w", inv.Etcd, err)
@@ -73,7 +77,7 @@ func DialHA(inv *inventory.Inventory, cluster *inventory.Cluster, caDir string) 
 		cli.Close()
 		return nil, err
 	}
-	return &HAClient{cli: cli, store: st, http: &http.Client{Transport: tr, Timeout: 2 * time.Second}}, nil
+	return &HAClient{cli: cli, store: st, http: &http.Client{Transport: rt, Timeout: 2 * time.Second}}, nil
 }
 
 // Close closes the etcd connection and the agents' connections.

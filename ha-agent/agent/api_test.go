@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // Request bodies are capped: a 10 MiB body is refused with 413 after reading at most the cap,
@@ -166,6 +168,12 @@ func TestAPIAuthenticationOverTLS(t *testing.T) {
 		t.Errorf("the agent's peer client: %v %v, want 409", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+	// A member's record naming an http URL gets no request (nor the password) from an agent
+	// outside a plain-text lab.
+	req, _ = a.peerRequest(context.Background(), http.MethodPost, "http://"+strings.TrimPrefix(base, "https://"), "/failsafe", strings.NewReader(failsafe))
+	if _, err := a.http.Do(req); !errors.Is(err, pki.ErrPlainHTTP) {
+		t.Errorf("the agent's peer client to an http URL: %v, want pki.ErrPlainHTTP", err)
 	}
 	// Plain http to the TLS port gets no health answer and changes nothing.
 	plain := &http.Client{Timeout: 5 * time.Second}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pigwf/pigwf/internal/httplimit"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // How the REST API is served, and how the agent calls the other members' APIs (GET /probe,
@@ -77,15 +78,20 @@ func newAPITLS(cfg LocalConfig) (*tls.Config, error) {
 }
 
 // newPeerClient is the agent's one client of the other members' APIs: https verified against
-// the deployment CA, presenting the node's certificate (zero TLS files in a plain-text lab: http
-// only). One transport, so connections stay alive between the loop's calls; callers bound each
-// call with their own, shorter, context.
+// the deployment CA, presenting the node's certificate, and https only unless insecure_plaintext
+// (a member's record naming an http URL gets neither a request nor api.auth's password). One
+// transport, so connections stay alive between the loop's calls; callers bound each call with
+// their own, shorter, context.
 func newPeerClient(cfg LocalConfig) (*http.Client, error) {
 	tr, err := cfg.TLS.HTTPTransport()
 	if err != nil {
 		return nil, fmt.Errorf("the client of the other members' APIs (tls): %w", err)
 	}
-	return &http.Client{Timeout: 2 * time.Second, Transport: tr}, nil
+	var rt http.RoundTripper = tr
+	if !cfg.InsecurePlaintext {
+		rt = pki.HTTPSOnly(tr)
+	}
+	return &http.Client{Timeout: 2 * time.Second, Transport: rt}, nil
 }
 
 // peerRequest builds a request to another member's API at base+path, with the agent's
