@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/pigwf/pigwf/pki"
 	"gopkg.in/yaml.v3"
@@ -179,7 +180,7 @@ func (c LocalConfig) Validate() error {
 		switch {
 		case au.Username == "":
 			bad("api.auth.username", "is required with api.auth (or remove api.auth: client certificates of the CA still authenticate)")
-		case strings.ContainsAny(au.Username, ":\x00\r\n"):
+		case strings.Contains(au.Username, ":") || strings.ContainsFunc(au.Username, unicode.IsControl):
 			bad("api.auth.username", "%q must not contain ':' or control characters (HTTP Basic authentication splits at ':')", au.Username)
 		}
 		if au.PasswordFile != "" && !filepath.IsAbs(au.PasswordFile) {
