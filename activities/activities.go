@@ -37,6 +37,8 @@ type Activities struct {
 	// cluster without TLS: a workflow input asking for plain text is refused without it, so a
 	// crafted input cannot turn TLS off.
 	AllowPlaintext bool
+
+	agentHTTP agentTransport // see agentClient
 }
 
 // ClientTLS are the worker's TLS client files: the deployment CA and the worker's client

@@ -10,9 +10,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // AgentAPIURL is where a member's agent API answers: the member's SSH host (the address the
@@ -27,14 +31,63 @@ func AgentAPIURL(host string, port int, plaintext bool) string {
 	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port))
 }
 
+// agentClient is the worker's one HTTP client of the agents' APIs, calls bounded by timeout:
+// https verified against the deployment CA, presenting the worker's client certificate (what
+// authenticates it to the mutating endpoints), over one transport shared by the worker's
+// activities so connections to the agents stay alive between polls. Plain http only when this
+// worker allows plain text (AllowPlaintext): an agent URL in a run's input cannot turn TLS off.
+func (a *Activities) agentClient(timeout time.Duration) (*http.Client, error) {
+	files, err := a.ClientTLS()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := a.agentHTTP.transport(files)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the worker's TLS client of the agents' APIs: %v", err), ErrConfig, err)
+	}
+	var rt http.RoundTripper = tr
+	if !a.AllowPlaintext {
+		rt = pki.HTTPSOnly(tr)
+	}
+	return &http.Client{Transport: rt, Timeout: timeout}, nil
+}
+
+// agentTransport holds the transport agentClient hands out; a new one only if the worker's
+// files change (the certificate itself is re-read on renewal by pki's reloading config).
+type agentTransport struct {
+	mu    sync.Mutex
+	files pki.Files
+	tr    *http.Transport
+}
+
+func (t *agentTransport) transport(files pki.Files) (*http.Transport, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.tr != nil && t.files == files {
+		return t.tr, nil
+	}
+	tr, err := files.HTTPTransport()
+	if err != nil {
+		return nil, err
+	}
+	if t.tr != nil {
+		t.tr.CloseIdleConnections()
+	}
+	t.files, t.tr = files, tr
+	return tr, nil
+}
+
 // clusterView asks the members' agents (leader first) for the live view of the cluster.
-func clusterView(ctx context.Context, members []MemberAPI, leader string) (haagent.ClusterStatus, error) {
+func clusterView(ctx context.Context, client *http.Client, members []MemberAPI, leader string) (haagent.ClusterStatus, error) {
 	ordered := append([]MemberAPI(nil), members...)
 	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Name == leader && ordered[j].Name != leader })
-	client := &http.Client{Timeout: 2 * time.Second}
 	var errs []string
 	for _, m := range ordered {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(m.APIURL, "/")+"/cluster", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(m.APIURL, "/")+"/cluster", nil)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			errs = append(errs, err.Error())
@@ -66,31 +119,27 @@ func describeCluster(v haagent.ClusterStatus) string {
 }
 
 // isPrimaryNow asks a member's agent whether it takes writes (GET /primary answers 200).
-func isPrimaryNow(url string) bool {
-	client := &http.Client{Timeout: time.Second}
-	resp, err := client.Get(url + "/primary")
-	if err != nil {
-		return false
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+func isPrimaryNow(ctx context.Context, client *http.Client, url string) bool {
+	return getStatus(ctx, client, url, "/primary") == http.StatusOK
 }
 
 // agentAnswers: the agent at url answers its REST API (/patroni always answers 200 while the
 // agent runs, whatever PostgreSQL's state).
-func agentAnswers(ctx context.Context, url string) bool {
-	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, strings.TrimRight(url, "/")+"/patroni", nil)
+func agentAnswers(ctx context.Context, client *http.Client, url string) bool {
+	return getStatus(ctx, client, url, "/patroni") == http.StatusOK
+}
+
+// getStatus is the status code of GET url+path, 0 when there is no answer.
+func getStatus(ctx context.Context, client *http.Client, url, path string) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(url, "/")+path, nil)
 	if err != nil {
-		return false
+		return 0
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return false
+		return 0
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return resp.StatusCode
 }

@@ -2,15 +2,11 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"time"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
-	haagent "github.com/pigwf/pigwf/ha-agent"
 	"go.temporal.io/sdk/activity"
 )
 
@@ -97,7 +93,10 @@ type VerifyInput struct {
 // writes, and its /cluster (live from pg_stat_replication) shows every replica streaming.
 func (a *Activities) Verify(ctx context.Context, in VerifyInput) (StepResult, error) {
 	res := StepResult{Node: "control", Step: StepVerify}
-	client := &http.Client{Timeout: 3 * time.Second}
+	client, err := a.agentClient(3 * time.Second)
+	if err != nil {
+		return res, err
+	}
 	var problems []string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -107,15 +106,9 @@ func (a *Activities) Verify(ctx context.Context, in VerifyInput) (StepResult, er
 		} else if state.Leader != in.Primary {
 			problems = append(problems, fmt.Sprintf("the DCS leader is %q, not %s", state.Leader, in.Primary))
 		}
-		var view haagent.ClusterStatus
-		if resp, err := client.Get(in.APIURL + "/cluster"); err != nil {
+		view, err := clusterView(ctx, client, []MemberAPI{{Name: in.Primary, APIURL: in.APIURL}}, in.Primary)
+		if err != nil {
 			problems = append(problems, "agent API: "+err.Error())
-		} else {
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err := json.Unmarshal(body, &view); err != nil {
-				problems = append(problems, fmt.Sprintf("agent /cluster: %v", err))
-			}
 		}
 		states := map[string]string{}
 		for _, m := range view.Members {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"gopkg.in/yaml.v3"
@@ -124,12 +125,16 @@ func (a *Activities) HAAgent(ctx context.Context, in AgentInput) (StepResult, er
 		res.Changed = true
 		res.Changes = append(res.Changes, "installed "+AgentBinaryPath+" (sha256 "+want[:12]+")")
 	}
+	client, err := a.agentClient(time.Second)
+	if err != nil {
+		return res, err
+	}
 	script := withInputs(haAgentScript,
 		shellVar{"conf", AgentConfigPath},
 		shellVar{"want", strings.TrimSuffix(conf, "\n")},
 		shellVar{"restart", flag(res.Changed)},
 		shellVar{"bin", AgentBinaryPath},
-		shellVar{"leader", flag(isPrimaryNow(AgentAPIURL(in.Node.SSHHost, in.APIPort, in.DCS.Plaintext)))})
+		shellVar{"leader", flag(isPrimaryNow(ctx, client, AgentAPIURL(in.Node.SSHHost, in.APIPort, in.DCS.Plaintext)))})
 	step, err := a.runStep(ctx, in.Node, StepAgent, script, nil)
 	step.Changes = append(res.Changes, step.Changes...)
 	step.Changed = step.Changed || res.Changed

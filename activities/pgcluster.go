@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"time"
@@ -183,7 +182,10 @@ func (a *Activities) WaitLeader(ctx context.Context, in WaitLeaderInput) (StepRe
 		return res, err
 	}
 	defer closeFn()
-	client := &http.Client{Timeout: 2 * time.Second}
+	client, err := a.agentClient(2 * time.Second)
+	if err != nil {
+		return res, err
+	}
 	start := time.Now()
 	last := ""
 	for {
@@ -191,12 +193,7 @@ func (a *Activities) WaitLeader(ctx context.Context, in WaitLeaderInput) (StepRe
 		if snap, err := st.Load(ctx); err == nil && snap.Leader != nil {
 			leader = snap.Leader.Value.Holder
 		}
-		code := 0
-		if resp, err := client.Get(in.APIURL + "/primary"); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			code = resp.StatusCode
-		}
+		code := getStatus(ctx, client, in.APIURL, "/primary")
 		if leader == in.Member && code == http.StatusOK {
 			res.Notes = append(res.Notes, fmt.Sprintf("%s leads and takes writes (after %s)", in.Member, time.Since(start).Round(10*time.Millisecond)))
 			return res, nil

@@ -122,7 +122,11 @@ func (a *Activities) PITRPrecheck(ctx context.Context, in PITRCheckInput) (PITRP
 		return plan, refuse()
 	}
 	plan.RestoreNode = leader.Name
-	if v, err := clusterView(ctx, memberAPIs(in.Members), plan.Leader); err != nil {
+	client, err := a.agentClient(2 * time.Second)
+	if err != nil {
+		return plan, err
+	}
+	if v, err := clusterView(ctx, client, memberAPIs(in.Members), plan.Leader); err != nil {
 		problems = append(problems, "agents: "+err.Error())
 	} else {
 		plan.SyncMode = strings.TrimSpace(v.SynchronousStandbyNames) != ""
@@ -137,7 +141,7 @@ func (a *Activities) PITRPrecheck(ctx context.Context, in PITRCheckInput) (PITRP
 		}
 	}
 	for _, m := range in.Members {
-		if !agentAnswers(ctx, m.APIURL) {
+		if !agentAnswers(ctx, client, m.APIURL) {
 			problems = append(problems, fmt.Sprintf("%s's agent does not answer at %s", m.Name, m.APIURL))
 		}
 	}

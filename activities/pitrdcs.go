@@ -62,11 +62,15 @@ func (a *Activities) PITRPause(ctx context.Context, in PITRHAInput) (StepResult,
 		res.Changed = true
 		res.Changes = append(res.Changes, "paused HA (maintenance mode): the agents change nothing")
 	}
+	client, err := a.agentClient(2 * time.Second)
+	if err != nil {
+		return res, err
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var waiting []string
 		for _, m := range in.Members {
-			v, err := clusterView(ctx, []MemberAPI{{Name: m.Name, APIURL: m.APIURL}}, m.Name)
+			v, err := clusterView(ctx, client, []MemberAPI{{Name: m.Name, APIURL: m.APIURL}}, m.Name)
 			if err != nil || !v.Paused {
 				waiting = append(waiting, m.Name)
 			}
@@ -210,11 +214,15 @@ func (a *Activities) PITRWaitCluster(ctx context.Context, in PITRWaitInput) (Ste
 			leaderNode = m.Node
 		}
 	}
+	client, err := a.agentClient(2 * time.Second)
+	if err != nil {
+		return res, err
+	}
 	start := time.Now()
 	deadline := start.Add(timeout)
 	last := ""
 	for {
-		v, err := clusterView(ctx, memberAPIs(in.Members), in.Leader)
+		v, err := clusterView(ctx, client, memberAPIs(in.Members), in.Leader)
 		if err == nil {
 			leader, tl := in.Leader, in.Timeline
 			if in.AnyLeader {
@@ -238,7 +246,7 @@ func (a *Activities) PITRWaitCluster(ctx context.Context, in PITRWaitInput) (Ste
 			if leader == "" {
 				problems = append(problems, "no leader")
 			}
-			if len(problems) == 0 && isPrimaryNow(apiURLOf(in.Members, leader)) {
+			if len(problems) == 0 && isPrimaryNow(ctx, client, apiURLOf(in.Members, leader)) {
 				res.Notes = append(res.Notes, fmt.Sprintf("healthy after %s: %s", time.Since(start).Round(100*time.Millisecond), describeCluster(v)))
 				return res, nil
 			}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -52,7 +50,11 @@ func (a *Activities) SwitchoverPrecheck(ctx context.Context, in SwitchoverCheckI
 	if !state.Reachable {
 		return SwitchoverPlan{}, fmt.Errorf("etcd unreachable: %s", state.Unreachable)
 	}
-	v, err := clusterView(ctx, in.Members, state.Leader)
+	client, err := a.agentClient(2 * time.Second)
+	if err != nil {
+		return SwitchoverPlan{}, err
+	}
+	v, err := clusterView(ctx, client, in.Members, state.Leader)
 	if err != nil {
 		return SwitchoverPlan{}, err
 	}
@@ -140,6 +142,16 @@ func (a *Activities) SwitchoverExecute(ctx context.Context, in SwitchoverExecInp
 		return rep, err
 	}
 	defer closeFn()
+	// client waits for answers about the cluster; sample is the 10 ms sampler's, which must not
+	// stall on a member that does not answer.
+	client, err := a.agentClient(time.Second)
+	if err != nil {
+		return rep, err
+	}
+	sample, err := a.agentClient(200 * time.Millisecond)
+	if err != nil {
+		return rep, err
+	}
 	urls := map[string]string{}
 	for _, m := range in.Members {
 		urls[m.Name] = strings.TrimRight(m.APIURL, "/")
@@ -155,22 +167,11 @@ func (a *Activities) SwitchoverExecute(ctx context.Context, in SwitchoverExecInp
 	var lastOld, firstNew time.Time
 	probeCtx, stopProbe := context.WithCancel(ctx)
 	var probeWG sync.WaitGroup
-	client := &http.Client{Timeout: 200 * time.Millisecond}
-	isPrimary := func(url string) bool {
-		req, _ := http.NewRequestWithContext(probeCtx, http.MethodGet, url+"/primary", nil)
-		resp, err := client.Do(req)
-		if err != nil {
-			return false
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}
 	probe := func(url string, old bool) {
 		defer probeWG.Done()
 		for probeCtx.Err() == nil {
 			t := time.Now()
-			if isPrimary(url) {
+			if isPrimaryNow(probeCtx, sample, url) {
 				mu.Lock()
 				if old {
 					lastOld = t
@@ -202,7 +203,7 @@ func (a *Activities) SwitchoverExecute(ctx context.Context, in SwitchoverExecInp
 		if err == nil && snap.Leader != nil {
 			leader = snap.Leader.Value.Holder
 		}
-		if leader == in.To && isPrimaryNow(urls[in.To]) {
+		if leader == in.To && isPrimaryNow(ctx, client, urls[in.To]) {
 			break
 		}
 		last = fmt.Sprintf("leader %q", leader)
@@ -224,7 +225,7 @@ func (a *Activities) SwitchoverExecute(ctx context.Context, in SwitchoverExecInp
 	}
 	// The old primary must come back as a streaming replica of the new one.
 	for {
-		v, err := clusterView(ctx, in.Members, in.To)
+		v, err := clusterView(ctx, client, in.Members, in.To)
 		if err == nil {
 			for _, m := range v.Members {
 				if m.Name == in.From && m.State == "streaming" {

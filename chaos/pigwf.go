@@ -119,7 +119,11 @@ func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string
 	logf("pigwf: pg-cluster-create took %.1f s (synchronous mode)", p.CreateTook.Seconds())
 
 	ctx := context.Background()
-	p.cli, err = clientv3.New(etcdConfig(st, st.Etcd))
+	ecfg, err := etcdConfig(st, st.Etcd)
+	if err != nil {
+		return nil, err
+	}
+	p.cli, err = clientv3.New(ecfg)
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to the lab's etcd: %w", err)
 	}

@@ -12,10 +12,10 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 
 	"github.com/pigwf/pigwf/deploy/lab"
+	"github.com/pigwf/pigwf/ha-agent/dcs"
 )
 
 // FaultKind names one of the faults of the suite.
@@ -427,22 +427,33 @@ func (r *Runner) checkLost(ctx context.Context, cur int, tr *Trial) error {
 	return nil
 }
 
-// etcdConfig is an etcd client configuration whose connections go through the lab's bridge.
-func etcdConfig(st *lab.Status, endpoints []string) clientv3.Config {
-	d := labDialer(st.Bridge)
-	return clientv3.Config{
-		Endpoints: endpoints, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
-		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			return d.DialContext(ctx, "tcp", addr)
-		})},
+// etcdConfig is the lab's etcd client configuration (dcs.ClientConfig: TLS with the lab's client
+// certificate, or http in a plain-text lab) whose connections go through the lab's bridge.
+func etcdConfig(st *lab.Status, endpoints []string) (clientv3.Config, error) {
+	files, err := st.ClientTLS()
+	if err != nil {
+		return clientv3.Config{}, err
 	}
+	cfg, err := dcs.ClientConfig(dcs.ClientOptions{Endpoints: endpoints, TLS: files, Plaintext: st.Plaintext, DialTimeout: 2 * time.Second})
+	if err != nil {
+		return clientv3.Config{}, fmt.Errorf("the lab's etcd: %w", err)
+	}
+	d := labDialer(st.Bridge)
+	cfg.DialOptions = append(cfg.DialOptions, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		return d.DialContext(ctx, "tcp", addr)
+	}))
+	return cfg, nil
 }
 
 // etcdLeader returns the lab node (1-based) whose etcd member leads the etcd cluster.
 func etcdLeader(ctx context.Context, st *lab.Status) (int, error) {
 	var errs []error
 	for i, ep := range st.Etcd {
-		cli, err := clientv3.New(etcdConfig(st, []string{ep}))
+		cfg, err := etcdConfig(st, []string{ep})
+		if err != nil {
+			return 0, err
+		}
+		cli, err := clientv3.New(cfg)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -101,8 +101,8 @@ func TestEnsurePairIdempotentAndRenews(t *testing.T) {
 }
 
 // A server from Server(VerifyClientCertIfGiven) sees verified chains for a client with a
-// certificate of the CA, none without one, and refuses one from another CA; a client from
-// Client refuses a server of another CA.
+// certificate of the CA, none without one, and refuses one from another CA; a client's
+// HTTPTransport refuses a server of another CA, and with zero Files any https server.
 func TestHandshakes(t *testing.T) {
 	ca, other := newCA(t), newCA(t)
 	dir := t.TempDir()
@@ -135,11 +135,11 @@ func TestHandshakes(t *testing.T) {
 	defer srv.Close()
 	url := "https://" + ln.Addr().String()
 	get := func(f Files) (string, error) {
-		cfg, err := f.Client("")
+		tr, err := f.HTTPTransport()
 		if err != nil {
 			return "", err
 		}
-		c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: 5 * time.Second}
+		c := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 		resp, err := c.Get(url)
 		if err != nil {
 			return "", err
@@ -159,6 +159,15 @@ func TestHandshakes(t *testing.T) {
 	}
 	if got, err := get(Files{CA: good.CA, Cert: bad.Cert, Key: bad.Key}); err == nil {
 		t.Errorf("the server accepted a certificate of another CA: %q", got)
+	}
+	// A plain-text caller's transport trusts no root: https is refused, even when the system's
+	// roots (SSL_CERT_FILE, read once per process: no test before this one reads them) hold the CA.
+	t.Setenv("SSL_CERT_FILE", good.CA)
+	if got, err := get(Files{}); err == nil {
+		t.Errorf("a transport of zero Files accepted an https server: %q", got)
+	}
+	if _, err := (Files{Cert: good.Cert, Key: good.Key}).HTTPTransport(); !errors.Is(err, ErrNoCA) {
+		t.Errorf("a certificate without a CA: %v", err)
 	}
 	if _, err := (Files{}).Client(""); !errors.Is(err, ErrNoCA) {
 		t.Errorf("no CA: %v", err)
@@ -189,3 +198,26 @@ func TestEnsureClientConcurrent(t *testing.T) {
 		t.Fatalf("key and certificate do not match: %v", err)
 	}
 }
+
+// HTTPSOnly refuses http URLs before any connection, and passes https ones on.
+func TestHTTPSOnly(t *testing.T) {
+	var sent []string
+	rt := HTTPSOnly(roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent = append(sent, r.URL.String())
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	}))
+	c := &http.Client{Transport: rt}
+	if _, err := c.Get("http://10.0.0.1:8008/primary"); !errors.Is(err, ErrPlainHTTP) {
+		t.Errorf("http: %v, want ErrPlainHTTP", err)
+	}
+	if resp, err := c.Get("https://10.0.0.1:8008/primary"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("https: %v %v", resp, err)
+	}
+	if len(sent) != 1 || !strings.HasPrefix(sent[0], "https://") {
+		t.Errorf("sent %v, want the https request only", sent)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

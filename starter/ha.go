@@ -15,6 +15,7 @@ import (
 	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 	"github.com/pigwf/pigwf/inventory"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // HAView is what `pigwf ha list` shows: an agent's GET /cluster answer
@@ -30,14 +31,44 @@ type HAView struct {
 type HAClient struct {
 	cli   *clientv3.Client
 	store *dcs.Store
+	// http reaches the agents' APIs (the CLI's client certificate, verified against the CA).
+	http *http.Client
 }
 
-// DialHA connects to the cluster's etcd, read from the inventory's etcd group.
-func DialHA(inv *inventory.Inventory, cluster *inventory.Cluster) (*HAClient, error) {
+// ClientTLS are the CLI's TLS files for the clusters of inv: the deployment CA in caDir and the
+// CLI's client certificate issued from it (pki.CLIClient; renewed when close to expiry), by
+// which etcd and the agents' APIs authenticate the CLI. The CLI runs where the CA is, beside the
+// worker. A plain-text lab (pigwf_insecure_plaintext) needs none: zero Files.
+func ClientTLS(inv *inventory.Inventory, caDir string) (pki.Files, error) {
+	if inv.Plaintext {
+		return pki.Files{}, nil
+	}
+	files, _, err := pki.CA{Dir: caDir}.EnsureClient(pki.CLIClient, time.Now())
+	if err != nil {
+		return pki.Files{}, fmt.Errorf("the CLI's client certificate from the deployment CA in %s: %w (run pigwf where the worker's CA is: $PIGWF_HOME/ca)", caDir, err)
+	}
+	return files, nil
+}
+
+// DialHA connects to the cluster's etcd, read from the inventory's etcd group, with the CLI's
+// TLS files from the CA in caDir (ClientTLS).
+func DialHA(inv *inventory.Inventory, cluster *inventory.Cluster, caDir string) (*HAClient, error) {
 	if len(inv.Etcd) == 0 {
 		return nil, fmt.Errorf("%s has no etcd group: cannot find the cluster's DCS", inv.File)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: inv.Etcd, DialTimeout: 3 * time.Second})
+	files, err := ClientTLS(inv, caDir)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := files.HTTPTransport()
+	if err != nil {
+		return nil, fmt.Errorf("the CLI's TLS client of the agents' APIs: %w", err)
+	}
+	var rt http.RoundTripper = tr
+	if !inv.Plaintext {
+		rt = pki.HTTPSOnly(tr) // an agent's record naming an http URL is not read
+	}
+	cli, err := dcs.Connect(dcs.ClientOptions{Endpoints: inv.Etcd, TLS: files, Plaintext: inv.Plaintext, DialTimeout: 3 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to etcd %v: %w", inv.Etcd, err)
 	}
@@ -46,11 +77,14 @@ func DialHA(inv *inventory.Inventory, cluster *inventory.Cluster) (*HAClient, er
 		cli.Close()
 		return nil, err
 	}
-	return &HAClient{cli: cli, store: st}, nil
+	return &HAClient{cli: cli, store: st, http: &http.Client{Transport: rt, Timeout: 2 * time.Second}}, nil
 }
 
-// Close closes the etcd connection.
-func (h *HAClient) Close() { h.cli.Close() }
+// Close closes the etcd connection and the agents' connections.
+func (h *HAClient) Close() {
+	h.cli.Close()
+	h.http.CloseIdleConnections()
+}
 
 // View asks the leader's agent for the live view (roles and sync states from its
 // pg_stat_replication); when no leader answers, it falls back to the DCS and says so.
@@ -77,23 +111,9 @@ func (h *HAClient) View(ctx context.Context) (HAView, error) {
 	for _, n := range names {
 		urls = append(urls, snap.Members[n].Value.APIURL)
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
-	for _, u := range urls {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(u, "/")+"/cluster", nil)
-		if err != nil {
-			continue
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			continue
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		var v HAView
-		if resp.StatusCode == http.StatusOK && json.Unmarshal(body, &v) == nil {
-			v.Sysid = sysid
-			return v, nil
-		}
+	if v, ok := agentView(ctx, h.http, urls); ok {
+		v.Sysid = sysid
+		return v, nil
 	}
 	// No agent answered: show what the DCS believes, and say that it is only that.
 	v := HAView{Sysid: sysid, Note: "no agent answered: roles below are the DCS's records, not PostgreSQL's"}
@@ -113,6 +133,27 @@ func (h *HAClient) View(ctx context.Context) (HAView, error) {
 	return v, nil
 }
 
+// agentView is the first GET /cluster answer of the agents at urls, in order.
+func agentView(ctx context.Context, client *http.Client, urls []string) (HAView, bool) {
+	for _, u := range urls {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(u, "/")+"/cluster", nil)
+		if err != nil {
+			continue
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var v HAView
+		if resp.StatusCode == http.StatusOK && json.Unmarshal(body, &v) == nil {
+			return v, true
+		}
+	}
+	return HAView{}, false
+}
+
 // SetPause turns maintenance mode on or off: the agents then change nothing.
 func (h *HAClient) SetPause(ctx context.Context, on bool, reason string) error {
 	if !on {
@@ -129,10 +170,10 @@ const leaderLookupTimeout = 3 * time.Second
 // CurrentLeader is the cluster's leader as its agents (or, when none answers, the DCS) say now,
 // for a run's summary; "" when it cannot be learnt within leaderLookupTimeout. The run itself
 // reads the cluster again in its precheck, so nothing depends on this answer.
-func CurrentLeader(ctx context.Context, inv *inventory.Inventory, cluster *inventory.Cluster) string {
+func CurrentLeader(ctx context.Context, inv *inventory.Inventory, cluster *inventory.Cluster, caDir string) string {
 	ctx, cancel := context.WithTimeout(ctx, leaderLookupTimeout)
 	defer cancel()
-	h, err := DialHA(inv, cluster)
+	h, err := DialHA(inv, cluster, caDir)
 	if err != nil {
 		return ""
 	}

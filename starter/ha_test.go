@@ -2,12 +2,21 @@ package starter
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"encoding/json"
+	"io"
+	"log"
+	"net/http"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/inventory"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // pigwf parses an agent's GET /cluster into HAView and prints it back with
@@ -48,6 +57,71 @@ func TestHAViewParsesTheAgentsClusterStatus(t *testing.T) {
 	for _, want := range []string{"Cluster: pg-test (7289263672843878470)", "| n2     | 10.0.0.2:5433 | Sync Standby | streaming |  3 |         3 |", "Maintenance mode: on"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("pigwf ha list lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// The CLI reaches etcd and the agents with its own client certificate of the deployment CA
+// (issued on first use); a plain-text lab needs none; without the CA the error says
+// where it looked. agentView, over that certificate, reads an agent that serves TLS.
+func TestClientTLSAndAgentView(t *testing.T) {
+	ca := pki.CA{Dir: t.TempDir()}
+	if _, err := ca.Ensure(); err != nil {
+		t.Fatal(err)
+	}
+	secure := &inventory.Inventory{}
+	files, err := ClientTLS(secure, ca.Dir)
+	if err != nil || files.CA == "" || files.Cert == "" || files.Key == "" {
+		t.Fatalf("ClientTLS: %+v %v", files, err)
+	}
+	if f, err := ClientTLS(&inventory.Inventory{Plaintext: true}, ca.Dir); err != nil || f.Enabled() {
+		t.Errorf("a plain-text lab: %+v %v, want no files", f, err)
+	}
+	missing := filepath.Join(t.TempDir(), "no-ca")
+	if _, err := ClientTLS(secure, missing); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("no CA: %v, want an error naming %s", err, missing)
+	}
+
+	// An agent that answers /cluster only to a verified client certificate.
+	dir := t.TempDir()
+	node := pki.Files{CA: files.CA, Cert: filepath.Join(dir, "node.crt"), Key: filepath.Join(dir, "node.key")}
+	if _, err := ca.EnsurePair(pki.NodeRequest("n1", "127.0.0.1"), node.Cert, node.Key, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	srvCfg, err := node.Server(tls.VerifyClientCertIfGiven)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", srvCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ErrorLog: log.New(io.Discard, "", 0), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.VerifiedChains) == 0 {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(haagent.ClusterStatus{Cluster: "pg-test", Leader: r.TLS.VerifiedChains[0][0].Subject.CommonName})
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	urls := []string{"https://127.0.0.1:1", "https://" + ln.Addr().String() + "/"} // the first does not answer
+	for _, c := range []struct {
+		name   string
+		files  pki.Files
+		leader string // "": no answer
+	}{
+		{"the CLI's certificate", files, pki.CLIClient},
+		{"no certificate", pki.Files{CA: files.CA}, ""},
+		{"plain text", pki.Files{}, ""},
+	} {
+		tr, err := c.files.HTTPTransport()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, ok := agentView(context.Background(), &http.Client{Transport: tr, Timeout: 2 * time.Second}, urls)
+		if ok != (c.leader != "") || v.Leader != c.leader {
+			t.Errorf("%s: %+v %v, want leader %q", c.name, v.ClusterStatus, ok, c.leader)
 		}
 	}
 }

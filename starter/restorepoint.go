@@ -79,11 +79,12 @@ func ParseRestorePointOutput(out string) (lsn pitr.LSN, walFile string, at time.
 }
 
 // CreateRestorePoint makes a restore point on the cluster's current leader (as its agents say,
-// or the DCS when none answers), over SSH as postgres on the local socket, and waits for the
-// archiver to push the segment holding it. name must have passed CheckRestorePointName.
+// or the DCS when none answers; both reached with the CLI's TLS files from the CA in caDir),
+// over SSH as postgres on the local socket, and waits for the archiver to push the segment
+// holding it. name must have passed CheckRestorePointName.
 // A paused cluster still has a primary, so pause does not stop it; only no leader does.
-func CreateRestorePoint(ctx context.Context, inv *inventory.Inventory, cl *inventory.Cluster, name string) (RestorePoint, error) {
-	h, err := DialHA(inv, cl)
+func CreateRestorePoint(ctx context.Context, inv *inventory.Inventory, cl *inventory.Cluster, name, caDir string) (RestorePoint, error) {
+	h, err := DialHA(inv, cl, caDir)
 	if err != nil {
 		return RestorePoint{}, err
 	}

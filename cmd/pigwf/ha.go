@@ -18,7 +18,7 @@ func haCmd() *cli.Command {
 		if err != nil {
 			return err
 		}
-		h, err := starter.DialHA(inv, cl)
+		h, err := starter.DialHA(inv, cl, caDir(c))
 		if err != nil {
 			return err
 		}

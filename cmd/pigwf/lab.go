@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -10,12 +9,9 @@ import (
 )
 
 func labConfig(c *cli.Context) lab.Config {
-	caDir := c.String("ca-dir")
-	if caDir == "" {
-		caDir = filepath.Join(home(), "ca") // the worker's default: NodeInit finds the CA etcd trusts
-	}
+	// The worker's CA by default: NodeInit then finds the CA etcd trusts.
 	return lab.Config{Name: c.String("name"), Nodes: c.Int("nodes"), Subnet: c.String("subnet"), Cluster: c.String("cluster"),
-		CADir: caDir, Plaintext: c.Bool("insecure-plaintext")}.WithDefaults()
+		CADir: caDir(c), Plaintext: c.Bool("insecure-plaintext")}.WithDefaults()
 }
 
 func labCmd() *cli.Command {

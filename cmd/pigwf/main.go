@@ -54,6 +54,16 @@ func home() string {
 	return filepath.Join(h, ".pigwf")
 }
 
+// caDir is the deployment CA's directory: the command's --ca-dir where it has one (the
+// worker), else $PIGWF_HOME/ca. The CLI's commands that reach etcd or the agents take their
+// client certificate from it (starter.ClientTLS), so they run where the worker's CA is.
+func caDir(c *cli.Context) string {
+	if d := c.String("ca-dir"); d != "" {
+		return d
+	}
+	return filepath.Join(home(), "ca")
+}
+
 func logger(c *cli.Context) *slog.Logger {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.String("log-level"))); err != nil {

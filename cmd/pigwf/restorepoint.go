@@ -46,7 +46,7 @@ func restorePointCmd() *cli.Command {
 			}
 			ctx, cancel := context.WithTimeout(c.Context, restorePointTimeout)
 			defer cancel()
-			rp, err := starter.CreateRestorePoint(ctx, inv, cl, name)
+			rp, err := starter.CreateRestorePoint(ctx, inv, cl, name, caDir(c))
 			if err != nil {
 				return err
 			}

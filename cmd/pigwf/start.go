@@ -81,7 +81,7 @@ func startCmd() *cli.Command {
 					if err != nil {
 						return err
 					}
-					meta := starter.SwitchoverMeta(in, starter.CurrentLeader(c.Context, inv, cl), who.req)
+					meta := starter.SwitchoverMeta(in, starter.CurrentLeader(c.Context, inv, cl, caDir(c)), who.req)
 					var res workflows.SwitchoverResult
 					return startAndFollow(c, workflows.SwitchoverRunbook, workflows.SwitchoverName, in.Cluster, in, meta, &res, who, true)
 				},

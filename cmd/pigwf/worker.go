@@ -25,10 +25,6 @@ func workerCmd() *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, cancel := signalContext(c)
 			defer cancel()
-			caDir := c.String("ca-dir")
-			if caDir == "" {
-				caDir = filepath.Join(home(), "ca")
-			}
 			approvals := c.String("approvals")
 			if approvals == "" {
 				approvals = filepath.Join(home(), "approvals.yml")
@@ -43,7 +39,7 @@ func workerCmd() *cli.Command {
 			}
 			return worker.Run(ctx, worker.Config{
 				Temporal: conn, TaskQueue: c.String("task-queue"),
-				CADir: caDir, SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
+				CADir: caDir(c), SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
 				NotifyURL: c.String("notify-url"), WebUI: c.String("ui"), ApprovalsFile: approvals,
 				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
 				AllowPlaintext: c.Bool("allow-insecure-plaintext"),

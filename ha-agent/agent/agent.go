@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -80,7 +81,12 @@ type Agent struct {
 	store   *dcs.Store
 	pg      Postgres
 	fencer  *fencer
-	http    *http.Client
+	// http is the client of the other members' APIs (newPeerClient).
+	http *http.Client
+	// access decides who may call the REST API's mutating endpoints; apiTLS is its server TLS
+	// configuration (nil: plain text).
+	access *apiGuard
+	apiTLS *tls.Config
 
 	// The DCS as this agent sees it: the keys, the watch, reachability.
 	cache        *cache
@@ -209,7 +215,6 @@ func New(opts Options) (*Agent, error) {
 		seenSlots:      map[string]bool{},
 		failsafeAcks:   map[string]time.Duration{},
 		publishCh:      make(chan dcs.MemberRecord, 1),
-		http:           &http.Client{Timeout: 2 * time.Second},
 		leaderSeq:      uint64(time.Now().UnixNano()),
 		memberSeq:      uint64(time.Now().UnixNano()),
 	}
@@ -220,8 +225,11 @@ func New(opts Options) (*Agent, error) {
 		a.clock = RawClock()
 	}
 	a.log = a.log.With("member", a.cfg.Name)
-	a.fencer = newFencer(a.clock, func() (pgctl.FenceReport, error) { return a.pg.Fence() }, a.timerFenced)
+	if err := a.setupAPI(); err != nil {
+		return nil, err
+	}
 	var err error
+	a.fencer = newFencer(a.clock, func() (pgctl.FenceReport, error) { return a.pg.Fence() }, a.timerFenced)
 	if opts.Postgres != nil {
 		a.pg, err = opts.Postgres(a.fencer)
 	} else {

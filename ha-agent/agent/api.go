@@ -13,6 +13,7 @@ import (
 	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 	"github.com/pigwf/pigwf/ha-agent/pgctl"
+	"github.com/pigwf/pigwf/internal/httplimit"
 )
 
 // REST API. Health endpoints follow Patroni's so HAProxy configs keep
@@ -30,6 +31,10 @@ import (
 //	/probe                                 live state for racing members
 //	POST /switchover {leader, candidate, scheduled_at}, POST /failover {candidate}
 //	POST /failsafe {leader}                failsafe confirmation between members
+//
+// GET, HEAD and OPTIONS are open to anyone who reaches the port (load balancers); every other
+// request needs a client certificate of the deployment CA or api.auth's password, from an
+// address api.allowlist allows (apiGuard, in front of these routes).
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	check := func(fn func(s snapshot, now time.Duration, r *http.Request) bool) http.HandlerFunc {
@@ -205,7 +210,7 @@ func (a *Agent) handleFailoverRequest(switchover bool) http.HandlerFunc {
 			return
 		}
 		rec := dcs.FailoverRecord{From: req.Leader, To: req.Candidate, ScheduledAt: req.ScheduledAt, RequestedBy: "rest-api@" + a.cfg.Name}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), failoverRequestTimeout)
 		defer cancel()
 		if _, err := a.store.RequestFailover(ctx, rec); err != nil {
 			code := http.StatusServiceUnavailable
@@ -219,19 +224,22 @@ func (a *Agent) handleFailoverRequest(switchover bool) http.HandlerFunc {
 	}
 }
 
-// maxRequestBody caps what a POST may send: every request body this API takes is a few fields
-// of JSON. Unbounded, a large body made the decoder allocate several times its size, and an
-// agent killed for memory takes its PostgreSQL down with it.
-const maxRequestBody = 64 << 10
+// failoverRequestTimeout bounds the etcd write of POST /switchover and /failover: the longest a
+// handler of this API takes.
+const failoverRequestTimeout = 2 * time.Second
+
+// maxRequestBody caps what a POST may send (httplimit.MaxBody): every request body this API
+// takes is a few fields of JSON. Unbounded, a large body made the decoder allocate several times
+// its size, and an agent killed for memory takes its PostgreSQL down with it.
+const maxRequestBody = httplimit.MaxBody
 
 // decodeBody reads r's JSON body into v, at most maxRequestBody bytes; it answers 413 for a
 // larger body and 400 for one that is not JSON, and then returns false.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxRequestBody)
+	r.Body = httplimit.Body(w, r)
 	err := json.NewDecoder(r.Body).Decode(v)
-	var tooLarge *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooLarge):
+	case httplimit.TooLarge(err):
 		http.Error(w, fmt.Sprintf("request body over %d bytes", maxRequestBody), http.StatusRequestEntityTooLarge)
 		return false
 	case err != nil:

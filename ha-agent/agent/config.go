@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/pigwf/pigwf/pki"
 	"gopkg.in/yaml.v3"
@@ -43,10 +44,26 @@ type EtcdConfig struct {
 	Endpoints []string `yaml:"endpoints"`
 }
 
-// APIConfig is the REST API's listen address and advertised URL.
+// APIConfig is the REST API's listen address and advertised URL, and who may call its mutating
+// endpoints besides a client certificate of the deployment CA (see apiauth.go).
 type APIConfig struct {
 	Listen string `yaml:"listen"`
-	URL    string `yaml:"url"`
+	// URL is where other members and pigwf reach the API; https:// (the API then serves TLS with
+	// the node's certificate), or http:// in a plain-text lab.
+	URL string `yaml:"url"`
+	// Auth is a username and password for the mutating endpoints, as Patroni's
+	// restapi.authentication; nil: client certificates only.
+	Auth *APIAuth `yaml:"auth,omitempty"`
+	// Allowlist limits the mutating endpoints to these IP addresses or CIDR blocks and the
+	// cluster's members, as Patroni's restapi.allowlist; empty: any address.
+	Allowlist []string `yaml:"allowlist,omitempty"`
+}
+
+// APIAuth names the API's username and the file holding its password: the password itself
+// never goes in the config file.
+type APIAuth struct {
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
 }
 
 // PostgresConfig is the local PostgreSQL.
@@ -69,7 +86,7 @@ type TagsConfig struct {
 var (
 	unknownKey = regexp.MustCompile(`field (\S+) not found in type (?:agent|pki)\.(\w+)`)
 	sections   = map[string]string{"LocalConfig": "", "EtcdConfig": " under etcd", "APIConfig": " under api",
-		"PostgresConfig": " under postgres", "TagsConfig": " under tags", "Files": " under tls"}
+		"APIAuth": " under api.auth", "PostgresConfig": " under postgres", "TagsConfig": " under tags", "Files": " under tls"}
 )
 
 // LoadConfig reads and validates the local config file.
@@ -92,7 +109,10 @@ func ParseConfig(path string, b []byte) (LocalConfig, error) {
 			sub := unknownKey.FindStringSubmatch(m)
 			return fmt.Sprintf("unknown key %q%s (see the keys PgClusterCreate writes)", sub[1], sections[sub[2]])
 		})
-		if strings.Contains(msg, "password") {
+		switch {
+		case strings.Contains(msg, "under api.auth"):
+			msg += " (the API's password never goes in this file: name the file holding it, mode 0600, with password_file)"
+		case strings.Contains(msg, "password"):
 			msg += " (passwords never go in this file: put the replication user's password in ~postgres/.pgpass, mode 0600)"
 		}
 		return LocalConfig{}, fmt.Errorf("%s: %s", path, msg)
@@ -135,7 +155,8 @@ func (c LocalConfig) Validate() error {
 			bad(fmt.Sprintf("etcd.endpoints[%d]", i), "%q is plain text: use https:// (etcd with the deployment CA), or set insecure_plaintext: true in a lab", ep)
 		}
 	}
-	if !c.InsecurePlaintext {
+	// TLS files are needed unless this is a plain-text lab, and in one too for an https API.
+	if !c.InsecurePlaintext || c.servesTLS() {
 		if err := c.TLS.Validate(); err != nil {
 			bad("tls", "%v: name the deployment CA and the node's certificate and key (tls: {ca: %s, cert: %s, key: %s})", err, pki.NodeCAPath, pki.NodeCertPath, pki.NodeKeyPath)
 		} else if c.TLS.Cert == "" {
@@ -154,6 +175,22 @@ func (c LocalConfig) Validate() error {
 		bad("api.url", "%q must be the URL other members reach this API at, e.g. https://10.213.0.11:8008", c.API.URL)
 	} else if u.Scheme == "http" && !c.InsecurePlaintext {
 		bad("api.url", "%q is plain text: the API serves TLS with the node's certificate (https://), unless insecure_plaintext: true in a lab", c.API.URL)
+	}
+	if au := c.API.Auth; au != nil {
+		switch {
+		case au.Username == "":
+			bad("api.auth.username", "is required with api.auth (or remove api.auth: client certificates of the CA still authenticate)")
+		case strings.Contains(au.Username, ":") || strings.ContainsFunc(au.Username, unicode.IsControl):
+			bad("api.auth.username", "%q must not contain ':' or control characters (HTTP Basic authentication splits at ':')", au.Username)
+		}
+		if au.PasswordFile != "" && !filepath.IsAbs(au.PasswordFile) {
+			bad("api.auth.password_file", "%q must be an absolute path", au.PasswordFile)
+		} else if _, err := readAPIPassword(au.PasswordFile); err != nil {
+			bad("api.auth.password_file", "%v", err)
+		}
+	}
+	if _, err := parseAllowlist(c.API.Allowlist); err != nil {
+		errs = append(errs, err)
 	}
 	abs := func(field, v string) {
 		if v == "" {

@@ -50,10 +50,34 @@ func TestLocalConfig(t *testing.T) {
 	if c.Name != "pg-test-1" || len(c.Etcd.Endpoints) != 3 || c.Postgres.Port != 5432 || !c.Tags.NoSync || c.LogFile == "" {
 		t.Fatalf("parsed %+v", c)
 	}
+	// api.auth and api.allowlist: a password file readable by its owner only.
+	pwDir := t.TempDir()
+	goodPW, openPW := filepath.Join(pwDir, "api-password"), filepath.Join(pwDir, "open-password")
+	if err := os.WriteFile(goodPW, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(openPW, []byte("s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	apiURL := "  url: https://10.213.0.11:8008"
+	withAuth := apiURL + "\n  auth: {username: admin, password_file: " + goodPW + "}\n  allowlist: [10.213.0.0/24, 192.0.2.7, '2001:db8::/32']"
+	c, err = ParseConfig("ha-agent.yml", []byte(strings.Replace(good, apiURL, withAuth, 1)))
+	if err != nil || c.API.Auth == nil || c.API.Auth.Username != "admin" || len(c.API.Allowlist) != 3 {
+		t.Fatalf("api.auth and api.allowlist: %+v %v", c.API, err)
+	}
 	cases := []struct {
 		name, from, to string
 		want           []string
 	}{
+		{"API password in the file", apiURL, apiURL + "\n  auth: {username: admin, password: s3cret}", []string{`"password" under api.auth`, "password_file", "0600"}},
+		{"API password file readable by others", apiURL, apiURL + "\n  auth: {username: admin, password_file: " + openPW + "}", []string{"api.auth.password_file", "chmod 600"}},
+		{"API password file missing", apiURL, apiURL + "\n  auth: {username: admin, password_file: /nonexistent/pw}", []string{"api.auth.password_file", "mode 0600"}},
+		{"API password file relative", apiURL, apiURL + "\n  auth: {username: admin, password_file: api-password}", []string{"api.auth.password_file", "absolute"}},
+		{"API auth without a username", apiURL, apiURL + "\n  auth: {password_file: " + goodPW + "}", []string{"api.auth.username", "required"}},
+		{"API username with a colon", apiURL, apiURL + "\n  auth: {username: 'a:b', password_file: " + goodPW + "}", []string{"api.auth.username", "':'"}},
+		{"bad allowlist entry", apiURL, apiURL + "\n  allowlist: [10.213.0.0/24, pg-test-1]", []string{"api.allowlist[1]", "pg-test-1"}},
+		{"https API in a plain-text lab without TLS files", "tls: { ca: /etc/pki/ca.crt, cert: /etc/pki/pigwf/node.crt, key: /etc/pki/pigwf/node.key }",
+			"insecure_plaintext: true", []string{"tls:", "node.crt"}},
 		{"unknown key", "prefix: /pigwf", "prefix: /pigwf\nloop_wait: 10", []string{"ha-agent.yml", "loop_wait"}},
 		{"password in the file", "  replication_user: replicator", "  replication_user: replicator\n  replication_password: secret",
 			[]string{"replication_password", "~postgres/.pgpass"}},

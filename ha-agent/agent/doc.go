@@ -24,7 +24,10 @@
 //     and giving failsafe confirmations; probes.go: live probes of the
 //     other members; publish.go: this member's record in the DCS.
 //   - api.go: the REST API and its health checks; cluster.go: GET /cluster
-//     (haagent.ClusterStatus); metrics.go: /metrics.
+//     (haagent.ClusterStatus); metrics.go: /metrics; apiauth.go: who may
+//     call the mutating endpoints (client certificate, api.auth,
+//     api.allowlist); apiserve.go: serving the API over TLS and the
+//     agent's client of the other members' APIs.
 //   - config.go: the local config file; main.go: the pg-ha-agent commands
 //     and the supervisor; endpoints.go: etcd endpoint health; clock.go:
 //     CLOCK_MONOTONIC_RAW; logging.go: log rate limits.

@@ -30,11 +30,10 @@ func (a *Agent) askFailsafe(ctx context.Context, view haagent.ClusterView) {
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			body := strings.NewReader(fmt.Sprintf(`{"leader":%q}`, a.cfg.Name))
-			req, err := http.NewRequestWithContext(pctx, http.MethodPost, strings.TrimRight(url, "/")+"/failsafe", body)
+			req, err := a.peerRequest(pctx, http.MethodPost, url, "/failsafe", body)
 			if err != nil {
 				return
 			}
-			req.Header.Set("Content-Type", "application/json")
 			resp, err := a.http.Do(req)
 			if err != nil {
 				return

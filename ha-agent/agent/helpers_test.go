@@ -3,7 +3,9 @@ package agent
 import (
 	"io"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/pigwf/pigwf/internal/etcdtest"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // TestMain lets the test binary double as the pg-ha-agent binary: the
@@ -150,4 +153,51 @@ func (p *etcdProxy) closeAll() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// testPKI is a deployment CA in a temporary directory and the files the tests present: a node
+// certificate for 127.0.0.1 (server and client, as NodeInit issues one), the CLI's client
+// certificate of the CA, and a client certificate of another CA.
+type testPKI struct {
+	node, client, foreign pki.Files
+	// lb trusts the CA and presents no certificate: a load balancer's health checks.
+	lb pki.Files
+}
+
+func newTestPKI(t testing.TB) testPKI {
+	t.Helper()
+	ca, other := pki.CA{Dir: t.TempDir()}, pki.CA{Dir: t.TempDir()}
+	for _, c := range []pki.CA{ca, other} {
+		if _, err := c.Ensure(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	client, _, err := ca.EnsureClient(pki.CLIClient, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, _, err := other.EnsureClient(pki.CLIClient, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	node := pki.Files{CA: ca.Files().CA, Cert: filepath.Join(dir, "node.crt"), Key: filepath.Join(dir, "node.key")}
+	if _, err := ca.EnsurePair(pki.NodeRequest("n1", "127.0.0.1"), node.Cert, node.Key, now); err != nil {
+		t.Fatal(err)
+	}
+	// The foreign certificate is presented to a server of ca: the client trusts ca.
+	foreign.CA = ca.Files().CA
+	return testPKI{node: node, client: client, foreign: foreign, lb: ca.Files()}
+}
+
+// httpClient is a client presenting f (see testPKI).
+func httpClient(t testing.TB, f pki.Files) *http.Client {
+	t.Helper()
+	tr, err := f.HTTPTransport()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 5 * time.Second}
 }

@@ -112,16 +112,30 @@ func TestIntegrationFailoverSwitchover(t *testing.T) {
 	if len(target) != 1 {
 		t.Fatalf("sync standbys before the switchover: %v", target)
 	}
-	// Through the REST API of the candidate (any member writes the request).
-	requested := time.Now()
+	// Through the REST API of the candidate (any member writes the request), with api.auth's
+	// password: without it the request is refused and changes nothing.
 	body := fmt.Sprintf(`{"leader": %q, "candidate": %q}`, l2.name, target[0])
-	resp, err := e.client.Post(e.node(target[0]).api("/switchover"), "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
+	post := func(user, pass string) int {
+		req, _ := http.NewRequest(http.MethodPost, e.node(target[0]).api("/switchover"), strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := e.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /switchover: %d", resp.StatusCode)
+	for _, cred := range [][2]string{{"", ""}, {itAPIUser, "wrong"}} {
+		if code := post(cred[0], cred[1]); code != http.StatusUnauthorized {
+			t.Fatalf("POST /switchover with credentials %q: %d, want 401", cred[0], code)
+		}
+	}
+	requested := time.Now()
+	if code := post(itAPIUser, itAPIPassword); code != http.StatusAccepted {
+		t.Fatalf("POST /switchover: %d", code)
 	}
 	onNew := w.waitAckAfter(t, requested, l2.name, 15*time.Second)
 	lastOld, _ := w.lastAckBy(l2.name, onNew.at)

@@ -43,6 +43,12 @@ func (n *itNode) api(path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", n.apiPort, path)
 }
 
+// The integration lab's API credentials (api.auth).
+const (
+	itAPIUser     = "pigwf-it"
+	itAPIPassword = "it password: 1"
+)
+
 // itEnv is the integration test's lab on loopback: one etcd, three
 // PostgreSQL instances and their supervised agents.
 type itEnv struct {
@@ -232,15 +238,24 @@ SELECT 1`)
 	if err != nil || got.Sysid != sysid {
 		t.Fatalf("register cluster: %+v, %v", got, err)
 	}
+	// A plain-text lab (etcd over http, the API on http) whose mutating endpoints want api.auth's
+	// password: the file is the agents' user's, mode 0600.
+	pwFile := filepath.Join(e.base, "api-password")
+	if err := os.WriteFile(pwFile, []byte(itAPIPassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustChown(pwFile, 0o600)
 	for _, n := range e.nodes {
 		cfg := fmt.Sprintf(`cluster: %s
 name: %s
 prefix: /pigwf-it
+insecure_plaintext: true
 etcd:
   endpoints: [%s]
 api:
   listen: 127.0.0.1:%d
   url: http://127.0.0.1:%d
+  auth: {username: `+itAPIUser+`, password_file: `+pwFile+`}
 postgres:
   bin_dir: %s
   data_dir: %s

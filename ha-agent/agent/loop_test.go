@@ -164,7 +164,9 @@ func (f *fakePG) get() (haagent.PGState, bool, int) {
 }
 
 // loopEnv is one etcd, one store for the test's own writes, and agents
-// with fake PostgreSQL.
+// with fake PostgreSQL. The agents' APIs serve TLS with node certificates
+// of a test CA (etcd is plain text: insecure_plaintext), so the members'
+// failsafe confirmations and probes run over mutual TLS as on a node.
 type loopEnv struct {
 	startedAgents map[string]*Agent
 	t             *testing.T
@@ -172,11 +174,15 @@ type loopEnv struct {
 	store         *dcs.Store
 	prefix        string
 	binDir        string
+	pki           testPKI
+	// client is a load balancer's: it trusts the CA and presents no certificate.
+	client *http.Client
 }
 
 func newLoopEnv(t *testing.T, config string) *loopEnv {
 	t.Helper()
-	e := &loopEnv{t: t, etcd: startEtcd(t), prefix: "/pigwf-loop-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))}
+	e := &loopEnv{t: t, etcd: startEtcd(t), prefix: "/pigwf-loop-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")), pki: newTestPKI(t)}
+	e.client = httpClient(t, e.pki.lb)
 	store, err := dcs.New(newEtcdClient(t, e.etcd), e.prefix, "c1", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -209,9 +215,10 @@ func (e *loopEnv) startAgentVia(name string, pg *fakePG, endpoint string) (a *Ag
 	cfg := LocalConfig{
 		Cluster: "c1", Name: name, Prefix: e.prefix,
 		Etcd: EtcdConfig{Endpoints: []string{endpoint}},
-		API:  APIConfig{Listen: fmt.Sprintf("127.0.0.1:%d", port), URL: fmt.Sprintf("http://127.0.0.1:%d", port)},
+		API:  APIConfig{Listen: fmt.Sprintf("127.0.0.1:%d", port), URL: fmt.Sprintf("https://127.0.0.1:%d", port)},
 		Postgres: PostgresConfig{BinDir: e.binDir, DataDir: "/nonexistent/" + name, Host: "127.0.0.1", Port: 20000 + port%1000,
 			SocketDir: "/nonexistent", ReplicationUser: "replicator"},
+		TLS: e.pki.node, InsecurePlaintext: true,
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -284,7 +291,7 @@ func TestLoopAcquiresRenewsAndFencesWhenStuck(t *testing.T) {
 	}{{"GET", "/primary", 200}, {"OPTIONS", "/primary", 200}, {"HEAD", "/leader", 200}, {"GET", "/read-write", 200},
 		{"GET", "/replica", 503}, {"GET", "/read-only", 200}, {"GET", "/health", 200}, {"GET", "/sync", 503}} {
 		req, _ := http.NewRequest(c.method, a.cfg.API.URL+c.path, nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := e.client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -314,7 +321,7 @@ func TestLoopAcquiresRenewsAndFencesWhenStuck(t *testing.T) {
 	if err := a.fencer.WhileWritable(func() error { return nil }); !errors.Is(err, ErrNoLease) {
 		t.Fatalf("write gate after the fence: %v, want ErrNoLease", err)
 	}
-	if code, _ := httpGet(a.cfg.API.URL + "/primary"); code != 503 {
+	if code, _ := e.httpGet(a.cfg.API.URL + "/primary"); code != 503 {
 		t.Errorf("/primary after the fence: %d, want 503", code)
 	}
 	// The loop was stuck, so no renewal extended the deadline after the
@@ -361,11 +368,11 @@ func TestLoopReactsToReleaseFromTheWatch(t *testing.T) {
 	})
 	n2 := e.startedAgents["n2"]
 	waitFor(t, 3*time.Second, "n2's /replica to answer 200", func() (bool, string) {
-		code, _ := httpGet(n2.cfg.API.URL + "/replica")
+		code, _ := e.httpGet(n2.cfg.API.URL + "/replica")
 		return code == 200, fmt.Sprint(code)
 	})
 	for path, want := range map[string]int{"/primary": 503, "/read-only": 200, "/async": 200, "/sync": 503} {
-		if code, _ := httpGet(n2.cfg.API.URL + path); code != want {
+		if code, _ := e.httpGet(n2.cfg.API.URL + path); code != want {
 			t.Errorf("%s on the replica: %d, want %d", path, code, want)
 		}
 	}
@@ -446,7 +453,7 @@ func TestLoopFailsafeKeepsWritesOnlyWhileEveryMemberConfirms(t *testing.T) {
 		return following && strings.Join(snap.Failsafe.Value.Members, ",") == "n1,n2", fmt.Sprint(snap.Failsafe.Value.Members)
 	})
 	primaryCode := func() int {
-		code, _ := httpGet(a1.cfg.API.URL + "/primary")
+		code, _ := e.httpGet(a1.cfg.API.URL + "/primary")
 		return code
 	}
 	// The REST API answers from the loop's last snapshot: on a loaded
@@ -483,8 +490,8 @@ func TestLoopFailsafeKeepsWritesOnlyWhileEveryMemberConfirms(t *testing.T) {
 	}
 }
 
-func httpGet(url string) (int, []byte) {
-	resp, err := http.Get(url)
+func (e *loopEnv) httpGet(url string) (int, []byte) {
+	resp, err := e.client.Get(url)
 	if err != nil {
 		return 0, nil
 	}

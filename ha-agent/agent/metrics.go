@@ -50,6 +50,9 @@ func (a *Agent) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	g("pigwf_ha_last_fence_latency_seconds", "Time the last fence took until the postmaster and all its children had SIGKILL pending (none runs user code again).", "gauge", time.Duration(a.metrics.lastFenceNs.Load()).Seconds())
 	g("pigwf_ha_last_fence_all_dead_seconds", "Time the last fence took until no PostgreSQL process of the data directory was alive.", "gauge", time.Duration(a.metrics.lastFenceDeadNs.Load()).Seconds())
 	g("pigwf_ha_renew_failures_total", "Leader renewals that failed.", "counter", float64(a.metrics.renewFailures.Load()))
+	if a.access != nil {
+		g("pigwf_ha_api_refused_total", "Mutating REST API requests refused (401 without valid credentials, 403 outside the allowlist).", "counter", float64(a.access.refused.Load()))
+	}
 	fmt.Fprintf(&b, "# HELP pigwf_ha_last_decision_info The last decision and its reason.\n# TYPE pigwf_ha_last_decision_info gauge\n")
 	fmt.Fprintf(&b, "pigwf_ha_last_decision_info{%s,action=\"%s\",reason=\"%s\"} 1\n", labels, promEscape(s.action.Kind.String()), promEscape(s.reason))
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")

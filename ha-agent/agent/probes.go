@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +37,7 @@ func (a *Agent) probeMembers(ctx context.Context, view haagent.ClusterView) map[
 			defer wg.Done()
 			pctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			req, err := http.NewRequestWithContext(pctx, http.MethodGet, strings.TrimRight(url, "/")+"/probe", nil)
+			req, err := a.peerRequest(pctx, http.MethodGet, url, "/probe", nil)
 			if err != nil {
 				return
 			}

@@ -24,12 +24,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("REST API: listen on %s: %w", a.cfg.API.Listen, err)
 	}
-	// Timeouts bound what a slow or stalled client holds: health checks and requests are tiny
-	// and answered from the last cycle's snapshot.
-	a.server = &http.Server{Handler: a.routes(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-		WriteTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	a.server = a.apiServer()
 	go func() {
-		if err := a.server.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serveAPI(a.server, lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.log.Error("REST API stopped", "err", err)
 		}
 	}()
