@@ -125,7 +125,13 @@ func patroniConfig(st *lab.Status, i int, s PatroniSettings) string {
 	n := st.Nodes[i-1]
 	var hosts []string
 	for _, ep := range st.Etcd {
-		hosts = append(hosts, strings.TrimPrefix(ep, "http://"))
+		hosts = append(hosts, strings.TrimPrefix(strings.TrimPrefix(ep, "https://"), "http://"))
+	}
+	// the lab's etcd requires TLS and a client certificate of its CA, as Pigsty runs it for
+	// Patroni: Patroni gets the lab's client certificate (etcdTLSFiles)
+	etcdTLS := ""
+	if !st.Plaintext {
+		etcdTLS = fmt.Sprintf("\n  protocol: https\n  cacert: %s\n  cert: %s\n  key: %s", patroniEtcdCA, patroniEtcdCert, patroniEtcdKey)
 	}
 	subnet := st.Subnet + ".0/24"
 	return fmt.Sprintf(`# chaos suite: Patroni (the anchor) on lab %[1]s node %[2]s
@@ -138,7 +144,7 @@ restapi:
   listen: %[5]s:%[6]d
   connect_address: %[5]s:%[6]d
 etcd3:
-  hosts: %[7]s
+  hosts: %[7]s%[19]s
 bootstrap:
   dcs:
     ttl: %[8]d
@@ -192,7 +198,38 @@ tags:
   nosync: false
 `, st.Name, n.Name, patroniScope, i, n.Addr, patroniRESTPort, strings.Join(hosts, ","),
 		s.TTL, s.LoopWait, s.RetryTimeout, s.PrimaryStartTimeout, s.SynchronousMode, s.UsePgRewind,
-		patroniDataDir, pgBinDir, patroniSuperPass, patroniReplPass, subnet)
+		patroniDataDir, pgBinDir, patroniSuperPass, patroniReplPass, subnet, etcdTLS)
+}
+
+// Where Patroni's etcd client files go on the nodes (postgres's home: Patroni runs as postgres).
+const (
+	patroniEtcdCA   = "/var/lib/postgresql/patroni-etcd-ca.crt"
+	patroniEtcdCert = "/var/lib/postgresql/patroni-etcd.crt"
+	patroniEtcdKey  = "/var/lib/postgresql/patroni-etcd.key"
+)
+
+// writePatroniEtcdTLS copies the lab's client certificate, key and CA to node i for Patroni.
+func writePatroniEtcdTLS(st *lab.Status, node int) error {
+	if st.Plaintext {
+		return nil
+	}
+	files, err := st.ClientTLS()
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		from, to string
+		mode     os.FileMode
+	}{{files.CA, patroniEtcdCA, 0o644}, {files.Cert, patroniEtcdCert, 0o644}, {files.Key, patroniEtcdKey, 0o600}} {
+		data, err := os.ReadFile(f.from)
+		if err != nil {
+			return err
+		}
+		if err := writeNodeFile(st, node, f.to, string(data), f.mode, "postgres"); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 const patroniBoot = `#!/bin/sh
@@ -219,6 +256,9 @@ func SetupPatroni(ctx context.Context, st *lab.Status, s PatroniSettings, versio
 		}
 		if err := writeNodeFile(st, node, patroniConfPath, patroniConfig(st, node, s), 0o640, "postgres"); err != nil {
 			return nil, err
+		}
+		if err := writePatroniEtcdTLS(st, node); err != nil {
+			return nil, fmt.Errorf("while giving Patroni on node %d the lab's etcd client certificate: %w", node, err)
 		}
 		if err := writeNodeFile(st, node, patroniBootScript, patroniBoot, 0o755, ""); err != nil {
 			return nil, err
@@ -432,7 +472,7 @@ func (p *Patroni) LogFiles() []string { return []string{"/var/log/pigwf/*.log"} 
 func (p *Patroni) Settings() []string {
 	s := p.settings
 	return []string{
-		p.version + " (Debian package), etcd3 DCS = the lab's own 3-member etcd",
+		p.version + " (Debian package), etcd3 DCS = the lab's own 3-member etcd (TLS with a client certificate, as pigwf's)",
 		fmt.Sprintf("ttl %d s, loop_wait %d s, retry_timeout %d s (loop_wait + 2×retry_timeout = %d ≤ ttl), primary_start_timeout %d",
 			s.TTL, s.LoopWait, s.RetryTimeout, s.LoopWait+2*s.RetryTimeout, s.PrimaryStartTimeout),
 		"those are the tightest Patroni allows: its validator's minima ttl 20, loop_wait 1, retry_timeout 3 (IntValidator in later 3.x; 3.0.2 only checks the type) and the documented rule loop_wait + 2×retry_timeout ≤ ttl",
