@@ -236,6 +236,7 @@ SELECT 1`)
 		cfg := fmt.Sprintf(`cluster: %s
 name: %s
 prefix: /pigwf-it
+insecure_plaintext: true
 etcd:
   endpoints: [%s]
 api:
