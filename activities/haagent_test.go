@@ -25,12 +25,12 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 		Node:    Node{Addr: "10.213.0.11", Name: "pg-test-1", SSHHost: "10.213.0.11", SSHPort: 22, SSHUser: "root"},
 		Member:  "pg-test-1",
 		Spec:    PGSpec{Cluster: "pg-test", Port: 5432, DataDir: "/pg/data", BinDir: binDir, ReplicationUser: "replicator", AdminUser: "dbuser_dba"},
-		DCS:     DCSInput{Endpoints: []string{"http://10.213.0.11:2379", "http://10.213.0.12:2379"}, Namespace: "/pigwf", Cluster: "pg-test"},
+		DCS:     DCSInput{Endpoints: []string{"http://10.213.0.11:2379", "http://10.213.0.12:2379"}, Namespace: "/pigwf", Cluster: "pg-test", Plaintext: true},
 		APIPort: 8008,
 	}
 	tricky := plain
 	tricky.Member = "*pg-1"
-	tricky.DCS = DCSInput{Endpoints: []string{"http://etcd-1:2379/a,b", "https://etcd-2:2379"}, Namespace: "/pigwf: #2", Cluster: "null"}
+	tricky.DCS = DCSInput{Endpoints: []string{"http://etcd-1:2379/a,b", "https://etcd-2:2379"}, Namespace: "/pigwf: #2", Cluster: "null", Plaintext: true}
 	tricky.Spec.DataDir = "/pg/data: main #1"
 	tricky.Spec.ReplicationUser = "@repl"
 	tricky.Spec.Port = 6543
@@ -45,8 +45,9 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 			API:  agent.APIConfig{Listen: "10.213.0.11:8008", URL: "http://10.213.0.11:8008"},
 			Postgres: agent.PostgresConfig{BinDir: binDir, DataDir: in.Spec.DataDir, Host: "10.213.0.11", Port: in.Spec.Port,
 				SocketDir: "/var/run/postgresql", ReplicationUser: in.Spec.ReplicationUser, LogFile: "/pg/log/postgres/postgresql.log"},
-			Tags:    agent.TagsConfig{NoFailover: in.NoFailover},
-			LogFile: "/pg/log/ha-agent/ha-agent.log",
+			Tags:              agent.TagsConfig{NoFailover: in.NoFailover},
+			LogFile:           "/pg/log/ha-agent/ha-agent.log",
+			InsecurePlaintext: true,
 		}
 	}
 	for _, tc := range []struct {
