@@ -58,13 +58,14 @@ func AgentConfig(in AgentInput) agent.LocalConfig {
 		},
 		Tags:              agent.TagsConfig{NoFailover: in.NoFailover},
 		LogFile:           "/pg/log/ha-agent/ha-agent.log",
-		TLS:               agentTLS(in.DCS.Plaintext),
+		TLS:               nodeTLS(in.DCS.Plaintext),
 		InsecurePlaintext: in.DCS.Plaintext,
 	}
 }
 
-// agentTLS: the node's files from NodeInit's certificate step; none in a plain-text lab.
-func agentTLS(plaintext bool) pki.Files {
+// nodeTLS: the node's files from NodeInit's certificate step, which its agent, its PostgreSQL
+// and the clients pigwf runs on it use; none in a plain-text lab.
+func nodeTLS(plaintext bool) pki.Files {
 	if plaintext {
 		return pki.Files{}
 	}

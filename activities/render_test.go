@@ -30,15 +30,15 @@ func TestRenderHBA(t *testing.T) {
 		{User: "dbuser_meta", DB: "all", Addr: "intra", Auth: "pwd"},
 		{User: "app", DB: "app", Addr: "10.9.0.0/16", Auth: "ssl"},
 		{User: "local_user", DB: "all", Addr: "local", Auth: "peer"},
-	})
+	}, false)
 	text := strings.Join(lines, "\n")
 	norm := map[string]bool{}
 	for _, l := range lines {
 		norm[strings.Join(strings.Fields(l), " ")] = true
 	}
 	for _, want := range []string{
-		"host    replication  replicator     10.0.0.11/32       scram-sha-256",
-		"host    replication  replicator     10.0.0.12/32       scram-sha-256",
+		"hostssl replication  replicator     10.0.0.11/32       scram-sha-256",
+		"hostssl replication  replicator     10.0.0.12/32       scram-sha-256",
 		"host    all          dbuser_meta    10.0.0.0/8         scram-sha-256",
 		"host    all          dbuser_meta    192.168.0.0/16     scram-sha-256",
 		"hostssl app          app            10.9.0.0/16        scram-sha-256",
@@ -55,7 +55,7 @@ func TestRenderHBA(t *testing.T) {
 }
 
 func TestParametersAndConf(t *testing.T) {
-	p := Parameters("pg-test", 5433, map[string]string{"shared_buffers": "1GB", "work_mem": "64MB"})
+	p := Parameters("pg-test", 5433, false, map[string]string{"shared_buffers": "1GB", "work_mem": "64MB"})
 	if p["shared_buffers"] != "1GB" || p["work_mem"] != "64MB" || p["port"] != "5433" || p["wal_level"] != "replica" {
 		t.Errorf("parameters = %v", p)
 	}

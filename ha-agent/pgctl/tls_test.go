@@ -16,8 +16,9 @@ import (
 // helperTLS clones from a primary that serves TLS with a certificate for 127.0.0.1 and h1 only,
 // and requires a client certificate for replication (a `cert` rule): through the agent's own
 // connection string (Clone: pg_basebackup; then streaming with PrimaryConninfo) it must fail
-// against a name the certificate lacks, with a CA that did not sign it, and without a client
-// certificate; and work, then stream over TLS, with the right ones.
+// against a name the certificate lacks, with a CA that did not sign it, without a client
+// certificate and with one for another user; and work, then stream over TLS, with the right
+// ones.
 func helperTLS(args []string) int {
 	fail := helperFail
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -56,6 +57,7 @@ func helperTLS(args []string) int {
 		{"wrong_name", "localhost", right},
 		{"wrong_ca", "127.0.0.1", pki.Files{CA: filepath.Join(dir, "other-ca.crt"), Cert: right.Cert, Key: right.Key}},
 		{"no_client_cert", "127.0.0.1", pki.Files{CA: right.CA}},
+		{"other_user_cert", "127.0.0.1", pki.Files{CA: right.CA, Cert: filepath.Join(dir, "h9.crt"), Key: filepath.Join(dir, "h9.key")}},
 	} {
 		if _, err := clone(a.name, a.host, a.files); err != nil {
 			r[a.name] = err.Error()
@@ -141,6 +143,7 @@ func TestReplicationOverVerifiedTLS(t *testing.T) {
 	for name, req := range map[string]pki.Request{
 		"server": {CommonName: "h1", IPs: []string{"127.0.0.1"}, DNS: []string{"h1"}, Usage: pki.Server},
 		"client": pki.ClientRequest("postgres"),
+		"h9":     pki.ClientRequest("h9"), // valid, but names another user
 	} {
 		p, err := ca.Issue(req)
 		if err != nil {
@@ -155,18 +158,21 @@ func TestReplicationOverVerifiedTLS(t *testing.T) {
 		fmt.Fprintf(&conf, "%s = '%s'\n", k, server[k])
 	}
 	appendFile(t, filepath.Join(e.dataDir, "postgresql.conf"), conf.String())
+	// Replication as RenderHBA writes an `auth: cert` rule (PostgreSQL implies
+	// clientcert=verify-full for cert).
 	hba := "local all all trust\nlocal replication all trust\n" +
-		"hostssl replication postgres 127.0.0.1/32 cert clientcert=verify-full\n" +
+		"hostssl replication postgres 127.0.0.1/32 cert\n" +
 		"hostssl all postgres 127.0.0.1/32 trust\n"
 	if err := os.WriteFile(filepath.Join(e.dataDir, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r, _ := e.runHelper("tls", "wrong_name", "wrong_ca", "no_client_cert", "standby")
+	r, _ := e.runHelper("tls", "wrong_name", "wrong_ca", "no_client_cert", "other_user_cert", "standby")
 	t.Logf("%v", r)
 	for name, want := range map[string]string{
-		"wrong_name":     `does not match host name "localhost"`,
-		"wrong_ca":       "certificate verify failed",
-		"no_client_cert": "requires a valid client certificate",
+		"wrong_name":      `does not match host name "localhost"`,
+		"wrong_ca":        "certificate verify failed",
+		"no_client_cert":  "requires a valid client certificate",
+		"other_user_cert": `certificate authentication failed for user "postgres"`,
 	} {
 		if got, _ := r[name].(string); !strings.Contains(got, want) {
 			t.Errorf("%s: clone %q, want a failure saying %q", name, got, want)
