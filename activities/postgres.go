@@ -93,6 +93,8 @@ func (a *Activities) PgPrecheck(ctx context.Context, in PgNodeInput) (StepResult
 	script := in.pgEnv() + sysidScript + withInputs(pgPrecheckScript,
 		shellVar{"ca", CAPath},
 		shellVar{"unmanaged", UnmanagedMessage(in.Node.String(), in.Spec.Cluster)},
+		shellVar{"node_cert", nodeTLS(in.Spec.Plaintext).Cert},
+		shellVar{"node_key", nodeTLS(in.Spec.Plaintext).Key},
 		shellVar{"etcd_count", fmt.Sprint(len(in.Etcd))},
 		shellVar{"etcd_probes", probes.String()})
 	return a.runStep(ctx, in.Node, StepPrecheck, script, nil)
