@@ -14,7 +14,7 @@ all: build
 deps:
 	@./deploy/deps.sh
 
-build: $(BIN)/pigwf $(BIN)/pg-ha-agent $(BIN)/pigwf-temporal
+build: $(BIN)/pigwf $(BIN)/pg-ha-agent $(BIN)/pigwf-temporal $(BIN)/temporal
 
 $(BIN)/pigwf: $(GO_SOURCES)
 	$(GO) build -o $@ ./cmd/pigwf
@@ -28,14 +28,22 @@ $(BIN)/pg-ha-agent: $(GO_SOURCES)
 $(BIN)/pigwf-temporal: $(TEMPORAL_SOURCES)
 	cd deploy/temporal && $(GO) build -o $@ .
 
+# The Temporal CLI (`temporal workflow show`, `operator ...`); v1.5.1 is the last release that
+# installs from the module proxy. The tests use it against the mutual-TLS dev server. A few minutes
+# the first time.
+TEMPORAL_CLI_VERSION := v1.5.1
+$(BIN)/temporal:
+	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
 # Unit tests, the SSH runner against a real sshd, the lab, and the runbooks end to end on the lab
 # through a real Temporal server. One package at a time (-p 1): the lab's HA agents fail over in
 # well under a second by design, so a lab cluster sharing two cores with other packages' real
 # PostgreSQL, etcd, Temporal and Chromium can lose its leader to CPU starvation mid-test.
 test: deps build
 	$(GO) vet ./...
-	PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
+	PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal PIGWF_TEMPORAL_CLI=$(BIN)/temporal \
 	  $(GO) test -p 1 -count=1 -timeout 25m ./...
+	cd deploy/temporal && $(GO) test -count=1 .
 
 # Only the tests that need no root, lab or server.
 unit:

@@ -30,6 +30,10 @@ type Activities struct {
 	AgentBinary string
 	Notifier    Notifier
 	Log         *slog.Logger
+	// AllowPlaintext is the worker's own consent (its --allow-insecure-plaintext) to act on a
+	// cluster without TLS: a workflow input asking for plain text is refused without it, so a
+	// crafted input cannot turn TLS off.
+	AllowPlaintext bool
 }
 
 // ClientTLS are the worker's TLS client files: the deployment CA and the worker's client
@@ -42,6 +46,19 @@ func (a *Activities) ClientTLS() (pki.Files, error) {
 			fmt.Sprintf("the worker's client certificate from the CA in %s: %v (is the deployment CA there? NodeInit creates it)", a.CA.Dir, err), ErrConfig, err)
 	}
 	return files, nil
+}
+
+// ErrPlaintextRefused: a run asked for plain text and this worker does not allow it.
+const ErrPlaintextRefused = "PlaintextRefused"
+
+// checkPlaintext refuses an input that asks for plain text unless this worker allows it.
+func (a *Activities) checkPlaintext(in DCSInput) error {
+	if in.Plaintext && !a.AllowPlaintext {
+		return temporal.NewNonRetryableApplicationError(
+			"this run asks for plain text (pigwf_insecure_plaintext) and this worker does not allow it: that is for labs only; start the worker with --allow-insecure-plaintext in a lab, or remove pigwf_insecure_plaintext from the inventory",
+			ErrPlaintextRefused, nil)
+	}
+	return nil
 }
 
 // exitPermanent is the exit status step scripts use for failures a retry cannot fix.

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,13 +17,14 @@ import (
 
 // AgentAPIURL is where a member's agent API answers: the member's SSH host (the address the
 // control side and the other members reach it at) and the cluster's API port, over TLS with the
-// node's certificate unless the cluster is a plain-text lab.
+// node's certificate unless the cluster is a plain-text lab. An IPv6 address is bracketed
+// ("https://[fd00::11]:8008"), or the URL would not parse.
 func AgentAPIURL(host string, port int, plaintext bool) string {
 	scheme := "https"
 	if plaintext {
 		scheme = "http"
 	}
-	return fmt.Sprintf("%s://%s:%d", scheme, host, port)
+	return scheme + "://" + net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 // clusterView asks the members' agents (leader first) for the live view of the cluster.

@@ -92,6 +92,9 @@ func RenderAgentConfig(in AgentInput) (string, error) {
 // unit where systemd runs, otherwise a boot script in /etc/pigwf/boot.d (run at host start) that
 // is also started now. A changed binary or configuration restarts the agent.
 func (a *Activities) HAAgent(ctx context.Context, in AgentInput) (StepResult, error) {
+	if err := a.checkPlaintext(in.DCS); err != nil {
+		return StepResult{}, err
+	}
 	bin, err := os.ReadFile(a.AgentBinary)
 	if err != nil {
 		return StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the worker has no pg-ha-agent binary at %s: run `make build`", a.AgentBinary), ErrConfig, nil)

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pigwf/pigwf/ha-agent/agent"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // The file HAAgent writes is read back by the agent's own loader into exactly the values meant,
@@ -25,30 +27,37 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 		Node:    Node{Addr: "10.213.0.11", Name: "pg-test-1", SSHHost: "10.213.0.11", SSHPort: 22, SSHUser: "root"},
 		Member:  "pg-test-1",
 		Spec:    PGSpec{Cluster: "pg-test", Port: 5432, DataDir: "/pg/data", BinDir: binDir, ReplicationUser: "replicator", AdminUser: "dbuser_dba"},
-		DCS:     DCSInput{Endpoints: []string{"http://10.213.0.11:2379", "http://10.213.0.12:2379"}, Namespace: "/pigwf", Cluster: "pg-test", Plaintext: true},
+		DCS:     DCSInput{Endpoints: []string{"https://10.213.0.11:2379", "https://10.213.0.12:2379"}, Namespace: "/pigwf", Cluster: "pg-test"},
 		APIPort: 8008,
 	}
 	tricky := plain
 	tricky.Member = "*pg-1"
-	tricky.DCS = DCSInput{Endpoints: []string{"http://etcd-1:2379/a,b", "https://etcd-2:2379"}, Namespace: "/pigwf: #2", Cluster: "null", Plaintext: true}
+	tricky.DCS = DCSInput{Endpoints: []string{"https://etcd-1:2379/a,b", "https://etcd-2:2379"}, Namespace: "/pigwf: #2", Cluster: "null"}
 	tricky.Spec.DataDir = "/pg/data: main #1"
 	tricky.Spec.ReplicationUser = "@repl"
 	tricky.Spec.Port = 6543
 	tricky.NoFailover = true
 	noPrefix := plain
 	noPrefix.DCS.Namespace = ""
+	plaintext := plain
+	plaintext.DCS.Endpoints = []string{"http://10.213.0.11:2379"}
+	plaintext.DCS.Plaintext = true
 
 	want := func(in AgentInput, prefix string) agent.LocalConfig {
-		return agent.LocalConfig{
+		c := agent.LocalConfig{
 			Cluster: in.DCS.Cluster, Name: in.Member, Prefix: prefix,
 			Etcd: agent.EtcdConfig{Endpoints: in.DCS.Endpoints},
-			API:  agent.APIConfig{Listen: "10.213.0.11:8008", URL: "http://10.213.0.11:8008"},
+			API:  agent.APIConfig{Listen: "10.213.0.11:8008", URL: "https://10.213.0.11:8008"},
 			Postgres: agent.PostgresConfig{BinDir: binDir, DataDir: in.Spec.DataDir, Host: "10.213.0.11", Port: in.Spec.Port,
 				SocketDir: "/var/run/postgresql", ReplicationUser: in.Spec.ReplicationUser, LogFile: "/pg/log/postgres/postgresql.log"},
-			Tags:              agent.TagsConfig{NoFailover: in.NoFailover},
-			LogFile:           "/pg/log/ha-agent/ha-agent.log",
-			InsecurePlaintext: true,
+			Tags:    agent.TagsConfig{NoFailover: in.NoFailover},
+			LogFile: "/pg/log/ha-agent/ha-agent.log",
+			TLS:     pki.NodeFiles(),
 		}
+		if in.DCS.Plaintext {
+			c.API.URL, c.TLS, c.InsecurePlaintext = "http://10.213.0.11:8008", pki.Files{}, true
+		}
+		return c
 	}
 	for _, tc := range []struct {
 		name string
@@ -58,6 +67,7 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 		{"plain", plain, want(plain, "/pigwf")},
 		{"values that need quoting", tricky, want(tricky, "/pigwf: #2")},
 		{"no namespace: the agent's default prefix", noPrefix, want(noPrefix, "/pigwf")},
+		{"a plain-text lab", plaintext, want(plaintext, "/pigwf")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text, err := RenderAgentConfig(tc.in)
@@ -75,5 +85,18 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 				t.Errorf("the rendered config mentions a password:\n%s", text)
 			}
 		})
+	}
+}
+
+// An agent's URL parses back to its host and port, an IPv6 host included, over https unless
+// the cluster is a plain-text lab.
+func TestAgentAPIURL(t *testing.T) {
+	for _, host := range []string{"10.213.0.11", "pg-test-1.example.com", "fd00::11"} {
+		for plaintext, scheme := range map[bool]string{false: "https", true: "http"} {
+			u, err := url.Parse(AgentAPIURL(host, 8008, plaintext))
+			if err != nil || u.Scheme != scheme || u.Hostname() != host || u.Port() != "8008" {
+				t.Errorf("%s: %q parses as %v, %v", host, AgentAPIURL(host, 8008, plaintext), u, err)
+			}
+		}
 	}
 }

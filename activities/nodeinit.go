@@ -24,8 +24,8 @@ const (
 	StepCACert      = "ca-cert"
 )
 
-// NodeInitSteps lists the steps in order.
-var NodeInitSteps = []string{StepConnect, StepIdentity, StepOSUser, StepPackages, StepDirectories, StepKernel, StepCACert}
+// NodeInitSteps lists the steps in order. The node certificate comes before the CA marker.
+var NodeInitSteps = []string{StepConnect, StepIdentity, StepOSUser, StepPackages, StepDirectories, StepKernel, StepNodeCert, StepCACert}
 
 // CAPath is where nodes keep the deployment's CA certificate: the "managed by pigwf" marker.
 const CAPath = pki.NodeCAPath
@@ -233,14 +233,9 @@ fi
 // NodeCACert writes the deployment CA certificate to /etc/pki/ca.crt. A node that already has a
 // different CA belongs to another deployment: pigwf refuses to replace it.
 func (a *Activities) NodeCACert(ctx context.Context, in NodeCACertInput) (StepResult, error) {
-	pem, info, err := a.CA.CertPEM()
+	pem, err := a.pinnedCA(in.Fingerprint)
 	if err != nil {
-		return StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("CA store %s: %v", a.CA.Dir, err), ErrConfig, nil)
-	}
-	if info.Fingerprint != in.Fingerprint {
-		return StepResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"the CA in %s (sha256 %s) is not the one this run started with (%s): was the CA directory replaced? Restore it or start a new run",
-			a.CA.Dir, short(info.Fingerprint), short(in.Fingerprint)), ErrConfig, nil)
+		return StepResult{}, err
 	}
 	script := fmt.Sprintf(`want=$(cat)
 if [ -f %[1]s ]; then
@@ -254,6 +249,21 @@ mv %[1]s.pigwf-tmp %[1]s
 changed "wrote %[1]s (CA sha256 %[2]s)"
 `, CAPath, short(in.Fingerprint))
 	return a.runStep(ctx, in.Node, StepCACert, script, pem)
+}
+
+// pinnedCA is the CA certificate, provided it is still the one the run started with (its
+// fingerprint from EnsureCA): node steps never install another deployment's CA or certificates.
+func (a *Activities) pinnedCA(fingerprint string) ([]byte, error) {
+	pem, info, err := a.CA.CertPEM()
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("CA store %s: %v", a.CA.Dir, err), ErrConfig, nil)
+	}
+	if info.Fingerprint != fingerprint {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the CA in %s (sha256 %s) is not the one this run started with (%s): was the CA directory replaced? Restore it or start a new run",
+			a.CA.Dir, short(info.Fingerprint), short(fingerprint)), ErrConfig, nil)
+	}
+	return pem, nil
 }
 
 func short(fp string) string {

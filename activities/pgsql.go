@@ -42,8 +42,9 @@ func psqlOn(ctx context.Context, r Remote, node Node, port int, db, sql string) 
 	if err != nil {
 		return "", &runError{fmt.Errorf("%s: while running psql over SSH: %w", node, err)}
 	}
-	if err := out.Err(); err != nil {
-		return out.Stdout, fmt.Errorf("psql on %s: %w", node, err)
+	if out.ExitStatus != 0 {
+		// psql's stderr echoes the failing statement (LINE ...): only its digest goes on.
+		return out.Stdout, fmt.Errorf("psql on %s: %w", node, &sshrun.ExitError{Status: out.ExitStatus, Stderr: outputDigest(out.Stderr)})
 	}
 	return strings.TrimSpace(out.Stdout), nil
 }
@@ -109,7 +110,7 @@ func (a *Activities) PgRoles(ctx context.Context, in SQLInput) (StepResult, erro
 	}
 	var have []roleState
 	if err := json.Unmarshal([]byte(raw), &have); err != nil {
-		return res, fmt.Errorf("while reading roles on %s: %w (%q)", in.Primary, err, raw)
+		return res, fmt.Errorf("while reading roles on %s: %w (psql answered %s)", in.Primary, err, outputDigest(raw))
 	}
 	byName := map[string]roleState{}
 	for _, r := range have {
@@ -130,7 +131,14 @@ func (a *Activities) PgRoles(ctx context.Context, in SQLInput) (StepResult, erro
 		}
 		pw := map[string]string{"replication": repl, "admin": admin, "user": users[want.Name]}[want.Password]
 		if pw != "" && !scramMatches(cur.Password, pw) {
-			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s PASSWORD %s;", sqlIdent(want.Name), sqlLit(pw)))
+			// The verifier, computed here, is what the statement carries: never the password.
+			verifier, err := scramVerifier(pw)
+			if errors.Is(err, ErrPasswordNotASCII) {
+				return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the password of role %s %v; use an ASCII password in the inventory", want.Name, err), ErrConfig, nil)
+			} else if err != nil {
+				return res, fmt.Errorf("while computing the password verifier of %s: %w", want.Name, err)
+			}
+			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s PASSWORD %s;", sqlIdent(want.Name), sqlLit(verifier)))
 			note("set the password of " + want.Name)
 		}
 		for _, g := range want.InRoles {
@@ -200,7 +208,7 @@ func (a *Activities) ensureDatabases(ctx context.Context, in SQLInput, res *Step
 	}
 	have := map[string]struct{ Owner, Comment string }{}
 	if err := json.Unmarshal([]byte(raw), &have); err != nil {
-		return fmt.Errorf("while reading databases on %s: %w", in.Primary, err)
+		return fmt.Errorf("while reading databases on %s: %w (psql answered %s)", in.Primary, err, outputDigest(raw))
 	}
 	for _, d := range in.Databases {
 		owner := d.Owner
@@ -292,7 +300,11 @@ func (a *Activities) PgWaitStreaming(ctx context.Context, in PgNodeInput) (StepR
 				res.Notes = append(res.Notes, "streaming: "+strings.Join(names, ", "))
 				return res, nil
 			}
-			last = fmt.Sprintf("not streaming yet: %s (pg_stat_replication: %q)", strings.Join(missing, ", "), out)
+			// Only the members' own states are shown: any client may set an application_name.
+			for i, m := range missing {
+				missing[i] = m + " (" + orDash(states[m]) + ")"
+			}
+			last = "not streaming yet: " + strings.Join(missing, ", ")
 		} else {
 			last = err.Error()
 		}

@@ -151,7 +151,7 @@ func (a *Activities) PITRPrecheck(ctx context.Context, in PITRCheckInput) (PITRP
 	}
 	f := strings.Fields(out)
 	if len(f) != 3 {
-		return plan, fmt.Errorf("unexpected answer from %s: %q", plan.Leader, out)
+		return plan, fmt.Errorf("unexpected answer from %s: %s", plan.Leader, outputDigest(out))
 	}
 	seg, err := pitr.ParseSegment(f[0])
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -250,8 +251,9 @@ func (a *Activities) PITRWaitCluster(ctx context.Context, in PITRWaitInput) (Ste
 		}
 		msg := last
 		if leaderNode.SSHHost != "" && strings.Contains(last, "cloning") {
-			if out, err := a.psql(ctx, leaderNode, in.Port, "postgres", "SELECT coalesce(sum(backup_streamed), 0) FROM pg_stat_progress_basebackup;"); err == nil {
-				msg += fmt.Sprintf("; %s bytes cloned so far", strings.TrimSpace(out))
+			out, err := a.psql(ctx, leaderNode, in.Port, "postgres", "SELECT coalesce(sum(backup_streamed), 0) FROM pg_stat_progress_basebackup;")
+			if n, perr := strconv.ParseInt(out, 10, 64); err == nil && perr == nil {
+				msg += fmt.Sprintf("; %d bytes cloned so far", n)
 			}
 		}
 		heartbeatMsg(ctx, msg)

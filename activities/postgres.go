@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 
@@ -294,6 +295,26 @@ func hbaMethod(auth string) (typ, method string) {
 	return "host", auth
 }
 
+// hbaEntry reads a line RenderHBA wrote back into the inventory's form of a rule (user, db, addr,
+// auth), so the worker can hold a rendered line it receives to pg_hba_rules' rules
+// (PGSpec.Validate): "local DB USER METHOD" or "host|hostssl DB USER CIDR METHOD" in printable
+// ASCII, nothing else (a line break or other control character would add a line of its own).
+func hbaEntry(line string) (map[string]string, bool) {
+	for i := 0; i < len(line); i++ {
+		if line[i] < 0x20 || line[i] > 0x7e {
+			return nil, false
+		}
+	}
+	f := strings.Fields(line)
+	switch {
+	case len(f) == 4 && f[0] == "local":
+		return map[string]string{"db": f[1], "user": f[2], "addr": "local", "auth": f[3]}, true
+	case len(f) == 5 && (f[0] == "host" || f[0] == "hostssl"):
+		return map[string]string{"db": f[1], "user": f[2], "addr": f[3], "auth": f[4]}, true
+	}
+	return nil, false
+}
+
 func addrAlias(addr string, members []string) []string {
 	switch addr {
 	case "local":
@@ -314,11 +335,14 @@ func addrAlias(addr string, members []string) []string {
 	return []string{addr}
 }
 
+// hostCIDR is how pg_hba.conf names one member: an address as a one-host CIDR, a host name as it
+// is (PostgreSQL matches names itself; "db1.example.com/32" is no address and fails the file).
 func hostCIDR(addr string) string {
-	if strings.Contains(addr, "/") {
+	ip := net.ParseIP(addr)
+	switch {
+	case strings.Contains(addr, "/") || ip == nil:
 		return addr
-	}
-	if strings.Contains(addr, ":") {
+	case ip.To4() == nil:
 		return addr + "/128"
 	}
 	return addr + "/32"

@@ -7,24 +7,6 @@ import (
 	"github.com/pigwf/pigwf/inventory"
 )
 
-// The verifier was produced by PostgreSQL 15 for the password "DBUser.Meta".
-func TestScramMatchesPostgresVerifier(t *testing.T) {
-	const v = "SCRAM-SHA-256$4096:Em7nRJTOV+P/UVmPs8adCA==$JnSg3tzb75INp8fNV/Zc1IPy/WEdBF+hUeAyCovyRTE=:BLICkagSym1gyfpidfyAtA1qbftJn4n2OBW4dJG/yf0="
-	if !scramMatches(v, "DBUser.Meta") {
-		t.Error("the right password does not match")
-	}
-	for _, wrong := range []string{"DBUser.meta", "", "DBUser.Meta "} {
-		if scramMatches(v, wrong) {
-			t.Errorf("%q matches", wrong)
-		}
-	}
-	for _, bad := range []string{"", "md5abc", "SCRAM-SHA-256$x:y$z:w", "SCRAM-SHA-256$4096:!!$a:b"} {
-		if scramMatches(bad, "DBUser.Meta") {
-			t.Errorf("malformed verifier %q matches", bad)
-		}
-	}
-}
-
 func TestRenderHBA(t *testing.T) {
 	lines := RenderHBA("replicator", "dbuser_dba", []string{"10.0.0.12", "10.0.0.11"}, []inventory.HBARule{
 		{User: "dbuser_meta", DB: "all", Addr: "intra", Auth: "pwd"},
@@ -51,6 +33,24 @@ func TestRenderHBA(t *testing.T) {
 	// Members come sorted, so the file is stable whatever the inventory order.
 	if strings.Index(text, "10.0.0.11/32") > strings.Index(text, "10.0.0.12/32") {
 		t.Error("member lines are not sorted")
+	}
+}
+
+// A member the inventory reaches by name is written as the name, an IPv6 one as a /128.
+func TestRenderHBAMemberNames(t *testing.T) {
+	text := strings.Join(RenderHBA("replicator", "dbuser_dba", []string{"db12.example.com", "fd00::11"}, []inventory.HBARule{
+		{User: "app", DB: "app", Addr: "cluster", Auth: "pwd"}}, false), "\n")
+	for _, want := range []string{
+		"hostssl replication  replicator     db12.example.com   scram-sha-256",
+		"hostssl replication  replicator     fd00::11/128       scram-sha-256",
+		"host    app          app            db12.example.com   scram-sha-256",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("pg_hba lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "example.com/") {
+		t.Errorf("a host name written as a CIDR:\n%s", text)
 	}
 }
 

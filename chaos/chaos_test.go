@@ -23,15 +23,35 @@ import (
 var (
 	pigwfLab   = lab.Config{Name: "pwchaos", Subnet: "10.213.41", Nodes: 3, Cluster: "pg-test"}
 	patroniLab = lab.Config{Name: "pwpatroni", Subnet: "10.213.42", Nodes: 3, Cluster: "pg-test"}
+	// plainLab is pigwf without TLS (etcd, the agents' API, replication): the baseline that
+	// shows what TLS costs the failover, measured in the same run.
+	plainLab = lab.Config{Name: "pwplain", Subnet: "10.213.43", Nodes: 3, Cluster: "pg-test", Plaintext: true}
 )
+
+// tlsBudget is how much slower than the plain-text baseline pigwf's failover with TLS may be.
+const tlsBudget = 1.20
 
 // reserve is kept free before the test's deadline for the report and the labs' teardown.
 const reserve = 3 * time.Minute
 
 func say(format string, args ...any) { fmt.Fprintf(os.Stdout, format+"\n", args...) }
 
-// TestChaos runs every fault N times (PIGWF_CHAOS_N, default 10) on pigwf, then faults (1)–(3)
-// on Patroni, and prints the report. PIGWF_CHAOS_SYSTEMS (default "pigwf,patroni") and
+// saySettings prints a system's settings and notes under title.
+func saySettings(title string, settings, notes []string) {
+	say("")
+	say("%s", title)
+	for _, s := range settings {
+		say("  %s", s)
+	}
+	for _, s := range notes {
+		say("  note: %s", s)
+	}
+}
+
+// TestChaos runs every fault N times (PIGWF_CHAOS_N, default 10) on pigwf (TLS on, as
+// deployed), faults (1)–(3) on pigwf in plain text (the baseline for TLS's cost), then faults
+// (1)–(3) on Patroni, and prints the report. PIGWF_CHAOS_SYSTEMS (default
+// "pigwf,plaintext,patroni") and
 // PIGWF_CHAOS_FAULTS / PIGWF_CHAOS_PATRONI_FAULTS (fault names, comma-separated) narrow it down.
 func TestChaos(t *testing.T) {
 	if reason := testenv.MissingPrereq(); reason != "" {
@@ -41,12 +61,16 @@ func TestChaos(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	systems := envList("PIGWF_CHAOS_SYSTEMS", "pigwf,patroni")
+	systems := envList("PIGWF_CHAOS_SYSTEMS", "pigwf,plaintext,patroni")
 	pigwfFaults, err := envFaults("PIGWF_CHAOS_FAULTS", []FaultKind{PGCrash, NodeCrash, Isolation, AgentKill, EtcdKill, Switchover})
 	if err != nil {
 		t.Fatal(err)
 	}
 	patroniFaults, err := envFaults("PIGWF_CHAOS_PATRONI_FAULTS", []FaultKind{PGCrash, NodeCrash, Isolation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainFaults, err := envFaults("PIGWF_CHAOS_PLAINTEXT_FAULTS", []FaultKind{PGCrash, NodeCrash, Isolation})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +92,8 @@ func TestChaos(t *testing.T) {
 
 	var (
 		pigwfSums, patroniSums         []Summary
+		plainSums                      []Summary
+		plainSettings, plainNotes      []string
 		pigwfSettings, patroniSettings []string
 		pigwfNotes, patroniNotes       []string
 	)
@@ -77,8 +103,20 @@ func TestChaos(t *testing.T) {
 		if systems["patroni"] {
 			stopAt = stopAt.Add(-time.Duration(n*len(patroniFaults))*35*time.Second - 2*time.Minute)
 		}
+		if systems["plaintext"] {
+			stopAt = stopAt.Add(-time.Duration(n*len(plainFaults))*6*time.Second - time.Minute)
+		}
 		t.Run("pigwf", func(t *testing.T) {
-			pigwfSums, pigwfSettings, pigwfNotes = runPigwf(t, n, pigwfFaults, stopAt, artifacts)
+			pigwfSums, pigwfSettings, pigwfNotes = runPigwf(t, pigwfLab, n, pigwfFaults, stopAt, artifacts)
+		})
+	}
+	if systems["plaintext"] {
+		stopAt := deadline.Add(-reserve)
+		if systems["patroni"] {
+			stopAt = stopAt.Add(-time.Duration(n*len(patroniFaults))*35*time.Second - 2*time.Minute)
+		}
+		t.Run("plaintext", func(t *testing.T) {
+			plainSums, plainSettings, plainNotes = runPigwf(t, plainLab, n, plainFaults, stopAt, artifacts)
 		})
 	}
 	if systems["patroni"] {
@@ -103,32 +141,23 @@ func TestChaos(t *testing.T) {
 		say("  (%d) %-11s %s", f.Number, f.Kind, f.Title)
 	}
 	if systems["pigwf"] {
-		say("")
-		say("pigwf settings (lab %s, subnet %s.0/24):", pigwfLab.Name, pigwfLab.Subnet)
-		for _, s := range pigwfSettings {
-			say("  %s", s)
-		}
-		for _, s := range pigwfNotes {
-			say("  note: %s", s)
-		}
+		saySettings(fmt.Sprintf("pigwf settings (lab %s, subnet %s.0/24; TLS from the deployment CA):", pigwfLab.Name, pigwfLab.Subnet), pigwfSettings, pigwfNotes)
+	}
+	if systems["plaintext"] {
+		saySettings(fmt.Sprintf("pigwf in plain text (lab %s, subnet %s.0/24; etcd, the agents' API and replication without TLS, otherwise the same):",
+			plainLab.Name, plainLab.Subnet), plainSettings, plainNotes)
 	}
 	if systems["patroni"] {
-		say("")
 		after := ""
 		if systems["pigwf"] {
-			after = "; run after pigwf's lab was removed, on the same machine"
+			after = "; run after pigwf's labs were removed, on the same machine"
 		}
-		say("Patroni settings (lab %s, subnet %s.0/24, its own 3-member etcd with the same flags%s):", patroniLab.Name, patroniLab.Subnet, after)
-		for _, s := range patroniSettings {
-			say("  %s", s)
-		}
-		for _, s := range patroniNotes {
-			say("  note: %s", s)
-		}
+		saySettings(fmt.Sprintf("Patroni settings (lab %s, subnet %s.0/24, its own 3-member etcd with the same flags%s):", patroniLab.Name, patroniLab.Subnet, after),
+			patroniSettings, patroniNotes)
 	}
 	say("")
 	var b strings.Builder
-	WriteTable(&b, append(append([]Summary(nil), pigwfSums...), patroniSums...))
+	WriteTable(&b, append(append(append([]Summary(nil), pigwfSums...), plainSums...), patroniSums...))
 	say("%s", b.String())
 	for _, l := range Legend {
 		say("  %s", l)
@@ -139,6 +168,16 @@ func TestChaos(t *testing.T) {
 		b.Reset()
 		WriteGoals(&b, pigwfSums)
 		say("%s", b.String())
+	}
+	if len(pigwfSums) > 0 && len(plainSums) > 0 {
+		say("what TLS costs (same run): plain text / TLS median RTO, budget: TLS within %.0f %% of plain text", (tlsBudget-1)*100)
+		b.Reset()
+		WriteComparison(&b, pigwfSums, plainSums, "plain text")
+		say("%s", b.String())
+		for _, v := range TLSVerdicts(pigwfSums, plainSums, tlsBudget) {
+			say("  %s", v)
+		}
+		say("")
 	}
 	if len(pigwfSums) > 0 && len(patroniSums) > 0 {
 		say("ratio of median RTOs (same run, same machine):")
@@ -318,7 +357,7 @@ func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }
 
-func runPigwf(t *testing.T, n int, faults []FaultKind, stopAt time.Time, artifacts string) ([]Summary, []string, []string) {
+func runPigwf(t *testing.T, cfg lab.Config, n int, faults []FaultKind, stopAt time.Time, artifacts string) ([]Summary, []string, []string) {
 	agent := filepath.Join(filepath.Dir(os.Getenv(testenv.EnvPigwfBin)), "pg-ha-agent")
 	if _, err := os.Stat(agent); err != nil {
 		t.Fatalf("pigwf side: no HA agent binary at %s (the worker installs it on the nodes): build it with `go build -o %s ./ha-agent/cmd/pg-ha-agent`", agent, agent)
@@ -336,11 +375,11 @@ func runPigwf(t *testing.T, n int, faults []FaultKind, stopAt time.Time, artifac
 		var err error
 		for attempt := 1; attempt <= 3; attempt++ {
 			if number > 1 || attempt > 1 {
-				if err := lab.Down(context.Background(), pigwfLab); err != nil {
+				if err := lab.Down(context.Background(), cfg); err != nil {
 					return nil, DB{}, fmt.Errorf("lab down: %w", err)
 				}
 			}
-			st := testenv.LabWith(t, pigwfLab)
+			st := testenv.LabWith(t, cfg)
 			if sys, err = SetupPigwf(t, env, st, say); err == nil {
 				break
 			}

@@ -67,7 +67,7 @@ func SyncInventory(st *lab.Status, dir string) (string, *inventory.Cluster, erro
 // SetupPigwf builds the cluster on st with node-init and pg-cluster-create, prepares the
 // writer's tables and connects to the DCS.
 func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string, ...any)) (*Pigwf, error) {
-	home := t.TempDir()
+	home := testenv.LabHome(t, st)
 	invPath, cl, err := SyncInventory(st, home)
 	if err != nil {
 		return nil, err
@@ -96,7 +96,11 @@ func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string
 		return nil, fmt.Errorf("the lab inventory has no user %s for the writer", p.db.User)
 	}
 
-	w := env.StartWorker(t, home)
+	var workerArgs []string
+	if st.Plaintext {
+		workerArgs = append(workerArgs, "--allow-insecure-plaintext") // the baseline lab says so
+	}
+	w := env.StartWorker(t, home, workerArgs...)
 	defer w.Kill() // the runbooks are done before the faults: the agents act alone
 	start := time.Now()
 	out, err := env.Pigwf(t, home, "start", "node-init", "--cluster", cl.Name, "--inventory", invPath, "--wait")
@@ -156,7 +160,12 @@ func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string
 }
 
 // Name implements System.
-func (p *Pigwf) Name() string { return "pigwf" }
+func (p *Pigwf) Name() string {
+	if p.st.Plaintext {
+		return "pigwf plain"
+	}
+	return "pigwf"
+}
 
 // Lab implements System.
 func (p *Pigwf) Lab() *lab.Status { return p.st }

@@ -160,6 +160,30 @@ func WriteGoals(w io.Writer, sums []Summary) {
 	}
 }
 
+// TLSVerdicts says, per fault measured both ways, whether the median RTO with TLS stays within
+// budget (e.g. 1.2) times the plain-text one.
+func TLSVerdicts(tls, plain []Summary, budget float64) []string {
+	var out []string
+	for _, p := range plain {
+		for _, s := range tls {
+			if s.Fault.Kind != p.Fault.Kind {
+				continue
+			}
+			verdict := "NOT MEASURED"
+			ratio := 0.0
+			if s.Acked > 0 && p.Acked > 0 && p.RTOMed > 0 {
+				ratio = s.RTOMed.Seconds() / p.RTOMed.Seconds()
+				verdict = "within budget"
+				if ratio > budget {
+					verdict = "OVER BUDGET"
+				}
+			}
+			out = append(out, fmt.Sprintf("(%d) %-11s TLS %s s, plain %s s: TLS/plain %.2f, %s", s.Fault.Number, s.Fault.Kind, secs(s.RTOMed), secs(p.RTOMed), ratio, verdict))
+		}
+	}
+	return out
+}
+
 // WriteComparison writes the ratio of median RTOs (anchor / pigwf) for the faults both ran.
 func WriteComparison(w io.Writer, pigwf, anchor []Summary, anchorName string) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -165,3 +165,29 @@ func TestProcAge(t *testing.T) {
 		t.Errorf("procAge(self) = %v", age)
 	}
 }
+
+func TestTLSVerdicts(t *testing.T) {
+	crash := FaultInfo{Number: 1, Kind: PGCrash}
+	node := FaultInfo{Number: 2, Kind: NodeCrash}
+	iso := FaultInfo{Number: 3, Kind: Isolation}
+	tls := []Summary{
+		{Fault: crash, Acked: 10, RTOMed: 180 * time.Millisecond},
+		{Fault: node, Acked: 10, RTOMed: 800 * time.Millisecond},
+		{Fault: iso, Acked: 0},
+	}
+	plain := []Summary{
+		{Fault: crash, Acked: 10, RTOMed: 160 * time.Millisecond},
+		{Fault: node, Acked: 10, RTOMed: 600 * time.Millisecond},
+		{Fault: iso, Acked: 10, RTOMed: 600 * time.Millisecond},
+	}
+	got := TLSVerdicts(tls, plain, 1.2)
+	want := []string{"TLS/plain 1.12, within budget", "TLS/plain 1.33, OVER BUDGET", "NOT MEASURED"}
+	if len(got) != len(want) {
+		t.Fatalf("got %q", got)
+	}
+	for i := range want {
+		if !strings.Contains(got[i], want[i]) {
+			t.Errorf("verdict %d: %q lacks %q", i, got[i], want[i])
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pigwf/pigwf/internal/httplimit"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -152,8 +153,11 @@ func reply(w http.ResponseWriter, code int, text string) {
 }
 
 func (s *Server) slack(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
-	if err != nil {
+	body, err := io.ReadAll(httplimit.Body(w, r))
+	if httplimit.TooLarge(err) {
+		reply(w, http.StatusRequestEntityTooLarge, tooLarge)
+		return
+	} else if err != nil {
 		reply(w, http.StatusBadRequest, "cannot read the request")
 		return
 	}
@@ -209,7 +213,10 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req WebhookRequest
-	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+	if err := json.NewDecoder(httplimit.Body(w, r)).Decode(&req); httplimit.TooLarge(err) {
+		reply(w, http.StatusRequestEntityTooLarge, tooLarge)
+		return
+	} else if err != nil {
 		reply(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
 		return
 	}
@@ -230,7 +237,7 @@ func (s *Server) act(ctx context.Context, action, id, comment, userID, userName 
 		s.log.Warn("chatops: refused an unknown chat user", "user_id", userID, "user_name", userName, "action", action, "workflow_id", id)
 		return http.StatusForbidden, fmt.Sprintf("refused: chat user %s is not mapped to a pigwf approver", firstNonEmpty(userID, userName))
 	}
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, actTimeout)
 	defer cancel()
 	if action == "status" {
 		rep, err := s.backend.Status(ctx, id)

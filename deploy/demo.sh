@@ -14,7 +14,7 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 if port_open 7233; then
   echo "demo: Temporal already answers on 127.0.0.1:7233"
 else
-  echo "demo: starting Temporal (gRPC 127.0.0.1:7233, Web UI http://127.0.0.1:8233, state $PIGWF_HOME/temporal.db)"
+  echo "demo: starting Temporal (gRPC 127.0.0.1:7233 with mutual TLS from $PIGWF_HOME/ca, Web UI http://127.0.0.1:8233, state $PIGWF_HOME/temporal.db)"
   setsid "$BIN/pigwf" dev >"$PIGWF_HOME/temporal.log" 2>&1 < /dev/null &
   for _ in $(seq 1 300); do grep -q ready "$PIGWF_HOME/temporal.log" 2>/dev/null && break; sleep 0.1; done
   port_open 7233 || { echo "demo: Temporal did not start; see $PIGWF_HOME/temporal.log" >&2; exit 1; }
@@ -44,5 +44,8 @@ demo: done. Look at the runs in the Temporal Web UI:
   bin/pigwf start pg-cluster-create --cluster pg-test --wait  # again: every step unchanged
   PGPASSWORD=DBUser.Meta psql -h 10.213.0.11 -U dbuser_meta meta   # the inventory's user and database
   bin/pigwf start switchover --cluster pg-test --wait &    # then: bin/pigwf pending; bin/pigwf approve switchover/pg-test --by alice
+Temporal requires a client certificate; pigwf uses its own from $PIGWF_HOME, the temporal CLI needs them named:
+  bin/temporal workflow list --address 127.0.0.1:7233 --tls-ca-path $PIGWF_HOME/ca/ca.crt \\
+    --tls-cert-path $PIGWF_HOME/ca/clients/pigwf-cli.crt --tls-key-path $PIGWF_HOME/ca/clients/pigwf-cli.key
 Stop everything with: make demo-down
 MSG

@@ -56,6 +56,14 @@ func testLab(t *testing.T, name, subnet string, nodes int) *lab.Status {
 	return testenv.Lab(t, name, subnet, nodes)
 }
 
+// labHome is a PIGWF_HOME for a test on lab st: its CA directory is the lab's, so the worker's
+// certificates (and the nodes' from NodeInit) are of the CA the lab's etcd trusts, as with
+// `pigwf lab up`, which uses $PIGWF_HOME/ca.
+func labHome(t *testing.T, st *lab.Status) string {
+	t.Helper()
+	return testenv.LabHome(t, st)
+}
+
 // workerProc is a `pigwf worker` subprocess, so it can be killed with SIGKILL like a real crash.
 type workerProc struct{ *testenv.Worker }
 

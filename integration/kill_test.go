@@ -22,7 +22,7 @@ func TestNodeInitSurvivesWorkerKill(t *testing.T) {
 	conclusive := 0 // rounds in which the kill really hit the in-flight activity
 	for round, killAfter := range []int{3, 14, 8} {
 		st := testLab(t, "pwit2", "10.213.12", 4)
-		home := t.TempDir()
+		home := labHome(t, st)
 		// One activity at a time makes "in the middle" a wide, well-defined window.
 		w1 := startWorker(t, home, "--max-concurrent-activities", "1")
 		c := dial(t)

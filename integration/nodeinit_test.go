@@ -24,7 +24,7 @@ var recapRE = regexp.MustCompile(`(?m)^  (\S+(?: \(\S+\))?)\s+changed=(\d+) unch
 func TestNodeInitOnLab(t *testing.T) {
 	requireIntegration(t)
 	st := testLab(t, "pwit1", "10.213.11", 3)
-	home := t.TempDir()
+	home := labHome(t, st)
 	startWorker(t, home)
 
 	out, err := pigwf(t, home, "start", "node-init", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait")
@@ -58,6 +58,11 @@ func TestNodeInitOnLab(t *testing.T) {
 		if got := nodeRun(t, st, i, "cat "+pki.NodeCAPath); strings.TrimSpace(got) != strings.TrimSpace(string(caPEM)) {
 			t.Errorf("node %d: %s is not the deployment CA", i, pki.NodeCAPath)
 		}
+		// the node certificate: of the deployment CA, for the node's name and address (as
+		// openssl checks it), key root:postgres 0640
+		if got := nodeRun(t, st, i, "openssl verify -CAfile "+pki.NodeCAPath+" -verify_ip "+st.Nodes[i-1].Addr+" -verify_hostname "+want+" -purpose sslserver "+pki.NodeCertPath+" && stat -c '%U:%G %a' "+pki.NodeKeyPath); got != pki.NodeCertPath+": OK\nroot:postgres 640\n" {
+			t.Errorf("node %d certificate: %q", i, got)
+		}
 		if got := nodeRun(t, st, i, "stat -c '%U %a' /pg/data /var/run/postgresql"); got != "postgres 700\npostgres 2775\n" {
 			t.Errorf("node %d dirs: %q", i, got)
 		}
@@ -65,10 +70,17 @@ func TestNodeInitOnLab(t *testing.T) {
 			t.Errorf("node %d /etc/hosts: %q", i, got)
 		}
 	}
-	// The CA private key never left the control side: it is on no node.
+	// The CA private key never left the control side: the only private key on a node is its own.
+	caKey, err := os.ReadFile(filepath.Join(home, "ca", "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 1; i <= 3; i++ {
-		if got := nodeRun(t, st, i, "grep -rl 'PRIVATE KEY' /etc/pki /var/lib/pigwf 2>/dev/null || true"); strings.TrimSpace(got) != "" {
-			t.Errorf("node %d holds a private key: %s", i, got)
+		if got := nodeRun(t, st, i, "grep -rl 'PRIVATE KEY' /etc/pki /var/lib/pigwf 2>/dev/null || true"); strings.TrimSpace(got) != pki.NodeKeyPath {
+			t.Errorf("node %d holds private keys: %s", i, got)
+		}
+		if got := nodeRun(t, st, i, "cat "+pki.NodeKeyPath); strings.TrimSpace(got) == strings.TrimSpace(string(caKey)) {
+			t.Errorf("node %d holds the CA's key", i)
 		}
 	}
 	journalBefore := nodeRun(t, st, 1, "cat "+activities.JournalPath)
@@ -165,7 +177,7 @@ func TestBadInventoryStartsNothing(t *testing.T) {
 func TestNodeInitHostKeyMismatch(t *testing.T) {
 	requireIntegration(t)
 	st := testLab(t, "pwit3", "10.213.13", 3)
-	home := t.TempDir()
+	home := labHome(t, st)
 	startWorker(t, home)
 
 	// known_hosts with node 2's key replaced by a stranger's.

@@ -28,7 +28,7 @@ import (
 func clusterLab(t *testing.T, name, subnet string) (*lab.Status, string) {
 	t.Helper()
 	st := testLab(t, name, subnet, 3)
-	home := t.TempDir()
+	home := labHome(t, st)
 	w := startWorker(t, home)
 	if out, err := pigwf(t, home, "start", "node-init", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait"); err != nil {
 		t.Fatalf("node-init: %v\n%s", err, out)
@@ -234,7 +234,7 @@ func checkRestorePoint(t *testing.T, st *lab.Status, home string) {
 func TestPgClusterCreateRefusesUnmanagedNode(t *testing.T) {
 	requireIntegration(t)
 	st := testLab(t, "pwpg2", "10.213.15", 3)
-	home := t.TempDir()
+	home := labHome(t, st)
 	startWorker(t, home)
 	out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait")
 	t.Logf("%s", out)

@@ -80,7 +80,7 @@ func fieldChecks(f string, e []kv, checks map[string]func(string) (string, strin
 }
 
 func checkUser(f string, line int, e []kv) []FieldError {
-	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": roleNameProblem})
+	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": roleNameProblem, "password": passwordProblem})
 	if lookup(e, "name") == nil {
 		out = append(out, FieldError{Line: line, Field: f + ".name", Problem: "is missing", Fix: "every user needs a name"})
 	}
@@ -97,16 +97,15 @@ func checkUser(f string, line int, e []kv) []FieldError {
 }
 
 func checkDatabase(f string, line int, e []kv) []FieldError {
-	out := fieldChecks(f, e, map[string]func(string) (string, string){
-		"name": func(s string) (string, string) {
-			return rx(s, identRE, "is not a valid database name", "use lower-case letters, digits and '_'")
-		},
-		"owner": roleNameProblem,
-	})
+	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": databaseNameProblem, "owner": roleNameProblem})
 	if lookup(e, "name") == nil {
 		out = append(out, FieldError{Line: line, Field: f + ".name", Problem: "is missing", Fix: "every database needs a name"})
 	}
 	return out
+}
+
+func databaseNameProblem(s string) (string, string) {
+	return rx(s, identRE, "is not a valid database name", "use lower-case letters, digits and '_'")
 }
 
 // HBA rule fields: each from a set pigwf renders correctly, or a strict pattern.

@@ -15,11 +15,13 @@ type FieldError struct {
 
 func (e FieldError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
+	if e.File != "" { // a value checked outside a file (CheckDecoded) has no place in one
+		b.WriteString(e.File)
+		if e.Line > 0 {
+			fmt.Fprintf(&b, ":%d", e.Line)
+		}
+		b.WriteString(": ")
 	}
-	b.WriteString(": ")
 	if e.Where != "" {
 		b.WriteString(e.Where + ": ")
 	}

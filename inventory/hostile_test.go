@@ -145,12 +145,16 @@ func TestHostileInventories(t *testing.T) {
 		{80, "merge of a scalar", inv("", "        <<: 5 # <-\n", "", ""), "pg-test.vars", ""},
 		{81, "mapping merging itself", inv("", "        pg_parameters: &loop { work_mem: 4MB, <<: *loop } # <-\n", "", ""), "pg_parameters", ""},
 		{83, "merge bomb", bomb() + inv("", "        <<: *m9 # <-\n", "", ""), "pg-test.vars", ""},
+		{84, "non-ASCII admin password", inv("", "        pg_admin_password: \"Pässwort\" # <-\n", "", ""), "pg_admin_password", "ASCII"},
+		{85, "non-ASCII user password", inv("", "        pg_users: [ { name: u1, password: \"ﬁsh\" } ] # <-\n", "", ""), "pg_users[0].password", "ASCII"},
+		{86, "plain text set per cluster", inv("", "        pigwf_insecure_plaintext: true # <-\n", "", ""), "pigwf_insecure_plaintext", ""},
+		{87, "plain text not a boolean", inv("", "", "    pigwf_insecure_plaintext: 'yes; id' # <-\n", ""), "pigwf_insecure_plaintext", ""},
 		{82, "anchored hostile scalar", "x-names: [ &bad 'n1;id' ] # <-\n" + inv("{ pg_seq: 1, pg_role: primary, nodename: *bad }", "", "", ""), "nodename", ""},
 
 		// TLS
-		{84, "pg_parameters ssl off", inv("", "        pg_parameters: { ssl: 'off' } # <-\n", "", ""), "pg_parameters.ssl", ""},
-		{85, "pg_parameters another certificate", inv("", "        pg_parameters: { ssl_cert_file: /tmp/x.crt } # <-\n", "", ""), "pg_parameters.ssl_cert_file", ""},
-		{86, "hba cert over the socket", inv("", "        pg_hba_rules:\n          - { user: all, db: all, addr: local, auth: cert } # <-\n", "", ""), "pg_hba_rules[0].auth", "localhost"},
+		{88, "pg_parameters ssl off", inv("", "        pg_parameters: { ssl: 'off' } # <-\n", "", ""), "pg_parameters.ssl", ""},
+		{89, "pg_parameters another certificate", inv("", "        pg_parameters: { ssl_cert_file: /tmp/x.crt } # <-\n", "", ""), "pg_parameters.ssl_cert_file", ""},
+		{90, "hba cert over the socket", inv("", "        pg_hba_rules:\n          - { user: all, db: all, addr: local, auth: cert } # <-\n", "", ""), "pg_hba_rules[0].auth", "localhost"},
 	}
 	seen := map[int]bool{}
 	for _, tc := range cases {

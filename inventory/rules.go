@@ -120,8 +120,8 @@ func init() {
 		}),
 		"pg_replication_username":    scalarRule(roleNameProblem),
 		"pg_admin_username":          scalarRule(roleNameProblem),
-		"pg_replication_password":    scalarRule(textProblem),
-		"pg_admin_password":          scalarRule(textProblem),
+		"pg_replication_password":    scalarRule(passwordProblem),
+		"pg_admin_password":          scalarRule(passwordProblem),
 		"pg_checksum":                scalarRule(boolProblem),
 		"pg_synchronous_mode":        scalarRule(boolProblem),
 		"pg_synchronous_mode_strict": scalarRule(boolProblem),
@@ -171,11 +171,16 @@ func scalarRule(check func(string) (problem, fix string)) varRule {
 	}
 }
 
-// portRule: an integer 1-65535 written as digits only ("2379$(id)" and "0x50" are refused).
+// portRule: an integer 1-65535 written as digits only ("2379$(id)" and "0x50" are refused);
+// def is the default the fix names (0: none).
 func portRule(def int) varRule {
 	return scalarRule(func(s string) (string, string) {
 		if p, ok := portOf(s); !ok || p < 1 {
-			return fmt.Sprintf("%q is not a TCP port", s), fmt.Sprintf("use an integer 1-65535 (%d by default)", def)
+			fix := "use an integer 1-65535"
+			if def != 0 {
+				fix += fmt.Sprintf(" (%d by default)", def)
+			}
+			return fmt.Sprintf("%q is not a TCP port", s), fix
 		}
 		return "", ""
 	})
@@ -226,6 +231,21 @@ func roleNameProblem(s string) (string, string) {
 func textProblem(s string) (string, string) {
 	if r, bad := badRune(s); bad {
 		return fmt.Sprintf("holds the control character %U", r), "remove line breaks, tabs and other control characters"
+	}
+	return "", ""
+}
+
+// passwordProblem: printable ASCII. PostgreSQL hashes a non-ASCII password in its SASLprep
+// form, which pigwf (setting SCRAM verifiers computed on the worker) does not reproduce: the
+// role would be locked out, so such a password is refused here, before anything runs.
+func passwordProblem(s string) (string, string) {
+	if p, f := textProblem(s); p != "" {
+		return p, f
+	}
+	for _, r := range s {
+		if r > unicode.MaxASCII {
+			return fmt.Sprintf("holds the non-ASCII character %q", r), "use ASCII letters, digits and punctuation (pigwf sets passwords as SCRAM verifiers and does not reproduce PostgreSQL's normalisation of other characters)"
+		}
 	}
 	return "", ""
 }

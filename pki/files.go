@@ -46,11 +46,15 @@ func (s CA) ClientDir() string { return filepath.Join(s.Dir, "clients") }
 // EnsureClient issues (or renews, by Check) the client certificate name in ClientDir and returns
 // its files; changed says whether it wrote them.
 func (s CA) EnsureClient(name string, now time.Time) (Files, bool, error) {
-	r := ClientRequest(name)
-	dir := s.ClientDir()
-	files := Files{CA: s.certPath(), Cert: filepath.Join(dir, name+".crt"), Key: filepath.Join(dir, name+".key")}
-	changed, err := s.EnsurePair(r, files.Cert, files.Key, now)
+	files := s.ClientFiles(name)
+	changed, err := s.EnsurePair(ClientRequest(name), files.Cert, files.Key, now)
 	return files, changed, err
+}
+
+// ClientFiles are where EnsureClient keeps the client certificate name (whether issued yet or not).
+func (s CA) ClientFiles(name string) Files {
+	dir := s.ClientDir()
+	return Files{CA: s.certPath(), Cert: filepath.Join(dir, name+".crt"), Key: filepath.Join(dir, name+".key")}
 }
 
 // EnsurePair writes a certificate for r and its key at certPath and keyPath (key 0600) unless

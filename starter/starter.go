@@ -14,7 +14,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/activities"
@@ -31,16 +30,23 @@ type Client struct {
 	WebUI     string // the Temporal Web UI's base URL, for links to runs; "" gives no links
 }
 
-// Dial connects to Temporal; the SDK's own logging goes to log (quiet by default in the CLI).
-func Dial(ctx context.Context, hostPort, namespace string, log *slog.Logger) (*Client, error) {
+// Dial connects to Temporal through conn; the SDK's own logging goes to log (quiet by default in
+// the CLI). A server that refuses the TLS handshake (no client certificate, one from another
+// CA) fails here, since the SDK checks the server's health while dialing.
+func Dial(ctx context.Context, conn Connection, log *slog.Logger) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: hostPort, Namespace: namespace, Logger: tlog.NewStructuredLogger(log)})
+	opts, err := conn.ClientOptions(log)
 	if err != nil {
-		return nil, fmt.Errorf("while connecting to Temporal at %s: %w (is it running? `pigwf dev` starts one)", hostPort, err)
+		return nil, err
 	}
-	return &Client{C: c, TaskQueue: workflows.TaskQueue, Namespace: namespace}, nil
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("while connecting to Temporal at %s (%s): %w (is it running? `pigwf dev` starts one; a server with mutual TLS needs --%s, --%s and --%s, or pigwf's files from `pigwf dev`)",
+			conn.Address, conn.describe(), err, SettingTLSCert.Flag, SettingTLSKey.Flag, SettingTLSCA.Flag)
+	}
+	return &Client{C: c, TaskQueue: workflows.TaskQueue, Namespace: conn.Namespace}, nil
 }
 
 // Close closes the connection.

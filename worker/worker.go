@@ -10,6 +10,7 @@ import (
 	"github.com/pigwf/pigwf/pki"
 	"github.com/pigwf/pigwf/starter"
 
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/pigwf/pigwf/activities"
@@ -19,15 +20,15 @@ import (
 
 // Config is what a worker needs.
 type Config struct {
-	HostPort                string // Temporal frontend, e.g. 127.0.0.1:7233
-	Namespace               string
-	TaskQueue               string // default workflows.TaskQueue
-	CADir                   string // the deployment CA (control side)
-	SecretsDir              string // generated passwords (control side)
-	AgentBinary             string // pg-ha-agent, installed on nodes by PgClusterCreate
-	NotifyURL               string // chat webhook for run events ("" = off)
-	WebUI                   string // Temporal Web UI base URL, for links in notifications
-	MaxConcurrentActivities int    // 0: the SDK default
+	Temporal                starter.Connection // how to reach Temporal (address, namespace, TLS)
+	TaskQueue               string             // default workflows.TaskQueue
+	CADir                   string             // the deployment CA (control side)
+	SecretsDir              string             // generated passwords (control side)
+	AgentBinary             string             // pg-ha-agent, installed on nodes by PgClusterCreate
+	NotifyURL               string             // chat webhook for run events ("" = off)
+	WebUI                   string             // Temporal Web UI base URL, for links in notifications
+	MaxConcurrentActivities int                // 0: the SDK default
+	AllowPlaintext          bool               // lab-only: act on plain-text clusters (activities.Activities.AllowPlaintext)
 	Logger                  *slog.Logger
 }
 
@@ -40,7 +41,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	cl, err := starter.Dial(ctx, cfg.HostPort, cfg.Namespace, log)
+	cl, err := starter.Dial(ctx, cfg.Temporal, log)
 	if err != nil {
 		return err
 	}
@@ -49,16 +50,20 @@ func Run(ctx context.Context, cfg Config) error {
 	runner := sshrun.New(sshrun.Options{Logger: log})
 	defer runner.Close()
 
-	w := worker.New(c, cfg.TaskQueue, worker.Options{MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities})
+	w := worker.New(c, cfg.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
+		// Every activity's input is checked against the inventory's rules before it runs.
+		Interceptors: []interceptor.WorkerInterceptor{&activities.ValidateInputs{}},
+	})
 	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{
 		Remote: runner, CA: pki.CA{Dir: cfg.CADir}, Secrets: activities.SecretStore{Dir: cfg.SecretsDir},
-		AgentBinary: cfg.AgentBinary, Notifier: activities.Notifier{URL: cfg.NotifyURL, WebUI: cfg.WebUI}, Log: log,
+		AgentBinary: cfg.AgentBinary, AllowPlaintext: cfg.AllowPlaintext, Notifier: activities.Notifier{URL: cfg.NotifyURL, WebUI: cfg.WebUI}, Log: log,
 	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("while starting the worker: %w", err)
 	}
-	log.Info("pigwf worker polling", "address", cfg.HostPort, "namespace", cfg.Namespace, "task_queue", cfg.TaskQueue, "ca_dir", cfg.CADir)
+	log.Info("pigwf worker polling", "temporal", cfg.Temporal, "task_queue", cfg.TaskQueue, "ca_dir", cfg.CADir)
 	<-ctx.Done()
 	w.Stop()
 	return nil

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +72,7 @@ func nodeStep(n activities.Node, name string) step {
 
 // nodeInit is one NodeInit run.
 type nodeInit struct {
+	steps []string // the node steps of this run, in order
 	in    NodeInitInput
 	track *tracker
 	res   NodeInitResult
@@ -87,9 +89,14 @@ func NodeInit(ctx workflow.Context, in NodeInitInput) (NodeInitResult, error) {
 	if w.track, err = newTracker(ctx, NodeInitRunbook, in.Cluster); err != nil {
 		return w.res, err
 	}
+	// Runs started before nodes got certificates replay without the node-cert step.
+	w.steps = activities.NodeInitSteps
+	if workflow.GetVersion(ctx, "node-cert", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		w.steps = slices.DeleteFunc(slices.Clone(w.steps), func(s string) bool { return s == activities.StepNodeCert })
+	}
 	w.track.plan(caStep)
 	for _, spec := range in.Nodes {
-		for _, name := range activities.NodeInitSteps {
+		for _, name := range w.steps {
 			w.track.plan(nodeStep(spec.Node, name))
 		}
 	}
@@ -120,7 +127,7 @@ func caOutcome(ca activities.CAInfo) (string, string) {
 // initNode runs the node steps in order on one node; after a failure the rest are skipped.
 func (w *nodeInit) initNode(ctx workflow.Context, spec NodeSpec, caFingerprint string) NodeReport {
 	rep := NodeReport{Node: spec.Node.String()}
-	for _, name := range activities.NodeInitSteps {
+	for _, name := range w.steps {
 		s := nodeStep(spec.Node, name)
 		if rep.Error != "" {
 			w.track.set(s, StateSkipped, "an earlier step failed")
@@ -154,6 +161,8 @@ func (w *nodeInit) activity(spec NodeSpec, name, caFingerprint string) (activity
 		return a.NodeDirectories, node
 	case activities.StepKernel:
 		return a.NodeKernel, activities.NodeKernelInput{Node: node, Sysctl: spec.Sysctl, Limits: spec.Limits}
+	case activities.StepNodeCert:
+		return a.NodeCert, activities.NodeCertInput{Node: node, Fingerprint: caFingerprint}
 	case activities.StepCACert:
 		return a.NodeCACert, activities.NodeCACertInput{Node: node, Fingerprint: caFingerprint}
 	}

@@ -74,6 +74,12 @@ func newEnv(t *testing.T, f *fakeSteps) *testsuite.TestWorkflowEnvironment {
 	env.OnActivity(a.NodeKernel, mockAny, mockAny).Return(func(_ context.Context, in activities.NodeKernelInput) (activities.StepResult, error) {
 		return f.step(in.Node.Addr, activities.StepKernel)
 	})
+	env.OnActivity(a.NodeCert, mockAny, mockAny).Return(func(_ context.Context, in activities.NodeCertInput) (activities.StepResult, error) {
+		if in.Fingerprint != strings.Repeat("ab", 32) {
+			return activities.StepResult{}, errors.New("wrong fingerprint passed")
+		}
+		return f.step(in.Node.Addr, activities.StepNodeCert)
+	})
 	env.OnActivity(a.NodeCACert, mockAny, mockAny).Return(func(_ context.Context, in activities.NodeCACertInput) (activities.StepResult, error) {
 		if in.Fingerprint != strings.Repeat("ab", 32) {
 			return activities.StepResult{}, errors.New("wrong fingerprint passed")

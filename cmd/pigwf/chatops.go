@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"time"
 
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
 	"github.com/pigwf/pigwf/chatops"
+	"github.com/pigwf/pigwf/internal/devtls"
 )
 
 func chatopsCmd() *cli.Command {
@@ -31,12 +31,12 @@ func chatopsCmd() *cli.Command {
 				}
 				ctx, cancel := signalContext(c)
 				defer cancel()
-				cl, err := temporalClient(ctx, c)
+				cl, err := temporalClient(ctx, c, devtls.RoleChatops)
 				if err != nil {
 					return err
 				}
 				defer cl.Close()
-				srv := &http.Server{Addr: c.String("listen"), Handler: chatops.New(cfg, cl, logger(c)).Handler(), ReadHeaderTimeout: 10 * time.Second}
+				srv := chatops.New(cfg, cl, logger(c)).HTTPServer(c.String("listen"))
 				go func() { <-ctx.Done(); srv.Close() }()
 				logger(c).Info("chatops bridge listening", "addr", c.String("listen"), "users", len(cfg.Users))
 				if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pigwf/pigwf/internal/devtls"
 	"github.com/urfave/cli/v2"
 )
 
@@ -13,7 +14,7 @@ func listCmd() *cli.Command {
 		Usage: "list recent pigwf runs",
 		Flags: []cli.Flag{&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}}, &cli.IntFlag{Name: "limit", Value: 20}},
 		Action: func(c *cli.Context) error {
-			cl, err := temporalClient(c.Context, c)
+			cl, err := temporalClient(c.Context, c, devtls.RoleCLI)
 			if err != nil {
 				return err
 			}

@@ -1,8 +1,9 @@
 // Command pigwf runs PostgreSQL runbooks as durable Temporal workflows.
 //
 // One file per command (dev.go, lab.go, worker.go, start.go, status.go, list.go, approve.go,
-// pending.go, inventory.go, ha.go, backup.go, restorepoint.go, chatops.go); main.go holds the app, its global flags and the
-// helpers every command shares, among them temporalClient, the one way a command reaches Temporal.
+// pending.go, inventory.go, ha.go, backup.go, restorepoint.go, chatops.go); main.go holds the app and the
+// helpers every command shares, among them temporalClient, the one way a command reaches Temporal;
+// connection.go the global flags of that connection (address, namespace, TLS, API key).
 package main
 
 import (
@@ -20,6 +21,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pigwf/pigwf/internal/devtls"
 	"github.com/pigwf/pigwf/starter"
 )
 
@@ -27,12 +29,10 @@ func main() {
 	app := &cli.App{
 		Name:  "pigwf",
 		Usage: "durable PostgreSQL runbooks on Temporal",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "address", Value: "127.0.0.1:7233", EnvVars: []string{"TEMPORAL_ADDRESS"}, Usage: "Temporal frontend host:port"},
-			&cli.StringFlag{Name: "namespace", Value: "default", EnvVars: []string{"TEMPORAL_NAMESPACE"}, Usage: "Temporal namespace"},
+		Flags: append(connectionFlags(),
 			&cli.StringFlag{Name: "ui", Value: "http://127.0.0.1:8233", EnvVars: []string{"PIGWF_UI"}, Usage: "Temporal Web UI base URL, for links"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"PIGWF_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
-		},
+		),
 		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), approveCmd(), pendingCmd(), inventoryCmd(), haCmd(), backupCmd(), restorePointCmd(), chatopsCmd()},
 	}
 	if err := app.Run(os.Args); err != nil {
@@ -65,11 +65,15 @@ func signalContext(c *cli.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 }
 
-// temporalClient connects to Temporal at the global --address and --namespace: every command
-// that talks to Temporal dials through here, and the client's links to runs point into the Web
-// UI at the global --ui.
-func temporalClient(ctx context.Context, c *cli.Context) (*starter.Client, error) {
-	cl, err := starter.Dial(ctx, c.String("address"), c.String("namespace"), nil)
+// temporalClient connects to Temporal as role, with the global connection settings (connection):
+// every command that talks to Temporal dials through here, and the client's links to runs point
+// into the Web UI at the global --ui.
+func temporalClient(ctx context.Context, c *cli.Context, role devtls.Role) (*starter.Client, error) {
+	conn, err := connection(c, role)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := starter.Dial(ctx, conn, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +88,7 @@ const requestTimeout = 30 * time.Second
 func askTemporal(c *cli.Context, fn func(ctx context.Context, cl *starter.Client) error) error {
 	ctx, cancel := context.WithTimeout(c.Context, requestTimeout)
 	defer cancel()
-	cl, err := temporalClient(ctx, c)
+	cl, err := temporalClient(ctx, c, devtls.RoleCLI)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pigwf/pigwf/internal/devtls"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -137,7 +138,7 @@ func splitList(items []string) []string {
 func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input any, meta starter.RunMeta, result any) error {
 	ctx, cancel := signalContext(c)
 	defer cancel()
-	cl, err := temporalClient(ctx, c)
+	cl, err := temporalClient(ctx, c, devtls.RoleCLI)
 	if err != nil {
 		return err
 	}

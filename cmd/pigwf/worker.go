@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pigwf/pigwf/internal/devtls"
 	"github.com/pigwf/pigwf/worker"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -17,6 +18,7 @@ func workerCmd() *cli.Command {
 			&cli.StringFlag{Name: "task-queue", Value: workflows.TaskQueue},
 			&cli.StringFlag{Name: "ca-dir", Usage: "the deployment CA directory (default $PIGWF_HOME/ca)"},
 			&cli.IntFlag{Name: "max-concurrent-activities", Usage: "activities run at once by this worker (0: SDK default)"},
+			&cli.BoolFlag{Name: "allow-insecure-plaintext", Usage: "lab-only: act on clusters whose inventory sets pigwf_insecure_plaintext (etcd, agents and replication without TLS); refused otherwise"},
 			&cli.StringFlag{Name: "notify-url", EnvVars: []string{"PIGWF_NOTIFY_URL"}, Usage: "chat webhook that gets a POST when a run waits for approval and when it ends"},
 		},
 		Action: func(c *cli.Context) error {
@@ -26,15 +28,20 @@ func workerCmd() *cli.Command {
 			if caDir == "" {
 				caDir = filepath.Join(home(), "ca")
 			}
+			conn, err := connection(c, devtls.RoleWorker)
+			if err != nil {
+				return err
+			}
 			agent, err := siblingBinary("pg-ha-agent")
 			if err != nil {
 				logger(c).Warn("no pg-ha-agent binary: pg-cluster-create will fail until `make build` makes one", "err", err)
 			}
 			return worker.Run(ctx, worker.Config{
-				HostPort: c.String("address"), Namespace: c.String("namespace"), TaskQueue: c.String("task-queue"),
+				Temporal: conn, TaskQueue: c.String("task-queue"),
 				CADir: caDir, SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
 				NotifyURL: c.String("notify-url"), WebUI: c.String("ui"),
 				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
+				AllowPlaintext: c.Bool("allow-insecure-plaintext"),
 			})
 		},
 	}

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -31,7 +32,15 @@ const (
 // accepts queries on them, and the UI answers. It talks to the server only
 // through its public gRPC API, like any client.
 func (s *devServer) bootstrap(ctx context.Context) error {
-	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if s.opts.TLS.enabled() {
+		cfg, err := s.opts.TLS.clientConfig(s.serverName())
+		if err != nil {
+			return err
+		}
+		creds = credentials.NewTLS(cfg)
+	}
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("creating gRPC client for %s: %w", s.grpcAddr, err)
 	}

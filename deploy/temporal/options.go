@@ -37,6 +37,7 @@ type options struct {
 	SearchAttributes []searchAttribute
 	LogLevel         string
 	LogFile          string
+	TLS              tlsOptions // zero: plaintext
 }
 
 type searchAttribute struct {
@@ -67,6 +68,7 @@ func parseFlags(name string, args []string) (*options, error) {
 		"default: PgCluster=Keyword, Runbook=Keyword, RunState=Keyword and RunSummary=Text)")
 	fs.StringVar(&opts.LogLevel, "log-level", "warn", "server log `level`: debug, info, warn or error")
 	fs.StringVar(&opts.LogFile, "log-file", "", "write server logs to this `file` instead of stderr")
+	addTLSFlags(fs, &opts.TLS)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -109,6 +111,10 @@ func parseFlags(name string, args []string) (*options, error) {
 			return nil, fmt.Errorf("--log-file: %w", err)
 		}
 		opts.LogFile = p
+	}
+
+	if err := opts.TLS.check(); err != nil {
+		return nil, err
 	}
 
 	opts.Namespaces = []string{defaultNamespace}

@@ -127,7 +127,10 @@ func startDevServer(opts *options) (*devServer, error) {
 	s.server = srv
 
 	if opts.UIPort != 0 {
-		s.startUI()
+		if err := s.startUI(); err != nil {
+			s.stop(stopTimeout)
+			return nil, fmt.Errorf("starting the Web UI: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -217,6 +220,7 @@ func (s *devServer) buildConfig(httpPort, historyPort, matchingPort, workerPort 
 
 	// The worker service's system workflows dial the frontend through this.
 	cfg.PublicClient.HostPort = s.grpcAddr
+	cfg.Global.TLS = opts.TLS.serverConfig(s.serverName())
 	return &cfg
 }
 
@@ -315,7 +319,11 @@ func prepareDatabase(opts *options, sqlCfg *config.SQL) error {
 	return nil
 }
 
-func (s *devServer) startUI() {
+func (s *devServer) startUI() error {
+	uiTLS, err := s.opts.TLS.uiConfig(s.serverName())
+	if err != nil {
+		return err
+	}
 	uiHost := s.opts.IP
 	if ip := net.ParseIP(uiHost); ip != nil && ip.To4() == nil {
 		uiHost = "[" + uiHost + "]" // the UI server formats "host:port" itself
@@ -332,6 +340,7 @@ func (s *devServer) startUI() {
 		HideLogs: true,
 		// There is no internet access here: do not fetch the news feed.
 		DisableNewsFetch: true,
+		TLS:              uiTLS,
 	}))
 	s.uiURL = "http://" + net.JoinHostPort(dialableIP(s.opts.IP), strconv.Itoa(s.opts.UIPort))
 	go func() {
@@ -342,6 +351,7 @@ func (s *devServer) startUI() {
 		}
 		s.uiErr <- err
 	}()
+	return nil
 }
 
 // uiDisplay is the ui= value of the ready line.
@@ -378,6 +388,13 @@ func (s *devServer) stop(timeout time.Duration) bool {
 	case <-time.After(timeout):
 		return false
 	}
+}
+
+// serverName is the name this process's own clients expect in the frontend's certificate: the
+// host they dial.
+func (s *devServer) serverName() string {
+	host, _, _ := net.SplitHostPort(s.grpcAddr)
+	return host
 }
 
 // dialableIP maps a wildcard listen address to loopback, for addresses this

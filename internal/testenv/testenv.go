@@ -1,6 +1,6 @@
 // Package testenv is the harness shared by pigwf's end-to-end tests (integration/, chaos/):
 // a private Temporal server (our pigwf-temporal build) and its Web UI on random loopback ports,
-// with pigwf's search attributes registered, labs that a
+// with pigwf's search attributes registered and mutual TLS from a CA of its own, labs that a
 // test brings up and removes, `pigwf worker` subprocesses that can be killed like real crashes,
 // the pigwf CLI, and small helpers to run commands on lab nodes and read run histories.
 //
@@ -26,6 +26,7 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 
 	"github.com/pigwf/pigwf/deploy/lab"
+	"github.com/pigwf/pigwf/internal/devtls"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -34,6 +35,7 @@ import (
 const (
 	EnvTemporalBin       = "PIGWF_TEMPORAL_BIN"        // the pigwf-temporal dev server binary
 	EnvPigwfBin          = "PIGWF_BIN"                 // the pigwf binary (CLI and worker)
+	EnvTemporalCLI       = "PIGWF_TEMPORAL_CLI"        // the `temporal` CLI (default: next to PIGWF_BIN, on PATH, ~/go/bin)
 	EnvRequireIntegrated = "PIGWF_REQUIRE_INTEGRATION" // "1": a missing prerequisite fails instead of skipping
 )
 
@@ -77,13 +79,35 @@ type Env struct {
 	TemporalAddr string // host:port of the server's gRPC endpoint
 	UIURL        string // base URL of the server's Web UI, e.g. http://127.0.0.1:41234
 	PigwfBin     string // the pigwf binary (CLI and worker)
-	stop         func()
+	// TLS is the server's own CA and certificates, as `pigwf dev` issues them: its frontend
+	// requires a client certificate from that CA.
+	TLS  devtls.Layout
+	stop func()
 }
 
 // Start runs a private in-memory Temporal server (PIGWF_TEMPORAL_BIN) with its Web UI on random
-// loopback ports, every attribute of workflows.CustomSearchAttributes registered, and returns it
-// with PIGWF_BIN; Stop ends it.
+// loopback ports, every attribute of workflows.CustomSearchAttributes registered, and mutual TLS
+// from a CA of its own (devtls.Ensure in a temporary directory, as `pigwf dev` does), and returns
+// it with PIGWF_BIN; Stop ends it and removes the CA.
 func Start() (*Env, error) {
+	dir, err := os.MkdirTemp("", "pigwf-testenv-tls-")
+	if err != nil {
+		return nil, err
+	}
+	env, err := start(devtls.Layout{Home: dir})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	stopServer := env.stop
+	env.stop = func() { stopServer(); os.RemoveAll(dir) }
+	return env, nil
+}
+
+func start(layout devtls.Layout) (*Env, error) {
+	if _, err := devtls.Ensure(layout, "127.0.0.1", time.Now()); err != nil {
+		return nil, fmt.Errorf("while issuing the test server's certificates: %w", err)
+	}
 	port, err := FreePort()
 	if err != nil {
 		return nil, err
@@ -95,7 +119,9 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"--port", fmt.Sprint(port), "--ui-port", fmt.Sprint(uiPort), "--log-level", "error"}
+	fe, internal := layout.Frontend(), layout.Client(devtls.RoleInternal)
+	args := []string{"--port", fmt.Sprint(port), "--ui-port", fmt.Sprint(uiPort), "--log-level", "error",
+		"--tls-cert", fe.Cert, "--tls-key", fe.Key, "--tls-ca", fe.CA, "--tls-internal-cert", internal.Cert, "--tls-internal-key", internal.Key}
 	for _, sa := range workflows.CustomSearchAttributes() {
 		args = append(args, "--search-attribute", sa.Flag())
 	}
@@ -138,6 +164,7 @@ func Start() (*Env, error) {
 		TemporalAddr: fmt.Sprintf("127.0.0.1:%d", port),
 		UIURL:        ui,
 		PigwfBin:     os.Getenv(EnvPigwfBin),
+		TLS:          layout,
 		stop:         stop,
 	}, nil
 }
@@ -152,11 +179,52 @@ func readyField(line, key string) string {
 	return ""
 }
 
-// GlobalArgs are the pigwf global flags (given before the subcommand) that bind a CLI call, a
-// worker or the ChatOps bridge to this server: its frontend, and its Web UI so that the links
-// pigwf prints and sends open this test's UI.
-func (e *Env) GlobalArgs() []string {
-	return []string{"--address", e.TemporalAddr, "--ui", e.UIURL}
+// GlobalArgs are the pigwf global flags (given before the subcommand) that bind a CLI call or
+// the ChatOps bridge to this server: its frontend with the CLI's client certificate, and its Web
+// UI so that the links pigwf prints and sends open this test's UI.
+func (e *Env) GlobalArgs() []string { return e.ArgsAs(devtls.RoleCLI) }
+
+// ArgsAs are GlobalArgs with role's client certificate.
+func (e *Env) ArgsAs(role devtls.Role) []string {
+	f := e.TLS.Client(role)
+	return []string{"--address", e.TemporalAddr, "--ui", e.UIURL, "--tls-cert-path", f.Cert, "--tls-key-path", f.Key, "--tls-ca-path", f.CA}
+}
+
+// Connection is how a test process itself reaches the server, as role.
+func (e *Env) Connection(role devtls.Role) starter.Connection {
+	f := e.TLS.Client(role)
+	return starter.Connection{Address: e.TemporalAddr, Namespace: "default", TLS: starter.TLSSettings{CertFile: f.Cert, KeyFile: f.Key, CAFile: f.CA}}
+}
+
+// TemporalCLIArgs are the `temporal` CLI's flags that reach this server with the CLI's client
+// certificate.
+func (e *Env) TemporalCLIArgs() []string {
+	f := e.TLS.Client(devtls.RoleCLI)
+	return []string{"--address", e.TemporalAddr, "--tls-cert-path", f.Cert, "--tls-key-path", f.Key, "--tls-ca-path", f.CA}
+}
+
+// TemporalCLI finds the `temporal` CLI: PIGWF_TEMPORAL_CLI, then next to PIGWF_BIN (make puts it
+// there), then PATH, then ~/go/bin; "" when there is none.
+func TemporalCLI() string {
+	if p := os.Getenv(EnvTemporalCLI); p != "" {
+		return p
+	}
+	candidates := []string{}
+	if b := os.Getenv(EnvPigwfBin); b != "" {
+		candidates = append(candidates, filepath.Join(filepath.Dir(b), "temporal"))
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		candidates = append(candidates, p)
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		candidates = append(candidates, filepath.Join(h, "go", "bin", "temporal"))
+	}
+	for _, p := range candidates {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return ""
 }
 
 // Stop stops the Temporal server and waits for it.
@@ -191,6 +259,17 @@ func LabWith(t testing.TB, c lab.Config) *lab.Status {
 	return st
 }
 
+// LabHome is a PIGWF_HOME for a test on lab st whose CA directory is the lab's (a link to
+// st.CADir), as `pigwf lab up` shares $PIGWF_HOME/ca with the worker.
+func LabHome(t testing.TB, st *lab.Status) string {
+	t.Helper()
+	home := t.TempDir()
+	if err := os.Symlink(st.CADir, filepath.Join(home, "ca")); err != nil {
+		t.Fatal(err)
+	}
+	return home
+}
+
 // Worker is a `pigwf worker` subprocess, so it can be killed with SIGKILL like a real crash.
 type Worker struct {
 	cmd *exec.Cmd
@@ -201,7 +280,7 @@ type Worker struct {
 // home/worker.log; the worker is killed when the test ends.
 func (e *Env) StartWorker(t testing.TB, home string, extra ...string) *Worker {
 	t.Helper()
-	args := append(append(e.GlobalArgs(), "worker"), extra...)
+	args := append(append(e.ArgsAs(devtls.RoleWorker), "worker"), extra...)
 	cmd := exec.Command(e.PigwfBin, args...)
 	cmd.Env = append(os.Environ(), "PIGWF_HOME="+home)
 	logf, err := os.OpenFile(filepath.Join(home, "worker.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -242,7 +321,7 @@ func (e *Env) Pigwf(t testing.TB, home string, args ...string) (string, error) {
 // Dial connects a starter client to the server, closed when the test ends.
 func (e *Env) Dial(t testing.TB) *starter.Client {
 	t.Helper()
-	c, err := starter.Dial(context.Background(), e.TemporalAddr, "default", nil)
+	c, err := starter.Dial(context.Background(), e.Connection(devtls.RoleCLI), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

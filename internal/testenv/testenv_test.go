@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/api/operatorservice/v1"
 
+	"github.com/pigwf/pigwf/internal/devtls"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -49,7 +50,8 @@ func TestStartRegistersSearchAttributesAndServesTheWebUI(t *testing.T) {
 	}
 
 	args := strings.Join(env.GlobalArgs(), " ")
-	if want := "--address " + env.TemporalAddr + " --ui " + env.UIURL; args != want {
+	cli := env.TLS.Client(devtls.RoleCLI)
+	if want := "--address " + env.TemporalAddr + " --ui " + env.UIURL + " --tls-cert-path " + cli.Cert + " --tls-key-path " + cli.Key + " --tls-ca-path " + cli.CA; args != want {
 		t.Errorf("GlobalArgs = %q, want %q", args, want)
 	}
 }
