@@ -92,7 +92,7 @@ func RenderAgentConfig(in AgentInput) (string, error) {
 // unit where systemd runs, otherwise a boot script in /etc/pigwf/boot.d (run at host start) that
 // is also started now. A changed binary or configuration restarts the agent.
 func (a *Activities) HAAgent(ctx context.Context, in AgentInput) (StepResult, error) {
-	if err := a.checkPlaintext(in.DCS); err != nil {
+	if err := a.checkPlaintext(in.DCS.Plaintext); err != nil {
 		return StepResult{}, err
 	}
 	bin, err := os.ReadFile(a.AgentBinary)

@@ -252,6 +252,9 @@ func contains(list []string, s string) bool {
 // instead of racing it. A completed clone is recorded outside the data directory; a directory
 // that holds only part of a clone is moved aside, never deleted.
 func (a *Activities) PgClone(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	if err := a.checkPlaintext(in.Spec.Plaintext); err != nil {
+		return StepResult{}, err
+	}
 	script := in.pgEnv() + sysidScript + withInputs(pgCloneScript,
 		shellVar{"want", in.ClusterSysid},
 		shellVar{"primary", in.Primary.SSHHost},

@@ -1,12 +1,15 @@
 package activities
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/pigwf/pigwf/internal/libpq"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/pki"
+	"go.temporal.io/sdk/temporal"
 )
 
 // norm joins a pg_hba line's fields with single spaces.
@@ -101,5 +104,31 @@ func TestCloneConninfo(t *testing.T) {
 	in.Spec.ReplicationUser = "repl user's"
 	if got := libpq.Parse(cloneConninfo(in))["user"]; got != "repl user's" {
 		t.Errorf("user read back as %q from %s", got, cloneConninfo(in))
+	}
+}
+
+// PostgreSQL without TLS (PGSpec.Plaintext) needs the worker's consent like the rest of plain
+// text: the steps it changes refuse it before any connection, and an input whose parameters turn
+// TLS off without saying Plaintext breaks the inventory's rules.
+func TestPlaintextPostgresNeedsTheWorkersConsent(t *testing.T) {
+	in := PgNodeInput{Spec: PGSpec{Cluster: "pg-test", Port: 5432, Plaintext: true}}
+	for name, step := range map[string]func(*Activities) (StepResult, error){
+		"PgPrecheck":  func(a *Activities) (StepResult, error) { return a.PgPrecheck(context.Background(), in) },
+		"PgConfigure": func(a *Activities) (StepResult, error) { return a.PgConfigure(context.Background(), in) },
+		"PgClone":     func(a *Activities) (StepResult, error) { return a.PgClone(context.Background(), in) },
+	} {
+		var appErr *temporal.ApplicationError
+		if _, err := step(&Activities{}); !errors.As(err, &appErr) || appErr.Type() != ErrPlaintextRefused {
+			t.Errorf("%s took a plain-text input: %v", name, err)
+		}
+	}
+	var c inputCheck
+	c.pgSpec("spec", PGSpec{Cluster: "pg-test", Port: 5432, Parameters: Parameters("pg-test", 5432, true, nil)})
+	found := false
+	for _, p := range c.problems {
+		found = found || p.Field == "spec.parameters.ssl"
+	}
+	if !found {
+		t.Errorf("ssl off in a spec that does not say Plaintext is not refused: %+v", c.problems)
 	}
 }

@@ -85,6 +85,9 @@ const sysidScript = `pg_sysid() {
 // PgPrecheck checks a node before anything is changed. Problems come back in the result (not
 // as an error) so the workflow can report every node's problems together.
 func (a *Activities) PgPrecheck(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	if err := a.checkPlaintext(in.Spec.Plaintext); err != nil {
+		return StepResult{}, err
+	}
 	var probes strings.Builder
 	for _, e := range in.Etcd {
 		hostport := strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "https://")
@@ -223,6 +226,9 @@ func RenderPostgresqlConf(params map[string]string) string {
 // PgConfigure writes postgresql.conf and pg_hba.conf on a member that has a data directory, and
 // reloads a running PostgreSQL when they changed.
 func (a *Activities) PgConfigure(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	if err := a.checkPlaintext(in.Spec.Plaintext); err != nil {
+		return StepResult{}, err
+	}
 	conf := RenderPostgresqlConf(in.Spec.Parameters)
 	hba := "# managed by pigwf pg-cluster-create: change pg_hba_rules in the inventory, not this file.\n" + strings.Join(in.Spec.HBA, "\n") + "\n"
 	script := in.pgEnv() + fmt.Sprintf(`[ -f "$PGDATA/PG_VERSION" ] || fail "$PGDATA holds no PostgreSQL cluster yet"
