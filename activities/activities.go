@@ -29,7 +29,10 @@ type Activities struct {
 	// AgentBinary is the pg-ha-agent executable the worker installs on nodes.
 	AgentBinary string
 	Notifier    Notifier
-	Log         *slog.Logger
+	// Approvals is the worker's approvals file: the approval gates' policies and the keys that
+	// verify decisions.
+	Approvals ApprovalTrust
+	Log       *slog.Logger
 	// AllowPlaintext is the worker's own consent (its --allow-insecure-plaintext) to act on a
 	// cluster without TLS: a workflow input asking for plain text is refused without it, so a
 	// crafted input cannot turn TLS off.

@@ -1,8 +1,11 @@
 // Package chatops is the bridge between chat bots and pigwf runs: Slack-style slash commands
 // (`/pigwf approve ID`, `/pigwf reject ID`, `/pigwf status ID`) verified by the signing secret's
 // HMAC with a five-minute replay window, and a generic JSON webhook authenticated by a bearer
-// token. Chat users map to approver identities in the configuration; the run's own allow-list
-// then decides whether that approver may act. Replies about a run link to its Web UI page.
+// token. Chat users map to approver identities in the configuration. Once the chat platform's
+// request is verified, the bridge signs the decision as itself (its own key, Config.Signer),
+// naming the approver; the worker acts on it only if its approvals file trusts the bridge as a
+// signer for that person (signers:) and its policy lists them. Replies about a run link to its Web
+// UI page.
 package chatops
 
 import (
@@ -23,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pigwf/pigwf/approval"
 	"github.com/pigwf/pigwf/internal/httplimit"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -33,6 +37,9 @@ type Config struct {
 	WebhookToken       string            // bearer token for /webhook
 	Users              map[string]string // chat user ID or name -> approver identity
 	ReplayWindow       time.Duration     // default 5 minutes
+	// Signer is the bridge's own key: it signs every decision it carries, naming the approver.
+	// Without it decisions go unsigned, and a worker acts on them only under allow_unverified.
+	Signer *approval.Key
 }
 
 // SlashCommand is the bridge's chat command, as configured in the chat (Slack's slash command).
@@ -40,9 +47,10 @@ const SlashCommand = workflows.ChatCommand
 
 // Backend carries decisions to runs and reads their state.
 type Backend interface {
-	// Decide sends the decision as the run's "approve" Update; a validator refusal (not an
-	// approver, not waiting) comes back as an error of type *RefusedError.
-	Decide(ctx context.Context, workflowID string, d workflows.ApprovalDecision) (Decided, error)
+	// Decide sends the decision as the run's "approve" Update, signed by signer for the open run
+	// (when signer is not nil); a refusal (not an approver, not waiting, not verified) comes back
+	// as an error of type *RefusedError.
+	Decide(ctx context.Context, workflowID string, d workflows.ApprovalDecision, signer *approval.Key) (Decided, error)
 	// Status is the run's state in a paragraph.
 	Status(ctx context.Context, workflowID string) (Report, error)
 }
@@ -250,7 +258,7 @@ func (s *Server) act(ctx context.Context, action, id, comment, userID, userName 
 	if action == "reject" {
 		decision = workflows.DecisionReject
 	}
-	dec, err := s.backend.Decide(ctx, id, workflows.ApprovalDecision{Decision: decision, Approver: approver, Comment: comment})
+	dec, err := s.backend.Decide(ctx, id, workflows.ApprovalDecision{Decision: decision, Approver: approver, Comment: comment}, s.cfg.Signer)
 	if err != nil {
 		s.log.Warn("chatops: decision not taken", "workflow_id", id, "approver", approver, "err", err.Error())
 		return codeOf(err), "not taken: " + err.Error()

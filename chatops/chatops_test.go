@@ -2,7 +2,9 @@ package chatops
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
+	"github.com/pigwf/pigwf/approval"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -22,12 +27,16 @@ import (
 type fakeBackend struct {
 	approvers map[string]bool
 	decisions []workflows.ApprovalDecision
+	signers   []string // who signed each decision
 }
 
 // runURL is the fake run's page.
 const runURL = "http://127.0.0.1:8233/namespaces/default/workflows/switchover%2Fpg-test/r1/user-metadata"
 
-func (f *fakeBackend) Decide(_ context.Context, id string, d workflows.ApprovalDecision) (Decided, error) {
+func (f *fakeBackend) Decide(_ context.Context, id string, d workflows.ApprovalDecision, signer *approval.Key) (Decided, error) {
+	if signer == nil {
+		return Decided{}, &RefusedError{Reason: "not signed"}
+	}
 	if id != "switchover/pg-test" {
 		return Decided{}, &NotFoundError{WorkflowID: id}
 	}
@@ -35,6 +44,7 @@ func (f *fakeBackend) Decide(_ context.Context, id string, d workflows.ApprovalD
 		return Decided{}, &RefusedError{Reason: d.Approver + " is not an approver for this run"}
 	}
 	f.decisions = append(f.decisions, d)
+	f.signers = append(f.signers, signer.Name)
 	st := workflows.ApprovalState{Decision: d.Decision, Approver: d.Approver, Comment: d.Comment, DecidedAt: time.Unix(1_800_000_000, 0)}
 	return Decided{State: st, RunURL: runURL}, nil
 }
@@ -54,9 +64,19 @@ func sign(ts, body string) string {
 	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }
 
+// bridgeKey is the bridge's own signing key.
+func bridgeKey() *approval.Key {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		panic(err)
+	}
+	return &approval.Key{Name: "chatops", Signer: signer}
+}
+
 func newServer(now time.Time) (*Server, *fakeBackend) {
 	fb := &fakeBackend{approvers: map[string]bool{"alice": true}}
-	s := New(Config{SlackSigningSecret: secret, WebhookToken: "tok-123", Users: map[string]string{"U111": "alice", "U222": "mallory"}}, fb, nil)
+	s := New(Config{SlackSigningSecret: secret, WebhookToken: "tok-123", Users: map[string]string{"U111": "alice", "U222": "mallory"}, Signer: bridgeKey()}, fb, nil)
 	s.now = func() time.Time { return now }
 	return s, fb
 }
@@ -117,6 +137,10 @@ func TestSlackCommands(t *testing.T) {
 	code, text := do(slackReq(ts, body, sign(ts, body)))
 	if code != 200 || !strings.Contains(text, "approved by alice") || len(fb.decisions) != 1 || fb.decisions[0].Comment != "all clear" {
 		t.Fatalf("valid approve: %d %q %+v", code, text, fb.decisions)
+	}
+	// The bridge vouches for the chat user's approver with its own key.
+	if fb.decisions[0].Approver != "alice" || fb.signers[0] != "chatops" {
+		t.Errorf("the decision was not carried as the bridge's for alice: %+v signed by %v", fb.decisions[0], fb.signers)
 	}
 	if !strings.HasSuffix(text, "\n"+runURL) {
 		t.Errorf("the approve reply does not end with the run's page: %q", text)

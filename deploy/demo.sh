@@ -24,6 +24,31 @@ fi
 
 "$BIN/pigwf" lab up
 
+# Approvals: keys for alice and bob (kept once made) and the worker's approvals file trusting them
+# for pg-test, four eyes, one approver. A file written here is rewritten from the keys each time;
+# one without the marker line is someone's own and is kept.
+marker="# written by deploy/demo.sh"
+for who in alice bob; do "$BIN/pigwf" keys new "$who" >/dev/null; done
+if [ -f "$PIGWF_HOME/approvals.yml" ] && [ "$(head -n1 "$PIGWF_HOME/approvals.yml")" != "$marker" ]; then
+  echo "demo: keeping your $PIGWF_HOME/approvals.yml"
+else
+  cat > "$PIGWF_HOME/approvals.yml.tmp" <<YML
+$marker
+# Who may approve pigwf runs, as this worker checks it (README: "Switchover and approvals").
+keys:
+  alice: ["$(cat "$PIGWF_HOME/keys/alice.pub")"]
+  bob: ["$(cat "$PIGWF_HOME/keys/bob.pub")"]
+policies:
+  - cluster: pg-test
+    runbook: "*"
+    approvers: [alice, bob]
+    four_eyes: true
+    quorum: 1
+YML
+  mv "$PIGWF_HOME/approvals.yml.tmp" "$PIGWF_HOME/approvals.yml"
+fi
+"$BIN/pigwf" approvals check --cluster pg-test
+
 if alive "$PIGWF_HOME/worker.pid"; then
   echo "demo: worker already running (pid $(cat "$PIGWF_HOME/worker.pid"))"
 else
@@ -43,7 +68,8 @@ demo: done. Look at the runs in the Temporal Web UI:
   bin/pigwf status pg-cluster-create/pg-test               # the same from the terminal
   bin/pigwf start pg-cluster-create --cluster pg-test --wait  # again: every step unchanged
   PGPASSWORD=DBUser.Meta psql -h 10.213.0.11 -U dbuser_meta meta   # the inventory's user and database
-  bin/pigwf start switchover --cluster pg-test --wait &    # then: bin/pigwf pending; bin/pigwf approve switchover/pg-test --by alice
+  bin/pigwf start switchover --cluster pg-test --as alice --wait &   # then: bin/pigwf pending; bin/pigwf approve switchover/pg-test --by bob
+                                                           # (four eyes: alice asked, so alice's own approval is refused)
 Temporal requires a client certificate; pigwf uses its own from $PIGWF_HOME, the temporal CLI needs them named:
   bin/temporal workflow list --address 127.0.0.1:7233 --tls-ca-path $PIGWF_HOME/ca/ca.crt \\
     --tls-cert-path $PIGWF_HOME/ca/clients/pigwf-cli.crt --tls-key-path $PIGWF_HOME/ca/clients/pigwf-cli.key

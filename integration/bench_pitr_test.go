@@ -114,7 +114,7 @@ echo "not promoted after 600 s" >&2; log; exit 1`, pgbin, floorPG))
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, err := pigwf(t, home, "start", "pitr-restore", "--cluster", "pg-test", "--inventory", st.Inventory, "--target-time", target, "--wait")
+		out, err := pigwf(t, home, "start", "pitr-restore", "--cluster", "pg-test", "--inventory", st.Inventory, "--as", "carol", "--target-time", target, "--wait")
 		done <- result{out, err}
 	}()
 	for deadline := time.Now().Add(2 * time.Minute); ; {

@@ -10,6 +10,8 @@ package integration
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	historypb "go.temporal.io/api/history/v1"
@@ -94,4 +96,35 @@ func nodeRun(t *testing.T, st *lab.Status, i int, script string) string {
 // historyOf reads a run's whole history.
 func historyOf(c *starter.Client, id string) (*historypb.History, error) {
 	return testenv.HistoryOf(c, id)
+}
+
+// labPolicies is the approvals policy of the lab tests' workers: alice or bob approves anything on
+// pg-test, under four eyes. The tests start runs as carol, who has a key but approves nothing.
+const labPolicies = `  - { cluster: pg-test, runbook: "*", approvers: [alice, bob], four_eyes: true, quorum: 1 }` + "\n"
+
+// setupApprovals makes, through the CLI, keys for alice, bob, carol, mallory (whom the worker does
+// not know) and the ChatOps bridge (chatops) in home/keys, and the worker's approvals file
+// home/approvals.yml with policies (YAML list items): people's keys, the bridge as a signer for
+// alice and bob. The worker reads the file at every use, so a test may rewrite it between runs.
+func setupApprovals(t *testing.T, home, policies string) {
+	t.Helper()
+	pub := map[string]string{}
+	for _, n := range []string{"alice", "bob", "carol", "mallory", "chatops"} {
+		if out, err := pigwf(t, home, "keys", "new", n); err != nil {
+			t.Fatalf("keys new %s: %v\n%s", n, err, out)
+		}
+		b, err := os.ReadFile(filepath.Join(home, "keys", n+".pub"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub[n] = strings.TrimSpace(string(b))
+	}
+	text := fmt.Sprintf("keys:\n  alice: [%q]\n  bob: [%q]\n  carol: [%q]\nsigners:\n  chatops: { key: %q, vouch_for: [alice, bob] }\npolicies:\n%s",
+		pub["alice"], pub["bob"], pub["carol"], pub["chatops"], policies)
+	if err := os.WriteFile(filepath.Join(home, "approvals.yml"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := pigwf(t, home, "approvals", "check", "--cluster", "pg-test"); err != nil {
+		t.Fatalf("approvals check: %v\n%s", err, out)
+	}
 }

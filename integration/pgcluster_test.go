@@ -24,11 +24,13 @@ import (
 	"github.com/pigwf/pigwf/workflows"
 )
 
-// clusterLab is a lab whose nodes ran NodeInit, ready for PgClusterCreate.
+// clusterLab is a lab whose nodes ran NodeInit, ready for PgClusterCreate, and a PIGWF_HOME with
+// keys and the approvals file of labPolicies (setupApprovals).
 func clusterLab(t *testing.T, name, subnet string) (*lab.Status, string) {
 	t.Helper()
 	st := testLab(t, name, subnet, 3)
 	home := labHome(t, st)
+	setupApprovals(t, home, labPolicies)
 	w := startWorker(t, home)
 	if out, err := pigwf(t, home, "start", "node-init", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait"); err != nil {
 		t.Fatalf("node-init: %v\n%s", err, out)

@@ -168,7 +168,7 @@ func (l *pitrLab) leaderClock(offset string) string {
 func (l *pitrLab) start(args ...string) <-chan string {
 	done := make(chan string, 1)
 	go func() {
-		out, err := pigwf(l.t, l.home, append([]string{"start", "pitr-restore", "--cluster", "pg-test", "--inventory", l.inv, "--wait"}, args...)...)
+		out, err := pigwf(l.t, l.home, append([]string{"start", "pitr-restore", "--cluster", "pg-test", "--inventory", l.inv, "--as", "carol", "--wait"}, args...)...)
 		done <- fmt.Sprintf("%s\nexit: %v", out, err)
 	}()
 	return done

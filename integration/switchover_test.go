@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,6 @@ import (
 	"github.com/pigwf/pigwf/deploy/lab"
 	"github.com/pigwf/pigwf/internal/browser"
 	"github.com/pigwf/pigwf/internal/testenv"
-	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -55,9 +55,13 @@ func waitPending(t *testing.T, c *starter.Client) {
 	t.Fatal("switchover/pg-test never waited for approval")
 }
 
-// startSwitchover starts a switchover in the background and returns a channel with its output.
+// startSwitchover starts a switchover in the background, requested by carol unless args name
+// another (--as), and returns a channel with its output.
 func startSwitchover(t *testing.T, home string, st *lab.Status, args ...string) <-chan string {
 	t.Helper()
+	if !slices.Contains(args, "--as") {
+		args = append(args, "--as", "carol")
+	}
 	done := make(chan string, 1)
 	go func() {
 		out, err := pigwf(t, home, append([]string{"start", "switchover", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait"}, args...)...)
@@ -120,22 +124,17 @@ func TestSwitchoverWithApprovals(t *testing.T) {
 	// 1. Approved from the CLI: pg-test-1 -> pg-test-2. While it waits, the link `pigwf start`
 	// printed opens the run in the Web UI, which shows the plan, the approvers and how to approve,
 	// and the list of runs waiting for approval shows its summary.
-	out, err := pigwf(t, home, "start", "switchover", "--cluster", "pg-test", "--inventory", st.Inventory,
+	out, err := pigwf(t, home, "start", "switchover", "--cluster", "pg-test", "--inventory", st.Inventory, "--as", "carol",
 		"--candidate", "pg-test-2", "--reason", "test: cli approval")
 	if err != nil {
 		t.Fatalf("start switchover: %v\n%s", err, out)
 	}
+	if !strings.Contains(out, "request signed by carol") {
+		t.Errorf("the request was not signed:\n%s", out)
+	}
 	link := printedLink(t, out)
 	waitPending(t, c)
-	inv, err := inventory.LoadInventory(st.Inventory)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := inv.Cluster("pg-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkWaitingRunInWebUI(t, web, link, "pg-test-2", cl.PG.Approvers)
+	checkWaitingRunInWebUI(t, web, link, "pg-test-2", []string{"alice", "bob"}) // labPolicies
 	if out, err := pigwf(t, home, "approve", "switchover/pg-test", "--by", "mallory"); err == nil || !strings.Contains(out, "mallory is not an approver") {
 		t.Errorf("a non-approver was accepted: %v\n%s", err, out)
 	}
@@ -156,7 +155,8 @@ func TestSwitchoverWithApprovals(t *testing.T) {
 	port, _ := testenv.FreePort()
 	endpoint := fmt.Sprintf("http://127.0.0.1:%d", port)
 	cfg := filepath.Join(home, "chatops.yml")
-	os.WriteFile(cfg, []byte("users: { U0ALICE: alice, U0MALLORY: mallory }\n"), 0o600)
+	// The bridge signs as chatops with its key; the workers' approvals file trusts it for alice and bob.
+	os.WriteFile(cfg, []byte("users: { U0ALICE: alice, U0MALLORY: mallory }\nsigner: chatops\nkey: "+filepath.Join(home, "keys", "chatops")+"\n"), 0o600)
 	secret := "test-signing-secret"
 	bridge := exec.Command(env.PigwfBin, append(env.GlobalArgs(), "chatops", "serve", "--listen", endpoint[len("http://"):], "--config", cfg)...)
 	bridge.Env = append(os.Environ(), "PIGWF_SLACK_SIGNING_SECRET="+secret, "PIGWF_CHATOPS_TOKEN=test-token")

@@ -109,7 +109,7 @@ func screenshot(t *testing.T, web *browser.Browser, name string) {
 func checkWaitingRunInWebUI(t *testing.T, web *browser.Browser, link, candidate string, approvers []string) {
 	t.Helper()
 	if len(approvers) == 0 {
-		t.Fatal("the lab inventory names no approvers")
+		t.Fatal("no approvers to look for")
 	}
 	const id = "switchover/pg-test"
 	want := append([]string{candidate, workflows.ApproveCommand(id), workflows.ChatApproveCommand(id)}, approvers...)

@@ -13,15 +13,22 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/pigwf/pigwf/approval"
 	"github.com/pigwf/pigwf/chatops"
 	"github.com/pigwf/pigwf/workflows"
 )
 
 // Decide sends an approval decision as the run's validated Update: the answer (accepted, or
-// refused with the reason) comes back at once, with the run's page.
-func (c *Client) Decide(ctx context.Context, id string, d workflows.ApprovalDecision) (chatops.Decided, error) {
+// refused with the reason) comes back at once, with the run's page. With key, the decision is
+// first signed for the run open under id (its run ID found by describing it) and sent to that run
+// only, so a signature never reaches another run.
+func (c *Client) Decide(ctx context.Context, id string, d workflows.ApprovalDecision, key *approval.Key) (chatops.Decided, error) {
+	runID, err := c.bind(ctx, id, &d, key)
+	if err != nil {
+		return chatops.Decided{}, err
+	}
 	h, err := c.C.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: workflows.ApproveUpdate, Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted,
+		WorkflowID: id, RunID: runID, UpdateName: workflows.ApproveUpdate, Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
 		return chatops.Decided{}, decideError(id, err)
@@ -49,10 +56,52 @@ func decideError(id string, err error) error {
 }
 
 // SignalDecision sends the decision as the "approve" signal (what the Web UI's "Send a Signal"
-// and `temporal workflow signal` do): recorded in the run, with no immediate answer.
-func (c *Client) SignalDecision(ctx context.Context, id string, d workflows.ApprovalDecision) error {
-	if err := c.C.SignalWorkflow(ctx, id, "", workflows.ApproveSignal, d); err != nil {
+// and `temporal workflow signal` do): recorded in the run, with no immediate answer. With key it
+// is signed for the open run first, as Decide does; it needs no worker up.
+func (c *Client) SignalDecision(ctx context.Context, id string, d workflows.ApprovalDecision, key *approval.Key) error {
+	runID, err := c.bind(ctx, id, &d, key)
+	if err != nil {
+		return err
+	}
+	if err := c.C.SignalWorkflow(ctx, id, runID, workflows.ApproveSignal, d); err != nil {
 		return fmt.Errorf("while signalling %s: %s", id, rootMessage(err))
+	}
+	return nil
+}
+
+// bind finds the run open under id and, with key, signs d for it; "" (any run) without a key.
+func (c *Client) bind(ctx context.Context, id string, d *workflows.ApprovalDecision, key *approval.Key) (string, error) {
+	if key == nil {
+		return "", nil
+	}
+	desc, err := c.C.DescribeWorkflowExecution(ctx, id, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return "", &chatops.NotFoundError{WorkflowID: id}
+	}
+	if err != nil {
+		return "", fmt.Errorf("while finding the run %s: %s", id, rootMessage(err))
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return "", &chatops.NotFoundError{WorkflowID: id}
+	}
+	runID := info.GetExecution().GetRunId()
+	if err := approval.Sign(d, *key, id, runID, time.Now()); err != nil {
+		return "", err
+	}
+	return runID, nil
+}
+
+// SignRequest sends the requester's signed request to the run just started (id, runID): the
+// worker believes who asked for a run only from this, and four eyes depends on it.
+func (c *Client) SignRequest(ctx context.Context, id, runID string, key approval.Key) error {
+	d := workflows.ApprovalDecision{Decision: approval.Request, Approver: key.Name}
+	if err := approval.Sign(&d, key, id, runID, time.Now()); err != nil {
+		return err
+	}
+	if err := c.C.SignalWorkflow(ctx, id, runID, workflows.RequestSignal, d); err != nil {
+		return fmt.Errorf("while sending the signed request to %s: %s", id, rootMessage(err))
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/pigwf/pigwf/approval"
 	"github.com/pigwf/pigwf/chatops"
 	"github.com/pigwf/pigwf/internal/testenv"
 	"github.com/pigwf/pigwf/starter"
@@ -25,7 +27,8 @@ func waitsForAlice(ctx workflow.Context) (workflows.ApprovalState, error) {
 	decided := false
 	err := workflow.SetUpdateHandlerWithOptions(ctx, workflows.ApproveUpdate,
 		func(ctx workflow.Context, d workflows.ApprovalDecision) (workflows.ApprovalState, error) {
-			st, decided = workflows.ApprovalState{Decision: d.Decision, Approver: d.Approver}, true
+			// The comment reports the run the decision was signed for, and by whom.
+			st, decided = workflows.ApprovalState{Decision: d.Decision, Approver: d.Approver, Comment: d.WorkflowID + " " + d.RunID + " " + d.Signer}, true
 			return st, nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d workflows.ApprovalDecision) error {
@@ -58,6 +61,20 @@ func temporalServer(t *testing.T) *starter.Client {
 	return env.Dial(t)
 }
 
+// testKey is a fresh key for name.
+func testKey(t *testing.T, name string) approval.Key {
+	t.Helper()
+	dir := t.TempDir()
+	if _, _, err := approval.CreateKey(dir, name); err != nil {
+		t.Fatal(err)
+	}
+	k, err := approval.LoadKey(name, filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // noApprovalStep runs for a while and has no approval Update.
 func noApprovalStep(ctx workflow.Context) error { return workflow.Sleep(ctx, time.Hour) }
 
@@ -83,16 +100,16 @@ func TestDecideAndStatusClassifyByType(t *testing.T) {
 	}
 
 	var refused *chatops.RefusedError
-	_, err := c.Decide(ctx, "approval/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "mallory"})
+	_, err := c.Decide(ctx, "approval/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "mallory"}, nil)
 	if !errors.As(err, &refused) || !strings.Contains(refused.Reason, "mallory is not an approver") {
 		t.Errorf("a validator's refusal came back as %T %v", err, err)
 	}
-	_, err = c.Decide(ctx, "plain/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "alice"})
+	_, err = c.Decide(ctx, "plain/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "alice"}, nil)
 	if !errors.As(err, &refused) {
 		t.Errorf("a decision for a run without an approval step came back as %T %v", err, err)
 	}
 	var notFound *chatops.NotFoundError
-	if _, err := c.Decide(ctx, "nosuch/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "alice"}); !errors.As(err, &notFound) {
+	if _, err := c.Decide(ctx, "nosuch/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "alice"}, nil); !errors.As(err, &notFound) {
 		t.Errorf("a decision for an unknown run came back as %T %v", err, err)
 	}
 	if _, err := c.Status(ctx, "nosuch/test"); !errors.As(err, &notFound) {
@@ -102,12 +119,22 @@ func TestDecideAndStatusClassifyByType(t *testing.T) {
 	if _, err := c.Describe(ctx, "nosuch/test", ""); !errors.As(err, &noRun) || err.Error() != "no run nosuch/test in this namespace: `pigwf list` shows recent runs" {
 		t.Errorf("describing an unknown run: %T %v", err, err)
 	}
+	// A signed decision is bound to the run open under the ID; an unknown run is not found
+	// before anything is signed.
+	key := testKey(t, "alice")
+	if _, err := c.Decide(ctx, "nosuch/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "alice"}, &key); !errors.As(err, &notFound) {
+		t.Errorf("a signed decision for an unknown run came back as %T %v", err, err)
+	}
 	c.WebUI = "http://127.0.0.1:8233/"
-	dec, err := c.Decide(ctx, "approval/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "alice"})
+	dec, err := c.Decide(ctx, "approval/test", workflows.ApprovalDecision{Decision: workflows.DecisionApprove, Approver: "alice"}, &key)
 	if err != nil || dec.State.Approver != "alice" {
 		t.Errorf("alice's approval: %+v, %v", dec, err)
 	}
-	if d, err := c.Describe(ctx, "approval/test", ""); err != nil || dec.RunURL != "http://127.0.0.1:8233/namespaces/default/workflows/approval%2Ftest/"+d.RunID+"/user-metadata" || d.WebURL != dec.RunURL {
+	d, err := c.Describe(ctx, "approval/test", "")
+	if err != nil || dec.RunURL != "http://127.0.0.1:8233/namespaces/default/workflows/approval%2Ftest/"+d.RunID+"/user-metadata" || d.WebURL != dec.RunURL {
 		t.Errorf("the decision's link %q, the run's %q (%v)", dec.RunURL, d.WebURL, err)
+	}
+	if want := "approval/test " + d.RunID + " alice"; dec.State.Comment != want {
+		t.Errorf("the run received a decision signed for %q, want %q", dec.State.Comment, want)
 	}
 }

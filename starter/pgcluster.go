@@ -67,7 +67,7 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 	for _, d := range cluster.Databases {
 		in.Databases = append(in.Databases, activities.DatabaseSpec{Name: d.Name, Owner: d.Owner, Comment: d.Comment})
 	}
-	in.Approval = workflows.ApprovalPolicy{Approvers: pg.Approvers, Timeout: workflows.DefaultApprovalTimeout}
+	in.Approval = workflows.ApprovalPolicy{Timeout: workflows.DefaultApprovalTimeout} // approvers: the worker's approvals file
 	if d, err := time.ParseDuration(pg.ApprovalTimeout); err == nil && d > 0 {
 		in.Approval.Timeout = d
 	}

@@ -45,9 +45,6 @@ func PITRRestoreInput(inv *inventory.Inventory, cluster *inventory.Cluster, r PI
 			return workflows.PITRRestoreInput{}, err
 		}
 	}
-	if len(cluster.PG.Approvers) == 0 && !r.DryRun {
-		return workflows.PITRRestoreInput{}, fmt.Errorf("nobody may approve a point-in-time restore of %s: list approvers in the inventory (pigwf_approvers: [alice, bob] in %s.vars)", cluster.Name, cluster.Group)
-	}
 	if len(inv.Etcd) == 0 {
 		return workflows.PITRRestoreInput{}, fmt.Errorf("%s has no etcd group: the HA agents' DCS is needed to pause and resume the cluster", inv.File)
 	}
@@ -64,7 +61,7 @@ func PITRRestoreInput(inv *inventory.Inventory, cluster *inventory.Cluster, r PI
 		Reason: r.Reason, RequestedBy: requester,
 		DCS:      activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name, Plaintext: inv.Plaintext},
 		Spec:     activities.PITRSpec{Cluster: cluster.Name, DataDir: pg.DataDir, BinDir: pg.BinDir, Port: pg.Port, RepoPath: pg.BackupRepoPath},
-		Approval: workflows.ApprovalPolicy{Approvers: pg.Approvers, Timeout: timeout},
+		Approval: workflows.ApprovalPolicy{Timeout: timeout}, // approvers: the worker's approvals file
 	}
 	for _, h := range cluster.Hosts {
 		in.Members = append(in.Members, activities.PITRMember{Name: h.Node.Nodename, Node: NodeOf(h), APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort, inv.Plaintext)})

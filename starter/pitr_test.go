@@ -52,8 +52,12 @@ func TestPITRRestoreInput(t *testing.T) {
 	if in, err := PITRRestoreInput(inv, cl, PITRRequest{Cleanup: true}, "carol"); err != nil || !in.Cleanup {
 		t.Errorf("cleanup: %+v %v", in, err)
 	}
+	// Who may approve is the worker's to say: the inventory's pigwf_approvers never reach the input.
+	if len(in.Approval.Approvers) != 0 {
+		t.Errorf("the input carries approvers %v", in.Approval.Approvers)
+	}
 	cl.PG.Approvers = nil
-	if _, err := PITRRestoreInput(inv, cl, PITRRequest{Flags: pitr.Flags{Latest: true}}, "carol"); err == nil || !strings.Contains(err.Error(), "pigwf_approvers") {
-		t.Errorf("no approvers: %v", err)
+	if _, err := PITRRestoreInput(inv, cl, PITRRequest{Flags: pitr.Flags{Latest: true}}, "carol"); err != nil {
+		t.Errorf("no approvers in the inventory: %v", err)
 	}
 }

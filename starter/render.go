@@ -118,10 +118,22 @@ func PrintStatus(w io.Writer, st Status) {
 func PrintPending(w io.Writer, p Pending, now time.Time) {
 	fmt.Fprintf(w, "%s (%s) is waiting for approval\n", p.WorkflowID, p.Runbook)
 	fmt.Fprintf(w, "  plan:      %s\n", p.State.Plan)
-	fmt.Fprintf(w, "  approvers: %s\n", strings.Join(p.State.Approvers, ", "))
+	if pol := p.State.Policy; pol != nil {
+		fmt.Fprintf(w, "  approvers: %s\n", pol.Describe())
+		requester := p.State.RequestedBy + " (signed request)"
+		if p.State.RequestedBy == "" {
+			requester = "not proven (no signed request)"
+		}
+		fmt.Fprintf(w, "  requester: %s\n", requester)
+		for _, v := range p.State.Votes {
+			fmt.Fprintf(w, "  counted:   %s by %s (%s)\n", v.Decision, v.Approver, v.Via)
+		}
+	} else {
+		fmt.Fprintf(w, "  approvers: %s\n", strings.Join(p.State.Approvers, ", "))
+	}
 	fmt.Fprintf(w, "  deadline:  %s (%s left)\n", p.State.Deadline.Local().Format(time.RFC3339), p.State.Deadline.Sub(now).Round(time.Second))
-	if len(p.State.Ignored) > 0 {
-		fmt.Fprintf(w, "  ignored:   %d decision(s) from non-approvers\n", len(p.State.Ignored))
+	for _, i := range p.State.Ignored {
+		fmt.Fprintf(w, "  ignored:   %s by %s: %s\n", i.Decision, i.Approver, i.Reason)
 	}
 	fmt.Fprintf(w, "  approve:   %s   (reject: add --reject)\n", workflows.ApproveCommand(p.WorkflowID))
 	fmt.Fprintf(w, "  in chat:   %s\n", workflows.ChatApproveCommand(p.WorkflowID))

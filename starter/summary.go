@@ -151,15 +151,15 @@ func summaryLine(runbook, cluster, what string, req Request) string {
 	return fmt.Sprintf("%s %s: %s, requested by %s", runbook, cluster, what, req.By)
 }
 
-// approvalStep is the approval gate in a plan: who may approve, for how long, and what happens
-// without a decision.
+// approvalStep is the approval gate in a plan: who may approve (the worker's approvals file
+// says, when the run gets there), for how long, and what happens without a decision.
 func approvalStep(p workflows.ApprovalPolicy) string {
 	timeout := p.Timeout
 	if timeout <= 0 {
 		timeout = workflows.DefaultApprovalTimeout
 	}
-	return fmt.Sprintf("approval by one of %s within %s (without a decision by then the run ends with nothing changed)",
-		strings.Join(p.Approvers, ", "), shortDuration(timeout))
+	return fmt.Sprintf("approval, signed, by the approvers the worker's approvals policy names (four eyes and quorum as it says) within %s (without a decision by then the run ends with nothing changed)",
+		shortDuration(timeout))
 }
 
 // details builds a run's Markdown details: a header line, facts, the plan, how to approve.

@@ -46,7 +46,7 @@ func TestSwitchoverMeta(t *testing.T) {
 		"**Reason:** kernel update on pg-test-1",
 		"**Plan**",
 		"1. Precheck", "pg-test-2 streams at most 1048576 bytes behind (pg_rpo)",
-		"2. Approval by one of bob, carol within 1h30m",
+		"2. Approval, signed, by the approvers the worker's approvals policy names (four eyes and quorum as it says) within 1h30m",
 		"3. Failover request to the HA agents: pg-test-1 hands the primary role to pg-test-2.",
 		"4. Wait for pg-test-2 to lead.",
 		"5. The old primary, pg-test-1, follows the new leader as a replica.",
@@ -103,7 +103,7 @@ func TestPgClusterCreateMeta(t *testing.T) {
 		t.Errorf("dry-run summary %q, want %q", m.Summary, want)
 	}
 	mustContain(t, "the forced details", m.Details, "**Dry run:**", "**Force:**",
-		"2. Only if a member holds another system's data: approval by one of bob within 1h (without a decision by then the run ends with nothing changed); once approved, move that data directory aside.",
+		"2. Only if a member holds another system's data: approval, signed, by the approvers the worker's approvals policy names (four eyes and quorum as it says) within 1h (without a decision by then the run ends with nothing changed); once approved, move that data directory aside.",
 		"**To approve:** `pigwf approve pg-cluster-create/pg-test --by NAME`")
 }
 

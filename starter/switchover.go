@@ -10,14 +10,12 @@ import (
 )
 
 // SwitchoverInput resolves a Switchover from the inventory: members and their agents, the DCS,
-// the lag limit (pg_rpo) and the approval policy (pigwf_approvers, pigwf_approval_timeout, or
-// the --approval-timeout override).
+// the lag limit (pg_rpo) and the approval timeout (pigwf_approval_timeout, or the
+// --approval-timeout override). Who may approve is not in the input: the worker's approvals file
+// says.
 func SwitchoverInput(inv *inventory.Inventory, cluster *inventory.Cluster, candidate, reason, requester string, at time.Time, timeout time.Duration) (workflows.SwitchoverInput, error) {
 	if cluster.Name == "" {
 		return workflows.SwitchoverInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
-	}
-	if len(cluster.PG.Approvers) == 0 {
-		return workflows.SwitchoverInput{}, fmt.Errorf("nobody may approve a switchover of %s: list approvers in the inventory (pigwf_approvers: [alice, bob] in %s.vars)", cluster.Name, cluster.Group)
 	}
 	if timeout == 0 && cluster.PG.ApprovalTimeout != "" {
 		timeout, _ = time.ParseDuration(cluster.PG.ApprovalTimeout) // validated at load
@@ -29,7 +27,7 @@ func SwitchoverInput(inv *inventory.Inventory, cluster *inventory.Cluster, candi
 		Cluster: cluster.Name, Candidate: candidate, ScheduledAt: at, Reason: reason, RequestedBy: requester,
 		DCS:         activities.DCSInput{Endpoints: inv.Etcd, Namespace: cluster.PG.Namespace, Cluster: cluster.Name, Plaintext: inv.Plaintext},
 		MaxLagBytes: cluster.PG.RPO,
-		Approval:    workflows.ApprovalPolicy{Approvers: cluster.PG.Approvers, Timeout: timeout},
+		Approval:    workflows.ApprovalPolicy{Timeout: timeout},
 	}
 	found := candidate == ""
 	for _, h := range cluster.Hosts {

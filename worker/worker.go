@@ -4,7 +4,9 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 
 	"github.com/pigwf/pigwf/pki"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/activities/sshrun"
+	"github.com/pigwf/pigwf/approval"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -26,6 +29,7 @@ type Config struct {
 	SecretsDir              string             // generated passwords (control side)
 	AgentBinary             string             // pg-ha-agent, installed on nodes by PgClusterCreate
 	NotifyURL               string             // chat webhook for run events ("" = off)
+	ApprovalsFile           string             // who may approve and whose keys are believed (approval.Trust)
 	WebUI                   string             // Temporal Web UI base URL, for links in notifications
 	MaxConcurrentActivities int                // 0: the SDK default
 	AllowPlaintext          bool               // lab-only: act on plain-text clusters (activities.Activities.AllowPlaintext)
@@ -40,6 +44,9 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if err := checkApprovals(cfg.ApprovalsFile, log); err != nil {
+		return err
 	}
 	cl, err := starter.Dial(ctx, cfg.Temporal, log)
 	if err != nil {
@@ -58,7 +65,8 @@ func Run(ctx context.Context, cfg Config) error {
 	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{
 		Remote: runner, CA: pki.CA{Dir: cfg.CADir}, Secrets: activities.SecretStore{Dir: cfg.SecretsDir},
-		AgentBinary: cfg.AgentBinary, AllowPlaintext: cfg.AllowPlaintext, Notifier: activities.Notifier{URL: cfg.NotifyURL, WebUI: cfg.WebUI}, Log: log,
+		AgentBinary: cfg.AgentBinary, AllowPlaintext: cfg.AllowPlaintext, Notifier: activities.Notifier{URL: cfg.NotifyURL, WebUI: cfg.WebUI},
+		Approvals: activities.ApprovalTrust{File: cfg.ApprovalsFile}, Log: log,
 	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("while starting the worker: %w", err)
@@ -66,5 +74,23 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("pigwf worker polling", "temporal", cfg.Temporal, "task_queue", cfg.TaskQueue, "ca_dir", cfg.CADir)
 	<-ctx.Done()
 	w.Stop()
+	return nil
+}
+
+// checkApprovals reads the approvals file once at the start: a file that does not parse stops the
+// worker with every problem named; no file at all is allowed (a lab, a worker for NodeInit only)
+// but said loudly, since then no run can be approved. The activities read it again at every use,
+// so an edit needs no restart.
+func checkApprovals(file string, log *slog.Logger) error {
+	tr, err := approval.Load(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		log.Warn("no approvals file: nobody can approve a run on this worker; runs waiting for approval will time out, changing nothing. Create it (README, \"Switchover and approvals\"; `pigwf keys new NAME` makes a key) or give --approvals FILE",
+			"approvals", file)
+		return nil
+	case err != nil:
+		return fmt.Errorf("the worker's approvals file: %w", err)
+	}
+	log.Info("approvals file read", "approvals", file, "signature_window", tr.Window.String())
 	return nil
 }

@@ -7,20 +7,32 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/approval"
 )
 
 // Approval: one mechanism for every runbook that must wait for a person before a risky step.
-// A decision arrives as the signal "approve" (from `pigwf approve`, the Web UI's "Send a Signal",
-// `temporal workflow signal`, or the ChatOps bridge) or as the Update "approve", whose validator
-// answers the sender at once. Only allow-listed approvers are acted on; anyone else's decision is
-// recorded and ignored. With no decision before the timeout the run ends with nothing changed.
+// A decision arrives as the signal "approve" (from `pigwf approve --signal`, the Web UI's "Send a
+// Signal", `temporal workflow signal`, or the ChatOps bridge) or as the Update "approve", whose
+// validator answers the sender at once. With no decision before the timeout the run ends with
+// nothing changed.
+//
+// Since the verified-approvals change (approvalverified.go), who may approve comes from the
+// worker's approvals file, never from the run's input, and a decision counts only when its
+// signature verifies on the worker (package approval); an unsigned one is recorded and not acted
+// on. Runs that reached their gate before the change keep the allow-list of their input
+// (await, below), so their histories replay.
 const (
 	ApproveSignal = "approve"
 	ApproveUpdate = "approve"
 	ApprovalQuery = "approval"
+	// RequestSignal carries the requester's signed statement that they started the run (`pigwf
+	// start` sends it right after the start): what four eyes knows the requester by.
+	RequestSignal = "request"
 
-	DecisionApprove = "approve"
-	DecisionReject  = "reject"
+	DecisionApprove = approval.Approve
+	DecisionReject  = approval.Reject
 )
 
 // ChatCommand is the ChatOps bridge's chat command (Slack's slash command).
@@ -34,16 +46,15 @@ func ApproveCommand(id string) string { return "pigwf approve " + id + " --by NA
 func ChatApproveCommand(id string) string { return ChatCommand + " approve " + id }
 
 // ApprovalDecision is the payload of the signal and the update:
-// {"decision": "approve", "approver": "alice", "comment": "go ahead"}.
-type ApprovalDecision struct {
-	Decision string `json:"decision"`
-	Approver string `json:"approver"`
-	Comment  string `json:"comment,omitempty"`
-}
+// {"decision": "approve", "approver": "alice", "comment": "go ahead"}, and the signature fields
+// `pigwf approve` and the ChatOps bridge add (approval.Decision: the one wire contract).
+type ApprovalDecision = approval.Decision
 
-// ApprovalPolicy says who may decide and how long the run waits.
+// ApprovalPolicy is how long the run waits and, in runs from before verified approvals, who may
+// decide. Newer runs ignore Approvers (the starter leaves it empty): their approvers come from the
+// worker's approvals file.
 type ApprovalPolicy struct {
-	Approvers []string      `json:"approvers"` // allow-list; empty means nobody can approve
+	Approvers []string      `json:"approvers"` // before verified approvals only: the allow-list
 	Timeout   time.Duration `json:"timeout"`
 }
 
@@ -70,6 +81,11 @@ type ApprovalState struct {
 	Comment   string            `json:"comment,omitempty"`
 	DecidedAt time.Time         `json:"decided_at,omitzero"`
 	Ignored   []IgnoredDecision `json:"ignored,omitempty"`
+
+	// Verified approvals (empty in runs from before them):
+	Policy      *approval.Policy `json:"policy,omitempty"`       // the worker's policy the gate applied
+	RequestedBy string           `json:"requested_by,omitempty"` // the requester, as their signed request proved ("" unproven)
+	Votes       []approval.Vote  `json:"votes,omitempty"`        // the verified decisions that counted
 }
 
 // Approved reports whether the run may go on.
@@ -88,10 +104,24 @@ func (s ApprovalState) Summary() string {
 	case "timeout":
 		return fmt.Sprintf("no decision by %s: the approval timed out", s.Deadline.UTC().Format(time.RFC3339))
 	}
-	return "waiting for approval from " + strings.Join(s.Approvers, ", ")
+	if s.Policy == nil {
+		return "waiting for approval from " + strings.Join(s.Approvers, ", ")
+	}
+	out := "waiting for approval: " + s.Policy.Describe()
+	var so []string
+	for _, v := range s.Votes {
+		if v.Decision == DecisionApprove {
+			so = append(so, v.Approver)
+		}
+	}
+	if len(so) > 0 {
+		out += fmt.Sprintf("; approved so far by %s (%d of %d)", strings.Join(so, ", "), len(so), max(s.Policy.Quorum, 1))
+	}
+	return out
 }
 
-// validateDecision checks a decision against the policy; "" means it may be acted on.
+// validateDecision checks a decision against the input's allow-list (runs from before verified
+// approvals); "" means it may be acted on.
 func validateDecision(p ApprovalPolicy, d ApprovalDecision) string {
 	if d.Decision != DecisionApprove && d.Decision != DecisionReject {
 		return fmt.Sprintf("decision %q is neither %q nor %q", d.Decision, DecisionApprove, DecisionReject)
@@ -114,22 +144,32 @@ var approvalStep = step{name: "approval"}
 // `pigwf pending` can see every run's state.
 type approvalGate struct {
 	state  ApprovalState
-	policy ApprovalPolicy
+	policy ApprovalPolicy // before verified approvals: the input's allow-list
 	ch     workflow.ReceiveChannel
 	// carried are decisions discardPending dropped; the next await records them as ignored.
 	carried []IgnoredDecision
+
+	// Verified approvals (approvalverified.go).
+	requests workflow.ReceiveChannel // the requester's signed request
+	claimed  string                  // the requester the input names (believed only under allow_unverified)
+	proven   string                  // the requester a verified request proved, for every gate of the run
+	ballot   approval.Ballot
+	open     bool // taking decisions
+	inflight int  // decisions being verified
 }
 
-func newApprovalGate(ctx workflow.Context) (*approvalGate, error) {
-	g := &approvalGate{ch: workflow.GetSignalChannel(ctx, ApproveSignal)}
+// newApprovalGate makes the run's gate; requestedBy is the requester the input names.
+func newApprovalGate(ctx workflow.Context, requestedBy string) (*approvalGate, error) {
+	g := &approvalGate{ch: workflow.GetSignalChannel(ctx, ApproveSignal), requests: workflow.GetSignalChannel(ctx, RequestSignal), claimed: requestedBy}
 	if err := workflow.SetQueryHandler(ctx, ApprovalQuery, func() (ApprovalState, error) { return g.state, nil }); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
-// await blocks until an allowed approver decides or the timeout passes. Decisions from anyone
-// else are recorded in Ignored. The returned state says what happened.
+// await is the gate of runs from before verified approvals (their histories replay through it):
+// it blocks until an approver of the input's allow-list decides or the timeout passes. Decisions
+// from anyone else are recorded in Ignored. The returned state says what happened.
 func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, p ApprovalPolicy) (ApprovalState, error) {
 	if p.Timeout <= 0 {
 		p.Timeout = DefaultApprovalTimeout
@@ -204,11 +244,23 @@ func (g *approvalGate) await(ctx workflow.Context, track *tracker, plan string, 
 	return g.state, nil
 }
 
-// decide is the gate as a step of the run: the step shows the plan while the run waits (await),
-// then the decision, failed when it was not an approval.
-func (g *approvalGate) decide(ctx workflow.Context, track *tracker, s step, plan string, p ApprovalPolicy) (ApprovalState, error) {
+// decide is the gate as a step of the run: the step shows the plan while the run waits, then the
+// decision, failed when it was not an approval. note, when given, tells the chat that the run
+// waits (with the approvers filled in).
+func (g *approvalGate) decide(ctx workflow.Context, track *tracker, s step, plan string, p ApprovalPolicy, note *activities.Notification) (ApprovalState, error) {
 	track.set(s, StateRunning, plan)
-	st, err := g.await(ctx, track, plan, p)
+	var st ApprovalState
+	var err error
+	if workflow.GetVersion(ctx, verifiedApprovalsChange, workflow.DefaultVersion, verifiedApprovalsVersion) == workflow.DefaultVersion {
+		if note != nil {
+			n := *note
+			n.Approvers = p.Approvers
+			notify(ctx, n)
+		}
+		st, err = g.await(ctx, track, plan, p)
+	} else {
+		st, err = g.awaitVerified(ctx, track, plan, p.Timeout, note)
+	}
 	if err != nil {
 		return st, err
 	}

@@ -43,6 +43,7 @@ func (t *tracker) upsertState() {
 type awaiting struct {
 	plan      string
 	approvers []string
+	policy    string // the worker's policy in words (approval.Policy.Describe); "" in runs from before it
 	deadline  time.Time
 }
 
@@ -59,7 +60,11 @@ func (t *tracker) details() string {
 		id := workflow.GetInfo(t.ctx).WorkflowExecution.ID
 		fmt.Fprintf(&b, "**Waiting for approval** until %s.\n\n", w.deadline.UTC().Format("2006-01-02 15:04 MST"))
 		fmt.Fprintf(&b, "**Plan:** %s\n\n", w.plan)
-		fmt.Fprintf(&b, "**Approvers:** %s\n\n", strings.Join(w.approvers, ", "))
+		if w.policy != "" {
+			fmt.Fprintf(&b, "**Approvers:** %s (the worker's approvals policy)\n\n", w.policy)
+		} else {
+			fmt.Fprintf(&b, "**Approvers:** %s\n\n", strings.Join(w.approvers, ", "))
+		}
 		fmt.Fprintf(&b, "**Approve:** `%s [--comment TEXT]` (reject: add `--reject`), or in chat `%s [comment]`\n\n",
 			ApproveCommand(id), ChatApproveCommand(id))
 	}

@@ -33,7 +33,7 @@ func TestConsoleWhileWaitingForApproval(t *testing.T) {
 		}
 		waiting = md.GetCurrentDetails()
 	}, time.Minute)
-	signal(env, 5*time.Minute, ApprovalDecision{Decision: DecisionApprove, Approver: "alice"})
+	signalFor(env, 5*time.Minute, "switchover/pg-test", ApprovalDecision{Decision: DecisionApprove, Approver: "alice"})
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "switchover/pg-test"})
 	env.ExecuteWorkflow(Switchover, switchoverInput())
 	if err := env.GetWorkflowError(); err != nil {
@@ -42,7 +42,7 @@ func TestConsoleWhileWaitingForApproval(t *testing.T) {
 	for _, want := range []string{
 		"switchover pg-test: waiting for approval",
 		"from pg-test-1 to pg-test-2",
-		"**Approvers:** alice, bob",
+		"**Approvers:** one of alice, bob; signed decisions only (the worker's approvals policy)",
 		"`pigwf approve switchover/pg-test --by NAME",
 		"`/pigwf approve switchover/pg-test [comment]`",
 		"| - | approval | running |",

@@ -13,7 +13,10 @@
 //     query, runs its activity with options built in one place (step.activityOptions) and
 //     reports a failure with the activity's own message; parallel is the one fan-out.
 //   - progress.go: the progress query (Progress, StepState) and the tracker behind it.
-//   - approval.go: the approval gate (signal, validated Update, allow-list, timeout).
+//   - approval.go: the approval gate (signal, validated Update, timeout), its types, and the
+//     input's allow-list that runs from before verified approvals keep; approvalverified.go:
+//     verified approvals (the worker's policy, signed decisions verified by an activity, four
+//     eyes, quorum), behind GetVersion "verified-approvals".
 //   - notify.go: chat notifications, which never fail a run.
 //   - register.go: workflow registration, the task queue and the search attributes every run
 //     carries.

@@ -99,7 +99,7 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 	w.primary, w.replicas = in.Members[0], in.Members[1:]
 	w.apiTLS = workflow.GetVersion(ctx, "agent-api-tls", workflow.DefaultVersion, 1) == 1
 	w.res.Primary = w.primary.Name
-	if w.gate, err = newApprovalGate(ctx); err != nil {
+	if w.gate, err = newApprovalGate(ctx, ""); err != nil {
 		return w.res, err
 	}
 	return w.run()

@@ -53,7 +53,7 @@ func newPgEnv(f *pgFake) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	Register(env)
-	a := &activities.Activities{}
+	a := &activities.Activities{Approvals: testApprovals}
 	env.RegisterActivity(a)
 	ok := func(step string) func(context.Context, activities.PgNodeInput) (activities.StepResult, error) {
 		return func(_ context.Context, in activities.PgNodeInput) (activities.StepResult, error) {
@@ -227,7 +227,7 @@ func TestPgClusterCreateForceWaitsForApproval(t *testing.T) {
 		in.Force = true
 		in.Approval = ApprovalPolicy{Approvers: []string{"alice"}, Timeout: time.Hour}
 		signal := func(d ApprovalDecision) {
-			env.RegisterDelayedCallback(func() { env.SignalWorkflow(ApproveSignal, d) }, time.Minute)
+			env.RegisterDelayedCallback(func() { env.SignalWorkflow(ApproveSignal, signed(d)) }, time.Minute)
 		}
 		signal(ApprovalDecision{Decision: decision, Approver: "alice"})
 		env.ExecuteWorkflow(PgClusterCreate, in)

@@ -166,7 +166,7 @@ func (w *pgClusterCreate) moveAsideForeignData() error {
 	}
 	w.track.plan(approvalStep)
 	plan := fmt.Sprintf("move aside (rename, not delete) the data directories of another system, then build %s: %s", w.in.Cluster, strings.Join(moves, "; "))
-	st, err := w.gate.decide(w.ctx, w.track, approvalStep, plan, w.in.Approval)
+	st, err := w.gate.decide(w.ctx, w.track, approvalStep, plan, w.in.Approval, nil)
 	if err != nil {
 		return err
 	}

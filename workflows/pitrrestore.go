@@ -114,7 +114,7 @@ func PITRRestore(ctx workflow.Context, in PITRRestoreInput) (PITRRestoreResult, 
 	if w.track, err = newTracker(ctx, PITRRestoreRunbook, in.Cluster); err != nil {
 		return w.res, err
 	}
-	if w.gate, err = newApprovalGate(ctx); err != nil {
+	if w.gate, err = newApprovalGate(ctx, in.RequestedBy); err != nil {
 		return w.res, err
 	}
 	// The run's key names what it leaves on the nodes: deterministic, from its start time.
@@ -143,13 +143,11 @@ func (w *pitrRestore) run() (PITRRestoreResult, error) {
 	if w.in.Reason != "" {
 		plan += "; reason: " + w.in.Reason
 	}
-	notify(w.ctx, activities.Notification{Event: "approval-requested", Runbook: PITRRestoreRunbook, Cluster: w.in.Cluster,
-		Text: "waiting for approval: " + plan, Approvers: w.in.Approval.Approvers})
 	defer func() {
 		notify(w.ctx, activities.Notification{Event: "run-ended", Runbook: PITRRestoreRunbook, Cluster: w.in.Cluster,
 			Text: fmt.Sprintf("ended: %s (%s)", orDefault(w.res.Outcome, "failed"), w.res.Approval.Summary())})
 	}()
-	if err := w.approve(plan, "pitr-restore", "nothing was changed"); err != nil {
+	if err := w.approve(plan, "pitr-restore", "nothing was changed", w.approvalNote(plan)); err != nil {
 		return w.res, err
 	}
 
@@ -166,10 +164,11 @@ func (w *pitrRestore) run() (PITRRestoreResult, error) {
 }
 
 // approve waits for the approval of plan; without one the run ends (what names the run in the
-// message, unchanged says what did not happen) with PITRRestoreRejectedType.
-func (w *pitrRestore) approve(plan, what, unchanged string) error {
+// message, unchanged says what did not happen) with PITRRestoreRejectedType. note, when given,
+// tells the chat.
+func (w *pitrRestore) approve(plan, what, unchanged string, note *activities.Notification) error {
 	var err error
-	if w.res.Approval, err = w.gate.decide(w.ctx, w.track, approvalStep, plan, w.in.Approval); err != nil {
+	if w.res.Approval, err = w.gate.decide(w.ctx, w.track, approvalStep, plan, w.in.Approval, note); err != nil {
 		return err
 	}
 	if !w.res.Approval.Approved() {
@@ -178,6 +177,11 @@ func (w *pitrRestore) approve(plan, what, unchanged string) error {
 		return w.track.fail(fmt.Sprintf("%s of %s %s: %s", what, w.in.Cluster, w.res.Approval.Summary(), unchanged), PITRRestoreRejectedType, w.res)
 	}
 	return nil
+}
+
+// approvalNote is the chat notification of a gate of this run.
+func (w *pitrRestore) approvalNote(plan string) *activities.Notification {
+	return &activities.Notification{Event: "approval-requested", Runbook: PITRRestoreRunbook, Cluster: w.in.Cluster, Text: "waiting for approval: " + plan}
 }
 
 // precheck builds the plan; a refusal changes nothing.
@@ -330,9 +334,7 @@ func (w *pitrRestore) inspect() (string, error) {
 	w.gate.discardPending(w.ctx)
 	plan := fmt.Sprintf("promote %s at the target: %s. Read-only queries to it show the data as it would be kept; rejecting puts the original data back",
 		w.leader.Name, w.res.Proof.Summary())
-	notify(w.ctx, activities.Notification{Event: "approval-requested", Runbook: PITRRestoreRunbook, Cluster: w.in.Cluster,
-		Text: "waiting for approval: " + plan, Approvers: w.in.Approval.Approvers})
-	g, err := w.gate.decide(w.ctx, w.track, inspectStep, plan, w.in.Approval)
+	g, err := w.gate.decide(w.ctx, w.track, inspectStep, plan, w.in.Approval, w.approvalNote(plan))
 	if err != nil {
 		return "failed", err
 	}
@@ -480,7 +482,8 @@ func (w *pitrRestore) cleanup() (PITRRestoreResult, error) {
 		return w.res, nil
 	}
 	plan := fmt.Sprintf("delete, on %s's members, the data directories earlier point-in-time restores kept: %s", w.in.Cluster, strings.Join(what, ", "))
-	if err := w.approve(plan, "pitr-restore --cleanup", "nothing was deleted"); err != nil {
+	// No chat notice here: runs from before verified approvals sent none at this gate.
+	if err := w.approve(plan, "pitr-restore --cleanup", "nothing was deleted", nil); err != nil {
 		return w.res, err
 	}
 	err = w.onAll(members, func(m activities.PITRMember) step { return pitrCleanupStep(m.Name) }, a.PITRCleanupMember, func(m activities.PITRMember) any {

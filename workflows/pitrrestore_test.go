@@ -120,7 +120,7 @@ func newPITREnv(f *pitrFake) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	Register(env)
-	a := &activities.Activities{}
+	a := &activities.Activities{Approvals: testApprovals}
 	env.RegisterActivity(a)
 	env.OnActivity(a.PITRPrecheck, mockAny, mockAny).Return(func(_ context.Context, in activities.PITRCheckInput) (activities.PITRPlan, error) {
 		if err := f.call("control/precheck", in); err != nil {
@@ -525,8 +525,8 @@ func TestPITRRestoreInspect(t *testing.T) {
 		in.Inspect = true
 		// Two approvals in a row: the first opens the gate, the second must not open the next one.
 		env.RegisterDelayedCallback(func() {
-			env.SignalWorkflow(ApproveSignal, ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "go"})
-			env.SignalWorkflow(ApproveSignal, ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "go (again)"})
+			env.SignalWorkflow(ApproveSignal, signed(ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "go"}))
+			env.SignalWorkflow(ApproveSignal, signed(ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "go (again)"}))
 		}, time.Minute)
 		var waited Progress
 		env.RegisterDelayedCallback(func() { waited = pitrProgress(t, env) }, 5*time.Minute)
@@ -568,8 +568,8 @@ func TestPITRRestoreInspect(t *testing.T) {
 		in := pitrTestInput(t)
 		in.Inspect = true
 		env.RegisterDelayedCallback(func() {
-			env.SignalWorkflow(ApproveSignal, ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "go"})
-			env.SignalWorkflow(ApproveSignal, ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "go (again)"})
+			env.SignalWorkflow(ApproveSignal, signed(ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "go"}))
+			env.SignalWorkflow(ApproveSignal, signed(ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "go (again)"}))
 		}, time.Minute)
 		pitrDecide(env, 10*time.Minute, DecisionApprove)
 		env.ExecuteWorkflow(PITRRestore, in)

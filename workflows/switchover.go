@@ -72,7 +72,7 @@ func Switchover(ctx workflow.Context, in SwitchoverInput) (SwitchoverResult, err
 	if w.track, err = newTracker(ctx, SwitchoverRunbook, in.Cluster); err != nil {
 		return w.res, err
 	}
-	if w.gate, err = newApprovalGate(ctx); err != nil {
+	if w.gate, err = newApprovalGate(ctx, in.RequestedBy); err != nil {
 		return w.res, err
 	}
 	w.track.plan(switchoverSteps...)
@@ -81,9 +81,6 @@ func Switchover(ctx workflow.Context, in SwitchoverInput) (SwitchoverResult, err
 		return w.res, err
 	}
 	plan := w.describe()
-	w.track.set(approvalStep, StateRunning, plan)
-	notify(ctx, activities.Notification{Event: "approval-requested", Runbook: SwitchoverRunbook, Cluster: in.Cluster,
-		Text: "waiting for approval: " + plan, Approvers: in.Approval.Approvers})
 	defer func() {
 		notify(ctx, activities.Notification{Event: "run-ended", Runbook: SwitchoverRunbook, Cluster: in.Cluster,
 			Text: fmt.Sprintf("ended: %s (%s)", orDefault(w.res.Outcome, "failed"), w.res.Approval.Summary())})
@@ -132,7 +129,8 @@ func (w *switchover) describe() string {
 // approve waits for the approval gate; without an approval the run ends with nothing changed.
 func (w *switchover) approve(plan string) error {
 	var err error
-	if w.res.Approval, err = w.gate.decide(w.ctx, w.track, approvalStep, plan, w.in.Approval); err != nil {
+	note := &activities.Notification{Event: "approval-requested", Runbook: SwitchoverRunbook, Cluster: w.in.Cluster, Text: "waiting for approval: " + plan}
+	if w.res.Approval, err = w.gate.decide(w.ctx, w.track, approvalStep, plan, w.in.Approval, note); err != nil {
 		return err
 	}
 	if !w.res.Approval.Approved() {

@@ -23,10 +23,16 @@ type switchFake struct {
 }
 
 func newSwitchEnv(t *testing.T, f *switchFake) *testsuite.TestWorkflowEnvironment {
+	return newSwitchEnvWith(t, f, testApprovals)
+}
+
+// newSwitchEnvWith is a switchover's test environment whose worker reads the approvals file of
+// trust; the gate's activities run for real.
+func newSwitchEnvWith(t *testing.T, f *switchFake, trust activities.ApprovalTrust) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	Register(env)
-	a := &activities.Activities{}
+	a := &activities.Activities{Approvals: trust}
 	env.RegisterActivity(a)
 	env.OnActivity(a.SwitchoverPrecheck, mockAny, mockAny).Return(activities.SwitchoverPlan{Leader: "pg-test-1", Candidate: "pg-test-2", Why: "sync_standby/streaming, lag 0 bytes"}, nil)
 	env.OnActivity(a.SwitchoverExecute, mockAny, mockAny).Return(func(context.Context, activities.SwitchoverExecInput) (activities.SwitchoverReport, error) {
@@ -39,10 +45,6 @@ func newSwitchEnv(t *testing.T, f *switchFake) *testsuite.TestWorkflowEnvironmen
 		return "ok", nil
 	})
 	return env
-}
-
-func signal(env *testsuite.TestWorkflowEnvironment, after time.Duration, d ApprovalDecision) {
-	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ApproveSignal, d) }, after)
 }
 
 func TestApprovalApproveSwitches(t *testing.T) {
@@ -97,7 +99,7 @@ func TestApprovalTimeoutChangesNothing(t *testing.T) {
 	}
 }
 
-// A decision from someone not on the allow-list is recorded and never acted on; a later
+// A decision from someone not on the worker's allow-list is recorded and never acted on; a later
 // decision from an approver goes through.
 func TestApprovalUnauthorizedIsRecordedNotActedOn(t *testing.T) {
 	f := &switchFake{}
@@ -152,7 +154,7 @@ func TestApprovalUpdateValidator(t *testing.T) {
 					acceptedState = s
 				}
 			},
-		}, ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "via update"})
+		}, signed(ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "via update"}))
 	}, 2*time.Minute)
 	env.ExecuteWorkflow(Switchover, switchoverInput())
 	if err := env.GetWorkflowError(); err != nil {

@@ -1,9 +1,10 @@
 // Command pigwf runs PostgreSQL runbooks as durable Temporal workflows.
 //
 // One file per command (dev.go, lab.go, worker.go, start.go, status.go, list.go, approve.go,
-// pending.go, inventory.go, ha.go, backup.go, restorepoint.go, chatops.go); main.go holds the app and the
-// helpers every command shares, among them temporalClient, the one way a command reaches Temporal;
-// connection.go the global flags of that connection (address, namespace, TLS, API key).
+// pending.go, inventory.go, ha.go, backup.go, restorepoint.go, chatops.go, keys.go: keys and
+// approvals); main.go holds the app and the helpers every command shares, among them
+// temporalClient, the one way a command reaches Temporal; connection.go the global flags of that
+// connection (address, namespace, TLS, API key).
 package main
 
 import (
@@ -33,7 +34,7 @@ func main() {
 			&cli.StringFlag{Name: "ui", Value: "http://127.0.0.1:8233", EnvVars: []string{"PIGWF_UI"}, Usage: "Temporal Web UI base URL, for links"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"PIGWF_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 		),
-		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), approveCmd(), pendingCmd(), inventoryCmd(), haCmd(), backupCmd(), restorePointCmd(), chatopsCmd()},
+		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), approveCmd(), pendingCmd(), inventoryCmd(), haCmd(), backupCmd(), restorePointCmd(), chatopsCmd(), keysCmd(), approvalsCmd()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "pigwf: "+err.Error())

@@ -21,6 +21,8 @@ func runbookFlags(own ...cli.Flag) []cli.Flag {
 		&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true},
 		inventoryFlag,
 		&cli.BoolFlag{Name: "wait", Aliases: []string{"w"}, Usage: "follow progress until the run ends"},
+		&cli.StringFlag{Name: "as", Usage: "who asks, as the worker's approvals file names you (default: your login); the request is signed with your key, which four eyes needs"},
+		keyFlag,
 	}, own...)
 }
 
@@ -40,13 +42,17 @@ func startCmd() *cli.Command {
 					if err != nil {
 						return err
 					}
+					who, err := requesterOf(c, path)
+					if err != nil {
+						return err
+					}
 					in, err := starter.NodeInitInput(cl, splitList(c.StringSlice("nodes")))
 					if err != nil {
 						return err
 					}
-					meta := starter.NodeInitMeta(in, starter.NewRequest(path))
+					meta := starter.NodeInitMeta(in, who.req)
 					var res workflows.NodeInitResult
-					return startAndFollow(c, workflows.NodeInitRunbook, workflows.NodeInitName, in.Cluster, in, meta, &res)
+					return startAndFollow(c, workflows.NodeInitRunbook, workflows.NodeInitName, in.Cluster, in, meta, &res, who, false)
 				},
 			},
 			{
@@ -67,14 +73,17 @@ func startCmd() *cli.Command {
 					if t := c.Timestamp("at"); t != nil {
 						at = *t
 					}
-					req := starter.NewRequest(path)
-					in, err := starter.SwitchoverInput(inv, cl, c.String("candidate"), c.String("reason"), req.By, at, c.Duration("approval-timeout"))
+					who, err := requesterOf(c, path)
 					if err != nil {
 						return err
 					}
-					meta := starter.SwitchoverMeta(in, starter.CurrentLeader(c.Context, inv, cl), req)
+					in, err := starter.SwitchoverInput(inv, cl, c.String("candidate"), c.String("reason"), who.req.By, at, c.Duration("approval-timeout"))
+					if err != nil {
+						return err
+					}
+					meta := starter.SwitchoverMeta(in, starter.CurrentLeader(c.Context, inv, cl), who.req)
 					var res workflows.SwitchoverResult
-					return startAndFollow(c, workflows.SwitchoverRunbook, workflows.SwitchoverName, in.Cluster, in, meta, &res)
+					return startAndFollow(c, workflows.SwitchoverRunbook, workflows.SwitchoverName, in.Cluster, in, meta, &res, who, true)
 				},
 			},
 			{
@@ -90,6 +99,10 @@ func startCmd() *cli.Command {
 					if err != nil {
 						return err
 					}
+					who, err := requesterOf(c, path)
+					if err != nil {
+						return err
+					}
 					in, err := starter.PgClusterCreateInput(inv, cl, path)
 					if err != nil {
 						return err
@@ -98,15 +111,12 @@ func startCmd() *cli.Command {
 					if d := c.Duration("approval-timeout"); d > 0 {
 						in.Approval.Timeout = d
 					}
-					if in.Force && len(in.Approval.Approvers) == 0 {
-						return fmt.Errorf("--force needs an approver: list them in the inventory (pigwf_approvers: [alice] in %s.vars)", cl.Group)
-					}
 					if in.DryRun {
 						_ = c.Set("wait", "true")
 					}
-					meta := starter.PgClusterCreateMeta(in, starter.NewRequest(path))
+					meta := starter.PgClusterCreateMeta(in, who.req)
 					var res workflows.PgClusterCreateResult
-					err = startAndFollow(c, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, in.Cluster, in, meta, &res)
+					err = startAndFollow(c, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, in.Cluster, in, meta, &res, who, in.Force)
 					if in.DryRun && err == nil {
 						fmt.Println("dry run: prechecks passed; nothing was changed. The plan:")
 						for _, p := range res.Plan {
@@ -133,9 +143,11 @@ func splitList(items []string) []string {
 	return out
 }
 
-// startAndFollow starts the run and prints its page; with --wait it follows the run to its end
-// (steps as they change, and what approvers need while it waits for approval: starter.Follow).
-func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input any, meta starter.RunMeta, result any) error {
+// startAndFollow starts the run, sends the requester's signed request (when their key was found)
+// and prints its page; with --wait it follows the run to its end (steps as they change, and what
+// approvers need while it waits for approval: starter.Follow). gated says the run may wait for an
+// approval, where an unsigned request matters.
+func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input any, meta starter.RunMeta, result any, who requester, gated bool) error {
 	ctx, cancel := signalContext(c)
 	defer cancel()
 	cl, err := temporalClient(ctx, c, devtls.RoleCLI)
@@ -150,6 +162,16 @@ func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input any, 
 	fmt.Printf("started %s (run %s)\n  %s\n", run.GetID(), run.GetRunID(), meta.Summary)
 	if u := cl.RunURL(run.GetID(), run.GetRunID()); u != "" {
 		fmt.Printf("  %s\n", u)
+	}
+	switch {
+	case who.key != nil:
+		if err := cl.SignRequest(ctx, run.GetID(), run.GetRunID(), *who.key); err != nil {
+			fmt.Fprintf(os.Stderr, "pigwf: warning: the run started, but its signed request was not sent (%v): under a four-eyes policy nobody can approve it\n", err)
+		} else {
+			fmt.Printf("  request signed by %s\n", who.key.Name)
+		}
+	case gated:
+		fmt.Fprintf(os.Stderr, "pigwf: note: %s\n", who.note)
 	}
 	if !c.Bool("wait") {
 		fmt.Printf("follow it with `pigwf status %s`\n", run.GetID())

@@ -1,0 +1,230 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/approval"
+)
+
+// Verified approvals. At its gate a run asks the worker for its policy (an activity: the worker's
+// approvals file decides who may approve, never the run's input), then takes decisions from the
+// "approve" signal and Update alike: each is screened (approval.Ballot.Screen: on the list,
+// signed, four eyes, not a second vote), then verified by an activity (approval.Trust.Verify: the
+// signature, the signer, this run, the time), and only then counted toward the quorum; one
+// verified reject rejects. Whatever is not counted is recorded in Ignored with the reason. The
+// requester is known only by the signed request `pigwf start` sends right after the start (the
+// "request" signal); under four eyes a run without one cannot be approved.
+
+// verifiedApprovalsChange is the GetVersion change ID of verified approvals, taken once per run at
+// its first gate: runs that reached a gate before it keep their input's allow-list.
+const verifiedApprovalsChange = "verified-approvals"
+
+const verifiedApprovalsVersion workflow.Version = 1
+
+// ApprovalNotTakenType is the error type an Update gets when its decision was screened in but not
+// counted (its signature did not verify, say); the run records it in Ignored.
+const ApprovalNotTakenType = "ApprovalNotTaken"
+
+// gateActivity is the options of the gate's own activities (its policy, each verification):
+// local to the worker, quick, retried briefly.
+func gateActivity(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		Summary:             summary,
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 10 * time.Second, MaximumAttempts: 5},
+	})
+}
+
+// awaitVerified is the gate of runs since verified approvals: the worker's policy, then signed
+// decisions until the quorum, a reject or the timeout.
+func (g *approvalGate) awaitVerified(ctx workflow.Context, track *tracker, plan string, timeout time.Duration, note *activities.Notification) (ApprovalState, error) {
+	var a *activities.Activities
+	var pol approval.Policy
+	in := activities.ApprovalPolicyInput{Runbook: track.p.Runbook, Cluster: track.p.Cluster}
+	if err := workflow.ExecuteActivity(gateActivity(ctx, "approval policy for "+in.Runbook+" on "+in.Cluster), a.ApprovalPolicy, in).Get(ctx, &pol); err != nil {
+		return g.state, fmt.Errorf("the worker's approval policy: %w", err)
+	}
+	if note != nil {
+		n := *note
+		n.Approvers = pol.Approvers
+		n.Text += " (approvers: " + pol.Describe() + ")"
+		notify(ctx, n)
+	}
+	if timeout <= 0 {
+		timeout = DefaultApprovalTimeout
+	}
+	now := workflow.Now(ctx)
+	g.ballot = approval.Ballot{Policy: pol, Requester: g.proven, Claimed: g.claimed}
+	g.state = ApprovalState{Waiting: true, Plan: plan, Approvers: pol.Approvers, Requested: now, Deadline: now.Add(timeout),
+		Ignored: g.carried, Policy: &pol, RequestedBy: g.proven}
+	g.carried = nil
+	g.open = true
+	prevPhase := track.p.Phase
+	track.waiting = &awaiting{plan: plan, approvers: pol.Approvers, policy: pol.Describe(), deadline: g.state.Deadline}
+	track.setPhase(PhaseWaitingForApproval)
+
+	// The Update's validator refuses at once what screening refuses (validators cannot run
+	// activities); its handler verifies and counts like the signal's path, and answers the sender.
+	err := workflow.SetUpdateHandlerWithOptions(ctx, ApproveUpdate,
+		func(ctx workflow.Context, d ApprovalDecision) (ApprovalState, error) {
+			if why := g.consider(ctx, d); why != "" {
+				return g.state, temporal.NewApplicationError(why, ApprovalNotTakenType)
+			}
+			return g.state, nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, d ApprovalDecision) error {
+			if !g.open {
+				return fmt.Errorf("this run is not waiting for approval (%s)", g.state.Summary())
+			}
+			if why := g.ballot.Screen(d); why != "" {
+				return errors.New(why)
+			}
+			return nil
+		}})
+	if err != nil {
+		return g.state, err
+	}
+
+	timerCtx, cancelTimer := workflow.WithCancel(ctx)
+	defer cancelTimer()
+	timer := workflow.NewTimerWithOptions(timerCtx, timeout, workflow.TimerOptions{
+		Summary: "waiting for approval until " + g.state.Deadline.UTC().Format("2006-01-02 15:04 MST")})
+	for g.open {
+		if err := workflow.Await(ctx, func() bool {
+			return !g.open || g.requests.Len() > 0 || g.ch.Len() > 0 || timer.IsReady()
+		}); err != nil {
+			return g.state, err
+		}
+		// ReceiveAsync: a payload that is not a decision is dropped by the SDK (logged as a corrupt
+		// signal) without blocking the gate; Receive would wait for the next one past the timer.
+		var d ApprovalDecision
+		switch {
+		case !g.open:
+		case g.requests.Len() > 0: // the requester first: four eyes needs to know them
+			if g.requests.ReceiveAsync(&d) {
+				g.considerRequest(ctx, d)
+			}
+		case g.ch.Len() > 0:
+			if g.ch.ReceiveAsync(&d) {
+				g.consider(ctx, d)
+			}
+		default: // the timer fired
+			g.open = false
+		}
+	}
+	// Decisions taken before the close and still being verified (an Update's) are counted first.
+	if err := workflow.Await(ctx, func() bool { return g.inflight == 0 }); err != nil {
+		return g.state, err
+	}
+	g.settle(ctx)
+	track.waiting = nil
+	track.setPhase(prevPhase)
+	return g.state, nil
+}
+
+// consider screens, verifies and counts one decision; "" when it counted, else why not (recorded
+// in Ignored).
+func (g *approvalGate) consider(ctx workflow.Context, d ApprovalDecision) string {
+	why := g.ballot.Screen(d)
+	if why == "" && !g.open {
+		why = "this run is not waiting for approval (" + g.state.Summary() + ")"
+	}
+	if why == "" {
+		g.inflight++
+		v, err := g.verify(ctx, d, &g.ballot.Policy, time.Time{})
+		g.inflight--
+		if err != nil {
+			why = "not verified: the verification failed: " + err.Error()
+		} else {
+			why = g.ballot.Count(d, v, workflow.Now(ctx))
+		}
+	}
+	if why != "" {
+		g.ignore(ctx, d, why)
+		return why
+	}
+	g.state.Votes = g.ballot.Votes
+	workflow.GetLogger(ctx).Info("approval decision counted", "approver", d.Approver, "decision", d.Decision)
+	if g.ballot.Outcome() != "" {
+		g.open = false
+		g.settle(ctx)
+	}
+	return ""
+}
+
+// considerRequest takes the requester's signed request: the first that verifies names the
+// requester for every gate of the run.
+func (g *approvalGate) considerRequest(ctx workflow.Context, d ApprovalDecision) {
+	why := ""
+	switch {
+	case d.Decision != approval.Request:
+		why = fmt.Sprintf("a %q signal carries a request, not %q", RequestSignal, d.Decision)
+	case g.proven != "":
+		why = "the requester is already proven: " + g.proven
+	case approval.CheckName(d.Approver) != nil:
+		why = "the request names no valid requester"
+	default:
+		v, err := g.verify(ctx, d, nil, workflow.GetInfo(ctx).WorkflowStartTime)
+		switch {
+		case err != nil:
+			why = "the request's verification failed: " + err.Error()
+		case !v.Verified:
+			why = "the request does not prove its requester: " + v.Reason
+		default:
+			g.proven, g.ballot.Requester, g.state.RequestedBy = v.Identity, v.Identity, v.Identity
+			workflow.GetLogger(ctx).Info("the run's requester is proven", "requester", v.Identity)
+			return
+		}
+	}
+	g.ignore(ctx, d, why)
+}
+
+// verify runs the verification activity for d against this run.
+func (g *approvalGate) verify(ctx workflow.Context, d ApprovalDecision, pol *approval.Policy, at time.Time) (approval.Verdict, error) {
+	var a *activities.Activities
+	info := workflow.GetInfo(ctx)
+	in := activities.VerifyApprovalInput{Decision: d, Run: approval.Run{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}, Policy: pol, At: at}
+	var v approval.Verdict
+	err := workflow.ExecuteActivity(gateActivity(ctx, "verify the "+d.Decision+" of "+d.Approver), a.VerifyApproval, in).Get(ctx, &v)
+	return v, err
+}
+
+// ignore records a decision that was not acted on.
+func (g *approvalGate) ignore(ctx workflow.Context, d ApprovalDecision, why string) {
+	g.state.Ignored = append(g.state.Ignored, IgnoredDecision{ApprovalDecision: d, At: workflow.Now(ctx), Reason: why})
+	workflow.GetLogger(ctx).Warn("ignored an approval decision", "approver", d.Approver, "decision", d.Decision, "signer", d.Signer, "reason", why)
+}
+
+// settle records the gate's outcome once: the quorum's approval, a reject, or the timeout.
+func (g *approvalGate) settle(ctx workflow.Context) {
+	if !g.state.Waiting {
+		return
+	}
+	g.state.Waiting = false
+	out := g.ballot.Outcome()
+	if out == "" {
+		g.state.Decision = "timeout"
+		return
+	}
+	deciders := g.ballot.Deciders()
+	var comments []string
+	for _, v := range g.ballot.Votes {
+		if v.Comment == "" || (out == DecisionReject && v.Decision != DecisionReject) {
+			continue
+		}
+		if len(deciders) > 1 {
+			comments = append(comments, v.Approver+": "+v.Comment)
+		} else {
+			comments = append(comments, v.Comment)
+		}
+	}
+	g.state.Decision, g.state.Approver, g.state.Comment, g.state.DecidedAt =
+		out, strings.Join(deciders, ", "), strings.Join(comments, "; "), workflow.Now(ctx)
+}
