@@ -56,9 +56,10 @@ func (a *Activities) ClientTLS() (pki.Files, error) {
 // ErrPlaintextRefused: a run asked for plain text and this worker does not allow it.
 const ErrPlaintextRefused = "PlaintextRefused"
 
-// checkPlaintext refuses an input that asks for plain text unless this worker allows it.
-func (a *Activities) checkPlaintext(in DCSInput) error {
-	if in.Plaintext && !a.AllowPlaintext {
+// checkPlaintext refuses an input that asks for plain text (DCSInput.Plaintext,
+// PGSpec.Plaintext) unless this worker allows it.
+func (a *Activities) checkPlaintext(plaintext bool) error {
+	if plaintext && !a.AllowPlaintext {
 		return temporal.NewNonRetryableApplicationError(
 			"this run asks for plain text (pigwf_insecure_plaintext) and this worker does not allow it: that is for labs only; start the worker with --allow-insecure-plaintext in a lab, or remove pigwf_insecure_plaintext from the inventory",
 			ErrPlaintextRefused, nil)

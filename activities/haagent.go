@@ -59,13 +59,14 @@ func AgentConfig(in AgentInput) agent.LocalConfig {
 		},
 		Tags:              agent.TagsConfig{NoFailover: in.NoFailover},
 		LogFile:           "/pg/log/ha-agent/ha-agent.log",
-		TLS:               agentTLS(in.DCS.Plaintext),
+		TLS:               nodeTLS(in.DCS.Plaintext),
 		InsecurePlaintext: in.DCS.Plaintext,
 	}
 }
 
-// agentTLS: the node's files from NodeInit's certificate step; none in a plain-text lab.
-func agentTLS(plaintext bool) pki.Files {
+// nodeTLS: the node's files from NodeInit's certificate step, which its agent, its PostgreSQL
+// and the clients pigwf runs on it use; none in a plain-text lab.
+func nodeTLS(plaintext bool) pki.Files {
 	if plaintext {
 		return pki.Files{}
 	}
@@ -92,7 +93,7 @@ func RenderAgentConfig(in AgentInput) (string, error) {
 // unit where systemd runs, otherwise a boot script in /etc/pigwf/boot.d (run at host start) that
 // is also started now. A changed binary or configuration restarts the agent.
 func (a *Activities) HAAgent(ctx context.Context, in AgentInput) (StepResult, error) {
-	if err := a.checkPlaintext(in.DCS); err != nil {
+	if err := a.checkPlaintext(in.DCS.Plaintext); err != nil {
 		return StepResult{}, err
 	}
 	bin, err := os.ReadFile(a.AgentBinary)

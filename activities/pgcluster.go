@@ -39,7 +39,7 @@ func (a *Activities) dcsClient(in DCSInput) (*dcs.Store, *clientv3.Client, error
 	if len(in.Endpoints) == 0 {
 		return nil, nil, temporal.NewNonRetryableApplicationError("no etcd endpoints: add the etcd group to the inventory (Pigsty layout: all.children.etcd.hosts)", ErrConfig, nil)
 	}
-	if err := a.checkPlaintext(in); err != nil {
+	if err := a.checkPlaintext(in.Plaintext); err != nil {
 		return nil, nil, err
 	}
 	files, err := a.ClientTLS()

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
+	"github.com/pigwf/pigwf/internal/libpq"
 )
 
 // psql runs SQL on a member over its unix socket as postgres (peer auth). The SQL travels on
@@ -251,11 +252,25 @@ func contains(list []string, s string) bool {
 // instead of racing it. A completed clone is recorded outside the data directory; a directory
 // that holds only part of a clone is moved aside, never deleted.
 func (a *Activities) PgClone(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	if err := a.checkPlaintext(in.Spec.Plaintext); err != nil {
+		return StepResult{}, err
+	}
 	script := in.pgEnv() + sysidScript + withInputs(pgCloneScript,
 		shellVar{"want", in.ClusterSysid},
 		shellVar{"primary", in.Primary.SSHHost},
-		shellVar{"repl_user", in.Spec.ReplicationUser})
+		shellVar{"conninfo", cloneConninfo(in)})
 	return a.runStep(ctx, in.Node, StepClone, script, nil)
+}
+
+// cloneConninfo is pg_basebackup's connection to the primary: as the replication user (its
+// password in ~postgres/.pgpass), verifying the primary's certificate unless the lab is plain
+// text, as the agents' own connections to other members do.
+func cloneConninfo(in PgNodeInput) string {
+	ps := []libpq.Param{
+		libpq.P("host", in.Primary.SSHHost), libpq.P("port", fmt.Sprint(in.Spec.Port)),
+		libpq.P("user", in.Spec.ReplicationUser), libpq.P("application_name", in.Node.Name+"-clone"),
+	}
+	return libpq.Conninfo(append(ps, libpq.VerifyFull(nodeTLS(in.Spec.Plaintext))...)...)
 }
 
 // PgWaitStreaming waits until every named member streams from the primary, as the primary's

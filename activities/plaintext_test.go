@@ -20,7 +20,7 @@ func TestPlaintextNeedsTheWorkersConsent(t *testing.T) {
 	if _, _, err := (&Activities{}).dcsClient(in.DCS); !errors.As(err, &appErr) || appErr.Type() != ErrPlaintextRefused {
 		t.Fatalf("the DCS client took a plain-text input: %v", err)
 	}
-	if err := (&Activities{AllowPlaintext: true}).checkPlaintext(in.DCS); err != nil {
+	if err := (&Activities{AllowPlaintext: true}).checkPlaintext(in.DCS.Plaintext); err != nil {
 		t.Fatalf("a worker that allows plain text refused it: %v", err)
 	}
 }

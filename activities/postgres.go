@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
+	"github.com/pigwf/pigwf/internal/libpq"
 	"github.com/pigwf/pigwf/inventory"
 )
 
@@ -46,6 +47,10 @@ type PGSpec struct {
 	BackupRepoPath  string            `json:"backup_repo_path"`
 	BackupRetention int               `json:"backup_retention"`
 	InventoryFile   string            `json:"inventory_file"` // where the worker reads passwords
+	// Plaintext: the inventory's pigwf_insecure_plaintext, a lab whose PostgreSQL runs without
+	// TLS (Parameters, RenderHBA) and whose clones connect without it. Otherwise every
+	// connection to another member verifies its certificate (sslmode=verify-full).
+	Plaintext bool `json:"plaintext,omitempty"`
 }
 
 // PgNodeInput is a step on one member.
@@ -80,6 +85,9 @@ const sysidScript = `pg_sysid() {
 // PgPrecheck checks a node before anything is changed. Problems come back in the result (not
 // as an error) so the workflow can report every node's problems together.
 func (a *Activities) PgPrecheck(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	if err := a.checkPlaintext(in.Spec.Plaintext); err != nil {
+		return StepResult{}, err
+	}
 	var probes strings.Builder
 	for _, e := range in.Etcd {
 		hostport := strings.TrimPrefix(strings.TrimPrefix(e, "http://"), "https://")
@@ -89,6 +97,8 @@ func (a *Activities) PgPrecheck(ctx context.Context, in PgNodeInput) (StepResult
 	script := in.pgEnv() + sysidScript + withInputs(pgPrecheckScript,
 		shellVar{"ca", CAPath},
 		shellVar{"unmanaged", UnmanagedMessage(in.Node.String(), in.Spec.Cluster)},
+		shellVar{"node_cert", nodeTLS(in.Spec.Plaintext).Cert},
+		shellVar{"node_key", nodeTLS(in.Spec.Plaintext).Key},
 		shellVar{"etcd_count", fmt.Sprint(len(in.Etcd))},
 		shellVar{"etcd_probes", probes.String()})
 	return a.runStep(ctx, in.Node, StepPrecheck, script, nil)
@@ -178,11 +188,17 @@ var defaultParameters = map[string]string{
 	"archive_timeout":              "60s",
 }
 
-// Parameters merges pigwf's defaults with the inventory's pg_parameters and the cluster-derived
-// settings (port, socket directory, archiving into this cluster's pgBackRest stanza).
-func Parameters(cluster string, port int, overrides map[string]string) map[string]string {
+// Parameters merges pigwf's defaults, the inventory's pg_parameters and the settings pigwf
+// derives, which win (port, socket directory, archiving into this cluster's pgBackRest stanza,
+// TLS with the node's certificate unless the inventory is a plain-text lab): the inventory
+// refuses them in pg_parameters, and a workflow input that slipped one in still cannot
+// override them.
+func Parameters(cluster string, port int, plaintext bool, overrides map[string]string) map[string]string {
 	p := map[string]string{}
 	for k, v := range defaultParameters {
+		p[k] = v
+	}
+	for k, v := range overrides {
 		p[k] = v
 	}
 	p["listen_addresses"] = "*"
@@ -190,7 +206,7 @@ func Parameters(cluster string, port int, overrides map[string]string) map[strin
 	p["unix_socket_directories"] = "/var/run/postgresql"
 	p["cluster_name"] = cluster
 	p["archive_command"] = "pgbackrest --stanza=" + cluster + " archive-push %p"
-	for k, v := range overrides {
+	for k, v := range libpq.ServerSettings(nodeTLS(plaintext)) {
 		p[k] = v
 	}
 	return p
@@ -210,6 +226,9 @@ func RenderPostgresqlConf(params map[string]string) string {
 // PgConfigure writes postgresql.conf and pg_hba.conf on a member that has a data directory, and
 // reloads a running PostgreSQL when they changed.
 func (a *Activities) PgConfigure(ctx context.Context, in PgNodeInput) (StepResult, error) {
+	if err := a.checkPlaintext(in.Spec.Plaintext); err != nil {
+		return StepResult{}, err
+	}
 	conf := RenderPostgresqlConf(in.Spec.Parameters)
 	hba := "# managed by pigwf pg-cluster-create: change pg_hba_rules in the inventory, not this file.\n" + strings.Join(in.Spec.HBA, "\n") + "\n"
 	script := in.pgEnv() + fmt.Sprintf(`[ -f "$PGDATA/PG_VERSION" ] || fail "$PGDATA holds no PostgreSQL cluster yet"
@@ -230,28 +249,29 @@ fi
 }
 
 // RenderHBA turns pg_hba_rules (Pigsty's alias form) and the members' addresses into lines.
-func RenderHBA(replicationUser, adminUser string, memberAddrs []string, rules []inventory.HBARule) []string {
+// Replication between members (and pg_rewind's connection to the postgres database) must come
+// over TLS (hostssl) unless the inventory is a plain-text lab; the members verify each other's
+// certificates from their side (sslmode=verify-full).
+func RenderHBA(replicationUser, adminUser string, memberAddrs []string, rules []inventory.HBARule, plaintext bool) []string {
 	lines := []string{
 		"local   all          postgres                       peer",
 		"local   replication  postgres                       peer",
+	}
+	members := "hostssl"
+	if plaintext {
+		members = "host"
 	}
 	addrs := append([]string(nil), memberAddrs...)
 	sort.Strings(addrs)
 	for _, m := range addrs {
 		cidr := hostCIDR(m)
 		lines = append(lines,
-			fmt.Sprintf("host    replication  %-14s %-18s scram-sha-256", replicationUser, cidr),
-			fmt.Sprintf("host    postgres     %-14s %-18s scram-sha-256", replicationUser, cidr))
+			fmt.Sprintf("%-7s replication  %-14s %-18s scram-sha-256", members, replicationUser, cidr),
+			fmt.Sprintf("%-7s postgres     %-14s %-18s scram-sha-256", members, replicationUser, cidr))
 	}
 	lines = append(lines, fmt.Sprintf("host    all          %-14s %-18s scram-sha-256", adminUser, "127.0.0.1/32"))
 	for _, r := range rules {
-		typ, method := "host", r.Auth
-		switch r.Auth {
-		case "pwd":
-			method = "scram-sha-256"
-		case "ssl":
-			typ, method = "hostssl", "scram-sha-256"
-		}
+		typ, method := hbaMethod(r.Auth)
 		for _, cidr := range addrAlias(r.Addr, addrs) {
 			if cidr == "local" {
 				lines = append(lines, fmt.Sprintf("local   %-12s %-14s %-18s %s", r.DB, r.User, "", method))
@@ -261,6 +281,24 @@ func RenderHBA(replicationUser, adminUser string, memberAddrs []string, rules []
 		}
 	}
 	return lines
+}
+
+// hbaMethod is what a rule's auth means, in Pigsty's terms: pwd (and scram, sha) a SCRAM
+// password on any connection; ssl a SCRAM password over TLS only; cert a client certificate over
+// TLS, verified against the deployment CA (ssl_ca_file) with its common name matched to the user
+// (PostgreSQL implies clientcert=verify-full for cert). Anything else is PostgreSQL's own method
+// (the inventory admits only those pigwf renders correctly). The local socket has no TLS: the
+// inventory refuses ssl and cert there.
+func hbaMethod(auth string) (typ, method string) {
+	switch auth {
+	case "pwd", "scram", "sha":
+		return "host", "scram-sha-256"
+	case "ssl":
+		return "hostssl", "scram-sha-256"
+	case "cert":
+		return "hostssl", "cert"
+	}
+	return "host", auth
 }
 
 // hbaEntry reads a line RenderHBA wrote back into the inventory's form of a rule (user, db, addr,

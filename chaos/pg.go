@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pigwf/pigwf/internal/libpq"
 )
 
 // DB says how clients reach the cluster's PostgreSQL: the same user, password and database on
@@ -78,13 +80,9 @@ func newNodeConn(db DB, addr, appName string, connectTimeout time.Duration) *nod
 }
 
 func (c *nodeConn) connString() string {
-	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable application_name=%s",
-		c.addr, c.db.Port, c.db.User, quoteConnValue(c.db.Password), c.db.Database, c.appName)
-}
-
-// quoteConnValue quotes a libpq keyword/value connection string value.
-func quoteConnValue(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+	return libpq.Conninfo(libpq.P("host", c.addr), libpq.P("port", strconv.Itoa(c.db.Port)), libpq.P("user", c.db.User),
+		libpq.P("password", c.db.Password), libpq.P("dbname", c.db.Database), libpq.P("sslmode", "disable"),
+		libpq.P("application_name", c.appName))
 }
 
 // get returns an open connection, dialling within the connect timeout when needed.

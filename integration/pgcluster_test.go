@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -14,8 +15,10 @@ import (
 
 	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/deploy/lab"
+	"github.com/pigwf/pigwf/internal/libpq"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/pitr"
+	"github.com/pigwf/pigwf/pki"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -78,6 +81,7 @@ func TestPgClusterCreateOnLab(t *testing.T) {
 		t.Fatalf("pg-cluster-create: %v", err)
 	}
 	checkCluster(t, st, home)
+	checkPostgresTLS(t, st)
 	checkBackupList(t, st, home)
 	checkRestorePoint(t, st, home)
 	checkAgentAPI(t, st)
@@ -98,6 +102,43 @@ func TestPgClusterCreateOnLab(t *testing.T) {
 	}
 	if took > 30*time.Second {
 		t.Errorf("second run took %s; an unchanged cluster should take seconds", took)
+	}
+}
+
+// checkPostgresTLS: PostgreSQL serves TLS with a certificate from the lab's CA, which a client
+// over the lab network verifies in full (and refuses under a name the certificate lacks), and
+// replication runs over it: every standby's WAL sender on the primary is a TLS connection, and a
+// standby's WAL receiver connected with sslmode=verify-full.
+func checkPostgresTLS(t *testing.T, st *lab.Status) {
+	t.Helper()
+	if st.Plaintext {
+		t.Log("plain-text lab: PostgreSQL runs without TLS")
+		return
+	}
+	ca := pki.CA{Dir: st.CADir}.Files().CA
+	outside := func(host string) (string, error) {
+		conninfo := libpq.Conninfo(libpq.P("host", host), libpq.P("hostaddr", st.Nodes[0].Addr), libpq.P("port", "5432"),
+			libpq.P("user", "dbuser_meta"), libpq.P("dbname", "meta"), libpq.P("sslmode", "verify-full"), libpq.P("sslrootcert", ca))
+		cmd := exec.Command("psql", "-X", "-At", "-d", conninfo, "-c", "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+		cmd.Env = append(os.Environ(), "PGPASSWORD=DBUser.Meta", "PGCONNECT_TIMEOUT=5")
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	if out, err := outside(st.Nodes[0].Addr); err != nil || !strings.HasPrefix(out, "t|TLSv1.") {
+		t.Errorf("psql with sslmode=verify-full to %s: %v\n%s", st.Nodes[0].Addr, err, out)
+	}
+	if out, err := outside("not-this-node.example"); err == nil || !strings.Contains(out, "does not match host name") {
+		t.Errorf("psql with sslmode=verify-full under a name the certificate lacks: %v, want refused\n%s", err, out)
+	}
+	standbys := len(st.Nodes) - 1
+	out := strings.TrimSpace(nodeRun(t, st, 1, "runuser -u postgres -- psql -X -At -h /var/run/postgresql -c "+
+		"\"SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) WHERE s.ssl\""))
+	if out != fmt.Sprint(standbys) {
+		t.Errorf("WAL senders over TLS on the primary: %q, want %d", out, standbys)
+	}
+	out = nodeRun(t, st, 2, "runuser -u postgres -- psql -X -At -h /var/run/postgresql -c 'SELECT conninfo FROM pg_stat_wal_receiver'")
+	if !strings.Contains(out, "sslmode=verify-full") || !strings.Contains(out, "sslrootcert="+pki.NodeCAPath) {
+		t.Errorf("the standby's WAL receiver does not verify its upstream: %q", out)
 	}
 }
 

@@ -111,8 +111,9 @@ func databaseNameProblem(s string) (string, string) {
 // HBA rule fields: each from a set pigwf renders correctly, or a strict pattern.
 var (
 	hbaDBKeywords   = set("all replication sameuser samerole")
-	hbaAddrKeywords = set("local localhost intra world cluster all samehost samenet") // pigwf's aliases (activities.RenderHBA) and PostgreSQL's
-	hbaAuths        = set("pwd ssl trust reject scram-sha-256 md5 password peer ident")
+	hbaAddrKeywords = set("local localhost intra world cluster all samehost samenet")                  // pigwf's aliases (activities.RenderHBA) and PostgreSQL's
+	hbaAuths        = set("pwd scram sha ssl cert trust reject scram-sha-256 md5 password peer ident") // activities.RenderHBA's meanings
+	hbaTLSAuths     = set("ssl cert")                                                                  // hostssl only: never over the socket
 )
 
 func checkHBARule(f string, line int, e []kv) []FieldError {
@@ -139,12 +140,8 @@ func checkHBARule(f string, line int, e []kv) []FieldError {
 				return "", ""
 			case s == "deny":
 				return `"deny" is not a PostgreSQL method`, "use reject"
-			case s == "sha" || s == "scram":
-				return fmt.Sprintf("%q is a Pigsty alias pigwf does not translate", s), "use pwd (scram-sha-256)"
-			case s == "cert":
-				return `"cert" needs a hostssl line with a client certificate, which pigwf does not render`, "use ssl (scram-sha-256 over TLS)"
 			}
-			return fmt.Sprintf("%q is not an authentication method", s), "use pwd, ssl, trust, reject, md5, ident or peer"
+			return fmt.Sprintf("%q is not an authentication method", s), "use pwd, ssl, cert, trust, reject, md5, ident or peer"
 		},
 		"role": func(s string) (string, string) {
 			if s == "common" {
@@ -171,6 +168,9 @@ func checkHBARule(f string, line int, e []kv) []FieldError {
 	auth, _ := scalarField(e, "auth")
 	if addr != nil && auth != nil && auth.Value == "peer" && addr.Value != "local" {
 		out = append(out, FieldError{Line: auth.Line, Field: f + ".auth", Problem: "peer works on local (socket) connections only", Fix: "use addr: local, or another method"})
+	}
+	if addr != nil && auth != nil && hbaTLSAuths[auth.Value] && addr.Value == "local" {
+		out = append(out, FieldError{Line: auth.Line, Field: f + ".auth", Problem: auth.Value + " needs TLS, which local (socket) connections do not have", Fix: "use addr: localhost for TLS to this node, or auth: peer on the socket"})
 	}
 	return out
 }

@@ -150,6 +150,11 @@ func TestHostileInventories(t *testing.T) {
 		{86, "plain text set per cluster", inv("", "        pigwf_insecure_plaintext: true # <-\n", "", ""), "pigwf_insecure_plaintext", ""},
 		{87, "plain text not a boolean", inv("", "", "    pigwf_insecure_plaintext: 'yes; id' # <-\n", ""), "pigwf_insecure_plaintext", ""},
 		{82, "anchored hostile scalar", "x-names: [ &bad 'n1;id' ] # <-\n" + inv("{ pg_seq: 1, pg_role: primary, nodename: *bad }", "", "", ""), "nodename", ""},
+
+		// TLS
+		{88, "pg_parameters ssl off", inv("", "        pg_parameters: { ssl: 'off' } # <-\n", "", ""), "pg_parameters.ssl", ""},
+		{89, "pg_parameters another certificate", inv("", "        pg_parameters: { ssl_cert_file: /tmp/x.crt } # <-\n", "", ""), "pg_parameters.ssl_cert_file", ""},
+		{90, "hba cert over the socket", inv("", "        pg_hba_rules:\n          - { user: all, db: all, addr: local, auth: cert } # <-\n", "", ""), "pg_hba_rules[0].auth", "localhost"},
 	}
 	seen := map[int]bool{}
 	for _, tc := range cases {
@@ -256,6 +261,9 @@ func TestGoodInventoriesStillLoad(t *testing.T) {
           - { user: +dbrole_readonly, db: all, addr: 10.0.0.0/8, auth: ssl, title: 'read-only from the VPC', role: common, order: 500 }
           - { user: dbuser_meta, db: meta, addr: db.example.com, auth: md5 }
           - { user: all, db: replication, addr: local, auth: peer }
+          - { user: dbuser_dba, db: all, addr: world, auth: cert, title: 'client certificate from the deployment CA' }
+          - { user: dbuser_app, db: all, addr: intra, auth: scram }
+          - { user: dbuser_sha, db: all, addr: intra, auth: sha }
         pg_parameters: { shared_buffers: 1GB, pg_stat_statements.max: 10000, shared_preload_libraries: 'pg_stat_statements', wal_level: logical, log_line_prefix: '%m [%p] ' }
 `, `    node_tune: oltp
     node_packages: [ postgresql-15, pgbackrest, etcd-client, libpq5, g++ ]

@@ -43,10 +43,10 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 	}
 	in.Spec = activities.PGSpec{
 		Cluster: cluster.Name, Port: pg.Port, DataDir: pg.DataDir, BinDir: pg.BinDir, Checksums: pg.Checksums,
-		Parameters:      activities.Parameters(cluster.Name, pg.Port, pg.Parameters),
-		HBA:             activities.RenderHBA(pg.ReplicationUser, pg.AdminUser, addrs, cluster.HBARules),
+		Parameters:      activities.Parameters(cluster.Name, pg.Port, inv.Plaintext, pg.Parameters),
+		HBA:             activities.RenderHBA(pg.ReplicationUser, pg.AdminUser, addrs, cluster.HBARules, inv.Plaintext),
 		ReplicationUser: pg.ReplicationUser, AdminUser: pg.AdminUser,
-		BackupRepoPath: pg.BackupRepoPath, BackupRetention: pg.BackupRetentionFull, InventoryFile: abs,
+		BackupRepoPath: pg.BackupRepoPath, BackupRetention: pg.BackupRetentionFull, InventoryFile: abs, Plaintext: inv.Plaintext,
 	}
 	// Pigsty's default role model, then the replication and admin users.
 	in.Roles = []activities.RoleSpec{

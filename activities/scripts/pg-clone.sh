@@ -1,7 +1,7 @@
 # PgClone: makes this replica's data directory a pg_basebackup copy of the primary, once.
-# Inputs: want (the cluster's system identifier), primary (host to clone from), repl_user (the
-# replication user; its password is in ~postgres/.pgpass), and pgEnv's PGBIN, PGDATA, PGPORT,
-# PIGWF_CLUSTER.
+# Inputs: want (the cluster's system identifier), primary (host to clone from), conninfo (the
+# libpq connection string to it: the replication user, whose password is in ~postgres/.pgpass,
+# and TLS verified against the deployment CA), and pgEnv's PGBIN, PGDATA, PGPORT, PIGWF_CLUSTER.
 done_file=/var/lib/pigwf/clone.done
 exec 9> /var/lib/pigwf/clone.lock
 flock -w 1800 9 || fail "another clone holds /var/lib/pigwf/clone.lock"
@@ -17,7 +17,7 @@ if [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA")" ]; then
 fi
 mkdir -p "$PGDATA"; chown postgres:postgres "$PGDATA"; chmod 700 "$PGDATA"
 start=$(date +%s)
-if ! runuser -u postgres -- "$PGBIN/pg_basebackup" -h "$primary" -p "$PGPORT" -U "$repl_user" -D "$PGDATA" -X stream -c fast --no-password > /var/lib/pigwf/clone.log 2>&1; then
+if ! runuser -u postgres -- "$PGBIN/pg_basebackup" -d "$conninfo" -D "$PGDATA" -X stream -c fast --no-password > /var/lib/pigwf/clone.log 2>&1; then
   tail -n 5 /var/lib/pigwf/clone.log >&2; exit 1
 fi
 sysid=$(pg_sysid)

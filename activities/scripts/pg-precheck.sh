@@ -1,10 +1,16 @@
 # PgPrecheck: checks a node before anything is changed and reports every problem as a
 # "problem.<what>" fact, so the workflow can list all nodes' problems together.
-# Inputs: ca (the CA marker file), unmanaged (the message for a node without it), etcd_count,
+# Inputs: ca (the CA marker file), unmanaged (the message for a node without it), node_cert and
+# node_key (the certificate PostgreSQL serves; empty in a plain-text lab), etcd_count,
 # etcd_probes (one "host|port|host:port" line per etcd endpoint), and pgEnv's PGBIN, PGDATA,
-# PGPORT.
+# PGPORT, PIGWF_CLUSTER.
 problem() { echo "fact: problem.$1=$2"; }
 [ -f "$ca" ] || problem managed "$unmanaged"
+# PostgreSQL with ssl=on does not start without its certificate and a key it may read.
+if [ -f "$ca" ] && [ -n "$node_cert" ]; then
+  { [ -f "$node_cert" ] && runuser -u postgres -- test -r "$node_key"; } ||
+    problem tls "no node certificate $node_cert with a key postgres can read ($node_key): run pigwf start node-init --cluster $PIGWF_CLUSTER again (it issues them)"
+fi
 [ -x "$PGBIN/postgres" ] || problem binaries "no PostgreSQL server at $PGBIN: run node-init (package postgresql-15)"
 sysid=$(pg_sysid)
 [ -f /var/lib/pigwf/pg-cluster ] && fact marker "$(cat /var/lib/pigwf/pg-cluster)"

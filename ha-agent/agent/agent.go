@@ -236,7 +236,7 @@ func New(opts Options) (*Agent, error) {
 		a.pg, err = pgctl.New(pgctl.Config{
 			MemberName: a.cfg.Name, BinDir: a.cfg.Postgres.BinDir, DataDir: a.cfg.Postgres.DataDir,
 			Host: a.cfg.Postgres.Host, Port: a.cfg.Postgres.Port, SocketDir: a.cfg.Postgres.SocketDir,
-			ReplicationUser: a.cfg.Postgres.ReplicationUser, Passfile: defaultPassfile(),
+			ReplicationUser: a.cfg.Postgres.ReplicationUser, Passfile: defaultPassfile(), TLS: a.cfg.PostgresTLS(),
 			LogFile: a.cfg.Postgres.LogFile,
 		}, a.fencer, a.log)
 	}

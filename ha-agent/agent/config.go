@@ -89,6 +89,15 @@ var (
 		"APIAuth": " under api.auth", "PostgresConfig": " under postgres", "TagsConfig": " under tags", "Files": " under tls"}
 )
 
+// PostgresTLS are the files the agent's connections to other members' PostgreSQL verify and
+// present (pgctl.Config.TLS); none in a plain-text lab, whose servers run without TLS.
+func (c LocalConfig) PostgresTLS() pki.Files {
+	if c.InsecurePlaintext {
+		return pki.Files{}
+	}
+	return c.TLS
+}
+
 // LoadConfig reads and validates the local config file.
 func LoadConfig(path string) (LocalConfig, error) {
 	b, err := os.ReadFile(path)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/pki"
 )
 
 func validYAML(binDir string) string {
@@ -148,5 +149,18 @@ func TestTimingChangeIsConservative(t *testing.T) {
 	a.reloadConfig()
 	if a.hacfg.LeaderTimeoutMs != 2000 || !strings.Contains(a.configErr, "leader_timeout_ms") {
 		t.Errorf("invalid key: timeout %d, error %q", a.hacfg.LeaderTimeoutMs, a.configErr)
+	}
+}
+
+// The agent's connections to other members' PostgreSQL verify with the node's files, except in
+// a plain-text lab, whose servers run without TLS whatever tls says.
+func TestPostgresTLS(t *testing.T) {
+	c := LocalConfig{TLS: pki.NodeFiles()}
+	if got := c.PostgresTLS(); got != pki.NodeFiles() {
+		t.Errorf("PostgresTLS = %+v, want the node's files", got)
+	}
+	c.InsecurePlaintext = true
+	if got := c.PostgresTLS(); got.Enabled() {
+		t.Errorf("plain text: PostgresTLS = %+v, want none", got)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/pigwf/pigwf/internal/libpq"
 )
 
 // Recovery settings design. The agent owns exactly two settings in
@@ -116,65 +118,6 @@ func confUnquote(v string) string {
 	return b.String()
 }
 
-// conninfoQuote quotes a libpq connection string value.
-func conninfoQuote(v string) string {
-	if v != "" && !strings.ContainsAny(v, ` '\`) {
-		return v
-	}
-	v = strings.ReplaceAll(v, `\`, `\\`)
-	return "'" + strings.ReplaceAll(v, "'", `\'`) + "'"
-}
-
-// parseConninfo parses a libpq key=value connection string.
-func parseConninfo(s string) map[string]string {
-	out := map[string]string{}
-	i := 0
-	for i < len(s) {
-		for i < len(s) && s[i] == ' ' {
-			i++
-		}
-		start := i
-		for i < len(s) && s[i] != '=' && s[i] != ' ' {
-			i++
-		}
-		key := s[start:i]
-		for i < len(s) && s[i] == ' ' {
-			i++
-		}
-		if i >= len(s) || s[i] != '=' {
-			break
-		}
-		i++
-		for i < len(s) && s[i] == ' ' {
-			i++
-		}
-		var val strings.Builder
-		if i < len(s) && s[i] == '\'' {
-			i++
-			for i < len(s) && s[i] != '\'' {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				val.WriteByte(s[i])
-				i++
-			}
-			i++
-		} else {
-			for i < len(s) && s[i] != ' ' {
-				if s[i] == '\\' && i+1 < len(s) {
-					i++
-				}
-				val.WriteByte(s[i])
-				i++
-			}
-		}
-		if key != "" {
-			out[key] = val.String()
-		}
-	}
-	return out
-}
-
 // Upstream is a member to replicate, rewind or clone from.
 type Upstream struct {
 	Name string
@@ -197,7 +140,7 @@ func SlotName(member string) string {
 
 // hostPort parses host and port out of a primary_conninfo.
 func hostPort(conninfo string) (string, int) {
-	kv := parseConninfo(conninfo)
+	kv := libpq.Parse(conninfo)
 	port, _ := strconv.Atoi(kv["port"])
 	if port == 0 && kv["host"] != "" {
 		port = 5432

@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pigwf/pigwf/internal/libpq"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // conninfo and configuration-file quoting round-trip.
@@ -31,10 +34,6 @@ func TestConfQuoting(t *testing.T) {
 	if strings.Contains(string(b), "primary_") || !strings.Contains(string(b), "restore_command") {
 		t.Errorf("after clearing the recovery settings:\n%s", b)
 	}
-	kv := parseConninfo(`host=h1 port=5433 user='a b' options='-c statement_timeout=0' x=a\ b`)
-	if kv["host"] != "h1" || kv["port"] != "5433" || kv["user"] != "a b" || kv["options"] != "-c statement_timeout=0" || kv["x"] != "a b" {
-		t.Errorf("parseConninfo: %v", kv)
-	}
 	if h, p := hostPort("host=10.213.0.12 port=5432 user=replicator"); h != "10.213.0.12" || p != 5432 {
 		t.Errorf("hostPort: %s %d", h, p)
 	}
@@ -45,22 +44,34 @@ func TestConfQuoting(t *testing.T) {
 
 // The connection strings to another member: primary_conninfo (compared
 // with the running setting to decide whether to re-point a standby) and
-// pg_rewind's source, with and without a password file.
+// pg_rewind's source, with and without a password file, with TLS
+// (verify-full, the node's certificate) unless the lab is plain text.
 func TestMemberConninfo(t *testing.T) {
 	up := Upstream{Name: "pg-test-1", Host: "10.0.0.1", Port: 5432}
-	c := &Controller{cfg: Config{MemberName: "pg-test-2", ReplicationUser: "replicator", Passfile: "/var/lib/postgresql/.pgpass"}}
+	c := &Controller{cfg: Config{MemberName: "pg-test-2", ReplicationUser: "replicator", Passfile: "/var/lib/postgresql/.pgpass", TLS: pki.NodeFiles()}}
+	const tls = "sslmode=verify-full sslrootcert=/etc/pki/ca.crt sslcert=/etc/pki/pigwf/node.crt sslkey=/etc/pki/pigwf/node.key "
 	want := "host=10.0.0.1 port=5432 user=replicator application_name=pg-test-2 connect_timeout=2 " +
-		"keepalives=1 keepalives_idle=2 keepalives_interval=1 keepalives_count=3 passfile=/var/lib/postgresql/.pgpass"
+		"keepalives=1 keepalives_idle=2 keepalives_interval=1 keepalives_count=3 " + tls + "passfile=/var/lib/postgresql/.pgpass"
 	if got := c.PrimaryConninfo(up); got != want {
 		t.Errorf("PrimaryConninfo:\n got %s\nwant %s", got, want)
 	}
 	want = "host=10.0.0.1 port=5432 user=replicator dbname=postgres application_name=pg-test-2-pg_rewind connect_timeout=5 " +
-		"options='-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0' passfile=/var/lib/postgresql/.pgpass"
+		"options='-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0' " + tls + "passfile=/var/lib/postgresql/.pgpass"
 	if got := c.sourceServer(up); got != want {
 		t.Errorf("sourceServer:\n got %s\nwant %s", got, want)
 	}
 	c.cfg.Passfile = ""
 	if got := c.PrimaryConninfo(up); strings.Contains(got, "passfile") {
 		t.Errorf("PrimaryConninfo without a password file: %s", got)
+	}
+	// A plain-text lab: no TLS parameter at all (libpq's default, as before TLS).
+	c.cfg.TLS = pki.Files{}
+	if got := c.PrimaryConninfo(up); strings.Contains(got, "ssl") {
+		t.Errorf("PrimaryConninfo in plain text: %s", got)
+	}
+	// A member name that needs quoting stays one value.
+	c.cfg.MemberName = "pg test's"
+	if got := libpq.Parse(c.PrimaryConninfo(up))["application_name"]; got != "pg test's" {
+		t.Errorf("application_name read back as %q from %s", got, c.PrimaryConninfo(up))
 	}
 }

@@ -46,14 +46,17 @@
 //     or the control file and postgresql.auto.conf when PostgreSQL answers
 //     no query).
 //   - conn.go: connections to the local PostgreSQL and ALTER SYSTEM.
-//   - follow.go: pointing a standby at its upstream (primary_conninfo).
+//   - follow.go: pointing a standby at its upstream (primary_conninfo), and
+//     memberConninfo, the one connection string to another member
+//     (streaming, pg_rewind, pg_basebackup): verify-full TLS unless the lab
+//     is plain text.
 //   - promote.go: the two promotion phases and the checkpoint after them.
 //   - replication.go: a primary's side of replication: synchronous
 //     standbys, slots, pg_stat_replication.
 //   - datadir.go: running PostgreSQL's tools on a stopped data directory:
 //     Clone (pg_basebackup), Bootstrap (initdb), timeline history files.
 //   - rewind.go: Rewind (pg_rewind) and how its failures are classified.
-//   - conf.go: postgresql.auto.conf and conninfo strings.
+//   - conf.go: postgresql.auto.conf.
 //   - controldata.go: pg_controldata.
 //   - procs.go: finding PostgreSQL's processes.
 package pgctl
@@ -70,6 +73,7 @@ import (
 	"time"
 
 	"github.com/pigwf/pigwf/ha-agent/pgwire"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // Config is the local PostgreSQL the controller drives.
@@ -85,7 +89,12 @@ type Config struct {
 	// (~postgres/.pgpass); the password is never in a config or on a
 	// command line.
 	Passfile string
-	LogFile  string // postmaster stdout/stderr; "" = discard
+	// TLS are the deployment CA and the node's certificate: every
+	// connection to another member (streaming, pg_rewind, pg_basebackup)
+	// verifies that member's certificate (sslmode=verify-full) and
+	// presents this one. Zero: a plain-text lab, no TLS.
+	TLS     pki.Files
+	LogFile string // postmaster stdout/stderr; "" = discard
 }
 
 // Gate guards the two ways a PostgreSQL starts taking writes (start as a
@@ -157,6 +166,11 @@ type Controller struct {
 func New(cfg Config, gate Gate, log *slog.Logger) (*Controller, error) {
 	if cfg.DataDir == "" || !filepath.IsAbs(cfg.DataDir) {
 		return nil, fmt.Errorf("pgctl: data dir %q must be an absolute path", cfg.DataDir)
+	}
+	if cfg.TLS.Enabled() {
+		if err := cfg.TLS.Validate(); err != nil {
+			return nil, fmt.Errorf("pgctl: TLS for connections to other members: %w", err)
+		}
 	}
 	u, err := user.Current()
 	if err != nil {

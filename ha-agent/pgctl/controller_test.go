@@ -40,6 +40,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperResumePromotion(os.Args[1:]))
 	case "stalelock":
 		os.Exit(helperStaleLock(os.Args[1:]))
+	case "tls":
+		os.Exit(helperTLS(os.Args[1:]))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper")
 		os.Exit(2)

@@ -6,9 +6,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pigwf/pigwf/internal/libpq"
 )
 
 // requireStopped refuses data-directory surgery while PostgreSQL runs.
@@ -66,12 +67,10 @@ func (c *Controller) Clone(ctx context.Context, up Upstream, moveAside bool) (mo
 			c.log.Warn("moved the old data directory aside before re-cloning; it is kept for inspection", "from", c.cfg.DataDir, "to", movedTo)
 		}
 	}
-	env := []string{"PGAPPNAME=" + c.cfg.MemberName + "-clone"}
-	if c.cfg.Passfile != "" {
-		env = append(env, "PGPASSFILE="+c.cfg.Passfile)
-	}
-	_, err = c.run(ctx, "pg_basebackup from "+up.Name, env, "pg_basebackup",
-		"-D", c.cfg.DataDir, "-h", up.Host, "-p", strconv.Itoa(up.Port), "-U", c.cfg.ReplicationUser,
+	// -d takes the one connection string to another member (TLS, password
+	// file), the same as streaming's.
+	_, err = c.run(ctx, "pg_basebackup from "+up.Name, nil, "pg_basebackup",
+		"-D", c.cfg.DataDir, "-d", c.memberConninfo(up, libpq.P("application_name", c.cfg.MemberName+"-clone")),
 		"-X", "stream", "-c", "fast", "-w")
 	c.ctlCache = nil
 	return movedTo, err

@@ -5,33 +5,35 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"syscall"
 
 	"github.com/pigwf/pigwf/ha-agent/pgwire"
+	"github.com/pigwf/pigwf/internal/libpq"
 )
 
 // PrimaryConninfo is the primary_conninfo for streaming from up.
 func (c *Controller) PrimaryConninfo(up Upstream) string {
 	return c.memberConninfo(up,
-		"application_name="+conninfoQuote(c.cfg.MemberName),
-		"connect_timeout=2",
-		"keepalives=1", "keepalives_idle=2", "keepalives_interval=1", "keepalives_count=3")
+		libpq.P("application_name", c.cfg.MemberName),
+		libpq.P("connect_timeout", "2"),
+		libpq.P("keepalives", "1"), libpq.P("keepalives_idle", "2"), libpq.P("keepalives_interval", "1"), libpq.P("keepalives_count", "3"))
 }
 
-// memberConninfo is a libpq connection string to another member, up, as
-// the replication user: host, port and user, then params, then the
-// password file if configured (never a password).
-func (c *Controller) memberConninfo(up Upstream, params ...string) string {
-	parts := append([]string{
-		"host=" + conninfoQuote(up.Host),
-		"port=" + strconv.Itoa(up.Port),
-		"user=" + conninfoQuote(c.cfg.ReplicationUser),
+// memberConninfo is the one libpq connection string to another member, up,
+// as the replication user: host, port and user, then params, then TLS
+// (verify-full against the deployment CA unless the lab is plain text),
+// then the password file if configured (never a password).
+func (c *Controller) memberConninfo(up Upstream, params ...libpq.Param) string {
+	ps := append([]libpq.Param{
+		libpq.P("host", up.Host),
+		libpq.P("port", strconv.Itoa(up.Port)),
+		libpq.P("user", c.cfg.ReplicationUser),
 	}, params...)
+	ps = append(ps, libpq.VerifyFull(c.cfg.TLS)...)
 	if c.cfg.Passfile != "" {
-		parts = append(parts, "passfile="+conninfoQuote(c.cfg.Passfile))
+		ps = append(ps, libpq.P("passfile", c.cfg.Passfile))
 	}
-	return strings.Join(parts, " ")
+	return libpq.Conninfo(ps...)
 }
 
 // Follow points a running standby at up (or at nothing) and reloads; the

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/pigwf/pigwf/internal/libpq"
 )
 
 // sourceServer is the libpq connection string for pg_rewind's source. It
@@ -12,10 +14,10 @@ import (
 // cluster-wide statement_timeout would otherwise kill pg_rewind's long
 // reads of the source's files (a known trap).
 func (c *Controller) sourceServer(up Upstream) string {
-	return c.memberConninfo(up, "dbname=postgres",
-		"application_name="+conninfoQuote(c.cfg.MemberName+"-pg_rewind"),
-		"connect_timeout=5",
-		"options="+conninfoQuote("-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"))
+	return c.memberConninfo(up, libpq.P("dbname", "postgres"),
+		libpq.P("application_name", c.cfg.MemberName+"-pg_rewind"),
+		libpq.P("connect_timeout", "5"),
+		libpq.P("options", "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"))
 }
 
 // Rewind runs pg_rewind against up. PostgreSQL must be stopped; pg_rewind

@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pigwf/pigwf/internal/libpq"
 )
 
 // Error is a server error: SQLSTATE, severity, message.
@@ -53,10 +55,6 @@ func SocketPath(dir string, port int) string {
 	return fmt.Sprintf("%s/.s.PGSQL.%d", strings.TrimRight(dir, "/"), port)
 }
 
-func quoteConnValue(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
-
 // connString builds a keyword/value connection string that leaves nothing to the environment.
 func (cfg Config) connString() (string, error) {
 	var host, port string
@@ -72,10 +70,11 @@ func (cfg Config) connString() (string, error) {
 	default:
 		return "", fmt.Errorf("unknown network %q", cfg.Network)
 	}
-	parts := []string{"host=" + quoteConnValue(host), "port=" + quoteConnValue(port), "user=" + quoteConnValue(cfg.User),
-		"dbname=" + quoteConnValue(cfg.Database), "sslmode=disable", "connect_timeout=5"}
+	// The local socket, or loopback TCP in tests: no TLS to set up.
+	ps := []libpq.Param{libpq.P("host", host), libpq.P("port", port), libpq.P("user", cfg.User),
+		libpq.P("dbname", cfg.Database), libpq.P("sslmode", "disable"), libpq.P("connect_timeout", "5")}
 	if cfg.ApplicationName != "" {
-		parts = append(parts, "application_name="+quoteConnValue(cfg.ApplicationName))
+		ps = append(ps, libpq.P("application_name", cfg.ApplicationName))
 	}
 	keys := make([]string, 0, len(cfg.Options))
 	for k := range cfg.Options {
@@ -87,9 +86,9 @@ func (cfg Config) connString() (string, error) {
 		opts = append(opts, fmt.Sprintf("-c %s=%s", k, cfg.Options[k]))
 	}
 	if len(opts) > 0 {
-		parts = append(parts, "options="+quoteConnValue(strings.Join(opts, " ")))
+		ps = append(ps, libpq.P("options", strings.Join(opts, " ")))
 	}
-	return strings.Join(parts, " "), nil
+	return libpq.Conninfo(ps...), nil
 }
 
 // Connect opens a connection. Only password-less methods are expected (peer on the socket,
