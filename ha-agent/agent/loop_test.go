@@ -213,7 +213,7 @@ func (e *loopEnv) startAgentVia(name string, pg *fakePG, endpoint string) (a *Ag
 	e.t.Helper()
 	port := freePort(e.t)
 	cfg := LocalConfig{
-		Cluster: "c1", Name: name, Prefix: e.prefix, InsecurePlaintext: true,
+		Cluster: "c1", Name: name, Prefix: e.prefix,
 		Etcd: EtcdConfig{Endpoints: []string{endpoint}},
 		API:  APIConfig{Listen: fmt.Sprintf("127.0.0.1:%d", port), URL: fmt.Sprintf("https://127.0.0.1:%d", port)},
 		Postgres: PostgresConfig{BinDir: e.binDir, DataDir: "/nonexistent/" + name, Host: "127.0.0.1", Port: 20000 + port%1000,
