@@ -64,7 +64,7 @@ lab-down: build
 
 # Benchmarks: each compares pigwf with the anchor side by side in one run and prints ratios.
 bench: deps build
-	set -o pipefail; PIGWF_BENCH=1 PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
+	set -o pipefail; PIGWF_BENCH=1 PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal PIGWF_TEMPORAL_CLI=$(BIN)/temporal \
 	  $(GO) test -count=1 -run 'Bench' -v ./activities/sshrun/ ./integration/ | tee $(CURDIR)/bench.txt | grep -E '^(BENCH|--- |ok|FAIL)'
 
 # The HA chaos suite (chaos/): six faults, N times each (PIGWF_CHAOS_N, default 10), on a 3-node
@@ -73,13 +73,13 @@ bench: deps build
 # and keeps it in chaos-report.txt. Fails on a lost acknowledged write, two writable primaries or an
 # old primary that does not come back; never on timing. About an hour at N=10 on 2 cores.
 chaos: deps build
-	set -o pipefail; PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
+	set -o pipefail; PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal PIGWF_TEMPORAL_CLI=$(BIN)/temporal \
 	  $(GO) test -tags chaos -count=1 -timeout 80m -run TestChaos -v ./chaos/ | tee $(CURDIR)/chaos-report.txt
 
 # Record a new history of each runbook for the replay tests (after a deliberate workflow change):
 # each is added as replaytests/testdata/<runbook>/<date>-<version markers>.json; none is replaced.
 replay-refresh: deps build
-	PIGWF_REFRESH_HISTORIES=1 PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal \
+	PIGWF_REFRESH_HISTORIES=1 PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal PIGWF_TEMPORAL_CLI=$(BIN)/temporal \
 	  $(GO) test -count=1 -run 'TestNodeInitOnLab|TestPgClusterCreateOnLab|TestSwitchoverWithApprovals|TestPITRRestoreOnLab' ./integration/
 
 clean:

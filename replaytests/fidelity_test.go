@@ -3,6 +3,7 @@ package replaytests
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -79,13 +81,33 @@ func TestNewestHistoriesReproduced(t *testing.T) {
 				t.Fatal(err)
 			}
 			workflows.Register(replayer)
-			if err := replayer.ReplayWorkflowHistory(nil, hist); err != nil {
+			// the run's own IDs: activities that carry them (the approval gate's signed
+			// decisions name the run) get the inputs they got then
+			if err := replayer.ReplayWorkflowHistoryWithOptions(nil, hist, worker.ReplayWorkflowHistoryOptions{OriginalExecution: originalExecution(t, file, hist)}); err != nil {
 				t.Fatalf("replay: %v", err)
 			}
 			compareActivities(t, hist, rec.activities)
 			compareOutcome(t, hist, rec)
 		})
 	}
+}
+
+// originalExecution is the recorded run's workflow ID (pigwf's rule: <runbook>/<cluster>, the
+// runbook being the history's directory and the cluster its input's) and run ID.
+func originalExecution(t *testing.T, file string, hist *historypb.History) workflow.Execution {
+	t.Helper()
+	started := hist.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+	if started == nil || len(started.GetInput().GetPayloads()) == 0 {
+		t.Fatalf("%s: the first event is not a start with an input", file)
+	}
+	var in struct {
+		Cluster string `json:"cluster"`
+	}
+	if err := json.Unmarshal(started.GetInput().GetPayloads()[0].GetData(), &in); err != nil || in.Cluster == "" {
+		t.Fatalf("%s: no cluster in the input: %v", file, err)
+	}
+	runbook := filepath.Base(filepath.Dir(file))
+	return workflow.Execution{ID: starter.WorkflowID(runbook, in.Cluster), RunID: started.GetOriginalExecutionRunId()}
 }
 
 // newestHistories is, per workflow, the history of the run that started last.
