@@ -48,6 +48,11 @@ func (s *Status) ClientTLS() (pki.Files, error) {
 // the CA certificate in etcdTLSDir, readable by the etcd account. Idempotent: a valid
 // certificate (pki's Check) is kept; one close to expiry is renewed by the next `lab up`.
 func ensureEtcdCerts(l layout, st *labState) error {
+	// The CA directory exists in every lab, plain text too: the worker shares it (NodeInit
+	// creates the CA there when the lab did not).
+	if err := os.MkdirAll(st.CADir, 0o700); err != nil {
+		return fmt.Errorf("lab %s: the CA directory: %w", st.Name, err)
+	}
 	if st.Plaintext || st.Etcd == 0 {
 		return nil
 	}
