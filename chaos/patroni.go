@@ -208,7 +208,8 @@ const (
 	patroniEtcdKey  = "/var/lib/postgresql/patroni-etcd.key"
 )
 
-// writePatroniEtcdTLS copies the lab's client certificate, key and CA to node i for Patroni.
+// writePatroniEtcdTLS copies the lab's client certificate, key and CA to node i for Patroni
+// (writeNodeFile makes them root:postgres: the key 0640, readable by Patroni running as postgres).
 func writePatroniEtcdTLS(st *lab.Status, node int) error {
 	if st.Plaintext {
 		return nil
@@ -220,7 +221,7 @@ func writePatroniEtcdTLS(st *lab.Status, node int) error {
 	for _, f := range []struct {
 		from, to string
 		mode     os.FileMode
-	}{{files.CA, patroniEtcdCA, 0o644}, {files.Cert, patroniEtcdCert, 0o644}, {files.Key, patroniEtcdKey, 0o600}} {
+	}{{files.CA, patroniEtcdCA, 0o644}, {files.Cert, patroniEtcdCert, 0o644}, {files.Key, patroniEtcdKey, 0o640}} {
 		data, err := os.ReadFile(f.from)
 		if err != nil {
 			return err
