@@ -90,14 +90,21 @@ var ChaosDB = DB{User: "dbuser_meta", Password: "DBUser.Meta", Database: "meta",
 // its version. Package scripts may not start services on the host (policy-rc.d), as in
 // deploy/deps.sh.
 func EnsurePatroni(ctx context.Context) (string, error) {
-	if _, err := os.Stat("/usr/bin/patroni"); err != nil {
+	// python3-idna: urllib3 needs it for https, which the lab's etcd speaks (--no-install-recommends
+	// leaves it out)
+	_, missing := os.Stat("/usr/bin/patroni")
+	if missing == nil {
+		// the package, not an import: a module in root's own site directory is not Patroni's
+		missing = exec.CommandContext(ctx, "dpkg", "-s", "python3-idna").Run()
+	}
+	if missing != nil {
 		script := `set -e
 export DEBIAN_FRONTEND=noninteractive
 created=""
 if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; created=1; fi
 trap '[ -n "$created" ] && rm -f /usr/sbin/policy-rc.d' EXIT
 apt-cache policy patroni | grep -q 'Candidate: [0-9]' || apt-get update -q
-apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends patroni python3-etcd python3-psycopg2`
+apt-get install -y -q -o DPkg::Lock::Timeout=300 --no-install-recommends patroni python3-etcd python3-psycopg2 python3-idna`
 		out, err := exec.CommandContext(ctx, "sh", "-c", script).CombinedOutput()
 		if err != nil {
 			return "", fmt.Errorf("while installing patroni: %w: %s", err, lastLines(string(out), 10))
