@@ -49,6 +49,38 @@ func psqlOn(ctx context.Context, r Remote, node Node, port int, db, sql string) 
 	return strings.TrimSpace(out.Stdout), nil
 }
 
+// leaderReadyWait bounds how long a precheck waits for a PostgreSQL that is starting.
+const leaderReadyWait = 20 * time.Second
+
+// waitAcceptingConnections waits (heartbeating) until PostgreSQL on node accepts connections on
+// its socket, by pg_isready's exit status (0 accepting, 1 rejecting: starting up or shutting
+// down, 2 no answer), for at most max. The error says the last status; callers then run their
+// query and report what it says.
+func waitAcceptingConnections(ctx context.Context, r Remote, node Node, port int, max time.Duration) error {
+	deadline := time.Now().Add(max)
+	for {
+		out, err := r.Run(ctx, node.Target(), sshrun.Command{AsUser: "postgres", Timeout: 10 * time.Second,
+			Script: fmt.Sprintf("exec pg_isready -q -h /var/run/postgresql -p %d -t 2", port)})
+		if err != nil {
+			return fmt.Errorf("%s: pg_isready over SSH: %w", node, err)
+		}
+		if out.ExitStatus == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: pg_isready exit status %d after %s", node, out.ExitStatus, max)
+		}
+		if activity.IsActivity(ctx) {
+			activity.RecordHeartbeat(ctx, "waiting for PostgreSQL on "+node.String()+" to accept connections")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 // RoleSpec is a role pigwf ensures. Passwords are looked up on the worker, never carried here.
 type RoleSpec struct {
 	Name        string   `json:"name"`

@@ -146,7 +146,11 @@ func (a *Activities) PITRPrecheck(ctx context.Context, in PITRCheckInput) (PITRP
 		}
 	}
 
-	// The leader's present: its timeline, WAL position and clock.
+	// The leader's present: its timeline, WAL position and clock. A leader PostgreSQL that is
+	// starting (a crash restart in place, just now) is waited for, not refused.
+	if err := waitAcceptingConnections(ctx, a.Remote, leader.Node, in.Spec.Port, leaderReadyWait); err != nil {
+		a.logger().Info("the leader does not accept connections yet", "leader", plan.Leader, "err", err)
+	}
 	out, err := a.psql(ctx, leader.Node, in.Spec.Port, "postgres",
 		`SELECT pg_walfile_name(pg_current_wal_lsn()) || ' ' || pg_current_wal_lsn() || ' ' || to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');`)
 	if err != nil {

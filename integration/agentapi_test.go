@@ -69,7 +69,8 @@ func checkAgentAPI(t *testing.T, st *lab.Status) {
 		// give (409). Neither writes anything.
 		{"5 POST /switchover with the lab's certificate", slices.Concat(certArgs, post("/switchover", `{}`)), "400", `needs "leader"`, false},
 		{"6 POST /failsafe with the lab's certificate", slices.Concat(certArgs, post("/failsafe", `{"leader": "pigwf-test"}`)), "409", "refusing failsafe confirmation", false},
-		{"7 10 MiB body with the lab's certificate", slices.Concat(certArgs, post("/switchover", "@"+big)), "413", "request body over", false},
+		// the agent answers 413 and closes while curl still sends: curl may lose the body (as in 4)
+		{"7 10 MiB body with the lab's certificate", slices.Concat(certArgs, post("/switchover", "@"+big)), "413", "", false},
 		{"8 a certificate of another CA", slices.Concat(foreignArgs, post("/switchover", `{}`)), "000", "", false},
 		{"9 plain http GET", []string{"http://" + addr + "/primary"}, "400", "HTTPS server", false},
 		{"10 plain http POST", []string{"-X", "POST", "--data-binary", `{}`, "http://" + addr + "/switchover"}, "400", "HTTPS server", false},
