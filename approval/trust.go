@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pigwf/pigwf/internal/suggest"
 	"golang.org/x/crypto/ssh"
 	"gopkg.in/yaml.v3"
 )
@@ -303,7 +304,7 @@ func unknownFields(root *yaml.Node) []string {
 				continue
 			}
 			msg := fmt.Sprintf("line %d: %sunknown field %q", k.Line, where, k.Value)
-			if near := closest(k.Value, knownFields[level]); near != "" {
+			if near := suggest.Within(k.Value, knownFields[level], 2); near != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", near)
 			} else {
 				msg += " (known: " + strings.Join(knownFields[level], ", ") + ")"
@@ -347,37 +348,6 @@ func unknownFields(root *yaml.Node) []string {
 		}
 	}
 	return problems
-}
-
-// closest is the known word within two edits of w, if any.
-func closest(w string, known []string) string {
-	best, bestD := "", 3
-	for _, k := range known {
-		if d := editDistance(w, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 func sortedKeys[V any](m map[string]V) []string {

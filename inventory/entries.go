@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pigwf/pigwf/internal/suggest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -43,7 +44,7 @@ func entriesRule(field string, fields map[string]bool, check func(f string, line
 			for _, p := range e {
 				if !fields[p.key.Value] {
 					fix := "remove it"
-					if best, d := closest(p.key.Value, known); d <= 2 {
+					if best, d := suggest.Closest(p.key.Value, known); d <= 2 {
 						fix = fmt.Sprintf("did you mean %s?", best)
 					}
 					out = append(out, FieldError{Line: p.key.Line, Field: f + "." + show(p.key.Value), Problem: "is not a field of " + field + " entries", Fix: fix})

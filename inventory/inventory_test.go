@@ -122,19 +122,7 @@ func TestUnknownCluster(t *testing.T) {
 	}
 }
 
-func TestLevenshteinAndSuggestions(t *testing.T) {
-	cases := []struct {
-		n    int
-		a, b string
-		want int
-	}{
-		{1, "", "", 0}, {2, "pg_paramters", "pg_parameters", 1}, {3, "kitten", "sitting", 3}, {4, "abc", "", 3}, {5, "nodname", "nodename", 1},
-	}
-	for _, tc := range cases {
-		if got := levenshtein(tc.a, tc.b); got != tc.want || levenshtein(tc.b, tc.a) != tc.want {
-			t.Errorf("case %d: levenshtein(%q, %q) = %d, want %d", tc.n, tc.a, tc.b, got, tc.want)
-		}
-	}
+func TestKeySuggestions(t *testing.T) {
 	// Every key pigwf reads or knows from Pigsty is accepted as is.
 	for _, k := range append(pigwfKeys(), pigstyKeys...) {
 		if p, f := checkKey(k); p != "" {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/pigwf/pigwf/internal/suggest"
 )
 
 // ownPrefixes are the variable prefixes pigwf reads: an unknown variable with one of them is
@@ -89,7 +91,7 @@ func checkKey(key string) (problem, fix string) {
 	for _, p := range ownPrefixes {
 		own = own || strings.HasPrefix(key, p)
 	}
-	best, dist := closest(key, pigwfKeys())
+	best, dist := suggest.Closest(key, pigwfKeys())
 	if !own {
 		// Another tool's variable: refused only when it is one or two edits from a variable
 		// pigwf reads (nodname, ansible_prot), which no real variable of those tools is.
@@ -98,46 +100,11 @@ func checkKey(key string) (problem, fix string) {
 		}
 		return "", ""
 	}
-	if pb, pd := closest(key, pigstyKeys); pd < dist {
+	if pb, pd := suggest.Closest(key, pigstyKeys); pd < dist {
 		best, dist = pb, pd
 	}
 	if dist <= max(2, len(key)/4) {
 		return "is not a variable pigwf or Pigsty knows", fmt.Sprintf("did you mean %s?", best)
 	}
 	return "is not a variable pigwf or Pigsty knows", "check the spelling (README.md, \"Inventory\", lists the variables pigwf reads)"
-}
-
-// closest returns the candidate with the smallest edit distance to s (the first on a tie).
-func closest(s string, candidates []string) (string, int) {
-	best, dist := "", 1<<30
-	for _, c := range candidates {
-		if d := levenshtein(s, c); d < dist {
-			best, dist = c, d
-		}
-	}
-	return best, dist
-}
-
-// levenshtein is the edit distance (insertions, deletions, substitutions) between a and b.
-// Keys longer than 100 bytes are compared by their first 100: no variable is that long, and a
-// hostile key must not cost quadratic time.
-func levenshtein(a, b string) int {
-	a, b = a[:min(len(a), 100)], b[:min(len(b), 100)]
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

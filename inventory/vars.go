@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pigwf/pigwf/internal/suggest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -71,7 +72,7 @@ func checkMappingKeys(file, where string, ps []kv, allowed []string, verr *Valid
 	for _, p := range ps {
 		if !contains(allowed, p.key.Value) {
 			fix := "use " + strings.Join(allowed, ", ")
-			if best, d := closest(p.key.Value, allowed); d <= 2 {
+			if best, d := suggest.Closest(p.key.Value, allowed); d <= 2 {
 				fix = fmt.Sprintf("did you mean %s?", best)
 			}
 			verr.add(FieldError{File: file, Line: p.key.Line, Where: where, Field: show(p.key.Value), Problem: "is not part of a group", Fix: fix})

@@ -40,6 +40,10 @@ const (
 	CLIClient    = "pigwf-cli"
 )
 
+// HomeDir is the deployment CA's directory below a pigwf home ($PIGWF_HOME/ca): where the
+// worker, the CLI, `pigwf dev` and `pigwf lab up` all look by default.
+func HomeDir(home string) string { return filepath.Join(home, "ca") }
+
 // ClientDir is where the CA's own host keeps the client certificates it issued itself.
 func (s CA) ClientDir() string { return filepath.Join(s.Dir, "clients") }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pigwf/pigwf/internal/devtls"
+	"github.com/pigwf/pigwf/pki"
 	"github.com/pigwf/pigwf/starter"
 )
 
@@ -61,7 +62,7 @@ func caDir(c *cli.Context) string {
 	if d := c.String("ca-dir"); d != "" {
 		return d
 	}
-	return filepath.Join(home(), "ca")
+	return pki.HomeDir(home())
 }
 
 func logger(c *cli.Context) *slog.Logger {

@@ -42,7 +42,7 @@ const frontendName = "pigwf-temporal"
 type Layout struct{ Home string }
 
 // CA is the deployment CA.
-func (l Layout) CA() pki.CA { return pki.CA{Dir: filepath.Join(l.Home, "ca")} }
+func (l Layout) CA() pki.CA { return pki.CA{Dir: pki.HomeDir(l.Home)} }
 
 // Dir holds the frontend's certificate.
 func (l Layout) Dir() string { return filepath.Join(l.Home, "tls") }

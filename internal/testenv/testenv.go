@@ -27,6 +27,7 @@ import (
 
 	"github.com/pigwf/pigwf/deploy/lab"
 	"github.com/pigwf/pigwf/internal/devtls"
+	"github.com/pigwf/pigwf/pki"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -264,7 +265,7 @@ func LabWith(t testing.TB, c lab.Config) *lab.Status {
 func LabHome(t testing.TB, st *lab.Status) string {
 	t.Helper()
 	home := t.TempDir()
-	if err := os.Symlink(st.CADir, filepath.Join(home, "ca")); err != nil {
+	if err := os.Symlink(st.CADir, pki.HomeDir(home)); err != nil {
 		t.Fatal(err)
 	}
 	return home
