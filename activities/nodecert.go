@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -27,18 +28,14 @@ type NodeCertInput struct {
 // address the control side dials when that differs (both are what clients verify).
 func NodeCertRequest(n Node) pki.Request {
 	r := pki.NodeRequest(n.Name, n.Addr)
-	if n.SSHHost != "" && n.SSHHost != n.Addr && !strings.ContainsAny(n.SSHHost, "/ ") {
-		if ipLike(n.SSHHost) {
+	if n.SSHHost != "" && n.SSHHost != n.Addr {
+		if net.ParseIP(n.SSHHost) != nil {
 			r.IPs = append(r.IPs, n.SSHHost)
 		} else {
 			r.DNS = append(r.DNS, n.SSHHost)
 		}
 	}
 	return r
-}
-
-func ipLike(s string) bool {
-	return strings.Trim(s, "0123456789.:abcdefABCDEF") == "" && strings.ContainsAny(s, ".:")
 }
 
 // NodeCert installs the node's certificate and key, or reports them unchanged while pki's Check
