@@ -2,11 +2,8 @@ package activities
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/internal/pkitest"
 	"github.com/pigwf/pigwf/pki"
 )
 
@@ -24,30 +22,9 @@ import (
 // from the CA on first use), and every client shares one transport; plain http only for a
 // worker that allows plain text.
 func TestAgentClientPresentsTheWorkersCertificate(t *testing.T) {
-	ca := pki.CA{Dir: t.TempDir()}
-	if _, err := ca.Ensure(); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	node := pki.Files{CA: ca.Files().CA, Cert: filepath.Join(dir, "node.crt"), Key: filepath.Join(dir, "node.key")}
-	if _, err := ca.EnsurePair(pki.NodeRequest("n1", "127.0.0.1"), node.Cert, node.Key, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	srvCfg, err := node.Server(tls.VerifyClientCertIfGiven)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", srvCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caller := func(r *http.Request) string {
-		if len(r.TLS.VerifiedChains) == 0 {
-			return ""
-		}
-		return r.TLS.VerifiedChains[0][0].Subject.CommonName
-	}
-	srv := &http.Server{ErrorLog: log.New(io.Discard, "", 0), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ca := pkitest.CA(t)
+	caller := pkitest.Caller
+	url := pkitest.Serve(t, pkitest.Node(t, ca, "n1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/primary":
 			if caller(r) != pki.WorkerClient {
@@ -56,10 +33,7 @@ func TestAgentClientPresentsTheWorkersCertificate(t *testing.T) {
 		case "/cluster":
 			_ = json.NewEncoder(w).Encode(haagent.ClusterStatus{Leader: caller(r)})
 		}
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	url := "https://" + ln.Addr().String()
+	}))
 
 	a := &Activities{CA: ca}
 	ctx := context.Background()

@@ -2,75 +2,43 @@ package starter
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pigwf/pigwf/internal/pkitest"
+	"github.com/pigwf/pigwf/pki"
 )
 
-// testPKI writes a CA and certificates it signed into a directory, for tests.
-type testPKI struct {
-	dir  string
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
+// testPKI is a deployment CA (pki's, in a temporary directory) whose files the tests name:
+// ca.crt, and name.crt / name.key for what issue wrote.
+type testPKI struct{ ca pki.CA }
 
-func newTestPKI(t *testing.T, name string) *testPKI {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	p := &testPKI{dir: t.TempDir(), cert: cert, key: key}
-	writePEM(t, p.path("ca.crt"), "CERTIFICATE", der)
-	return p
-}
+func newTestPKI(t *testing.T, _ string) *testPKI { return &testPKI{ca: pkitest.CA(t)} }
 
-func (p *testPKI) path(name string) string { return filepath.Join(p.dir, name) }
+func (p *testPKI) path(name string) string { return filepath.Join(p.ca.Dir, name) }
 
 // issue writes name.crt and name.key, a server certificate for ips when given, else a client one.
 func (p *testPKI) issue(t *testing.T, name string, ips ...net.IP) (certFile, keyFile string) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, IPAddresses: ips}
+	r := pki.ClientRequest(name)
 	if len(ips) > 0 {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		r.Usage = pki.Server
+		for _, ip := range ips {
+			r.IPs = append(r.IPs, ip.String())
+		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
+	if _, err := p.ca.EnsurePair(r, p.path(name+".crt"), p.path(name+".key"), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	writePEM(t, p.path(name+".crt"), "CERTIFICATE", der)
-	writePEM(t, p.path(name+".key"), "EC PRIVATE KEY", keyDER)
 	return p.path(name + ".crt"), p.path(name + ".key")
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // Each wrong combination is refused before dialing, with the flag to fix named.

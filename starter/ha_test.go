@@ -3,10 +3,7 @@ package starter
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
-	"io"
-	"log"
 	"net/http"
 	"path/filepath"
 	"reflect"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/internal/pkitest"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/pki"
 )
@@ -65,10 +63,7 @@ func TestHAViewParsesTheAgentsClusterStatus(t *testing.T) {
 // (issued on first use); a plain-text lab needs none; without the CA the error says
 // where it looked. agentView, over that certificate, reads an agent that serves TLS.
 func TestClientTLSAndAgentView(t *testing.T) {
-	ca := pki.CA{Dir: t.TempDir()}
-	if _, err := ca.Ensure(); err != nil {
-		t.Fatal(err)
-	}
+	ca := pkitest.CA(t)
 	secure := &inventory.Inventory{}
 	files, err := ClientTLS(secure, ca.Dir)
 	if err != nil || files.CA == "" || files.Cert == "" || files.Key == "" {
@@ -83,29 +78,14 @@ func TestClientTLSAndAgentView(t *testing.T) {
 	}
 
 	// An agent that answers /cluster only to a verified client certificate.
-	dir := t.TempDir()
-	node := pki.Files{CA: files.CA, Cert: filepath.Join(dir, "node.crt"), Key: filepath.Join(dir, "node.key")}
-	if _, err := ca.EnsurePair(pki.NodeRequest("n1", "127.0.0.1"), node.Cert, node.Key, time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	srvCfg, err := node.Server(tls.VerifyClientCertIfGiven)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", srvCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{ErrorLog: log.New(io.Discard, "", 0), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if len(r.TLS.VerifiedChains) == 0 {
+	base := pkitest.Serve(t, pkitest.Node(t, ca, "n1"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if pkitest.Caller(r) == "" {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		_ = json.NewEncoder(w).Encode(haagent.ClusterStatus{Cluster: "pg-test", Leader: r.TLS.VerifiedChains[0][0].Subject.CommonName})
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	urls := []string{"https://127.0.0.1:1", "https://" + ln.Addr().String() + "/"} // the first does not answer
+		_ = json.NewEncoder(w).Encode(haagent.ClusterStatus{Cluster: "pg-test", Leader: pkitest.Caller(r)})
+	}))
+	urls := []string{"https://127.0.0.1:1", base + "/"} // the first does not answer
 	for _, c := range []struct {
 		name   string
 		files  pki.Files

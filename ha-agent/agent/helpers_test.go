@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/pigwf/pigwf/internal/etcdtest"
+	"github.com/pigwf/pigwf/internal/pkitest"
 	"github.com/pigwf/pigwf/pki"
 )
 
@@ -166,12 +166,7 @@ type testPKI struct {
 
 func newTestPKI(t testing.TB) testPKI {
 	t.Helper()
-	ca, other := pki.CA{Dir: t.TempDir()}, pki.CA{Dir: t.TempDir()}
-	for _, c := range []pki.CA{ca, other} {
-		if _, err := c.Ensure(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ca, other := pkitest.CA(t), pkitest.CA(t)
 	now := time.Now()
 	client, _, err := ca.EnsureClient(pki.CLIClient, now)
 	if err != nil {
@@ -181,11 +176,7 @@ func newTestPKI(t testing.TB) testPKI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	node := pki.Files{CA: ca.Files().CA, Cert: filepath.Join(dir, "node.crt"), Key: filepath.Join(dir, "node.key")}
-	if _, err := ca.EnsurePair(pki.NodeRequest("n1", "127.0.0.1"), node.Cert, node.Key, now); err != nil {
-		t.Fatal(err)
-	}
+	node := pkitest.Node(t, ca, "n1")
 	// The foreign certificate is presented to a server of ca: the client trusts ca.
 	foreign.CA = ca.Files().CA
 	return testPKI{node: node, client: client, foreign: foreign, lb: ca.Files()}
