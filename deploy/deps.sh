@@ -4,7 +4,8 @@
 # chromium: the Web UI test opens the Temporal Web UI in headless Chromium (internal/browser).
 set -eu
 pkgs="openssh-server sudo iproute2 iputils-ping nftables procps psmisc util-linux coreutils
-      postgresql-15 postgresql-client-15 pgbackrest etcd-server etcd-client chromium"
+      postgresql-15 postgresql-client-15 pgbackrest etcd-server etcd-client chromium
+      haproxy prometheus"
 missing=""
 for p in $pkgs; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

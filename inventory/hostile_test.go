@@ -276,7 +276,7 @@ func TestGoodInventoriesStillLoad(t *testing.T) {
     pg_conf: oltp.yml
 `, "")},
 		{4, "an FQDN nodename, hosts by name, an IPv6 host", inv("{ pg_seq: 1, pg_role: primary, nodename: db1.example.com }", "", "",
-			"    pg-v6:\n      hosts:\n        'fd00::11': { pg_seq: 1, pg_role: primary }\n        db12.example.com: { pg_seq: 2, pg_role: replica }\n      vars: { pg_cluster: pg-v6, pg_port: 5433 }\n")},
+			"    pg-v6:\n      hosts:\n        'fd00::11': { pg_seq: 1, pg_role: primary }\n        db12.example.com: { pg_seq: 2, pg_role: replica }\n      vars: { pg_cluster: pg-v6, pg_port: 5532 }\n")},
 	}
 	for _, tc := range cases {
 		if _, err := inventory.ParseInventory("good.yml", []byte(tc.yaml)); err != nil {
@@ -289,7 +289,7 @@ func TestGoodInventoriesStillLoad(t *testing.T) {
 // over merged ones, and an alias stands for its anchor's value (not its name).
 func TestMergeKeysAndAliases(t *testing.T) {
 	text := `x-common: &common
-  pg_port: 5433
+  pg_port: 5532
   pg_parameters: &params { work_mem: 64MB }
   pigwf_approvers: [alice]
 x-host: &replica { pg_role: replica }
@@ -319,7 +319,7 @@ all:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.PG.Port != 5433 || c.PG.Parameters["work_mem"] != "64MB" || c.PG.DataDir != "/data/pg" {
+	if c.PG.Port != 5532 || c.PG.Parameters["work_mem"] != "64MB" || c.PG.DataDir != "/data/pg" {
 		t.Errorf("merged values not used: port %d, parameters %v, data %q", c.PG.Port, c.PG.Parameters, c.PG.DataDir)
 	}
 	if len(c.PG.Approvers) != 1 || c.PG.Approvers[0] != "bob" {

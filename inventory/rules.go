@@ -138,6 +138,11 @@ func init() {
 		"pg_users":        entriesRule("pg_users", userFields, checkUser),
 		"pg_databases":    entriesRule("pg_databases", databaseFields, checkDatabase),
 		"pg_hba_rules":    entriesRule("pg_hba_rules", hbaFields, checkHBARule),
+		// the access layer (services.go)
+		"pg_services":         entriesRule("pg_services", serviceFields, checkService),
+		"pg_default_services": entriesRule("pg_default_services", serviceFields, checkService),
+		"pigwf_service_check": serviceTimingRule,
+		"haproxy_enabled":     scalarRule(boolProblem),
 		"etcd_cluster": scalarRule(func(s string) (string, string) {
 			return rx(s, groupNameRE, "is not a group name", "name the group under all.children that lists the etcd nodes")
 		}),

@@ -14,6 +14,8 @@ package inventory
 
 import (
 	"regexp"
+
+	"github.com/pigwf/pigwf/haproxy"
 )
 
 // Roles a PostgreSQL instance may have in the inventory (Pigsty's pg_role).
@@ -68,6 +70,13 @@ type Cluster struct {
 	Databases []Database
 	HBARules  []HBARule
 	PG        PGVars
+	// Services are pg_default_services (Pigsty's four by default) and pg_services: the HAProxy
+	// services of every member; ServiceCheck is pigwf_service_check over haproxy.FastTiming.
+	Services     []haproxy.Service
+	ServiceCheck haproxy.CheckTiming
+	// ServicesEnabled is haproxy_enabled (default true): false leaves the services out, their
+	// ports free, and pg-service refuses the cluster.
+	ServicesEnabled bool
 }
 
 // PGVars are the cluster-level PostgreSQL, HA and backup settings (documented in README.md).

@@ -214,6 +214,12 @@ func parseCluster(file, group string, line int, n *yaml.Node, global varMap, ver
 		c.Databases = decodeList[Database](file, defWhere("pg_databases"), "pg_databases", eff0(global, groupVars, "pg_databases"), verr)
 		c.HBARules = decodeList[HBARule](file, defWhere("pg_hba_rules"), "pg_hba_rules", eff0(global, groupVars, "pg_hba_rules"), verr)
 		c.PG = pgVars(clusterVars)
+		c.ServicesEnabled = true
+		if v := eff0(global, groupVars, "haproxy_enabled"); v != nil && v.Kind == yaml.ScalarNode {
+			c.ServicesEnabled, _ = strconv.ParseBool(v.Value) // its rule checked the value
+		}
+		c.Services = clusterServices(file, defWhere("pg_services"), eff0(global, groupVars, "pg_default_services"), eff0(global, groupVars, "pg_services"), verr)
+		c.ServiceCheck, _ = serviceTiming(eff0(global, groupVars, "pigwf_service_check")) // its rule reported any problem where it is written
 		validateUsersAndDBs(file, where, c, verr)
 		pgPort := portUse{port: c.PG.Port, field: "pg_port", what: "its PostgreSQL port (pg_port)", line: line}
 		if v := clusterVars["pg_port"]; v != nil {
@@ -221,6 +227,9 @@ func parseCluster(file, group string, line int, n *yaml.Node, global varMap, ver
 		}
 		for i := range meta.hosts {
 			meta.hosts[i].ports = append([]portUse{pgPort, {port: AgentAPIPort, what: fmt.Sprintf("the HA agent's API port (%d, fixed)", AgentAPIPort), line: pgPort.line}}, meta.hosts[i].ports...)
+			if c.ServicesEnabled {
+				meta.hosts[i].ports = append(meta.hosts[i].ports, servicePorts(c.Services, line)...)
+			}
 		}
 	}
 	sort.SliceStable(c.Hosts, func(i, j int) bool { return c.Hosts[i].Seq < c.Hosts[j].Seq })
@@ -448,6 +457,8 @@ func setLine(v any, line int) {
 	case *Database:
 		x.Line = line
 	case *HBARule:
+		x.Line = line
+	case *ServiceEntry:
 		x.Line = line
 	}
 }
