@@ -28,6 +28,8 @@ var (
 	pitrFinalizeScript string
 	//go:embed scripts/pitr-putback.sh
 	pitrPutBackScript string
+	//go:embed scripts/haproxy.sh
+	haproxyScript string
 )
 
 // shellVar is one input of a script: the assignment name=value.

@@ -23,7 +23,7 @@ const richInventory = `all:
         10.0.0.13: { pg_seq: 3, pg_role: offline, ansible_user: admin }
       vars:
         pg_cluster: pg-test
-        pg_port: 5433
+        pg_port: 5532
         pg_data: /data/pg
         pigwf_approvers: [alice, bob]
         pg_users:

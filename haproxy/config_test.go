@@ -203,4 +203,3 @@ func TestTimingValidate(t *testing.T) {
 		}
 	}
 }
-

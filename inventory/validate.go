@@ -145,8 +145,11 @@ func reportClashes(file, where, addr string, us []portUse, verr *ValidationError
 			if !a.explicit && b.explicit || a.field == "" {
 				a, b = b, a
 			}
-			verr.add(FieldError{File: file, Line: a.line, Where: where, Field: a.field, Problem: fmt.Sprintf("%d on host %s is also %s", a.port, addr, b.what),
-				Fix: "give each service on a host its own port"})
+			fix := "give each service on a host its own port"
+			if a.field == "pg_services" || b.field == "pg_services" {
+				fix += " (or set haproxy_enabled: false where no HAProxy runs)"
+			}
+			verr.add(FieldError{File: file, Line: a.line, Where: where, Field: a.field, Problem: fmt.Sprintf("%d on host %s is also %s", a.port, addr, b.what), Fix: fix})
 		}
 	}
 }

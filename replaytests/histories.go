@@ -32,6 +32,7 @@ var runbooks = map[string]string{
 	workflows.PgClusterCreateName: workflows.PgClusterCreateRunbook,
 	workflows.SwitchoverName:      workflows.SwitchoverRunbook,
 	workflows.PITRRestoreName:     workflows.PITRRestoreRunbook,
+	workflows.PgServiceName:       workflows.PgServiceRunbook,
 }
 
 // Files lists every saved history under root (a testdata directory), runbook by runbook.

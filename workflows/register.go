@@ -58,6 +58,7 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(PgClusterCreate, workflowOpts(PgClusterCreateName))
 	r.RegisterWorkflowWithOptions(Switchover, workflowOpts(SwitchoverName))
 	r.RegisterWorkflowWithOptions(PITRRestore, workflowOpts(PITRRestoreName))
+	r.RegisterWorkflowWithOptions(PgService, workflowOpts(PgServiceName))
 }
 
 func workflowOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

@@ -127,6 +127,7 @@ func startCmd() *cli.Command {
 				},
 			},
 			pitrRestoreCmd(),
+			pgServiceCmd(),
 		},
 	}
 }
