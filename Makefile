@@ -4,7 +4,8 @@ GO    ?= go
 BIN   := $(CURDIR)/bin
 export PIGWF_HOME ?= $(HOME)/.pigwf
 
-GO_SOURCES       := $(shell find . -name '*.go' -not -path './deploy/temporal/*' -not -path './.cache/*') go.mod go.sum
+# Sources of the Go binaries, with the files they embed (step scripts, runbook assets).
+GO_SOURCES       := $(shell find . \( -name '*.go' -o -path './activities/scripts/*' \) -not -path './deploy/temporal/*' -not -path './.cache/*') go.mod go.sum
 TEMPORAL_SOURCES := $(wildcard deploy/temporal/*.go) deploy/temporal/go.mod deploy/temporal/go.sum
 
 .PHONY: all deps build test unit demo demo-down bench chaos replay-refresh lab-up lab-down clean

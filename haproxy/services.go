@@ -80,7 +80,9 @@ func ClusterConfig(c Cluster, header string) (cfg Config, skipped []string, err 
 	// A check that has not answered by the next one is as good as failed: wait at most the
 	// interval (and never less than 100 ms, a loaded agent's TLS handshake).
 	timeouts.Check = max(min(c.Timing.Inter, timeouts.Check), 100*time.Millisecond)
-	cfg = Config{Header: header, MaxConn: 20000, AdminSocket: c.AdminSocket, Timeouts: timeouts}
+	// No process-wide maxconn: HAProxy derives it from the descriptors the host allows, where a
+	// fixed one fails to start on a host with a low limit.
+	cfg = Config{Header: header, AdminSocket: c.AdminSocket, Timeouts: timeouts}
 	if c.StatsPort != 0 {
 		cfg.Stats = &Stats{Addr: orDefault(c.StatsAddr, "*"), Port: c.StatsPort}
 	}

@@ -30,8 +30,11 @@ else
   boot=/etc/pigwf/boot.d/60-haproxy
   bwant="#!/bin/sh
 # managed by pigwf pg-service: runs HAProxy at host start (this host has no systemd); master-worker mode, reloaded by SIGUSR2
-mkdir -p $rundir
-exec haproxy -W -db -f $conf -p $rundir/haproxy.pid >> /var/log/pigwf/haproxy.log 2>&1"
+# (the master is this shell's process: its pid goes in the pid file, which -p does not write in the foreground)
+mkdir -p $rundir; echo \$\$ > $rundir/haproxy.pid
+# HAProxy sizes its connection limit from the descriptors it may open (two per connection)
+ulimit -n \$(ulimit -Hn) 2>/dev/null
+exec haproxy -W -db -f $conf >> /var/log/pigwf/haproxy.log 2>&1"
   if [ "$(cat $boot 2>/dev/null)" != "$bwant" ]; then mkdir -p /etc/pigwf/boot.d /var/log/pigwf; printf '%s\n' "$bwant" > $boot; chmod 755 $boot; changed "wrote $boot"; fi
   master=$(cat "$rundir/haproxy.pid" 2>/dev/null | head -1)
   # A pid file from before a host restart may name another process now.
@@ -39,7 +42,7 @@ exec haproxy -W -db -f $conf -p $rundir/haproxy.pid >> /var/log/pigwf/haproxy.lo
   if [ -z "$master" ]; then
     setsid $boot < /dev/null > /dev/null 2>&1 &
     for i in $(seq 1 50); do master=$(cat "$rundir/haproxy.pid" 2>/dev/null | head -1); [ -n "$master" ] && [ "$(cat /proc/$master/comm 2>/dev/null)" = haproxy ] && break; master=""; sleep 0.1; done
-    [ -n "$master" ] || fail "haproxy did not start: see /var/log/pigwf/haproxy.log"
+    [ -n "$master" ] || fail "haproxy did not start: $(tail -n 5 /var/log/pigwf/haproxy.log 2>/dev/null | tr '\n' ' ' | cut -c1-600) (/var/log/pigwf/haproxy.log)"
     changed "started haproxy"
   elif [ "$reload" = 1 ]; then
     before=$(pgrep -P "$master" | sort | tr '\n' ' ')
