@@ -11,7 +11,8 @@ import (
 	"github.com/pigwf/pigwf/starter"
 )
 
-// haRequestTimeout bounds one read or write of a cluster's DCS and agents.
+// haRequestTimeout bounds one read or write of a cluster's DCS and agents: a command, or one
+// round of `ha list --watch`.
 const haRequestTimeout = 15 * time.Second
 
 // haFlags are the flags every `ha` subcommand takes.
@@ -72,9 +73,12 @@ func haCmd() *cli.Command {
 }
 
 func haListCmd() *cli.Command {
-	return &cli.Command{Name: "list", Usage: "members, roles and lag as PostgreSQL reports them (like patronictl list)",
-		Flags: haFlags(&cli.BoolFlag{Name: "json"}),
+	return &cli.Command{Name: "list", Usage: "members, roles and lag as PostgreSQL reports them (like patronictl list; --watch like list -W)",
+		Flags: haFlags(&cli.BoolFlag{Name: "json"}, watchFlag, intervalFlag),
 		Action: func(c *cli.Context) error {
+			if c.Bool("watch") || c.IsSet("interval") {
+				return haListWatch(c)
+			}
 			return withHA(c, func(ctx context.Context, h *starter.HAClient) error {
 				v, err := h.View(ctx)
 				if err != nil {
