@@ -29,8 +29,9 @@ type HAView struct {
 
 // HAClient talks to a cluster's DCS and agents.
 type HAClient struct {
-	cli   *clientv3.Client
-	store *dcs.Store
+	cluster string
+	cli     *clientv3.Client
+	store   *dcs.Store
 	// http reaches the agents' APIs (the CLI's client certificate, verified against the CA).
 	http *http.Client
 }
@@ -77,7 +78,7 @@ func DialHA(inv *inventory.Inventory, cluster *inventory.Cluster, caDir string) 
 		cli.Close()
 		return nil, err
 	}
-	return &HAClient{cli: cli, store: st, http: &http.Client{Transport: rt, Timeout: 2 * time.Second}}, nil
+	return &HAClient{cluster: cluster.Name, cli: cli, store: st, http: &http.Client{Transport: rt, Timeout: 2 * time.Second}}, nil
 }
 
 // Close closes the etcd connection and the agents' connections.
@@ -117,9 +118,10 @@ func (h *HAClient) View(ctx context.Context) (HAView, error) {
 	}
 	// No agent answered: show what the DCS believes, and say that it is only that.
 	v := HAView{Sysid: sysid, Note: "no agent answered: roles below are the DCS's records, not PostgreSQL's"}
+	v.Cluster = h.cluster
 	v.Paused = snap.Pause != nil
 	if snap.Leader != nil {
-		v.Leader = snap.Leader.Value.Holder
+		v.Leader, v.Timeline = snap.Leader.Value.Holder, snap.Leader.Value.Timeline
 	}
 	for _, n := range names {
 		m := snap.Members[n].Value

@@ -11,41 +11,44 @@ import (
 	"github.com/pigwf/pigwf/starter"
 )
 
-func haCmd() *cli.Command {
-	flags := []cli.Flag{&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true}, inventoryFlag}
-	withHA := func(c *cli.Context, fn func(ctx context.Context, h *starter.HAClient) error) error {
-		inv, cl, _, err := loadInventoryCluster(c)
-		if err != nil {
-			return err
-		}
-		h, err := starter.DialHA(inv, cl, caDir(c))
-		if err != nil {
-			return err
-		}
-		defer h.Close()
-		ctx, cancel := context.WithTimeout(c.Context, 15*time.Second)
-		defer cancel()
-		return fn(ctx, h)
+// haRequestTimeout bounds one read or write of a cluster's DCS and agents: a command, or one
+// round of `ha list --watch`.
+const haRequestTimeout = 15 * time.Second
+
+// haFlags are the flags every `ha` subcommand takes.
+func haFlags(more ...cli.Flag) []cli.Flag {
+	return append([]cli.Flag{&cli.StringFlag{Name: "cluster", Aliases: []string{"c"}, Required: true}, inventoryFlag}, more...)
+}
+
+// dialHA connects to the DCS of the cluster --cluster names in the inventory.
+func dialHA(c *cli.Context) (*starter.HAClient, error) {
+	inv, cl, _, err := loadInventoryCluster(c)
+	if err != nil {
+		return nil, err
 	}
+	return starter.DialHA(inv, cl, caDir(c))
+}
+
+// withHA runs fn with the cluster's HA client and a context that ends after haRequestTimeout.
+func withHA(c *cli.Context, fn func(ctx context.Context, h *starter.HAClient) error) error {
+	h, err := dialHA(c)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(c.Context, haRequestTimeout)
+	defer cancel()
+	return fn(ctx, h)
+}
+
+func haCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "ha",
-		Usage: "the HA agents: list members, pause and resume automatic failover",
+		Usage: "the HA agents: list members, timeline history, pause and resume automatic failover",
 		Subcommands: []*cli.Command{
-			{Name: "list", Usage: "members, roles and lag as PostgreSQL reports them (like patronictl list)", Flags: append(flags, &cli.BoolFlag{Name: "json"}),
-				Action: func(c *cli.Context) error {
-					return withHA(c, func(ctx context.Context, h *starter.HAClient) error {
-						v, err := h.View(ctx)
-						if err != nil {
-							return err
-						}
-						if c.Bool("json") {
-							return printJSON(v)
-						}
-						starter.PrintHAList(os.Stdout, v)
-						return nil
-					})
-				}},
-			{Name: "pause", Usage: "maintenance mode: the agents change nothing until resume", Flags: append(flags, &cli.StringFlag{Name: "reason"}),
+			haListCmd(),
+			haHistoryCmd(),
+			{Name: "pause", Usage: "maintenance mode: the agents change nothing until resume", Flags: haFlags(&cli.StringFlag{Name: "reason"}),
 				Action: func(c *cli.Context) error {
 					return withHA(c, func(ctx context.Context, h *starter.HAClient) error {
 						if err := h.SetPause(ctx, true, c.String("reason")); err != nil {
@@ -55,7 +58,7 @@ func haCmd() *cli.Command {
 						return nil
 					})
 				}},
-			{Name: "resume", Usage: "leave maintenance mode", Flags: flags,
+			{Name: "resume", Usage: "leave maintenance mode", Flags: haFlags(),
 				Action: func(c *cli.Context) error {
 					return withHA(c, func(ctx context.Context, h *starter.HAClient) error {
 						if err := h.SetPause(ctx, false, ""); err != nil {
@@ -67,4 +70,25 @@ func haCmd() *cli.Command {
 				}},
 		},
 	}
+}
+
+func haListCmd() *cli.Command {
+	return &cli.Command{Name: "list", Usage: "members, roles and lag as PostgreSQL reports them (like patronictl list; --watch like list -W)",
+		Flags: haFlags(&cli.BoolFlag{Name: "json"}, watchFlag, intervalFlag),
+		Action: func(c *cli.Context) error {
+			if c.Bool("watch") || c.IsSet("interval") {
+				return haListWatch(c)
+			}
+			return withHA(c, func(ctx context.Context, h *starter.HAClient) error {
+				v, err := h.View(ctx)
+				if err != nil {
+					return err
+				}
+				if c.Bool("json") {
+					return printJSON(v)
+				}
+				starter.PrintHAList(os.Stdout, v)
+				return nil
+			})
+		}}
 }

@@ -1,10 +1,10 @@
 // Command pigwf runs PostgreSQL runbooks as durable Temporal workflows.
 //
 // One file per command (dev.go, lab.go, worker.go, start.go, status.go, list.go, approve.go,
-// pending.go, inventory.go, ha.go, backup.go, restorepoint.go, chatops.go, keys.go: keys and
-// approvals); main.go holds the app and the helpers every command shares, among them
-// temporalClient, the one way a command reaches Temporal; connection.go the global flags of that
-// connection (address, namespace, TLS, API key).
+// pending.go, inventory.go, ha.go with ha_history.go and ha_watch.go, backup.go, restorepoint.go,
+// chatops.go, keys.go: keys and approvals); main.go holds the app and the helpers every command
+// shares, among them temporalClient, the one way a command reaches Temporal; connection.go the
+// global flags of that connection (address, namespace, TLS, API key).
 package main
 
 import (

@@ -33,3 +33,19 @@ func (e *LeaderConflictError) Error() string {
 }
 
 func (e *LeaderConflictError) Unwrap() error { return ErrLeaderChanged }
+
+// KeyError is a value Load could not decode, one per key in Snapshot.Problems: a caller that
+// needs one key (`pigwf ha history` the history key) tells its problem from the others' by Kind.
+type KeyError struct {
+	Key      string
+	Kind     KeyKind
+	Member   string // for KindMember
+	Revision int64  // the value's mod revision
+	Err      error
+}
+
+func (e *KeyError) Error() string {
+	return fmt.Sprintf("dcs key %s at revision %d: %v", e.Key, e.Revision, e.Err)
+}
+
+func (e *KeyError) Unwrap() error { return e.Err }

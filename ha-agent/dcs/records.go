@@ -179,7 +179,7 @@ type Snapshot struct {
 	Pause      *Versioned[PauseRecord]
 	History    *Versioned[[]HistoryEntry]
 	Failsafe   *Versioned[FailsafeRecord]
-	// Problems lists values that did not decode. A malformed leader key
+	// Problems lists values that did not decode, each a *KeyError. A malformed leader key
 	// is still returned (zero Value, real revisions) so it is judged by
 	// staleness and can be replaced by CAS, never silently treated as absent.
 	Problems []error

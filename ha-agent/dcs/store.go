@@ -81,7 +81,7 @@ func (s *Store) Load(ctx context.Context) (*Snapshot, error) {
 	for _, kv := range resp.Kvs {
 		kind, member := s.classify(kv.Key)
 		fail := func(err error) {
-			snap.Problems = append(snap.Problems, fmt.Errorf("dcs key %s at revision %d: %w", kv.Key, kv.ModRevision, err))
+			snap.Problems = append(snap.Problems, &KeyError{Key: string(kv.Key), Kind: kind, Member: member, Revision: kv.ModRevision, Err: err})
 		}
 		switch kind {
 		case KindLeader:

@@ -59,6 +59,10 @@ func testLoad(t *testing.T, url string) {
 	if snap.Leader == nil || snap.Leader.ModRevision == 0 || len(snap.Problems) != 1 {
 		t.Errorf("malformed leader: leader %+v problems %v", snap.Leader, snap.Problems)
 	}
+	var ke *KeyError
+	if len(snap.Problems) != 1 || !errors.As(snap.Problems[0], &ke) || ke.Kind != KindLeader || ke.Key != s.Key(KeyLeader) || ke.Revision != snap.Leader.ModRevision {
+		t.Errorf("malformed leader: problem %#v, want a *KeyError of the leader key at its revision", ke)
+	}
 	if snap.Revision < snap.Leader.ModRevision {
 		t.Errorf("snapshot revision %d older than its leader key %d", snap.Revision, snap.Leader.ModRevision)
 	}
