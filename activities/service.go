@@ -28,7 +28,22 @@ const (
 	ServiceConfigPath = "/etc/haproxy/haproxy.cfg"
 	// ServiceRunDir holds HAProxy's admin socket and, where no systemd runs it, its pid file.
 	ServiceRunDir = "/var/lib/pigwf/haproxy"
+	// ServiceBootPath is the boot service that runs HAProxy on a host without systemd.
+	ServiceBootPath = "/etc/pigwf/boot.d/60-haproxy"
 )
+
+// ServiceBootScript is the boot service that runs HAProxy where no systemd does: master-worker
+// mode in the foreground (reloaded by SIGUSR2 to the master), the master's pid in
+// ServiceRunDir/haproxy.pid (-p writes none in the foreground), and as many descriptors as
+// the host allows (HAProxy sizes its connection limit from them).
+func ServiceBootScript() string {
+	return `#!/bin/sh
+# managed by pigwf pg-service: runs HAProxy at host start (this host has no systemd); master-worker mode, reloaded by SIGUSR2
+mkdir -p ` + ServiceRunDir + `; echo $$ > ` + ServiceRunDir + `/haproxy.pid
+ulimit -n $(ulimit -Hn) 2>/dev/null
+exec haproxy -W -db -f ` + ServiceConfigPath + ` >> /var/log/pigwf/haproxy.log 2>&1
+`
+}
 
 // ServiceInput is one member's HAProxy: the cluster's services (the same on every member) and
 // the node it runs on.
@@ -71,7 +86,9 @@ func (a *Activities) PGService(ctx context.Context, in ServiceInput) (StepResult
 		shellVar{"conf", ServiceConfigPath},
 		shellVar{"want", strings.TrimSuffix(text, "\n")},
 		shellVar{"rundir", ServiceRunDir},
-		shellVar{"ports", strings.Join(ports, " ")})
+		shellVar{"ports", strings.Join(ports, " ")},
+		shellVar{"boot", ServiceBootPath},
+		shellVar{"bwant", strings.TrimSuffix(ServiceBootScript(), "\n")})
 	res, err := a.runStep(ctx, in.Node, StepService, script, nil)
 	for _, s := range skipped {
 		res.Notes = append(res.Notes, "service "+s+" selects no member: left out")

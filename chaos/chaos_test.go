@@ -184,6 +184,10 @@ func TestChaos(t *testing.T) {
 		b.Reset()
 		WriteComparison(&b, pigwfSums, patroniSums, "Patroni")
 		say("%s", b.String())
+		say("ratio of median client RTOs through HAProxy (pigwf: pg-service; Patroni: Pigsty's service defaults; same run):")
+		b.Reset()
+		WriteClientComparison(&b, pigwfSums, patroniSums, "Patroni")
+		say("%s", b.String())
 	}
 	say("==============================================")
 }
@@ -217,15 +221,32 @@ func startIncarnation(t *testing.T, sys System, db DB, firstID int64) *incarnati
 	go func() { defer wg.Done(); w.Run(runCtx) }()
 	go func() { defer wg.Done(); p.Run(runCtx) }()
 	inc := &incarnation{sys: sys, runner: &Runner{Sys: sys, Addrs: addrs, Mon: mon, W: w, P: p}}
+	if port := sys.ServicePort(); port != 0 {
+		// The client through the access layer: its ids far above the direct writer's.
+		svc := db
+		svc.Port = port
+		sw := NewServiceWriter(svc, addrs, addrs, DefaultWriterConfig(), max(firstID, maxID)+serviceIDOffset)
+		inc.runner.SW = sw
+		wg.Add(1)
+		go func() { defer wg.Done(); sw.Run(runCtx) }()
+	}
 	inc.stop = func() { cancel(); wg.Wait(); mon.Close() }
 	return inc
 }
 
+// serviceIDOffset keeps the service writer's ids apart from the direct writer's.
+const serviceIDOffset = 1 << 40
+
 func (inc *incarnation) note() string {
 	attempts, acked, timeouts, cancels := inc.runner.W.Stats()
 	rounds, perNode := inc.runner.P.Rounds()
-	return fmt.Sprintf("writer: %d attempts, %d acknowledged, %d timed out, %d successes carrying the sync-cancel notice (not counted); probe: %d rounds, acknowledged probe writes per node %v",
+	s := fmt.Sprintf("writer: %d attempts, %d acknowledged, %d timed out, %d successes carrying the sync-cancel notice (not counted); probe: %d rounds, acknowledged probe writes per node %v",
 		attempts, acked, timeouts, cancels, rounds, perNode)
+	if sw := inc.runner.SW; sw != nil {
+		attempts, acked, timeouts, cancels := sw.Stats()
+		s += fmt.Sprintf("; writer through HAProxy: %d attempts, %d acknowledged, %d timed out, %d with the sync-cancel notice", attempts, acked, timeouts, cancels)
+	}
+	return s
 }
 
 // runTrials runs every fault n times on clusters made by setup (called again when a trial left
@@ -251,6 +272,11 @@ func runTrials(t *testing.T, setup func(incarnation int) (System, DB, error), fa
 		if err := writeAcks(inc.runner.W.Acks(), filepath.Join(dir, "acks.csv")); err != nil {
 			notes = append(notes, "writing the acknowledged writes: "+err.Error())
 		}
+		if sw := inc.runner.SW; sw != nil {
+			if err := writeAcks(sw.Acks(), filepath.Join(dir, "acks-service.csv")); err != nil {
+				notes = append(notes, "writing the acknowledged writes through HAProxy: "+err.Error())
+			}
+		}
 		if err := copyLogs(sys, dir); err != nil {
 			notes = append(notes, "copying logs: "+err.Error())
 		} else {
@@ -270,7 +296,7 @@ func runTrials(t *testing.T, setup func(incarnation int) (System, DB, error), fa
 				// the cluster is broken (an earlier trial failed and says why): rebuild it
 				say("%s", TrialLine(tr))
 				say("    the cluster is broken; rebuilding it so the remaining trials can run")
-				next := inc.runner.W.next.Load()
+				next := max(inc.runner.W.next.Load(), swNext(inc.runner))
 				finish()
 				number++
 				if sys, db, err = setup(number); err != nil {
@@ -501,4 +527,13 @@ func machineFacts() []string {
 		"kernel " + read("/proc/sys/kernel/osrelease") + ", " + read("/etc/debian_version") + " (Debian)",
 		"PostgreSQL: " + version("/usr/lib/postgresql/15/bin/postgres", "--version") + "; etcd: " + version("/usr/bin/etcd", "--version") + "; Go " + runtime.Version(),
 	}
+}
+
+// swNext is where the service writer's ids stand (0 without one), so a rebuilt cluster's
+// writers start past every id acknowledged before.
+func swNext(r *Runner) int64 {
+	if r.SW == nil {
+		return 0
+	}
+	return r.SW.next.Load()
 }

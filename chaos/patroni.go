@@ -325,6 +325,10 @@ func SetupPatroni(ctx context.Context, st *lab.Status, s PatroniSettings, versio
 		return nil, fmt.Errorf("the Patroni cluster did not become healthy: %w\n%s", err, p.Diagnostics([]int{1, 2, 3}))
 	}
 	logf("patroni: 3 members healthy (1 primary, 2 streaming, 1 sync) %.1f s after the first start", time.Since(t0).Seconds())
+	if err := pigstyHAProxy(ctx, st, p.memberName, patroniRESTPort); err != nil {
+		return nil, err
+	}
+	logf("patroni: HAProxy with Pigsty's default services and check settings on every node")
 	return p, nil
 }
 
@@ -382,6 +386,9 @@ func addrsOf(st *lab.Status) []string {
 
 // Name implements System.
 func (p *Patroni) Name() string { return "patroni" }
+
+// ServicePort implements System: HAProxy's primary service with Pigsty's defaults.
+func (p *Patroni) ServicePort() int { return ServicePort }
 
 // Lab implements System.
 func (p *Patroni) Lab() *lab.Status { return p.st }

@@ -66,10 +66,15 @@ type nodeConn struct {
 	addr    string
 	appName string
 	connTO  time.Duration
+	// resolve: addr is a proxy (an HAProxy service port), so each new connection asks
+	// PostgreSQL which server it reached (inet_server_addr); a proxied connection stays on its
+	// server for its life.
+	resolve bool
 
-	mu     sync.Mutex // guards conn and opened
+	mu     sync.Mutex // guards conn, opened and server
 	conn   *pgx.Conn
 	opened time.Time // when conn was established: a backend older than a fault may outlive it
+	server string    // with resolve: the server's address the connection reached
 	// notices counts syncCancelNotice warnings received on this connection; a command compares
 	// it before and after.
 	notices atomic.Int64
@@ -110,8 +115,23 @@ func (c *nodeConn) get(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to %s: %w", c.addr, err)
 	}
-	c.conn, c.opened = conn, time.Now()
+	opened := time.Now()
+	server := ""
+	if c.resolve {
+		if err := conn.QueryRow(dctx, "SELECT host(inet_server_addr())").Scan(&server); err != nil {
+			_ = conn.Close(context.Background())
+			return nil, fmt.Errorf("while asking %s which server it reached: %w", c.addr, err)
+		}
+	}
+	c.conn, c.opened, c.server = conn, opened, server
 	return conn, nil
+}
+
+// serverAddr is the address of the server the current connection reached (resolve only).
+func (c *nodeConn) serverAddr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.server
 }
 
 // drop closes the connection (a broken or timed-out one) so the next use dials again.

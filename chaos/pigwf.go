@@ -117,6 +117,12 @@ func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string
 			tailFile(filepath.Join(home, "worker.log"), 30), p.Diagnostics([]int{1, 2, 3}))
 	}
 	logf("pigwf: pg-cluster-create took %.1f s (synchronous mode)", p.CreateTook.Seconds())
+	start = time.Now()
+	out, err = env.Pigwf(t, home, "start", "pg-service", "--cluster", cl.Name, "--inventory", invPath, "--wait")
+	if err != nil {
+		return nil, fmt.Errorf("pigwf start pg-service: %w\n%s", err, out)
+	}
+	logf("pigwf: pg-service (HAProxy on every member, Pigsty's services) took %.1f s", time.Since(start).Seconds())
 
 	ctx := context.Background()
 	ecfg, err := etcdConfig(st, st.Etcd)
@@ -162,6 +168,9 @@ func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string
 	}
 	return p, nil
 }
+
+// ServicePort implements System: pg-service's primary service.
+func (p *Pigwf) ServicePort() int { return ServicePort }
 
 // Name implements System.
 func (p *Pigwf) Name() string {

@@ -18,6 +18,9 @@ type Summary struct {
 
 	Acked                  int // trials in which a write was acknowledged after the fault
 	RTOMin, RTOMed, RTOMax time.Duration
+	// Client*: through the access layer (HAProxy's primary port), in the same trials.
+	ClientAcked                     int
+	ClientMin, ClientMed, ClientMax time.Duration
 
 	LeaderChanged int
 	MovedAgain    int // trials with a second, unplanned leader change
@@ -35,7 +38,7 @@ type Summary struct {
 // Summarize aggregates trials of one fault on one system.
 func Summarize(system string, f FaultInfo, trials []*Trial) Summary {
 	s := Summary{System: system, Fault: f}
-	var rtos, backs, healthy, gaps []time.Duration
+	var rtos, backs, healthy, gaps, clients []time.Duration
 	for _, t := range trials {
 		if !t.Injected() {
 			s.NotRun++
@@ -49,6 +52,10 @@ func Summarize(system string, f FaultInfo, trials []*Trial) Summary {
 			s.Acked++
 			rtos = append(rtos, t.RTO)
 			gaps = append(gaps, t.Gap)
+		}
+		if t.ClientAcked {
+			s.ClientAcked++
+			clients = append(clients, t.ClientRTO)
 		}
 		if t.LeaderChanged {
 			s.LeaderChanged++
@@ -70,6 +77,7 @@ func Summarize(system string, f FaultInfo, trials []*Trial) Summary {
 		}
 	}
 	s.RTOMin, s.RTOMed, s.RTOMax = minMedMax(rtos)
+	s.ClientMin, s.ClientMed, s.ClientMax = minMedMax(clients)
 	s.BackMin, s.BackMed, s.BackMax = minMedMax(backs)
 	_, s.HealthyMed, _ = minMedMax(healthy)
 	_, s.GapMed, _ = minMedMax(gaps)
@@ -99,13 +107,20 @@ func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
 // WriteTable writes one row per summary.
 func WriteTable(w io.Writer, sums []Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "system\tfault\ttrials\tRTO min/median/max (s)\twrite gap median (s)\tleader moved\tmoved again\tlost acked\t2 writable\told primary back\tback in min/median/max (s)\thealthy in median (s)\tfailed trials")
+	fmt.Fprintln(tw, "system\tfault\ttrials\tRTO min/median/max (s)\tclient RTO via HAProxy min/median/max (s)\twrite gap median (s)\tleader moved\tmoved again\tlost acked\t2 writable\told primary back\tback in min/median/max (s)\thealthy in median (s)\tfailed trials")
 	for _, s := range sums {
 		rto := "-"
 		if s.Acked > 0 {
 			rto = fmt.Sprintf("%s / %s / %s", secs(s.RTOMin), secs(s.RTOMed), secs(s.RTOMax))
 			if s.Acked < s.Trials {
 				rto += fmt.Sprintf(" (%d of %d)", s.Acked, s.Trials)
+			}
+		}
+		client := "-"
+		if s.ClientAcked > 0 {
+			client = fmt.Sprintf("%s / %s / %s", secs(s.ClientMin), secs(s.ClientMed), secs(s.ClientMax))
+			if s.ClientAcked < s.Trials {
+				client += fmt.Sprintf(" (%d of %d)", s.ClientAcked, s.Trials)
 			}
 		}
 		back, backIn := "n/a", "-"
@@ -127,8 +142,8 @@ func WriteTable(w io.Writer, sums []Summary) {
 		if s.NotRun > 0 {
 			trials += fmt.Sprintf(" (+%d not run)", s.NotRun)
 		}
-		fmt.Fprintf(tw, "%s\t(%d) %s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\n",
-			s.System, s.Fault.Number, s.Fault.Kind, trials, rto, gap, s.LeaderChanged, s.Trials, s.MovedAgain, s.Lost, s.SplitBrains, back, backIn, healthy, s.Failed)
+		fmt.Fprintf(tw, "%s\t(%d) %s\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\n",
+			s.System, s.Fault.Number, s.Fault.Kind, trials, rto, client, gap, s.LeaderChanged, s.Trials, s.MovedAgain, s.Lost, s.SplitBrains, back, backIn, healthy, s.Failed)
 	}
 	tw.Flush()
 }
@@ -136,6 +151,7 @@ func WriteTable(w io.Writer, sums []Summary) {
 // Legend explains the table's columns.
 var Legend = []string{
 	"RTO: fault injection → first write acknowledged whose attempt started after it (on the faulted node, only on a connection opened after it: a killed postmaster's orphaned backends may finish a commit or two); for (4) and (5) the longest stretch without an acknowledged write in the 5 s after the fault (extended until writes flow again)",
+	"client RTO: the same through the access layer, as an application sees it: a second writer connects to HAProxy's primary service port on every node (like a client given the HAProxy addresses) and the first write PostgreSQL acknowledges through it counts, measured before the fault is lifted; pigwf: pg-service's HAProxy (checks every 100 ms, rise 1, fall 2); Patroni: HAProxy with Pigsty's service defaults (inter 3s fastinter 1s downinter 5s rise 3 fall 3) on Patroni's REST API",
 	"write gap: the last acknowledged write before that first write → that write (a switchover's old primary keeps writing for a while after the request)",
 	"leader moved: trials whose first write after the fault came from another node; moved again: trials with a second, unplanned leader change before the cluster was healthy again",
 	"lost acked: acknowledged ids missing on the primary after the trial (every id acknowledged so far is read back each time); 2 writable: probe rounds (every ~20 ms, a write on every node at once) in which two or more nodes acknowledged",
@@ -157,6 +173,16 @@ func WriteGoals(w io.Writer, sums []Summary) {
 			verdict = "met"
 		}
 		fmt.Fprintf(w, "  (%d) %-12s median RTO %s s < 1 s: %s\n", s.Fault.Number, s.Fault.Kind, secs(s.RTOMed), verdict)
+		if s.ClientAcked > 0 || s.Acked > 0 {
+			cv := "NOT MET"
+			switch {
+			case s.ClientAcked == 0:
+				cv = "NOT MEASURED"
+			case s.ClientMed < time.Second:
+				cv = "met"
+			}
+			fmt.Fprintf(w, "  (%d) %-12s median client RTO through HAProxy %s s < 1 s: %s\n", s.Fault.Number, s.Fault.Kind, secs(s.ClientMed), cv)
+		}
 	}
 }
 
@@ -186,28 +212,38 @@ func TLSVerdicts(tls, plain []Summary, budget float64) []string {
 
 // WriteComparison writes the ratio of median RTOs (anchor / pigwf) for the faults both ran.
 func WriteComparison(w io.Writer, pigwf, anchor []Summary, anchorName string) {
+	writeRatios(w, pigwf, anchor, anchorName, "median RTO", func(s Summary) (time.Duration, bool) { return s.RTOMed, s.Acked > 0 })
+}
+
+// WriteClientComparison writes the ratio of median client RTOs through HAProxy (anchor / pigwf).
+func WriteClientComparison(w io.Writer, pigwf, anchor []Summary, anchorName string) {
+	writeRatios(w, pigwf, anchor, anchorName, "median client RTO", func(s Summary) (time.Duration, bool) { return s.ClientMed, s.ClientAcked > 0 })
+}
+
+func writeRatios(w io.Writer, pigwf, anchor []Summary, anchorName, what string, pick func(Summary) (time.Duration, bool)) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "fault\tpigwf median RTO (s)\t%s median RTO (s)\t%s / pigwf\n", anchorName, anchorName)
+	fmt.Fprintf(tw, "fault\tpigwf %s (s)\t%s %s (s)\t%s / pigwf\n", what, anchorName, what, anchorName)
+	orDash := func(s Summary) string {
+		if d, ok := pick(s); ok {
+			return secs(d)
+		}
+		return "-"
+	}
 	for _, a := range anchor {
 		for _, p := range pigwf {
 			if p.Fault.Kind != a.Fault.Kind {
 				continue
 			}
 			ratio := "-"
-			if p.Acked > 0 && a.Acked > 0 && p.RTOMed > 0 {
-				ratio = fmt.Sprintf("%.1f×", a.RTOMed.Seconds()/p.RTOMed.Seconds())
+			pd, pok := pick(p)
+			ad, aok := pick(a)
+			if pok && aok && pd > 0 {
+				ratio = fmt.Sprintf("%.1f×", ad.Seconds()/pd.Seconds())
 			}
-			fmt.Fprintf(tw, "(%d) %s\t%s\t%s\t%s\n", a.Fault.Number, a.Fault.Kind, medOrDash(p), medOrDash(a), ratio)
+			fmt.Fprintf(tw, "(%d) %s\t%s\t%s\t%s\n", a.Fault.Number, a.Fault.Kind, orDash(p), orDash(a), ratio)
 		}
 	}
 	tw.Flush()
-}
-
-func medOrDash(s Summary) string {
-	if s.Acked == 0 {
-		return "-"
-	}
-	return secs(s.RTOMed)
 }
 
 // TrialLine is the one-line account of a trial printed as the suite runs.
@@ -222,6 +258,9 @@ func TrialLine(t *Trial) string {
 		fmt.Fprintf(&b, " → n%d  RTO %s s (write gap %s s from t0%+.3fs)", t.NewPrimary, secs(t.RTO), secs(t.Gap), t.LastOld.Seconds())
 	} else {
 		b.WriteString(" → no write")
+	}
+	if t.ClientAcked {
+		fmt.Fprintf(&b, "; client RTO via HAProxy %s s (n%d)", secs(t.ClientRTO), t.ClientNode)
 	}
 	if t.LeaderChanged {
 		b.WriteString("  leader moved")

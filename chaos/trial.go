@@ -80,6 +80,8 @@ type System interface {
 	LogFiles() []string
 	// Settings describe the system's HA configuration for the report.
 	Settings() []string
+	// ServicePort is the access layer's primary service port on every node (0: none).
+	ServicePort() int
 }
 
 // Trial is the outcome of one fault injection.
@@ -94,6 +96,11 @@ type Trial struct {
 
 	Acked bool          // a write was acknowledged after the fault
 	RTO   time.Duration // fault injection → first write acknowledged that started after it
+	// Client*: the same through the access layer (the service writer, through HAProxy's primary
+	// port), measured before the fault is lifted; ClientRTO is the write unavailability for (4)/(5).
+	ClientAcked bool
+	ClientRTO   time.Duration
+	ClientNode  int // the node whose PostgreSQL took the client's first write
 	// Gap is the write unavailability: for failover faults, the first write after the fault
 	// minus the last one before it (which may come after t0: a switchover's old primary keeps
 	// writing until it demotes); for (4)/(5), the longest stretch without a write after t0.
@@ -131,6 +138,9 @@ type Runner struct {
 	Addrs []string
 	Mon   *Monitor
 	W     *Writer
+	// SW writes through the system's access layer (HAProxy's primary port on every node); nil
+	// when the system has none.
+	SW *Writer
 	P     *Probe
 	Log   func(format string, args ...any)
 
@@ -174,9 +184,17 @@ func (r *Runner) RunTrial(ctx context.Context, kind FaultKind, n int) *Trial {
 	}
 	p := h.Primary
 	tr.OldPrimary = p
-	if err := r.waitWriterOn(ctx, p, 15*time.Second); err != nil {
+	if err := r.waitWriterOn(ctx, r.W, p, 15*time.Second); err != nil {
 		tr.Errs = append(tr.Errs, "before the fault: "+err.Error())
 		return tr
+	}
+	if r.SW != nil {
+		// HAProxy's checks must have settled on p (with Pigsty's check settings a new primary
+		// is in service ~10 s after it answers 200).
+		if err := r.waitWriterOn(ctx, r.SW, p, 45*time.Second); err != nil {
+			tr.Errs = append(tr.Errs, "before the fault, through the access layer: "+err.Error())
+			return tr
+		}
 	}
 
 	// Everything that takes time happens before t0: the injection itself is one call.
@@ -270,6 +288,15 @@ func (r *Runner) RunTrial(ctx context.Context, kind FaultKind, n int) *Trial {
 	} else {
 		tr.Errs = append(tr.Errs, fmt.Sprintf("no write acknowledged within %s of the fault", ackAfterFault))
 	}
+	if r.SW != nil && info.Failover {
+		// Through the access layer, still under the fault: a client sees the failover once
+		// HAProxy has marked the new primary up (and cut the old one's sessions).
+		if sack, sok := r.SW.FirstAckAfter(ctx, tr.T0, freshOn, ackAfterFault); sok {
+			tr.ClientAcked, tr.ClientRTO, tr.ClientNode = true, sack.At.Sub(tr.T0), sack.Node
+		} else {
+			tr.Errs = append(tr.Errs, fmt.Sprintf("no write acknowledged through the access layer within %s of the fault", ackAfterFault))
+		}
+	}
 	if ok && !info.Failover {
 		// No failover expected: what counts is the longest stretch without an acknowledged
 		// write from the fault on, over a window long enough for a fence (or a failover) to
@@ -278,11 +305,23 @@ func (r *Runner) RunTrial(ctx context.Context, kind FaultKind, n int) *Trial {
 		case <-ctx.Done():
 		case <-time.After(time.Until(tr.T0.Add(noFailoverWindow))):
 		}
-		if err := r.waitWriterFresh(ctx, ackAfterFault); err != nil {
+		if err := r.waitFresh(ctx, r.W, ackAfterFault); err != nil {
 			tr.Errs = append(tr.Errs, err.Error())
 		}
-		gap, began := r.W.MaxGap(tr.T0, time.Now())
+		now := time.Now()
+		gap, began := r.W.MaxGap(tr.T0, now)
 		tr.RTO, tr.Gap, tr.LastOld = gap, gap, began.Sub(tr.T0)
+		if r.SW != nil {
+			if err := r.waitFresh(ctx, r.SW, ackAfterFault); err != nil {
+				tr.Errs = append(tr.Errs, "through the access layer: "+err.Error())
+			} else {
+				tr.ClientAcked = true
+				tr.ClientRTO, _ = r.SW.MaxGap(tr.T0, time.Now())
+				if last, ok := r.SW.LastAck(); ok {
+					tr.ClientNode = last.Node
+				}
+			}
+		}
 		if last, ok := r.W.LastAck(); ok {
 			tr.NewPrimary = last.Node
 			tr.LeaderChanged = last.Node != p
@@ -362,11 +401,11 @@ func joinDetail(a, b string) string {
 	return a + "; " + b
 }
 
-// waitWriterOn waits until the writer's latest acknowledgement is fresh and from node p.
-func (r *Runner) waitWriterOn(ctx context.Context, p int, timeout time.Duration) error {
+// waitWriterOn waits until w's latest acknowledgement is fresh and from node p.
+func (r *Runner) waitWriterOn(ctx context.Context, w *Writer, p int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		a, ok := r.W.LastAck()
+		a, ok := w.LastAck()
 		if ok && a.Node == p && time.Since(a.At) < 300*time.Millisecond {
 			return nil
 		}
@@ -381,11 +420,11 @@ func (r *Runner) waitWriterOn(ctx context.Context, p int, timeout time.Duration)
 	}
 }
 
-// waitWriterFresh waits until the writer's latest acknowledgement (on any node) is fresh.
-func (r *Runner) waitWriterFresh(ctx context.Context, timeout time.Duration) error {
+// waitFresh waits until w's latest acknowledgement (on any node) is fresh.
+func (r *Runner) waitFresh(ctx context.Context, w *Writer, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if a, ok := r.W.LastAck(); ok && time.Since(a.At) < 100*time.Millisecond {
+		if a, ok := w.LastAck(); ok && time.Since(a.At) < 100*time.Millisecond {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -405,6 +444,9 @@ func (r *Runner) checkLost(ctx context.Context, cur int, tr *Trial) error {
 		r.lostSeen = map[int64]bool{}
 	}
 	acks := r.W.Acks()
+	if r.SW != nil {
+		acks = append(acks, r.SW.Acks()...)
+	}
 	missing, err := r.Mon.Missing(ctx, cur, ackIDs(acks))
 	if err != nil {
 		return err

@@ -47,6 +47,9 @@ func DefaultWriterConfig() WriterConfig {
 type Writer struct {
 	cfg   WriterConfig
 	nodes []*writerNode
+	// nodeOf maps a server address to its lab node (1-based) for a writer through a proxy:
+	// its acknowledgements name the PostgreSQL node that took the write, not the proxy.
+	nodeOf map[string]int
 	next  atomic.Int64
 	pref  atomic.Int32 // index into nodes of the node that last acknowledged
 
@@ -61,6 +64,25 @@ type writerNode struct {
 	index int // 1-based lab node
 	conn  *nodeConn
 	busy  atomic.Bool
+}
+
+// NewServiceWriter makes a writer through proxies (an HAProxy service port on each of proxies,
+// like a client given several HAProxy addresses): it tries them as NewWriter tries nodes, and
+// each acknowledgement names the lab node (nodeAddrs[i-1]) whose PostgreSQL took the write.
+// db.Port is the service port. Its ids start after firstID; keep them apart from another
+// writer's on the same table.
+func NewServiceWriter(db DB, proxies, nodeAddrs []string, cfg WriterConfig, firstID int64) *Writer {
+	w := &Writer{cfg: cfg, ackSignal: make(chan struct{}), nodeOf: map[string]int{}}
+	for i, a := range proxies {
+		c := newNodeConn(db, a, "chaos-service-writer", cfg.ConnectTimeout)
+		c.resolve = true
+		w.nodes = append(w.nodes, &writerNode{index: i + 1, conn: c})
+	}
+	for i, a := range nodeAddrs {
+		w.nodeOf[a] = i + 1
+	}
+	w.next.Store(firstID)
+	return w
 }
 
 // NewWriter makes a writer for nodes (lab node i at addrs[i-1]); ids start after firstID.
@@ -173,7 +195,12 @@ func (w *Writer) attempt(ctx context.Context, n *writerNode) bool {
 	id := w.next.Add(1)
 	w.attempts.Add(1)
 	started := time.Now()
-	opened, err := n.conn.execOn(ctx, w.cfg.CommitTimeout, "INSERT INTO chaos_ack (id, node) VALUES ($1, $2)", id, n.index)
+	// node: the lab node written to, or for a writer through proxies minus the proxy's index
+	node := n.index
+	if w.nodeOf != nil {
+		node = -n.index
+	}
+	opened, err := n.conn.execOn(ctx, w.cfg.CommitTimeout, "INSERT INTO chaos_ack (id, node) VALUES ($1, $2)", id, node)
 	if err != nil {
 		switch {
 		case errors.Is(err, errSyncCancelled):
@@ -184,8 +211,12 @@ func (w *Writer) attempt(ctx context.Context, n *writerNode) bool {
 		return false
 	}
 	at := time.Now()
+	acked := n.index
+	if w.nodeOf != nil {
+		acked = w.nodeOf[n.conn.serverAddr()] // 0: a server that is no lab node
+	}
 	w.mu.Lock()
-	w.acks = append(w.acks, Ack{ID: id, Node: n.index, Conn: opened, Started: started, At: at})
+	w.acks = append(w.acks, Ack{ID: id, Node: acked, Conn: opened, Started: started, At: at})
 	close(w.ackSignal)
 	w.ackSignal = make(chan struct{})
 	w.mu.Unlock()

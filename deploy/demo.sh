@@ -60,6 +60,7 @@ fi
 
 "$BIN/pigwf" start node-init --cluster pg-test --wait
 "$BIN/pigwf" start pg-cluster-create --cluster pg-test --wait
+"$BIN/pigwf" start pg-service --cluster pg-test --wait
 "$BIN/pigwf" ha list --cluster pg-test
 cat <<MSG
 
@@ -68,6 +69,8 @@ demo: done. Look at the runs in the Temporal Web UI:
   bin/pigwf status pg-cluster-create/pg-test               # the same from the terminal
   bin/pigwf start pg-cluster-create --cluster pg-test --wait  # again: every step unchanged
   PGPASSWORD=DBUser.Meta psql -h 10.213.0.11 -U dbuser_meta meta   # the inventory's user and database
+  PGPASSWORD=DBUser.Meta psql -h 10.213.0.12 -p 5433 -U dbuser_meta meta   # through HAProxy: 5433 primary, 5434 replica (any member's address)
+  curl -s http://10.213.0.12:9101/stats                    # HAProxy's stats page (and /metrics)
   bin/pigwf start switchover --cluster pg-test --as alice --wait &   # then: bin/pigwf pending; bin/pigwf approve switchover/pg-test --by bob
                                                            # (four eyes: alice asked, so alice's own approval is refused)
 Temporal requires a client certificate; pigwf uses its own from $PIGWF_HOME, the temporal CLI needs them named:

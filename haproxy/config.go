@@ -111,6 +111,9 @@ func Render(c Config) (string, error) {
 		}
 	}
 	w("global")
+	// Server state changes (UP, DOWN, no server available) are logged at notice and above;
+	// one line per client connection (info) is not.
+	w("    log stderr format iso local0 notice")
 	if c.MaxConn > 0 {
 		w("    maxconn %d", c.MaxConn)
 	}
@@ -122,6 +125,7 @@ func Render(c Config) (string, error) {
 	w("")
 	w("defaults")
 	w("    mode tcp")
+	w("    log global")
 	w("    retries 1")
 	w("    option redispatch")
 	w("    timeout connect %s", ms(c.Timeouts.Connect))

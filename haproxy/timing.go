@@ -41,7 +41,7 @@ func PatroniSampleTiming() CheckTiming {
 // so one lost check packet does not cut a healthy primary's sessions. No slow start: a new
 // primary must take the whole load at once.
 func FastTiming() CheckTiming {
-	return CheckTiming{Inter: 100 * time.Millisecond, FastInter: 100 * time.Millisecond, DownInter: 200 * time.Millisecond, Rise: 1, Fall: 2, ShutdownSessions: true}
+	return CheckTiming{Inter: 100 * time.Millisecond, FastInter: 100 * time.Millisecond, DownInter: 50 * time.Millisecond, Rise: 1, Fall: 2, ShutdownSessions: true}
 }
 
 // Validate refuses timings HAProxy would misread or that cannot hold: intervals under 10 ms

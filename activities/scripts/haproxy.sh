@@ -3,7 +3,8 @@
 # not restarted: the new process takes the listening sockets from the old one, which keeps
 # serving its sessions until they end, so no connection is refused or cut.
 # Inputs: conf (config path), want (its content), rundir (pid file and admin socket),
-# ports (the ports that must listen afterwards, space-separated).
+# ports (the ports that must listen afterwards, space-separated), boot and bwant (the boot
+# service that runs HAProxy where no systemd does, and its content).
 command -v haproxy >/dev/null 2>&1 || fail "haproxy is not installed on this host: add haproxy to node_packages and run node-init (Debian package haproxy)"
 mkdir -p "$(dirname "$conf")" "$rundir"; chmod 700 "$rundir"
 reload=0
@@ -27,14 +28,6 @@ if [ -d /run/systemd/system ]; then
   if ! systemctl is-active -q haproxy; then systemctl start haproxy || fail "haproxy did not start: see journalctl -u haproxy"; changed "started haproxy"
   elif [ "$reload" = 1 ]; then systemctl reload haproxy || fail "haproxy did not reload: see journalctl -u haproxy"; changed "reloaded haproxy"; fi
 else
-  boot=/etc/pigwf/boot.d/60-haproxy
-  bwant="#!/bin/sh
-# managed by pigwf pg-service: runs HAProxy at host start (this host has no systemd); master-worker mode, reloaded by SIGUSR2
-# (the master is this shell's process: its pid goes in the pid file, which -p does not write in the foreground)
-mkdir -p $rundir; echo \$\$ > $rundir/haproxy.pid
-# HAProxy sizes its connection limit from the descriptors it may open (two per connection)
-ulimit -n \$(ulimit -Hn) 2>/dev/null
-exec haproxy -W -db -f $conf >> /var/log/pigwf/haproxy.log 2>&1"
   if [ "$(cat $boot 2>/dev/null)" != "$bwant" ]; then mkdir -p /etc/pigwf/boot.d /var/log/pigwf; printf '%s\n' "$bwant" > $boot; chmod 755 $boot; changed "wrote $boot"; fi
   master=$(cat "$rundir/haproxy.pid" 2>/dev/null | head -1)
   # A pid file from before a host restart may name another process now.
