@@ -42,6 +42,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperStaleLock(os.Args[1:]))
 	case "tls":
 		os.Exit(helperTLS(os.Args[1:]))
+	case "observe":
+		os.Exit(helperObserve(os.Args[1:]))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper")
 		os.Exit(2)

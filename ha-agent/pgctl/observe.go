@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
@@ -19,6 +20,21 @@ type ReplicationRow struct {
 	SyncState       string
 	FlushLSN        haagent.LSN
 	ReplayLSN       haagent.LSN
+	// Usename and ClientAddr ("" for a unix socket) say who streams; SyncPriority is its place
+	// in synchronous_standby_names (0: not named). The REST API shows them as Patroni does.
+	Usename      string
+	ClientAddr   string
+	SyncPriority int
+}
+
+// replicationColumns are the pg_stat_replication columns replicationRow reads, in its order:
+// the loop's probe and the API's live read select the same row.
+const replicationColumns = `application_name, state, sync_state, flush_lsn, replay_lsn, usename, client_addr, sync_priority`
+
+func replicationRow(row []*string) ReplicationRow {
+	prio, _ := strconv.Atoi(str(row[7]))
+	return ReplicationRow{ApplicationName: str(row[0]), State: str(row[1]), SyncState: str(row[2]),
+		FlushLSN: lsn(row[3]), ReplayLSN: lsn(row[4]), Usename: str(row[5]), ClientAddr: str(row[6]), SyncPriority: prio}
 }
 
 // Slot is one replication slot.
@@ -64,6 +80,18 @@ type Observation struct {
 	Stale     bool
 	ProbeErr  string
 	StartedAt time.Time // when the current postmaster was started (zero if not ours)
+
+	// What the REST API reports as Patroni does (/patroni, /metrics); no HA decision reads them.
+	// Known only while PostgreSQL answers (zero otherwise).
+	ServerVersion int       // server_version_num, e.g. 150004
+	PostmasterAt  time.Time // pg_postmaster_start_time()
+	// ReplayedAt is pg_last_xact_replay_timestamp(): the commit time of the last transaction a
+	// standby replayed (zero: none since it started).
+	ReplayedAt   time.Time
+	ReplayPaused bool // pg_is_wal_replay_paused() on a standby
+	// RestoreCommand: restore_command is set, so a standby that does not stream recovers from
+	// the archive (Patroni's replication_state "in archive recovery").
+	RestoreCommand bool
 }
 
 const probeSQL = `SELECT pg_is_in_recovery(),
@@ -74,9 +102,14 @@ const probeSQL = `SELECT pg_is_in_recovery(),
  CASE WHEN pg_is_in_recovery() THEN NULL
       ELSE ('x' || substr(pg_walfile_name(pg_current_wal_flush_lsn()), 1, 8))::bit(32)::bigint END,
  (SELECT system_identifier FROM pg_control_system()),
- (SELECT min_recovery_end_timeline FROM pg_control_recovery());
+ (SELECT min_recovery_end_timeline FROM pg_control_recovery()),
+ current_setting('server_version_num'),
+ extract(epoch FROM pg_postmaster_start_time()),
+ extract(epoch FROM pg_last_xact_replay_timestamp()),
+ CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END,
+ current_setting('restore_command') <> '';
 SELECT status, received_tli FROM pg_stat_wal_receiver;
-SELECT application_name, state, sync_state, flush_lsn, replay_lsn FROM pg_stat_replication;
+SELECT ` + replicationColumns + ` FROM pg_stat_replication;
 SELECT slot_name, slot_type, active FROM pg_replication_slots`
 
 // Observe reports the local PostgreSQL. It never blocks longer than ctx.
@@ -238,6 +271,9 @@ func (c *Controller) probeSQL(ctx context.Context, o *Observation) error {
 	o.PrimaryHost, o.PrimaryPort = hostPort(o.PrimaryConninfo)
 	o.CheckpointTimeline = u32(r[6])
 	o.Sysid = str(r[8])
+	o.ServerVersion, _ = strconv.Atoi(str(r[10]))
+	o.PostmasterAt, o.ReplayedAt = epoch(r[11]), epoch(r[12])
+	o.ReplayPaused, o.RestoreCommand = str(r[13]) == "t", str(r[14]) == "t"
 	for _, row := range res[1].Rows {
 		o.WALReceiverRunning = true
 		c.receivedTLI = max(c.receivedTLI, u32(row[1]))
@@ -248,10 +284,7 @@ func (c *Controller) probeSQL(ctx context.Context, o *Observation) error {
 		o.Timeline = u32(r[7])
 	}
 	for _, row := range res[2].Rows {
-		o.Replication = append(o.Replication, ReplicationRow{
-			ApplicationName: str(row[0]), State: str(row[1]), SyncState: str(row[2]),
-			FlushLSN: lsn(row[3]), ReplayLSN: lsn(row[4]),
-		})
+		o.Replication = append(o.Replication, replicationRow(row))
 	}
 	for _, row := range res[3].Rows {
 		o.Slots = append(o.Slots, Slot{Name: str(row[0]), Physical: str(row[1]) == "physical", Active: str(row[2]) == "t"})
@@ -272,6 +305,25 @@ func lsn(p *string) haagent.LSN {
 	}
 	l, _ := haagent.ParseLSN(*p)
 	return l
+}
+
+// epoch reads seconds since 1970 as extract(epoch FROM ...) prints them ("1714556400.123456",
+// exact to the microsecond, which a float64 would not keep); NULL is the zero time.
+func epoch(p *string) time.Time {
+	if p == nil {
+		return time.Time{}
+	}
+	whole, frac, _ := strings.Cut(*p, ".")
+	sec, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	frac = (frac + "000000000")[:9]
+	nsec, err := strconv.ParseInt(frac, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.Unix(sec, nsec).UTC()
 }
 
 func u32(p *string) uint32 {

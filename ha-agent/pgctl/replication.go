@@ -70,7 +70,7 @@ func (c *Controller) LiveReplication(ctx context.Context) ([]ReplicationRow, str
 	var ssn string
 	var flush haagent.LSN
 	err := c.withFreshConn(ctx, func(conn *pgwire.Conn) error {
-		res, err := conn.Query(ctx, `SELECT application_name, state, sync_state, flush_lsn, replay_lsn FROM pg_stat_replication;
+		res, err := conn.Query(ctx, `SELECT `+replicationColumns+` FROM pg_stat_replication;
 SELECT current_setting('synchronous_standby_names'), CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_flush_lsn() END`)
 		if err != nil {
 			return err
@@ -79,8 +79,7 @@ SELECT current_setting('synchronous_standby_names'), CASE WHEN pg_is_in_recovery
 			return errors.New("unexpected result shape")
 		}
 		for _, row := range res[0].Rows {
-			rows = append(rows, ReplicationRow{ApplicationName: str(row[0]), State: str(row[1]), SyncState: str(row[2]),
-				FlushLSN: lsn(row[3]), ReplayLSN: lsn(row[4])})
+			rows = append(rows, replicationRow(row))
 		}
 		ssn, flush = str(res[1].Rows[0][0]), lsn(res[1].Rows[0][1])
 		return nil
