@@ -204,7 +204,9 @@ func PrintHAList(w io.Writer, v HAView) {
 			host = fmt.Sprintf("%s:%d", m.Host, m.Port)
 		}
 		lag := ""
-		if m.Role != haagent.ClusterRoleLeader && m.LagBytes != nil {
+		if m.Lag != nil && !m.Lag.Known { // the member reports no WAL position (agents that say so)
+			lag = "unknown"
+		} else if m.Role != haagent.ClusterRoleLeader && m.LagBytes != nil {
 			lag = fmt.Sprintf("%d", *m.LagBytes/(1<<20))
 		} else if m.Role != haagent.ClusterRoleLeader {
 			lag = "unknown"

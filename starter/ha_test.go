@@ -22,14 +22,17 @@ import (
 func TestHAViewParsesTheAgentsClusterStatus(t *testing.T) {
 	lag0, lag2 := uint64(0), uint64(3<<20)
 	sent := haagent.ClusterStatus{
-		Cluster: "pg-test", Paused: true, Leader: "n1", Timeline: 3,
+		Cluster: "pg-test", Scope: "pg-test", Paused: true, Pause: true, Leader: "n1", Timeline: 3,
 		SynchronousStandbyNames: `FIRST 1 ("n2")`, SyncSource: "live: pg_stat_replication on n1, read during this request",
 		Members: []haagent.ClusterMember{
 			{Name: "n1", Host: "10.0.0.1", Port: 5432, Role: haagent.ClusterRoleLeader, State: "running", Timeline: 3, LagBytes: &lag0,
 				APIURL: "http://10.0.0.1:8008"},
 			{Name: "n2", Host: "10.0.0.2", Port: 5433, Role: haagent.ClusterRoleSyncStandby, State: "streaming", Timeline: 3, LagBytes: &lag2,
-				APIURL: "http://10.0.0.2:8008", Tags: haagent.ClusterTags{NoFailover: true, NoSync: true}, Note: "a note"},
+				Lag: haagent.KnownLag(lag2), APIURL: "http://10.0.0.2:8008", Note: "a note",
+				Tags: haagent.ClusterTags{NoFailover: true, NoSync: true, NoLoadBalance: true, Custom: map[string]string{"dc": "east"}}},
+			{Name: "n3", Host: "10.0.0.3", Role: haagent.ClusterRoleReplica, State: "stopped", LagBytes: &lag2, Lag: &haagent.Lag{}},
 		},
+		ScheduledSwitchover: &haagent.ScheduledSwitchover{At: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), From: "n1", To: "n2"},
 	}
 	body, err := json.MarshalIndent(sent, "", "  ") // as the agent writes it
 	if err != nil {
@@ -52,7 +55,8 @@ func TestHAViewParsesTheAgentsClusterStatus(t *testing.T) {
 	}
 	var out strings.Builder
 	PrintHAList(&out, v)
-	for _, want := range []string{"Cluster: pg-test (7289263672843878470)", "| n2     | 10.0.0.2:5433 | Sync Standby | streaming |  3 |         3 |", "Maintenance mode: on"} {
+	for _, want := range []string{"Cluster: pg-test (7289263672843878470)", "| n2     | 10.0.0.2:5433 | Sync Standby | streaming |  3 |         3 |",
+		"| n3     | 10.0.0.3      | Replica      | stopped   |    |   unknown |", "Maintenance mode: on"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("pigwf ha list lacks %q:\n%s", want, out.String())
 		}

@@ -25,7 +25,10 @@ func (a *Agent) handleCluster(w http.ResponseWriter, r *http.Request) {
 
 // clusterStatus is GET /cluster's answer from snapshot s at now.
 func (a *Agent) clusterStatus(ctx context.Context, s snapshot, now time.Duration) (haagent.ClusterStatus, error) {
-	out := haagent.ClusterStatus{Cluster: a.cfg.Cluster, Paused: s.view.Paused}
+	out := haagent.ClusterStatus{Cluster: a.cfg.Cluster, Scope: a.cfg.Cluster, Paused: s.view.Paused, Pause: s.view.Paused}
+	if f := s.view.Failover; f != nil && !f.ScheduledAt.IsZero() {
+		out.ScheduledSwitchover = &haagent.ScheduledSwitchover{At: f.ScheduledAt.UTC(), From: f.From, To: f.To}
+	}
 	var rows map[string]dcs.ReplicationReport
 	var leaderFlush haagent.LSN
 	if s.view.Leader != nil {
@@ -62,13 +65,15 @@ func (a *Agent) clusterStatus(ctx context.Context, s snapshot, now time.Duration
 	}
 	for _, name := range s.view.MemberNames(a.cfg.Name) {
 		e := s.members[name]
-		lag := e.rec.LagBytes
+		// The member's own report of its lag behind the leader's last recorded position; known
+		// only when it reported a WAL position.
+		lag, known := e.rec.LagBytes, e.rec.ReceivedLSN != 0 || e.rec.ReplayedLSN != 0
 		m := haagent.ClusterMember{Name: name, Host: e.rec.Host, Port: e.rec.Port, Role: haagent.ClusterRoleReplica, State: e.rec.State,
 			Timeline: e.rec.Timeline, APIURL: e.rec.APIURL, Tags: haagent.ClusterTags(e.rec.Tags), Note: e.rec.Note}
 		if name == a.cfg.Name {
 			m.Host, m.Port, m.APIURL = a.cfg.Postgres.Host, a.cfg.Postgres.Port, a.cfg.API.URL
 			m.Timeline, m.State = s.obs.Timeline, string(s.obs.State)
-			m.Tags = haagent.ClusterTags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync}
+			m.Tags = haagent.ClusterTags(a.cfg.Tags)
 		}
 		if name == out.Leader {
 			m.Role, lag = haagent.ClusterRoleLeader, 0
@@ -77,9 +82,15 @@ func (a *Agent) clusterStatus(ctx context.Context, s snapshot, now time.Duration
 			if haagent.SyncState(row.SyncState).Synchronous() {
 				m.Role = haagent.ClusterRoleSyncStandby
 			}
-			lag = haagent.LagBytes(leaderFlush, haagent.LSN(row.ReplayLSN))
+			lag, known = haagent.LagBytes(leaderFlush, haagent.LSN(row.ReplayLSN)), true
 		}
 		m.LagBytes = &lag
+		if name != out.Leader {
+			m.Lag = &haagent.Lag{Bytes: lag, Known: known}
+			if !known {
+				m.Lag.Bytes = 0
+			}
+		}
 		out.Members = append(out.Members, m)
 	}
 	return out, nil

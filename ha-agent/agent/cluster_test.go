@@ -21,9 +21,10 @@ func TestClusterStatusRoundTrip(t *testing.T) {
 	clock := &manualClock{now: 10 * time.Second}
 	a := &Agent{clock: clock, cfg: LocalConfig{Cluster: "pg-test", Name: "n2",
 		API:      APIConfig{URL: "http://10.0.0.2:8008"},
-		Postgres: PostgresConfig{Host: "10.0.0.2", Port: 5432}, Tags: TagsConfig{NoSync: true}}}
+		Postgres: PostgresConfig{Host: "10.0.0.2", Port: 5432}, Tags: TagsConfig{NoSync: true, NoLoadBalance: true, Custom: map[string]string{"dc": "east"}}}}
 	rec := func(host string, mods ...func(*dcs.MemberRecord)) memberEntry {
-		r := dcs.MemberRecord{Role: "replica", State: "running", Timeline: 2, Host: host, Port: 5432, APIURL: "http://" + host + ":8008", LagBytes: 7}
+		r := dcs.MemberRecord{Role: "replica", State: "running", Timeline: 2, Host: host, Port: 5432, APIURL: "http://" + host + ":8008",
+			LagBytes: 7, ReceivedLSN: 4993, ReplayedLSN: 4993}
 		for _, m := range mods {
 			m(&r)
 		}
@@ -31,8 +32,9 @@ func TestClusterStatusRoundTrip(t *testing.T) {
 	}
 	a.snap = snapshot{
 		view: haagent.ClusterView{Cluster: "pg-test", Config: haagent.DefaultConfig(),
-			Leader:  &haagent.LeaderRecord{Holder: "n1", ModRevision: 10, Timeline: 2},
-			Members: map[string]haagent.Member{"n1": {Name: "n1"}, "n2": {Name: "n2"}, "n3": {Name: "n3"}}},
+			Leader:   &haagent.LeaderRecord{Holder: "n1", ModRevision: 10, Timeline: 2},
+			Failover: &haagent.FailoverRequest{From: "n1", To: "n2", ScheduledAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)},
+			Members:  map[string]haagent.Member{"n1": {Name: "n1"}, "n2": {Name: "n2"}, "n3": {Name: "n3"}, "n4": {Name: "n4"}, "n5": {Name: "n5"}}},
 		local: haagent.LocalState{Name: "n2", Postgres: haagent.PGRunning, InRecovery: true, Timeline: 2},
 		obs:   pgctl.Observation{State: haagent.PGRunning, InRecovery: true, Timeline: 2},
 		members: map[string]memberEntry{
@@ -44,7 +46,12 @@ func TestClusterStatusRoundTrip(t *testing.T) {
 				}
 			}),
 			"n2": rec("10.0.0.2"),
-			"n3": rec("10.0.0.3", func(r *dcs.MemberRecord) { r.Tags.NoFailover, r.Note = true, "cloning from leader n1" }),
+			"n3": rec("10.0.0.3", func(r *dcs.MemberRecord) {
+				r.Tags, r.Note = dcs.MemberTags{NoFailover: true, Custom: map[string]string{"dc": "west"}}, "cloning from leader n1"
+			}),
+			// n4 reports its position but the leader has no row for it; n5 reports none (stopped).
+			"n4": rec("10.0.0.4"),
+			"n5": rec("10.0.0.5", func(r *dcs.MemberRecord) { r.State, r.ReceivedLSN, r.ReplayedLSN, r.LagBytes = "stopped", 0, 0, 5000 }),
 		},
 	}
 	built, err := a.clusterStatus(t.Context(), a.snap, clock.now)
@@ -63,20 +70,34 @@ func TestClusterStatusRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, built) {
 		t.Fatalf("round trip:\n  got   %+v\n  built %+v", got, built)
 	}
-	if got.Leader != "n1" || got.SynchronousStandbyNames != `FIRST 1 ("n2")` || !strings.HasPrefix(got.SyncSource, "dcs: ") {
+	// Patroni's fields as Patroni's tools read them.
+	for _, want := range []string{`"scope": "pg-test"`, `"lag": "unknown"`, `"lag": 4000`, `"dc": "west"`, `"noloadbalance": true`, `"scheduled_switchover": {`} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("GET /cluster lacks %s:\n%s", want, w.Body)
+		}
+	}
+	if got.Leader != "n1" || got.Scope != "pg-test" || got.SynchronousStandbyNames != `FIRST 1 ("n2")` || !strings.HasPrefix(got.SyncSource, "dcs: ") {
 		t.Errorf("cluster: %+v", got)
+	}
+	if sw := got.ScheduledSwitchover; sw == nil || sw.From != "n1" || sw.To != "n2" || sw.At.Year() != 2030 {
+		t.Errorf("scheduled switchover: %+v", sw)
 	}
 	type row struct {
 		role  haagent.ClusterRole
 		state string
 		lag   uint64
+		plag  *haagent.Lag // Patroni's lag
 		tags  haagent.ClusterTags
 		note  string
 	}
 	want := map[string]row{
-		"n1": {haagent.ClusterRoleLeader, "running", 0, haagent.ClusterTags{}, ""},
-		"n2": {haagent.ClusterRoleSyncStandby, "streaming", 100, haagent.ClusterTags{NoSync: true}, ""},
-		"n3": {haagent.ClusterRoleReplica, "catchup", 4000, haagent.ClusterTags{NoFailover: true}, "cloning from leader n1"},
+		"n1": {haagent.ClusterRoleLeader, "running", 0, nil, haagent.ClusterTags{}, ""},
+		"n2": {haagent.ClusterRoleSyncStandby, "streaming", 100, haagent.KnownLag(100),
+			haagent.ClusterTags{NoSync: true, NoLoadBalance: true, Custom: map[string]string{"dc": "east"}}, ""},
+		"n3": {haagent.ClusterRoleReplica, "catchup", 4000, haagent.KnownLag(4000),
+			haagent.ClusterTags{NoFailover: true, Custom: map[string]string{"dc": "west"}}, "cloning from leader n1"},
+		"n4": {haagent.ClusterRoleReplica, "running", 7, haagent.KnownLag(7), haagent.ClusterTags{}, ""},
+		"n5": {haagent.ClusterRoleReplica, "stopped", 5000, &haagent.Lag{}, haagent.ClusterTags{}, ""},
 	}
 	if len(got.Members) != len(want) {
 		t.Fatalf("members: %+v", got.Members)
@@ -85,7 +106,7 @@ func TestClusterStatusRoundTrip(t *testing.T) {
 		if m.LagBytes == nil {
 			t.Fatalf("%s: no lag_bytes", m.Name)
 		}
-		if r := (row{m.Role, m.State, *m.LagBytes, m.Tags, m.Note}); r != want[m.Name] {
+		if r := (row{m.Role, m.State, *m.LagBytes, m.Lag, m.Tags, m.Note}); !reflect.DeepEqual(r, want[m.Name]) {
 			t.Errorf("%s: got %+v, want %+v", m.Name, r, want[m.Name])
 		}
 	}

@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"unicode"
 
+	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/pki"
 	"gopkg.in/yaml.v3"
 )
@@ -77,10 +80,16 @@ type PostgresConfig struct {
 	LogFile         string `yaml:"log_file"`
 }
 
-// TagsConfig are the member's tags.
+// TagsConfig are the member's tags, written as Patroni's tags section: the switches and, beside
+// them, custom tags (dc: east) that health checks match with ?tag_<name>=<value>. The fields
+// are haagent.ClusterTags', in its order (the one converts to the other). noloadbalance and
+// custom tags are left out when unset, so the config files of clusters created before them do
+// not change (a changed file restarts the agent).
 type TagsConfig struct {
-	NoFailover bool `yaml:"nofailover"`
-	NoSync     bool `yaml:"nosync"`
+	NoFailover    bool              `yaml:"nofailover"`
+	NoSync        bool              `yaml:"nosync"`
+	NoLoadBalance bool              `yaml:"noloadbalance,omitempty"`
+	Custom        map[string]string `yaml:",inline"`
 }
 
 var (
@@ -230,6 +239,11 @@ func (c LocalConfig) Validate() error {
 	}
 	if c.LogFile != "" && !filepath.IsAbs(c.LogFile) {
 		bad("log_file", "%q must be an absolute path (or empty for stderr)", c.LogFile)
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Tags.Custom)) {
+		if problem, fix := haagent.CustomTagProblem(k, c.Tags.Custom[k]); problem != "" {
+			bad("tags."+k, "%s: %s", problem, fix)
+		}
 	}
 	return errors.Join(errs...)
 }

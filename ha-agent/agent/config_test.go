@@ -62,6 +62,11 @@ func TestLocalConfig(t *testing.T) {
 	}
 	apiURL := "  url: https://10.213.0.11:8008"
 	withAuth := apiURL + "\n  auth: {username: admin, password_file: " + goodPW + "}\n  allowlist: [10.213.0.0/24, 192.0.2.7, '2001:db8::/32']"
+	// Tags as Patroni writes them: switches and custom tags side by side.
+	c, err = ParseConfig("ha-agent.yml", []byte(strings.Replace(good, "nosync: true }", "nosync: true, noloadbalance: true, dc: east, weight: 5 }", 1)))
+	if err != nil || !c.Tags.NoLoadBalance || !c.Tags.NoSync || c.Tags.Custom["dc"] != "east" || c.Tags.Custom["weight"] != "5" || len(c.Tags.Custom) != 2 {
+		t.Fatalf("tags: %+v %v", c.Tags, err)
+	}
 	c, err = ParseConfig("ha-agent.yml", []byte(strings.Replace(good, apiURL, withAuth, 1)))
 	if err != nil || c.API.Auth == nil || c.API.Auth.Username != "admin" || len(c.API.Allowlist) != 3 {
 		t.Fatalf("api.auth and api.allowlist: %+v %v", c.API, err)
@@ -94,6 +99,11 @@ func TestLocalConfig(t *testing.T) {
 		{"unknown tls key", "key: /etc/pki/pigwf/node.key", "key: /etc/pki/pigwf/node.key, password: x", []string{"password", "under tls"}},
 		{"bad api listen", "listen: 10.213.0.11:8008", "listen: 10.213.0.11", []string{"api.listen"}},
 		{"slash in name", "name: pg-test-1", "name: pg/test", []string{"name"}},
+		{"misspelt tag", "nosync: true }", "nosync: true, nofailovr: true }", []string{"tags.nofailovr", "did you mean nofailover"}},
+		{"Patroni tag pigwf ignores", "nosync: true }", "nosync: true, clonefrom: true }", []string{"tags.clonefrom", "does not implement"}},
+		{"tag value with a line break", "nosync: true }", "nosync: true, dc: \"east\\nwest\" }", []string{"tags.dc", "U+000A"}},
+		{"tag holding a secret", "nosync: true }", "nosync: true, api_token: abc }", []string{"tags.api_token", "public"}},
+		{"tag that is a list", "nosync: true }", "nosync: true, dc: [east] }", []string{"ha-agent.yml", "!!seq"}},
 		{"prefix without slash", "prefix: /pigwf", "prefix: pigwf", []string{"prefix"}},
 		{"several at once", "port: 5432\n  socket_dir: /var/run/postgresql\n  replication_user: replicator",
 			"port: 70000\n  socket_dir: /var/run/postgresql\n  replication_user: \"\"", []string{"postgres.port", "postgres.replication_user"}},

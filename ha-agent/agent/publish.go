@@ -23,7 +23,7 @@ func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
 		Timeline:           obs.Timeline,
 		ReceivedLSN:        uint64(obs.ReceivedLSN),
 		ReplayedLSN:        uint64(obs.ReplayedLSN),
-		Tags:               dcs.MemberTags{NoFailover: a.cfg.Tags.NoFailover, NoSync: a.cfg.Tags.NoSync},
+		Tags:               dcs.MemberTags(a.cfg.Tags),
 		APIURL:             a.cfg.API.URL,
 		Upstream:           a.upstreamName(obs),
 		Seq:                a.memberSeq,

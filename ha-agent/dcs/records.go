@@ -67,10 +67,13 @@ type LeaderRecord struct {
 	RenewedAt time.Time `json:"renewed_at,omitzero"`
 }
 
-// MemberTags mirror the member's local tags.
+// MemberTags mirror the member's local tags (the fields of haagent.ClusterTags, in its order,
+// so one converts to the other). Older agents ignore the fields they do not know.
 type MemberTags struct {
-	NoFailover bool `json:"nofailover,omitempty"`
-	NoSync     bool `json:"nosync,omitempty"`
+	NoFailover    bool              `json:"nofailover,omitempty"`
+	NoSync        bool              `json:"nosync,omitempty"`
+	NoLoadBalance bool              `json:"noloadbalance,omitempty"`
+	Custom        map[string]string `json:"custom,omitempty"`
 }
 
 // MemberRecord is what a member reports about itself every loop.
