@@ -120,6 +120,9 @@ type Agent struct {
 	// while PostgreSQL answered.
 	lastTimeline uint32
 	lastOptime   haagent.LSN
+	// leaderLost is this agent's first evidence of the previous leader's loss when it took the
+	// lock from another holder (leaderLostAt); cleared when the promotion finishes.
+	leaderLost time.Duration
 	// historyFor is the timeline whose history file the history key was
 	// last checked against (or written from) by this holder.
 	historyFor uint32
@@ -176,6 +179,12 @@ type Agent struct {
 	// confirmed (see askFailsafe).
 	failsafeAcks map[string]time.Duration
 
+	// stopping: a planned stop of PostgreSQL began (demote's switchover shutdown); /primary
+	// answers 503 from the moment it is set until the loop sees PostgreSQL down.
+	stopping bool
+	// dcsLastSeen: wall-clock time of the last cycle that found etcd reachable (/patroni).
+	dcsLastSeen time.Time
+
 	// The member record (see publish) and the logs.
 	memberSeq     uint64
 	note          string
@@ -193,7 +202,10 @@ type Agent struct {
 	acquireMu sync.Mutex
 
 	metrics metrics
-	server  *http.Server
+	// metricsHTTP serves /metrics (built once, see handleMetrics).
+	metricsOnce sync.Once
+	metricsHTTP http.Handler
+	server      *http.Server
 	// lastFence is the clock reading of the last completed fence.
 	lastFence atomic.Int64
 }

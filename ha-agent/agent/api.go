@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
@@ -16,18 +14,34 @@ import (
 	"github.com/pigwf/pigwf/internal/httplimit"
 )
 
-// REST API. Health endpoints follow Patroni's so HAProxy configs keep
-// working (Pigsty checks with "OPTIONS /primary"): GET, HEAD and OPTIONS
-// answer 200 when the check holds, 503 otherwise.
+// REST API. Health checks follow Patroni's (its api.py), so HAProxy configurations written for
+// Patroni keep working: Pigsty checks with "OPTIONS /primary" (or /replica, /read-only), and
+// Patroni's sample haproxy.cfg with a bare "option httpchk", which is OPTIONS /. GET, HEAD and
+// OPTIONS answer 200 when the check holds, 503 otherwise, with the member's status (/patroni)
+// as the body. The rules are in health.go.
 //
-//	/primary /leader /master /read-write   holds leadership now (never past the fence deadline)
-//	/replica [?lag=<bytes|kB|MB|GB>]       running standby streaming WAL (within lag)
-//	/read-only                             primary or running standby
-//	/sync /synchronous                     standby that the primary's pg_stat_replication reports sync
-//	/async /asynchronous                   streaming standby that is not sync
-//	/health                                PostgreSQL running
-//	/cluster                               members, roles and states (haagent.ClusterStatus)
-//	/metrics                               Prometheus text
+//	/ /primary /leader /master /read-write  holds leadership now: PostgreSQL a running primary, the
+//	                                        lease (or failsafe) valid at the request's instant (never
+//	                                        past the fence deadline), no planned stop begun
+//	/standby-leader                         always 503: pigwf runs no standby clusters
+//	/replica [?lag=16MB] [?replication_state=streaming] [?tag_<name>=<value>]
+//	                                        running standby, not tagged noloadbalance, replay within lag
+//	/read-only                              primary, or as /replica
+//	/sync /synchronous, /quorum             standby the leader's pg_stat_replication reports sync
+//	                                        (quorum), and as /replica
+//	/async /asynchronous                    standby reported neither sync nor quorum, and as /replica
+//	/read-only-sync, /read-only-quorum      primary, or as /sync (/quorum)
+//	/health                                 PostgreSQL running
+//	/liveness                               the HA loop cycled within the leader timeout (twice it
+//	                                        on a standby), or the cluster is paused
+//	/readiness [?lag=] [?mode=apply|write]  leader; or streaming standby within lag (default
+//	                                        maximum_lag_on_failover) of replayed (written) WAL
+//	?tag_<name>=<value> must match the member's tags on every check but the leader's.
+//
+//	/patroni                               the member's status in Patroni's shape, plus pigwf's fields
+//	/cluster                               members, roles and states (haagent.ClusterStatus, Patroni's shape)
+//	/history                               timeline switches: [[timeline, lsn, reason, timestamp, new_leader], ...]
+//	/metrics                               Prometheus: pigwf_ha_* and Patroni's patroni_* (labels scope, name)
 //	/probe                                 live state for racing members
 //	POST /switchover {leader, candidate, scheduled_at}, POST /failover {candidate}
 //	POST /failsafe {leader}                failsafe confirmation between members
@@ -37,57 +51,21 @@ import (
 // address api.allowlist allows (apiGuard, in front of these routes).
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
-	check := func(fn func(s snapshot, now time.Duration, r *http.Request) bool) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			switch r.Method {
-			case http.MethodGet, http.MethodHead, http.MethodOptions:
-			default:
-				http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-				return
-			}
-			s := a.snapshot()
-			code := http.StatusServiceUnavailable
-			if fn(s, a.clock.Now(), r) {
-				code = http.StatusOK
-			}
-			a.writeJSON(w, r, code, a.status(s))
+	for path, c := range healthChecks {
+		if path == "/" {
+			path = "/{$}" // "/" alone would match every path the mux does not know
 		}
+		mux.HandleFunc(path, a.handleHealth(c))
 	}
-	for _, p := range []string{"/primary", "/leader", "/master", "/read-write"} {
-		mux.HandleFunc(p, check(func(s snapshot, now time.Duration, _ *http.Request) bool { return a.isPrimary(s, now) }))
-	}
-	mux.HandleFunc("/replica", check(func(s snapshot, _ time.Duration, r *http.Request) bool {
-		if !streamingReplica(s) {
-			return false
-		}
-		if lag := r.URL.Query().Get("lag"); lag != "" {
-			maxLag, err := parseBytes(lag)
-			return err == nil && lagOf(s) <= maxLag
-		}
-		return true
-	}))
-	mux.HandleFunc("/read-only", check(func(s snapshot, now time.Duration, _ *http.Request) bool {
-		return a.isPrimary(s, now) || (s.obs.State == haagent.PGRunning && s.obs.InRecovery)
-	}))
-	syncCheck := check(func(s snapshot, now time.Duration, _ *http.Request) bool { return a.isSyncStandby(s, now) })
-	mux.HandleFunc("/sync", syncCheck)
-	mux.HandleFunc("/synchronous", syncCheck)
-	asyncCheck := check(func(s snapshot, now time.Duration, _ *http.Request) bool {
-		return streamingReplica(s) && !a.isSyncStandby(s, now)
-	})
-	mux.HandleFunc("/async", asyncCheck)
-	mux.HandleFunc("/asynchronous", asyncCheck)
-	mux.HandleFunc("/health", check(func(s snapshot, _ time.Duration, _ *http.Request) bool {
-		return s.obs.State == haagent.PGRunning
-	}))
+	mux.HandleFunc("/liveness", a.handleLiveness)
+	mux.HandleFunc("/patroni", a.handlePatroni)
+	mux.HandleFunc("/history", a.handleHistory)
 	mux.HandleFunc("/cluster", a.handleCluster)
 	mux.HandleFunc("/metrics", a.handleMetrics)
 	mux.HandleFunc("/probe", a.handleProbe)
 	mux.HandleFunc("/switchover", a.handleFailoverRequest(true))
 	mux.HandleFunc("/failover", a.handleFailoverRequest(false))
 	mux.HandleFunc("/failsafe", a.handleFailsafe)
-	mux.HandleFunc("/patroni", func(w http.ResponseWriter, r *http.Request) { a.writeJSON(w, r, http.StatusOK, a.status(a.snapshot())) })
-	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { a.writeJSON(w, r, http.StatusOK, a.status(a.snapshot())) })
 	return mux
 }
 
@@ -108,81 +86,40 @@ func (a *Agent) writeJSON(w http.ResponseWriter, r *http.Request, code int, v an
 	_ = enc.Encode(v)
 }
 
-// isPrimary: Decide's rule says I hold leadership at THIS instant (my
-// lease, or failsafe confirmations, still cover it) and the fence timer,
-// which acts on the same proofs, has not fired. A load balancer never
-// routes writes to a node past its fence deadline.
+// isPrimary: Decide's rule says I hold leadership at THIS instant (my lease, or failsafe
+// confirmations, still cover it), the fence timer, which acts on the same proofs, has not
+// fired, and no planned stop of my PostgreSQL has begun (s.stopping: a load balancer drains
+// this member before PostgreSQL refuses connections). A load balancer never routes writes to a
+// node past its fence deadline.
 func (a *Agent) isPrimary(s snapshot, now time.Duration) bool {
-	return haagent.HoldsLeadership(s.view, s.local, now) && a.fencer.Writable()
+	return !s.stopping && haagent.HoldsLeadership(s.view, s.local, now) && a.fencer.Writable()
 }
 
-func streamingReplica(s snapshot) bool {
-	return s.obs.State == haagent.PGRunning && s.obs.InRecovery && s.obs.WALReceiverRunning
+// syncStateOf is what the leader's pg_stat_replication, as its agent published it, says of this
+// member; known=false when there is no other leader or its report is stale (older than
+// member_report_fresh_ms). Never from config or the sync key alone: a role shown must be the
+// one PostgreSQL reports.
+func (a *Agent) syncStateOf(s snapshot, now time.Duration) (known bool, st haagent.SyncState) {
+	lr := s.view.Leader
+	if lr == nil || lr.Holder == a.cfg.Name {
+		return false, haagent.SyncNone
+	}
+	if m, ok := s.view.Members[lr.Holder]; !ok || m.ReportStale(s.view.Config, now) {
+		return false, haagent.SyncNone
+	}
+	return true, haagent.SyncState(s.members[lr.Holder].rec.Replication[a.cfg.Name].SyncState)
 }
 
-func lagOf(s snapshot) uint64 {
-	if lr := s.view.Leader; lr != nil {
-		return haagent.LagBytes(lr.Optime, max(s.obs.ReceivedLSN, s.obs.ReplayedLSN))
+// failsafeActive is Patroni's failsafe_mode_is_active: this leader keeps writes on the
+// members' confirmations while etcd is unreachable, or this member has promised a leader to
+// confirm it.
+func (a *Agent) failsafeActive(s snapshot, now time.Duration) bool {
+	if s.view.Config.FailsafeMode && !s.local.DCSReachable && a.isPrimary(s, now) {
+		return true
 	}
-	return 0
-}
-
-// isSyncStandby: the PRIMARY's pg_stat_replication (as its agent
-// published it, recently) says this member is sync. Never from config or
-// the sync key alone: a role shown must be the one PostgreSQL reports.
-func (a *Agent) isSyncStandby(s snapshot, now time.Duration) bool {
-	if !streamingReplica(s) || s.view.Leader == nil || s.view.Leader.Holder == a.cfg.Name {
-		return false
-	}
-	if m, ok := s.view.Members[s.view.Leader.Holder]; !ok || m.ReportStale(s.view.Config, now) {
-		return false
-	}
-	return haagent.SyncState(s.members[s.view.Leader.Holder].rec.Replication[a.cfg.Name].SyncState).Synchronous()
-}
-
-// parseBytes parses "1048576", "16kB", "10MB", "1GB".
-func parseBytes(s string) (uint64, error) {
-	s = strings.TrimSpace(s)
-	mult := uint64(1)
-	for _, u := range []struct {
-		suffix string
-		mult   uint64
-	}{{"kB", 1 << 10}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("lag %q: want bytes, e.g. 1048576 or 16MB", s)
-	}
-	return n * mult, nil
-}
-
-// memberStatus is this member's own status (health check bodies, /patroni).
-type memberStatus struct {
-	Name     string `json:"name"`
-	Cluster  string `json:"cluster"`
-	Role     string `json:"role"`
-	State    string `json:"state"`
-	Timeline uint32 `json:"timeline"`
-	XLogPos  string `json:"wal_position"`
-	Leader   string `json:"leader,omitempty"`
-	Reason   string `json:"last_reason"`
-	Paused   bool   `json:"paused,omitempty"`
-}
-
-func (a *Agent) status(s snapshot) memberStatus {
-	st := memberStatus{Name: a.cfg.Name, Cluster: a.cfg.Cluster, State: string(s.obs.State), Timeline: s.obs.Timeline,
-		XLogPos: s.local.WALPosition().String(), Reason: s.reason, Paused: s.view.Paused, Role: "replica"}
-	if a.isPrimary(s, a.clock.Now()) {
-		st.Role = "primary"
-	}
-	if s.view.Leader != nil {
-		st.Leader = s.view.Leader.Holder
-	}
-	return st
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.promise.Active(now)
 }
 
 // handleFailoverRequest writes the DCS failover key; the leader's agent
@@ -260,4 +197,10 @@ type snapshot struct {
 	members   map[string]memberEntry
 	leaderRec *leaderEntry
 	sync      *dcs.SyncRecord
+	history   []dcs.HistoryEntry
+	// stopping: a planned stop of PostgreSQL (a switchover's demotion, the agent's shutdown)
+	// has begun; /primary answers 503 from then on.
+	stopping bool
+	// dcsLastSeen is the wall-clock time of the last cycle that reached etcd (zero: none).
+	dcsLastSeen time.Time
 }

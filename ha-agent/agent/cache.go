@@ -18,16 +18,18 @@ type cache struct {
 	revision   int64
 	leader     *leaderEntry
 	lastLeader *haagent.LeaderRecord
-	members    map[string]memberEntry
-	initialize *dcs.InitializeRecord
-	sync       *dcs.SyncRecord
-	failover   *dcs.Versioned[dcs.FailoverRecord]
-	pause      *dcs.PauseRecord
-	history    []dcs.HistoryEntry
-	hasHistory bool
-	failsafe   *dcs.FailsafeRecord
-	configRaw  json.RawMessage
-	hasConfig  bool
+	// leaderGoneAt is when this agent saw the leader key disappear (0: never).
+	leaderGoneAt time.Duration
+	members      map[string]memberEntry
+	initialize   *dcs.InitializeRecord
+	sync         *dcs.SyncRecord
+	failover     *dcs.Versioned[dcs.FailoverRecord]
+	pause        *dcs.PauseRecord
+	history      []dcs.HistoryEntry
+	hasHistory   bool
+	failsafe     *dcs.FailsafeRecord
+	configRaw    json.RawMessage
+	hasConfig    bool
 }
 
 type leaderEntry struct {
@@ -65,9 +67,12 @@ func (c *cache) setLeader(rec dcs.LeaderRecord, raw []byte, modRev int64, now ti
 	c.lastLeader = c.leaderRecord()
 }
 
-func (c *cache) deleteLeader() {
+// deleteLeader records the leader key's absence as seen at now (its deletion, when a record
+// was there).
+func (c *cache) deleteLeader(now time.Duration) {
 	if c.leader != nil {
 		c.lastLeader = c.leaderRecord()
+		c.leaderGoneAt = now
 	}
 	c.leader = nil
 }
@@ -79,7 +84,7 @@ func (c *cache) applySnapshot(s *dcs.Snapshot, now time.Duration) {
 		raw, _ := json.Marshal(s.Leader.Value)
 		c.setLeader(s.Leader.Value, raw, s.Leader.ModRevision, now)
 	} else {
-		c.deleteLeader()
+		c.deleteLeader(now)
 	}
 	members := map[string]memberEntry{}
 	for name, v := range s.Members {
@@ -135,7 +140,7 @@ func (c *cache) applyEvent(e dcs.Event, now time.Duration) error {
 			return nil // older than what this agent already wrote or saw
 		}
 		if e.Deleted {
-			c.deleteLeader()
+			c.deleteLeader(now)
 			return nil
 		}
 		rec, err := dcs.DecodeEvent[dcs.LeaderRecord](e)

@@ -15,6 +15,7 @@ import (
 func (a *Agent) cycle(ctx context.Context) {
 	start := a.clock.Now()
 	a.metrics.cycles.Add(1)
+	a.metrics.lastCycleNs.Store(int64(start)) // /liveness: a cycle that never ends shows
 	a.ssnJustSet = nil
 	// While etcd looks unreachable, retry every loop: a single timed-out request (a dead
 	// member) must not hold a promotion back by a second.
@@ -66,9 +67,16 @@ func (a *Agent) cycle(ctx context.Context) {
 	}
 	a.publish(obs, view)
 	a.metrics.loopNs.Store(int64(a.clock.Now() - start))
+	if a.stopping && !pgLocal(obs).MayAcceptWrites() {
+		a.stopping = false // the planned stop is done: the snapshot below shows it
+	}
+	if a.dcsReachable {
+		a.dcsLastSeen = time.Now()
+	}
 	a.mu.Lock()
 	a.snap = snapshot{view: view, local: local, obs: obs, action: action, reason: reason, at: now,
-		members: maps.Clone(a.cache.members), leaderRec: a.cache.leader, sync: a.cache.sync}
+		members: maps.Clone(a.cache.members), leaderRec: a.cache.leader, sync: a.cache.sync,
+		history: a.cache.history, stopping: a.stopping, dcsLastSeen: a.dcsLastSeen}
 	a.snap.local.Lease = a.lease
 	a.mu.Unlock()
 }

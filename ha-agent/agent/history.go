@@ -26,7 +26,7 @@ func (a *Agent) ensureHistory(ctx context.Context, obs pgctl.Observation) {
 		a.log.Warn("read timeline history", "err", err)
 		return
 	}
-	entries := parseHistory(text, a.cfg.Name)
+	entries := keepLeaders(parseHistory(text, a.cfg.Name), a.cache.history)
 	// The key is current when it lists the same switches as this
 	// timeline's history file. Counting entries is not enough: after a
 	// point-in-time restore the new timeline branches from an older one,
@@ -43,6 +43,20 @@ func (a *Agent) ensureHistory(ctx context.Context, obs pgctl.Observation) {
 	}
 	a.cache.history, a.cache.hasHistory = entries, true
 	a.historyFor = obs.Timeline
+}
+
+// keepLeaders copies who led after each switch, and when, from the key's entries (known) to
+// the same switches of a history read from the file, which records neither (GET /history
+// shows them); the last entry is this holder's own.
+func keepLeaders(entries, known []dcs.HistoryEntry) []dcs.HistoryEntry {
+	for i := range entries[:max(len(entries)-1, 0)] {
+		for _, k := range known {
+			if k.Timeline == entries[i].Timeline && k.LSN == entries[i].LSN {
+				entries[i].Leader, entries[i].At = k.Leader, k.At
+			}
+		}
+	}
+	return entries
 }
 
 // sameSwitches: both histories list the same timeline switches (who led

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 )
@@ -28,5 +29,20 @@ func TestHistoryCurrentAfterBranchFromOlderTimeline(t *testing.T) {
 		if got := sameSwitches(c.stored, parseHistory(c.file, "n1")); got != c.want {
 			t.Errorf("case %d: sameSwitches = %v, want %v", i+1, got, c.want)
 		}
+	}
+}
+
+// A new timeline's history is written with who led after each earlier switch, and when, as
+// the key recorded them (the history file knows neither); the new switch is this holder's.
+func TestHistoryKeepsLeaders(t *testing.T) {
+	at := time.Date(2030, 1, 2, 3, 0, 0, 0, time.UTC)
+	known := keepLeaders(parseHistory("1\t0/3000148\tno recovery target specified\n", "n2"), nil)
+	known[0].At = at
+	got := keepLeaders(parseHistory("1\t0/3000148\tno recovery target specified\n2\t0/5000000\tno recovery target specified\n", "n3"), known)
+	if len(got) != 2 || got[0].Leader != "n2" || !got[0].At.Equal(at) || got[1].Leader != "n3" || got[1].At.IsZero() {
+		t.Errorf("history: %+v", got)
+	}
+	if got := keepLeaders([]dcs.HistoryEntry{}, known); len(got) != 0 {
+		t.Errorf("timeline 1: %+v", got)
 	}
 }

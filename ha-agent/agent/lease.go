@@ -71,7 +71,7 @@ func (a *Agent) renew(ctx context.Context, obs pgctl.Observation) error {
 		}
 		now := a.clock.Now()
 		if lc.Current == nil {
-			a.cache.deleteLeader()
+			a.cache.deleteLeader(a.clock.Now())
 		} else {
 			raw, _ := json.Marshal(lc.Current.Value)
 			a.cache.setLeader(lc.Current.Value, raw, lc.Current.ModRevision, now)
@@ -115,6 +115,7 @@ func (a *Agent) acquire(ctx context.Context, act haagent.Action, obs pgctl.Obser
 	if a.cache.lastLeader != nil {
 		prev = a.cache.lastLeader.Holder
 	}
+	lost := a.leaderLostAt()
 	rec := a.leaderRecord(act.Term, obs)
 	sentAt := a.clock.Now()
 	g, err := a.store.AcquireLeader(a.etcdCtx(ctx), rec, act.ExpectedRevision)
@@ -123,7 +124,7 @@ func (a *Agent) acquire(ctx context.Context, act haagent.Action, obs pgctl.Obser
 		if errors.As(err, &lc) {
 			a.dcsReachable = true
 			if lc.Current == nil {
-				a.cache.deleteLeader()
+				a.cache.deleteLeader(a.clock.Now())
 			} else {
 				raw, _ := json.Marshal(lc.Current.Value)
 				a.cache.setLeader(lc.Current.Value, raw, lc.Current.ModRevision, a.clock.Now())
@@ -140,9 +141,20 @@ func (a *Agent) acquire(ctx context.Context, act haagent.Action, obs pgctl.Obser
 	a.syncPending, a.syncTargetSet = nil, false
 	if prev != "" && prev != a.cfg.Name {
 		a.metrics.failovers.Add(1)
+		a.leaderLost = lost // the failover's time is measured when PostgreSQL takes writes
 	}
 	a.log.Warn("acquired the leader lock", "term", act.Term, "revision", g.Revision, "previous_holder", prev)
 	return nil
+}
+
+// leaderLostAt is this agent's first evidence that the leader is gone, on its clock: the
+// instant the leader record turned stale, or the instant the agent saw the key deleted (0:
+// no evidence, e.g. never saw a leader).
+func (a *Agent) leaderLostAt() time.Duration {
+	if a.cache.leader != nil {
+		return a.cache.leaderRecord().StaleAt(a.timing())
+	}
+	return a.cache.leaderGoneAt
 }
 
 // release deletes the leader key (PostgreSQL cannot take writes).
@@ -157,7 +169,7 @@ func (a *Agent) release(ctx context.Context) error {
 	a.dcsReachable = true
 	a.lease = nil
 	a.fencer.Disarm()
-	a.cache.deleteLeader()
+	a.cache.deleteLeader(a.clock.Now())
 	a.log.Warn("released the leader lock")
 	return nil
 }

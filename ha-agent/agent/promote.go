@@ -42,16 +42,27 @@ func (a *Agent) stopWALReceiver(ctx context.Context, view haagent.ClusterView, o
 // renewing meanwhile (Busy).
 func (a *Agent) promote() {
 	started := time.Now()
+	var writable time.Duration // the agent's clock when PostgreSQL left recovery
 	a.runAsync(haagent.BusyPromoting, showPostgresState, "", func(ctx context.Context) error {
 		pctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		return a.pg.Promote(pctx)
+		err := a.pg.Promote(pctx)
+		writable = a.clock.Now()
+		return err
 	}, func(err error) {
 		if err != nil {
 			a.log.Error("promotion failed", "err", err)
 			return
 		}
-		a.log.Warn("promoted: PostgreSQL accepts writes", "promote_duration", time.Since(started).Round(time.Millisecond).String())
+		a.metrics.lastPromotionUnixNs.Store(time.Now().UnixNano())
+		var failover time.Duration
+		if a.leaderLost != 0 && writable > a.leaderLost {
+			failover = writable - a.leaderLost
+			a.metrics.lastFailoverNs.Store(int64(failover))
+		}
+		a.leaderLost = 0
+		a.log.Warn("promoted: PostgreSQL accepts writes", "promote_duration", time.Since(started).Round(time.Millisecond).String(),
+			"failover_duration", failover.Round(time.Millisecond).String())
 		a.wasPrimaryOnTL = 0
 		// The control file shows the new timeline only after a
 		// checkpoint, and pg_rewind of the old primary needs that.
@@ -73,6 +84,9 @@ func (a *Agent) demote(act haagent.Action) error {
 		a.noteFence(rep)
 		return err
 	}
+	// /primary answers 503 before PostgreSQL stops taking connections, so a load balancer
+	// drains this member first; the API sees it at once, not at the next cycle's snapshot.
+	a.beginStop()
 	a.runAsync(haagent.BusyStopping, showPostgresState, "switchover: shutting down", func(ctx context.Context) error {
 		// A checkpoint while writes still flow leaves little for the
 		// shutdown checkpoint, which is write downtime.
@@ -84,6 +98,22 @@ func (a *Agent) demote(act haagent.Action) error {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 		defer cancel()
 		return a.pg.Stop(sctx, pgctl.StopFast)
-	}, nil)
+	}, func(err error) {
+		if err != nil {
+			// PostgreSQL still runs as the primary and I still hold the lock: it serves again
+			// until the next attempt.
+			a.stopping = false
+			a.log.Error("switchover shutdown failed", "err", err)
+		}
+	})
 	return nil
+}
+
+// beginStop marks a planned stop of PostgreSQL: isPrimary is false from now on (in the
+// snapshot the API reads, at once) until the loop sees PostgreSQL down.
+func (a *Agent) beginStop() {
+	a.stopping = true
+	a.mu.Lock()
+	a.snap.stopping = true
+	a.mu.Unlock()
 }

@@ -162,6 +162,7 @@ func (a *Agent) load(ctx context.Context) error {
 // planned stop of the agent is a switchover, not a failover).
 func (a *Agent) shutdown() error {
 	a.log.Info("agent stopping: shutting PostgreSQL down (fast) and releasing the leader lock if held")
+	a.beginStop() // the API still answers meanwhile: /primary says 503 first
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := a.pg.Stop(ctx, pgctl.StopFast); err != nil {

@@ -58,6 +58,9 @@ type Observation struct {
 	ReplayedLSN        haagent.LSN
 	FlushLSN           haagent.LSN
 	WALReceiverRunning bool
+	// WALReceiverStatus is pg_stat_wal_receiver.status ("streaming" once connected and
+	// receiving; "starting", "waiting", ... before).
+	WALReceiverStatus string
 	// PrimaryConninfo is the current primary_conninfo; PrimaryHost/Port
 	// parsed from it.
 	PrimaryConninfo  string
@@ -275,7 +278,7 @@ func (c *Controller) probeSQL(ctx context.Context, o *Observation) error {
 	o.PostmasterAt, o.ReplayedAt = epoch(r[11]), epoch(r[12])
 	o.ReplayPaused, o.RestoreCommand = str(r[13]) == "t", str(r[14]) == "t"
 	for _, row := range res[1].Rows {
-		o.WALReceiverRunning = true
+		o.WALReceiverRunning, o.WALReceiverStatus = true, str(row[0])
 		c.receivedTLI = max(c.receivedTLI, u32(row[1]))
 	}
 	if o.InRecovery {

@@ -80,6 +80,7 @@ func helperObserve(args []string) int {
 		"paused_before":        so.ReplayPaused,
 		"paused_after":         paused.ReplayPaused,
 		"restore_command":      so.RestoreCommand,
+		"receiver_status":      so.WALReceiverStatus,
 		"row_application_name": row.ApplicationName,
 		"row_usename":          row.Usename,
 		"row_client_addr":      row.ClientAddr,
@@ -97,7 +98,7 @@ func TestObserveReportsStatusFields(t *testing.T) {
 	t.Logf("%v", r)
 	want := map[string]any{
 		"postmaster_age_ok": true, "primary_replayed_at": true, "primary_paused": false,
-		"replayed_at_ok": true, "paused_before": false, "paused_after": true, "restore_command": false,
+		"replayed_at_ok": true, "paused_before": false, "receiver_status": "streaming", "paused_after": true, "restore_command": false,
 		"row_application_name": "h2", "row_usename": "postgres", "row_client_addr": "127.0.0.1",
 		"row_sync_priority": float64(0), "row_state": "streaming",
 	}

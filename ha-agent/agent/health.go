@@ -1,0 +1,280 @@
+package agent
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	haagent "github.com/pigwf/pigwf/ha-agent"
+)
+
+// Health checks with Patroni's semantics (its api.py, do_GET): HAProxy configurations written
+// for Patroni route by them. Each answers 200 or 503 from the loop's last snapshot and the
+// instant of the request; the rule of each check lives here once.
+
+// facts are what the health checks judge, taken from one snapshot at one instant.
+type facts struct {
+	running bool // PostgreSQL runs and answers
+	// primary: this member holds leadership now and its PostgreSQL takes writes (isPrimary:
+	// never past the fence deadline, never once a planned stop began).
+	primary bool
+	replica bool // PostgreSQL runs as a standby (pg_is_in_recovery)
+	// replicationState is Patroni's: "streaming" (the WAL receiver streams), "in archive
+	// recovery" (a standby that does not stream but has a restore_command), or "".
+	replicationState string
+	// syncKnown: the leader's pg_stat_replication as it last published it is fresh (within
+	// member_report_fresh_ms); syncState is what it says of this member.
+	syncKnown bool
+	syncState haagent.SyncState
+	// inSyncKey: the DCS sync key names this member a synchronous standby.
+	inSyncKey bool
+	// leaderLSN is how far the leader's WAL is known to reach: its position at its last renewal
+	// (or the last leader's), or what this member received, whichever is further (0: unknown,
+	// as Patroni's cluster.status.last_lsn and latest_end_lsn).
+	leaderLSN          haagent.LSN
+	received, replayed haagent.LSN
+	tags               haagent.ClusterTags
+	dcsReachable       bool
+	failsafeActive     bool
+	maxLagOnFailover   uint64
+}
+
+func (a *Agent) factsOf(s snapshot, now time.Duration) facts {
+	f := facts{
+		running:          s.obs.State == haagent.PGRunning,
+		primary:          a.isPrimary(s, now),
+		received:         s.obs.ReceivedLSN,
+		replayed:         s.obs.ReplayedLSN,
+		tags:             haagent.ClusterTags(a.cfg.Tags),
+		dcsReachable:     s.local.DCSReachable,
+		failsafeActive:   a.failsafeActive(s, now),
+		maxLagOnFailover: s.view.Config.MaximumLagOnFailover,
+	}
+	f.replica = f.running && s.obs.InRecovery
+	switch {
+	case !f.replica:
+	case s.obs.WALReceiverStatus == "streaming":
+		f.replicationState = "streaming"
+	case s.obs.RestoreCommand:
+		f.replicationState = "in archive recovery"
+	}
+	f.syncKnown, f.syncState = a.syncStateOf(s, now)
+	f.inSyncKey = s.view.Sync != nil && s.view.Sync.Leader != a.cfg.Name && s.view.Sync.Has(a.cfg.Name)
+	if lr := s.view.Leader; lr != nil {
+		f.leaderLSN = lr.Optime
+	} else if lr := s.view.LastLeader; lr != nil {
+		f.leaderLSN = lr.Optime
+	}
+	if f.replica {
+		f.leaderLSN = max(f.leaderLSN, f.received)
+	}
+	// Patroni's received_location falls back to the replayed one.
+	if f.received == 0 {
+		f.received = f.replayed
+	}
+	return f
+}
+
+// healthCheck is one health endpoint. tags: the request's ?tag_<name>=<value> must match the
+// member's tags too (every check but the leader's, as in Patroni).
+type healthCheck struct {
+	ok   func(f facts, q url.Values) bool
+	tags bool
+}
+
+func primaryCheck(f facts, _ url.Values) bool { return f.primary }
+
+// healthChecks are the health endpoints by path; "/" (and a bare HAProxy "option httpchk",
+// which sends OPTIONS /) is /primary, as in Patroni.
+var healthChecks = map[string]healthCheck{
+	"/":           {ok: primaryCheck},
+	"/primary":    {ok: primaryCheck},
+	"/leader":     {ok: primaryCheck},
+	"/master":     {ok: primaryCheck},
+	"/read-write": {ok: primaryCheck},
+	// pigwf runs no standby clusters: no member is ever a standby leader.
+	"/standby-leader":        {ok: func(facts, url.Values) bool { return false }},
+	"/standby_leader":        {ok: func(facts, url.Values) bool { return false }},
+	"/replica":               {ok: replicaOK, tags: true},
+	"/read-only":             {ok: func(f facts, q url.Values) bool { return f.primary || replicaOK(f, q) }, tags: true},
+	"/sync":                  {ok: syncOK, tags: true},
+	"/synchronous":           {ok: syncOK, tags: true},
+	"/quorum":                {ok: quorumOK, tags: true},
+	"/async":                 {ok: asyncOK, tags: true},
+	"/asynchronous":          {ok: asyncOK, tags: true},
+	"/read-only-sync":        {ok: func(f facts, q url.Values) bool { return f.primary || syncOK(f, q) }, tags: true},
+	"/read-only-synchronous": {ok: func(f facts, q url.Values) bool { return f.primary || syncOK(f, q) }, tags: true},
+	"/read-only-quorum":      {ok: func(f facts, q url.Values) bool { return f.primary || quorumOK(f, q) }, tags: true},
+	"/health":                {ok: func(f facts, _ url.Values) bool { return f.running }, tags: true},
+	"/readiness":             {ok: readyOK},
+}
+
+// replicaOK is Patroni's replica check: a running standby, not tagged noloadbalance, whose
+// replay is within ?lag= of the leader's known position and whose replication state is
+// ?replication_state= (when given). A lag that does not parse fails the check (Patroni
+// ignores it; a typo in a load balancer's configuration should show, not pass).
+func replicaOK(f facts, q url.Values) bool {
+	if !f.replica || f.tags.NoLoadBalance {
+		return false
+	}
+	if want := q.Get("replication_state"); want != "" && want != f.replicationState {
+		return false
+	}
+	if lag := q.Get("lag"); lag != "" {
+		maxLag, err := parseBytes(lag)
+		return err == nil && haagent.LagBytes(f.leaderLSN, f.replayed) <= maxLag
+	}
+	return true
+}
+
+// syncOK: the leader's pg_stat_replication says this member is sync (never the config or the
+// sync key alone: a role shown must be the one PostgreSQL reports), and it passes replicaOK.
+func syncOK(f facts, q url.Values) bool {
+	return f.syncKnown && f.syncState == haagent.SyncSync && replicaOK(f, q)
+}
+
+// quorumOK: as syncOK for a quorum standby (synchronous_standby_names = ANY n (...)).
+func quorumOK(f facts, q url.Values) bool {
+	return f.syncKnown && f.syncState == haagent.SyncQuorum && replicaOK(f, q)
+}
+
+// asyncOK: the leader's report says this member is neither sync nor quorum; while that report
+// is stale, the sync key (Patroni's source) must not name it. Excluding a member on the key
+// alone is safe: it only sends fewer reads to a standby that may hold commits back.
+func asyncOK(f facts, q url.Values) bool {
+	synchronous := f.inSyncKey
+	if f.syncKnown {
+		synchronous = f.syncState.Synchronous()
+	}
+	return !synchronous && replicaOK(f, q)
+}
+
+// readyOK is Patroni's /readiness: the leader is ready; a standby when it streams and lags
+// the leader's known position by at most ?lag= (default maximum_lag_on_failover), measured on
+// the replayed position, or the received one with ?mode=write. Without the DCS and without WAL
+// from the leader it knows nothing of the leader's position: not ready, unless failsafe mode
+// keeps the cluster going.
+func readyOK(f facts, q url.Values) bool {
+	if f.primary {
+		return true
+	}
+	if !f.running || f.replicationState != "streaming" {
+		return false
+	}
+	if !f.dcsReachable && f.leaderLSN == 0 {
+		return f.failsafeActive
+	}
+	pos := f.replayed
+	switch q.Get("mode") {
+	case "", "apply":
+	case "write":
+		pos = f.received
+	default:
+		return false
+	}
+	maxLag := f.maxLagOnFailover
+	if lag := q.Get("lag"); lag != "" {
+		var err error
+		if maxLag, err = parseBytes(lag); err != nil {
+			return false
+		}
+	}
+	return haagent.LagBytes(f.leaderLSN, pos) <= maxLag
+}
+
+// tagsMatch: every ?tag_<name>=<value> of the request matches the member's tags.
+func tagsMatch(t haagent.ClusterTags, q url.Values) bool {
+	for k, vs := range q {
+		if name, ok := strings.CutPrefix(k, "tag_"); ok && !t.Matches(name, vs[0]) {
+			return false
+		}
+	}
+	return true
+}
+
+// handleHealth answers one health check: 200 or 503, with the member's status as the body
+// (none for HEAD).
+func (a *Agent) handleHealth(c healthCheck) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !healthMethod(w, r) {
+			return
+		}
+		s, now := a.snapshot(), a.clock.Now()
+		f := a.factsOf(s, now)
+		code := http.StatusServiceUnavailable
+		if c.ok(f, r.URL.Query()) && (!c.tags || tagsMatch(f.tags, r.URL.Query())) {
+			code = http.StatusOK
+		}
+		a.writeJSON(w, r, code, a.status(s, now))
+	}
+}
+
+// healthMethod: health checks answer GET, HEAD and OPTIONS (HAProxy's httpchk default).
+func healthMethod(w http.ResponseWriter, r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return true
+	}
+	http.Error(w, "method not allowed: health checks answer GET, HEAD and OPTIONS", http.StatusMethodNotAllowed)
+	return false
+}
+
+// handleLiveness is Patroni's /liveness: 200 while the HA loop keeps cycling (its last cycle
+// began within the leader timeout, twice that on a standby, as Patroni uses its ttl) or the
+// cluster is paused; 503 when the loop is stuck.
+func (a *Agent) handleLiveness(w http.ResponseWriter, r *http.Request) {
+	if !healthMethod(w, r) {
+		return
+	}
+	s, now := a.snapshot(), a.clock.Now()
+	code := http.StatusServiceUnavailable
+	if a.loopAlive(s, now) {
+		code = http.StatusOK
+	}
+	a.writeJSON(w, r, code, a.status(s, now))
+}
+
+func (a *Agent) loopAlive(s snapshot, now time.Duration) bool {
+	if s.view.Paused {
+		return true
+	}
+	began := time.Duration(a.metrics.lastCycleNs.Load())
+	if began == 0 {
+		return false
+	}
+	cfg := s.view.Config
+	if cfg.LeaderTimeoutMs == 0 { // before the first full cycle
+		cfg = haagent.DefaultConfig()
+	}
+	// Never under three loop intervals: a cycle may take one (an etcd request) and a tick
+	// comes one later.
+	limit := max(cfg.LeaderTimeout(), 3*cfg.LoopInterval())
+	if !(s.obs.State == haagent.PGRunning && !s.obs.InRecovery) {
+		limit *= 2
+	}
+	return now-began < limit
+}
+
+// parseBytes parses a lag as Patroni's parse_int with unit B does: "1048576", "16kB", "10MB",
+// "1GB", "1TB" (binary multiples, as PostgreSQL's memory units).
+func parseBytes(s string) (uint64, error) {
+	s = strings.TrimSpace(s)
+	mult := uint64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   uint64
+	}{{"kB", 1 << 10}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n > (1<<64-1)/mult {
+		return 0, fmt.Errorf("lag %q: want bytes, e.g. 1048576 or 16MB", s)
+	}
+	return n * mult, nil
+}
