@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
+	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/agent"
 	"github.com/pigwf/pigwf/pki"
 )
@@ -25,7 +26,9 @@ type AgentInput struct {
 	Spec       PGSpec   `json:"spec"`
 	DCS        DCSInput `json:"dcs"`
 	APIPort    int      `json:"api_port"`
-	NoFailover bool     `json:"nofailover"`
+	NoFailover bool     `json:"nofailover"` // an offline member: added to Tags' nofailover
+	// Tags are the member's pg_tags (absent in runs started before them).
+	Tags haagent.ClusterTags `json:"tags,omitzero"`
 }
 
 // AgentConfigPath is where the agent's local configuration lives on a node: where the agent
@@ -57,7 +60,8 @@ func AgentConfig(in AgentInput) agent.LocalConfig {
 			ReplicationUser: in.Spec.ReplicationUser,
 			LogFile:         "/pg/log/postgres/postgresql.log",
 		},
-		Tags:              agent.TagsConfig{NoFailover: in.NoFailover},
+		Tags: agent.TagsConfig{NoFailover: in.NoFailover || in.Tags.NoFailover, NoSync: in.Tags.NoSync,
+			NoLoadBalance: in.Tags.NoLoadBalance, Custom: in.Tags.Custom},
 		LogFile:           "/pg/log/ha-agent/ha-agent.log",
 		TLS:               nodeTLS(in.DCS.Plaintext),
 		InsecurePlaintext: in.DCS.Plaintext,

@@ -5,9 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
+	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/agent"
 	"github.com/pigwf/pigwf/pki"
 )
@@ -42,6 +44,9 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 	plaintext := plain
 	plaintext.DCS.Endpoints = []string{"http://10.213.0.11:2379"}
 	plaintext.DCS.Plaintext = true
+	tagged := plain
+	tagged.NoFailover = true // an offline member
+	tagged.Tags = haagent.ClusterTags{NoSync: true, NoLoadBalance: true, Custom: map[string]string{"dc": "east", "weight": "5", "ssd": "true", "rack": "r1: #2"}}
 
 	want := func(in AgentInput, prefix string) agent.LocalConfig {
 		c := agent.LocalConfig{
@@ -50,7 +55,8 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 			API:  agent.APIConfig{Listen: "10.213.0.11:8008", URL: "https://10.213.0.11:8008"},
 			Postgres: agent.PostgresConfig{BinDir: binDir, DataDir: in.Spec.DataDir, Host: "10.213.0.11", Port: in.Spec.Port,
 				SocketDir: "/var/run/postgresql", ReplicationUser: in.Spec.ReplicationUser, LogFile: "/pg/log/postgres/postgresql.log"},
-			Tags:    agent.TagsConfig{NoFailover: in.NoFailover},
+			Tags: agent.TagsConfig{NoFailover: in.NoFailover || in.Tags.NoFailover, NoSync: in.Tags.NoSync,
+				NoLoadBalance: in.Tags.NoLoadBalance, Custom: in.Tags.Custom},
 			LogFile: "/pg/log/ha-agent/ha-agent.log",
 			TLS:     pki.NodeFiles(),
 		}
@@ -68,6 +74,7 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 		{"values that need quoting", tricky, want(tricky, "/pigwf: #2")},
 		{"no namespace: the agent's default prefix", noPrefix, want(noPrefix, "/pigwf")},
 		{"a plain-text lab", plaintext, want(plaintext, "/pigwf")},
+		{"tags, custom values YAML would read as other types", tagged, want(tagged, "/pigwf")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			text, err := RenderAgentConfig(tc.in)
@@ -83,6 +90,13 @@ func TestAgentConfigRoundTrip(t *testing.T) {
 			}
 			if strings.Contains(strings.ToLower(text), "password") {
 				t.Errorf("the rendered config mentions a password:\n%s", text)
+			}
+			// Untagged members' files are what they were before tags existed (a changed file
+			// restarts the agent).
+			if len(tc.in.Tags.Patroni()) == 0 {
+				if !strings.Contains(text, "\ntags:\n  nofailover: "+strconv.FormatBool(tc.in.NoFailover)+"\n  nosync: false\nlog_file: ") {
+					t.Errorf("an untagged member's tags section changed:\n%s", text)
+				}
 			}
 		})
 	}

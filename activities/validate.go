@@ -231,6 +231,9 @@ func (in AgentInput) Validate() error {
 	c.pgSpec("spec", in.Spec)
 	c.dcs("dcs", in.DCS)
 	c.rule("api_port", inventory.RulePort, in.APIPort)
+	if tags := in.Tags.Patroni(); len(tags) > 0 {
+		c.rule("tags", "pg_tags", tags)
+	}
 	return c.err()
 }
 

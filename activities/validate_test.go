@@ -2,11 +2,13 @@ package activities_test
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pigwf/pigwf/activities"
+	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/pitr"
 	"github.com/pigwf/pigwf/starter"
@@ -19,7 +21,7 @@ const richInventory = `all:
     pg-test:
       hosts:
         10.0.0.11: { pg_seq: 1, pg_role: primary, ansible_port: 2222, ansible_ssh_private_key_file: /home/admin/.ssh/id_ed25519 }
-        10.0.0.12: { pg_seq: 2, pg_role: replica, ansible_host: db12.example.com, nodename: db12.example.com }
+        10.0.0.12: { pg_seq: 2, pg_role: replica, ansible_host: db12.example.com, nodename: db12.example.com, pg_tags: { noloadbalance: true, dc: east } }
         10.0.0.13: { pg_seq: 3, pg_role: offline, ansible_user: admin }
       vars:
         pg_cluster: pg-test
@@ -79,6 +81,10 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 	}
 	pr.Spec.Key = "20261130T090000Z"
 	primary, replica := pc.Members[0], pc.Members[1]
+	// pg_tags reaches the workflow's input as the member's tags.
+	if want := (haagent.ClusterTags{NoLoadBalance: true, Custom: map[string]string{"dc": "east"}}); !reflect.DeepEqual(replica.Tags, want) {
+		t.Fatalf("%s's tags in the input: %+v, want %+v", replica.Name, replica.Tags, want)
+	}
 	var names []string
 	for _, m := range pc.Members {
 		names = append(names, m.Name)
@@ -96,7 +102,8 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 		"NodeCertInput":        activities.NodeCertInput{Node: ni.Nodes[1].Node, Fingerprint: strings.Repeat("ab", 32)},
 		"PgNodeInput":          node,
 		"PgNodeInput precheck": activities.PgNodeInput{Node: primary.Node, Spec: pc.Spec, Etcd: pc.DCS.Endpoints},
-		"AgentInput":           activities.AgentInput{Node: replica.Node, Member: replica.Name, Spec: pc.Spec, DCS: pc.DCS, APIPort: pc.APIPort, NoFailover: true},
+		"AgentInput": activities.AgentInput{Node: replica.Node, Member: replica.Name, Spec: pc.Spec, DCS: pc.DCS, APIPort: pc.APIPort, NoFailover: true,
+			Tags: replica.Tags},
 		"SQLInput roles":       activities.SQLInput{Primary: primary.Node, Spec: pc.Spec, Roles: pc.Roles, Step: activities.StepRoles},
 		"SQLInput users":       activities.SQLInput{Primary: primary.Node, Spec: pc.Spec, Roles: pc.Users, Databases: pc.Databases, Step: activities.StepUsers},
 		"DCSInput":             pc.DCS,
@@ -258,6 +265,16 @@ func TestHostileInputsRefused(t *testing.T) {
 		{"AgentInput", "api_port", func(v activities.Validator) activities.Validator {
 			in := v.(activities.AgentInput)
 			in.APIPort = -1
+			return in
+		}},
+		{"AgentInput", "tags.dc", func(v activities.Validator) activities.Validator {
+			in := v.(activities.AgentInput)
+			in.Tags.Custom = map[string]string{"dc": "east\nnofailover: true"}
+			return in
+		}},
+		{"AgentInput", "tags.clonefrom", func(v activities.Validator) activities.Validator {
+			in := v.(activities.AgentInput)
+			in.Tags.Custom = map[string]string{"clonefrom": "true"}
 			return in
 		}},
 		{"SQLInput roles", "roles[0].name", func(v activities.Validator) activities.Validator {

@@ -3,9 +3,11 @@ package inventory_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
+	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/starter"
 )
@@ -155,6 +157,17 @@ func TestHostileInventories(t *testing.T) {
 		{88, "pg_parameters ssl off", inv("", "        pg_parameters: { ssl: 'off' } # <-\n", "", ""), "pg_parameters.ssl", ""},
 		{89, "pg_parameters another certificate", inv("", "        pg_parameters: { ssl_cert_file: /tmp/x.crt } # <-\n", "", ""), "pg_parameters.ssl_cert_file", ""},
 		{90, "hba cert over the socket", inv("", "        pg_hba_rules:\n          - { user: all, db: all, addr: local, auth: cert } # <-\n", "", ""), "pg_hba_rules[0].auth", "localhost"},
+
+		// member tags (pg_tags), written into the agents' config and matched by health checks
+		{91, "tag typo", inv("{ pg_seq: 1, pg_role: primary, pg_tags: { nofailovr: true } } # <-", "", "", ""), "pg_tags.nofailovr", "did you mean nofailover"},
+		{92, "tag switch not a boolean", inv("", "        pg_tags: { noloadbalance: 'yes; id' } # <-\n", "", ""), "pg_tags.noloadbalance", "true or false"},
+		{93, "tag value with a newline", inv("", "        pg_tags: { dc: \"east\\nwest\" } # <-\n", "", ""), "pg_tags.dc", ""},
+		{94, "Patroni tag pigwf ignores", inv("", "        pg_tags: { clonefrom: true } # <-\n", "", ""), "pg_tags.clonefrom", "remove it"},
+		{95, "offline member tagged nofailover: false", inv("", "", "", "    pg-other:\n      hosts:\n        10.0.0.7: { pg_seq: 1, pg_role: primary }\n"+
+			"        10.0.0.8: { pg_seq: 2, pg_role: offline, pg_tags: { nofailover: false } } # <-\n      vars: { pg_cluster: pg-other }\n"), "pg_tags.nofailover", "pg_role: replica"},
+		{96, "tags not a mapping", inv("", "        pg_tags: [ dc ] # <-\n", "", ""), "pg_tags", ""},
+		{97, "tag name with a space", inv("", "        pg_tags: { 'd c': east } # <-\n", "", ""), `pg_tags."d c"`, ""},
+		{98, "tag holding a secret", inv("", "        pg_tags: { api_token: abc } # <-\n", "", ""), "pg_tags.api_token", "public"},
 	}
 	seen := map[int]bool{}
 	for _, tc := range cases {
@@ -275,6 +288,8 @@ func TestGoodInventoriesStillLoad(t *testing.T) {
     region: default
     pg_conf: oltp.yml
 `, "")},
+		{5, "member tags", inv("{ pg_seq: 1, pg_role: primary, pg_tags: { noloadbalance: true, dc: east, weight: 5 } }",
+			"        pg_tags: { nosync: true, rack: r1.b-2 }\n", "", "")},
 		{4, "an FQDN nodename, hosts by name, an IPv6 host", inv("{ pg_seq: 1, pg_role: primary, nodename: db1.example.com }", "", "",
 			"    pg-v6:\n      hosts:\n        'fd00::11': { pg_seq: 1, pg_role: primary }\n        db12.example.com: { pg_seq: 2, pg_role: replica }\n      vars: { pg_cluster: pg-v6, pg_port: 5532 }\n")},
 	}
@@ -344,5 +359,26 @@ all:
 func TestAgentAPIPortMatchesStarter(t *testing.T) {
 	if inventory.AgentAPIPort != starter.AgentAPIPort {
 		t.Errorf("inventory.AgentAPIPort = %d, starter.AgentAPIPort = %d", inventory.AgentAPIPort, starter.AgentAPIPort)
+	}
+}
+
+// pg_tags reaches each host as its tags: the host's own mapping replaces the group's (as every
+// variable, host > group > all), switches as booleans, the rest as custom tags.
+func TestHostTags(t *testing.T) {
+	text := inv("{ pg_seq: 1, pg_role: primary, pg_tags: { noloadbalance: true, dc: east, weight: 5 } }",
+		"        pg_tags: { nosync: true, nofailover: false, rack: r1 }\n", "", "")
+	i, err := inventory.ParseInventory("tags.yml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts := i.Clusters["pg-test"].Hosts
+	want := []haagent.ClusterTags{
+		{NoLoadBalance: true, Custom: map[string]string{"dc": "east", "weight": "5"}},
+		{NoSync: true, Custom: map[string]string{"rack": "r1"}},
+	}
+	for n, h := range hosts {
+		if !reflect.DeepEqual(h.Tags, want[n]) {
+			t.Errorf("host %s: tags %+v, want %+v", h.Addr, h.Tags, want[n])
+		}
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"gopkg.in/yaml.v3"
+
+	haagent "github.com/pigwf/pigwf/ha-agent"
 )
 
 // The rules below are strict on purpose: inventory values end up in root shell scripts on the
@@ -152,7 +155,18 @@ func init() {
 		"pgbouncer_enabled": scalarRule(boolProblem),
 		// lab-only: etcd, the agents' API and replication in plain text (see Inventory.Plaintext)
 		"pigwf_insecure_plaintext": scalarRule(boolProblem),
+		"pg_tags":                  mapRule("pg_tags", tagProblem),
 	}
+}
+
+// tagProblem: pg_tags, a member's HA tags as Patroni's tags section holds them: the switches
+// (nofailover, nosync, noloadbalance) true or false, and custom tags by the agent's own rule
+// (haagent.CustomTagProblem), which its config file is checked against too.
+func tagProblem(k, v string) (string, string) {
+	if slices.Contains(haagent.Switches, k) {
+		return boolProblem(v)
+	}
+	return haagent.CustomTagProblem(k, v)
 }
 
 // rx is the common case of a scalar rule: the value must match re.

@@ -15,6 +15,7 @@ package inventory
 import (
 	"regexp"
 
+	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/haproxy"
 )
 
@@ -114,6 +115,9 @@ type Host struct {
 	Seq  int    // pg_seq
 	Role string // pg_role
 	Node NodeVars
+	// Tags are pg_tags: the member's HA tags, written to its agent's config. An offline
+	// member is always nofailover (PgClusterCreate adds it).
+	Tags haagent.ClusterTags
 }
 
 // NodeVars are the node-level settings pigwf reads. Everything else in the inventory is kept

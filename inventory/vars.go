@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/internal/suggest"
 	"gopkg.in/yaml.v3"
 )
@@ -184,6 +185,7 @@ func parseCluster(file, group string, line int, n *yaml.Node, global varMap, ver
 		h.Node = nodeVars(h.Addr, eff)
 		if c.Name != "" || eff["pg_seq"] != nil || eff["pg_role"] != nil {
 			parsePgIdentity(file, hwhere, key.Line, c, &h, eff, seqs, &primaries, verr)
+			h.Tags = hostTags(file, hwhere, h.Role, eff["pg_tags"], verr)
 		}
 		c.Hosts = append(c.Hosts, h)
 		hm := hostMeta{addr: h.Addr, sshHost: h.Node.SSHHost, where: hwhere, nodename: h.Node.Nodename, line: key.Line, nodenameLine: key.Line}
@@ -314,6 +316,42 @@ func parsePgIdentity(file, hwhere string, line int, c *Cluster, h *Host, eff var
 				Fix: "set nodename on this host, or use a shorter pg_cluster"})
 		}
 	}
+}
+
+// hostTags reads pg_tags (its values were checked where written). An offline member never
+// fails over: a tag saying nofailover: false contradicts its role and is refused rather than
+// silently overridden.
+func hostTags(file, hwhere, role string, v *yaml.Node, verr *ValidationError) haagent.ClusterTags {
+	var t haagent.ClusterTags
+	if v == nil || resolve(v) == nil || resolve(v).Kind != yaml.MappingNode {
+		return t
+	}
+	for _, p := range pairs(v, nil) {
+		var val string
+		if p.val == nil || p.val.Decode(&val) != nil {
+			continue // a list or mapping: refused by pg_tags' rule already
+		}
+		k := p.key.Value
+		on, _ := strconv.ParseBool(val)
+		switch k {
+		case haagent.TagNoFailover:
+			t.NoFailover = on
+			if !on && role == RoleOffline {
+				verr.add(FieldError{File: file, Line: p.key.Line, Where: hwhere, Field: "pg_tags." + k, Problem: "is false on an offline member, which never fails over",
+					Fix: "remove nofailover from this host's pg_tags, or make it pg_role: replica"})
+			}
+		case haagent.TagNoSync:
+			t.NoSync = on
+		case haagent.TagNoLoadBalance:
+			t.NoLoadBalance = on
+		default:
+			if t.Custom == nil {
+				t.Custom = map[string]string{}
+			}
+			t.Custom[k] = val
+		}
+	}
+	return t
 }
 
 // nodeVars reads the node-level variables of one host. Their values were checked where they are

@@ -34,11 +34,11 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 	}
 	primary := cluster.Primary()
 	var addrs []string
-	in.Members = append(in.Members, workflows.PgMember{Name: primary.Node.Nodename, Role: primary.Role, Node: NodeOf(primary)})
+	in.Members = append(in.Members, workflows.PgMember{Name: primary.Node.Nodename, Role: primary.Role, Node: NodeOf(primary), Tags: primary.Tags})
 	for _, h := range cluster.Hosts {
 		addrs = append(addrs, h.Node.SSHHost)
 		if h.Addr != primary.Addr {
-			in.Members = append(in.Members, workflows.PgMember{Name: h.Node.Nodename, Role: h.Role, Node: NodeOf(h)})
+			in.Members = append(in.Members, workflows.PgMember{Name: h.Node.Nodename, Role: h.Role, Node: NodeOf(h), Tags: h.Tags})
 		}
 	}
 	in.Spec = activities.PGSpec{

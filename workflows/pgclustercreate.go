@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/pigwf/pigwf/activities"
+	haagent "github.com/pigwf/pigwf/ha-agent"
 )
 
 // PgClusterCreate builds an HA PostgreSQL cluster, the counterpart of Pigsty's pgsql.yml.
@@ -23,6 +24,8 @@ type PgMember struct {
 	Name string          `json:"name"` // nodename: also the member and application name
 	Role string          `json:"role"` // primary | replica | offline
 	Node activities.Node `json:"node"`
+	// Tags are the member's pg_tags (absent in runs started before them: no tags).
+	Tags haagent.ClusterTags `json:"tags,omitzero"`
 }
 
 // PgClusterCreateInput is resolved from the inventory by the starter. No secrets: passwords are
@@ -198,7 +201,8 @@ func (w *pgClusterCreate) nodeInput(m PgMember) activities.PgNodeInput {
 }
 
 func (w *pgClusterCreate) agentInput(m PgMember) activities.AgentInput {
-	return activities.AgentInput{Node: m.Node, Member: m.Name, Spec: w.in.Spec, DCS: w.in.DCS, APIPort: w.in.APIPort, NoFailover: m.Role == inventory.RoleOffline}
+	return activities.AgentInput{Node: m.Node, Member: m.Name, Spec: w.in.Spec, DCS: w.in.DCS, APIPort: w.in.APIPort,
+		NoFailover: m.Role == inventory.RoleOffline, Tags: m.Tags}
 }
 
 func (w *pgClusterCreate) apiURL(m PgMember) string {
