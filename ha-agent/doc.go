@@ -38,7 +38,11 @@
 //   - follow.go: a primary without the lock, and a member following a live
 //     leader (rewind, re-clone); race.go: who may take a stale or free lock.
 //   - clusterstatus.go: ClusterStatus, the JSON of an agent's GET /cluster,
-//     which the agent renders and pigwf parses.
+//     which the agent renders and pigwf parses (Patroni's shape too).
+//   - tags.go: a member's tags (ClusterTags: the switches and custom tags,
+//     flat JSON as Patroni's), the one rule for custom tags
+//     (CustomTagProblem, which the agent's config and the inventory's
+//     pg_tags use) and how ?tag_<name>=<value> matches (Matches).
 //
 // The tests follow the same files: each *_test.go holds the numbered
 // TestDecide cases of its concern.

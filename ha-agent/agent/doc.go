@@ -23,8 +23,11 @@
 //   - fencer.go: the fence timer and write gate; failsafe.go: asking for
 //     and giving failsafe confirmations; probes.go: live probes of the
 //     other members; publish.go: this member's record in the DCS.
-//   - api.go: the REST API and its health checks; cluster.go: GET /cluster
-//     (haagent.ClusterStatus); metrics.go: /metrics; apiauth.go: who may
+//   - api.go: the REST API's routes; health.go: the health checks (Patroni's
+//     semantics, one rule each); patroni.go: GET /patroni (the member's
+//     status, also every health check's body) and /history; cluster.go:
+//     GET /cluster (haagent.ClusterStatus); metrics.go: /metrics (pigwf's
+//     and Patroni's metrics, client_golang); apiauth.go: who may
 //     call the mutating endpoints (client certificate, api.auth,
 //     api.allowlist); apiserve.go: serving the API over TLS and the
 //     agent's client of the other members' APIs.
@@ -75,7 +78,8 @@
 // YAML with exactly the keys of LocalConfig (cluster, name, prefix,
 // etcd.endpoints, api.listen, api.url, postgres.{bin_dir, data_dir, host,
 // port, socket_dir, replication_user, log_file}, tags.{nofailover,
-// nosync}, log_file). Unknown keys are refused (so is any password:
+// nosync, noloadbalance, and custom tags name: value as Patroni's tags},
+// log_file). Unknown keys are refused (so is any password:
 // the replication password belongs in ~postgres/.pgpass, mode 0600, which
 // libpq reads through passfile=). Every error names the file, the field
 // and the fix. Cluster-wide settings, including all timing, are the DCS
@@ -195,27 +199,48 @@
 //
 // # REST API (Patroni-compatible health checks)
 //
-// GET, HEAD and OPTIONS on /primary (/leader, /master, /read-write):
-// 200 only while this member holds the lock, PostgreSQL runs as a primary
-// and the fence deadline (the lease's, or failsafe's) has not passed at
-// the instant of the request. /replica: 200 for a running standby whose
-// WAL receiver streams (?lag=<bytes|16MB> limits lag). /read-only: primary
-// or running standby. /sync (/synchronous): 200 only if the PRIMARY's
-// pg_stat_replication says this member is sync (the primary's agent
-// publishes its pg_stat_replication in its member record every loop;
-// a record older than member_report_fresh_ms does not count). /async
-// (/asynchronous): streaming standby that is not sync. /health:
-// PostgreSQL running. Everything else: 503. GET /cluster: {cluster,
-// paused, leader, timeline, synchronous_standby_names, sync_source,
-// members: [{name, host, port, role: leader|sync_standby|replica, state,
-// timeline, lag_bytes, api_url, tags, note}]}; on the leader the roles
-// and streaming states come from pg_stat_replication read during the
-// request (sync_source "live: ..."), elsewhere from what the leader last
-// published (sync_source "dcs: ... N ms ago"). GET /metrics: Prometheus
-// text. GET /probe: live state for racing members. POST /switchover
-// {leader, candidate, scheduled_at} and POST /failover {candidate} write
-// the DCS failover key (202). POST /failsafe {leader}: failsafe
-// confirmation between members.
+// GET, HEAD and OPTIONS, 200 or 503, as Patroni's api.py decides (health.go
+// has each rule once). / (a bare HAProxy "option httpchk" sends OPTIONS /),
+// /primary, /leader, /master, /read-write: 200 only while this member holds
+// the lock, PostgreSQL runs as a primary, the fence deadline (the lease's,
+// or failsafe's) has not passed at the instant of the request, and no
+// planned stop has begun: a switchover's demotion and the agent's shutdown
+// turn it to 503 before PostgreSQL's checkpoint and stop, so a load
+// balancer drains the member first. /replica: a running standby not tagged
+// noloadbalance; ?lag=<bytes|16MB> bounds its replay behind the leader's
+// known position, ?replication_state=streaming its WAL receiver's state,
+// ?tag_<name>=<value> its tags (all must match; every check but the
+// leader's takes them). /read-only: primary, or as /replica. /sync
+// (/synchronous), /quorum: the PRIMARY's pg_stat_replication says this
+// member is sync (quorum) (the primary's agent publishes it in its member
+// record every loop; a record older than member_report_fresh_ms does not
+// count), and as /replica; /async (/asynchronous): neither (while the
+// primary's report is stale, the sync key must not name it), and as
+// /replica; /read-only-sync, /read-only-quorum: primary or as /sync
+// (/quorum). /standby-leader: never (no standby clusters). /health:
+// PostgreSQL running. /liveness: the loop's last cycle began within the
+// leader timeout (twice it on a standby), or paused. /readiness: the
+// leader, or a streaming standby within ?lag= (default
+// maximum_lag_on_failover) of replayed WAL (?mode=write: received).
+// Unknown paths: 404.
+//
+// GET /patroni: the member in Patroni's shape (state, role,
+// server_version, xlog, timeline, replication, tags, dcs_last_seen,
+// patroni{version, scope, name}, ...) plus pigwf's name, cluster, leader,
+// last_reason, wal_position; every health check answers with it. GET
+// /cluster: {cluster, scope, paused, pause, leader, timeline,
+// synchronous_standby_names, sync_source, members: [{name, host, port,
+// role: leader|sync_standby|replica, state, timeline, lag_bytes, lag
+// (bytes or "unknown"), api_url, tags, note}], scheduled_switchover}; on
+// the leader the roles and streaming states come from pg_stat_replication
+// read during the request (sync_source "live: ..."), elsewhere from what
+// the leader last published (sync_source "dcs: ... N ms ago"). GET
+// /history: [[timeline, lsn, reason, timestamp, new_leader], ...] from the
+// history key. GET /metrics: pigwf_ha_* and Patroni's patroni_* (labels
+// scope, name). GET /probe: live state for racing members. POST
+// /switchover {leader, candidate, scheduled_at} and POST /failover
+// {candidate} write the DCS failover key (202). POST /failsafe {leader}:
+// failsafe confirmation between members.
 //
 // # etcd unreachable
 //
