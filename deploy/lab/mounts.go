@@ -36,7 +36,7 @@ var nodePrivateMounts = []privateMount{
 	{target: "/var/lib/pgbackrest", isDir: true, mode: 0o750, owner: "postgres"},
 	{target: "/var/lib/postgresql", isDir: true, mode: 0o755, owner: "postgres"}, // postgres's home
 	{target: "/var/lib/pigwf", isDir: true, mode: 0o755, owner: "root"},
-	{target: "/etc/pigwf", isDir: true, mode: 0o755, owner: "root"}, // holds boot.d, the node's boot services
+	{target: "/etc/pigwf", isDir: true, mode: 0o755, owner: "root"},   // holds boot.d, the node's boot services
 	{target: "/etc/haproxy", isDir: true, mode: 0o755, owner: "root"}, // the node's HAProxy configuration (pg-service)
 	// logs of the boot services (boot.log, etcd.log): /var/log itself is shared by all nodes
 	{target: "/var/log/pigwf", isDir: true, mode: 0o755, owner: "root"},
