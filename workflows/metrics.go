@@ -14,8 +14,8 @@ import (
 
 // Metrics of runs (package metrics names them). Workflow code emits only through
 // workflow.GetMetricsHandler: it records nothing while a worker replays a history, so a run's
-// events are counted once, by the worker that runs them first, and emitting adds no command to the
-// history. A run's runbook and cluster labels are its search attributes Runbook and PgCluster,
+// events are counted by the worker that runs them first (again only when a workflow task is
+// retried after its worker died in it), and emitting adds no command to the history. A run's runbook and cluster labels are its search attributes Runbook and PgCluster,
 // which every runbook sets as it starts (setSearchAttributes).
 
 // runMetrics is the handler of a run's own metrics: the SDK's tags (namespace, task_queue,
