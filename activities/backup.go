@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pigwf/pigwf/activities/sshrun"
 	"go.temporal.io/sdk/activity"
+
+	"github.com/pigwf/pigwf/activities/sshrun"
+	"github.com/pigwf/pigwf/metrics"
 )
 
 // RenderPgBackRestConf is /etc/pgbackrest.conf for a member. Lock and log paths are per node
@@ -78,7 +80,19 @@ label=$(pgb --output=json info | grep -o '"label":"[^"]*F"' | tail -n1 | cut -d'
 fact backup "$label"
 changed "full backup $label in $(( $(date +%%s) - start )) s"
 `, sshrun.ShellQuote(in.Spec.Cluster))
-	return a.runStep(ctx, in.Node, StepFullBackup, script, nil)
+	res, err := a.runStep(ctx, in.Node, StepFullBackup, script, nil)
+	if err == nil && res.Changed {
+		backupTaken(ctx, in.Spec.Cluster)
+	}
+	return res, err
+}
+
+// backupTaken records that a full backup of cluster, taken by a runbook, has just succeeded: the
+// gauge the backup-age alert reads (deploy/monitoring). Only a backup the step took sets it; one
+// the repository already held has an age this worker does not know.
+func backupTaken(ctx context.Context, cluster string) {
+	activity.GetMetricsHandler(ctx).WithTags(map[string]string{metrics.LabelCluster: cluster}).
+		Gauge(metrics.BackupLastSuccess).Update(float64(time.Now().Unix()))
 }
 
 // VerifyInput checks a finished cluster.

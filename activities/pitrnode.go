@@ -249,8 +249,10 @@ func (a *Activities) PITRBackup(ctx context.Context, in PITRBackupInput) (StepRe
 	if label, err := a.fullBackupOn(ctx, in.Node, in.Spec, in.Timeline); err != nil {
 		return res, err
 	} else if label != "" {
+		// An earlier attempt of this step took it (its worker died before reporting).
 		res.Notes = append(res.Notes, fmt.Sprintf("full backup %s was taken after the promotion to timeline %d", label, in.Timeline))
 		res.Facts = map[string]string{"backup": label}
+		backupTaken(ctx, in.Spec.Cluster)
 		return res, nil
 	}
 	// --no-expire-auto: with pgBackRest's default, this backup would expire the oldest full
@@ -274,6 +276,7 @@ changed "full backup in $(( $(date +%s) - start )) s (older backups kept: retent
 	}
 	res.Facts = map[string]string{"backup": label}
 	res.Changes = append(res.Changes, "full backup "+label+" on "+in.Member)
+	backupTaken(ctx, in.Spec.Cluster)
 	return res, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/pigwf/pigwf/approval"
@@ -180,11 +179,8 @@ func (c *Client) Status(ctx context.Context, id string) (chatops.Report, error) 
 // runbookOf is a listed run's runbook, from its Runbook search attribute (the workflow type when
 // the attribute cannot be read).
 func runbookOf(e *workflowpb.WorkflowExecutionInfo) string {
-	var rb string
-	if p := e.GetSearchAttributes().GetIndexedFields()[workflows.SearchAttrRunbook.GetName()]; p != nil {
-		if converter.GetDefaultDataConverter().FromPayload(p, &rb) == nil && rb != "" {
-			return rb
-		}
+	if rb := keywordOf(e, workflows.SearchAttrRunbook.GetName()); rb != "" {
+		return rb
 	}
 	return e.GetType().GetName()
 }

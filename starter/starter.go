@@ -33,7 +33,7 @@ type Client struct {
 // Dial connects to Temporal through conn; the SDK's own logging goes to log (quiet by default in
 // the CLI). A server that refuses the TLS handshake (no client certificate, one from another
 // CA) fails here, since the SDK checks the server's health while dialing.
-func Dial(ctx context.Context, conn Connection, log *slog.Logger) (*Client, error) {
+func Dial(ctx context.Context, conn Connection, log *slog.Logger, dopts ...DialOption) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -41,12 +41,24 @@ func Dial(ctx context.Context, conn Connection, log *slog.Logger) (*Client, erro
 	if err != nil {
 		return nil, err
 	}
+	for _, o := range dopts {
+		o(&opts)
+	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("while connecting to Temporal at %s (%s): %w (is it running? `pigwf dev` starts one; a server with mutual TLS needs --%s, --%s and --%s, or pigwf's files from `pigwf dev`)",
 			conn.Address, conn.describe(), err, SettingTLSCert.Flag, SettingTLSKey.Flag, SettingTLSCA.Flag)
 	}
 	return &Client{C: c, TaskQueue: workflows.TaskQueue, Namespace: conn.Namespace}, nil
+}
+
+// DialOption sets what a client has besides its connection.
+type DialOption func(*client.Options)
+
+// WithMetrics gives the client (and the workers made from it) a metrics handler: the SDK's
+// metrics and those workflow and activity code emit go to h.
+func WithMetrics(h client.MetricsHandler) DialOption {
+	return func(o *client.Options) { o.MetricsHandler = h }
 }
 
 // Close closes the connection.

@@ -18,6 +18,7 @@ import (
 	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/activities/sshrun"
 	"github.com/pigwf/pigwf/approval"
+	"github.com/pigwf/pigwf/metrics/prom"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -33,7 +34,11 @@ type Config struct {
 	WebUI                   string             // Temporal Web UI base URL, for links in notifications
 	MaxConcurrentActivities int                // 0: the SDK default
 	AllowPlaintext          bool               // lab-only: act on plain-text clusters (activities.Activities.AllowPlaintext)
-	Logger                  *slog.Logger
+	Metrics                 prom.Listen        // where /metrics is served (metrics.go)
+	// MetricsBestEffort: a metrics address in use is logged and the worker runs without metrics
+	// (the default address, taken by another worker on the same machine), instead of stopping.
+	MetricsBestEffort bool
+	Logger            *slog.Logger
 }
 
 // Run polls until ctx is done.
@@ -48,19 +53,28 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := checkApprovals(cfg.ApprovalsFile, log); err != nil {
 		return err
 	}
-	cl, err := starter.Dial(ctx, cfg.Temporal, log)
+	mx, err := bindMetrics(cfg, log)
+	if err != nil {
+		return err
+	}
+	cl, err := starter.Dial(ctx, cfg.Temporal, log, mx.dialOptions()...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	mx.serve(ctx, cl, log)
 	c := cl.C
 	runner := sshrun.New(sshrun.Options{Logger: log})
 	defer runner.Close()
 
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
-		// Every activity's input is checked against the inventory's rules before it runs.
-		Interceptors: []interceptor.WorkerInterceptor{&activities.ValidateInputs{}},
+		Interceptors: []interceptor.WorkerInterceptor{
+			// Every activity's input is checked against the inventory's rules before it runs.
+			&activities.ValidateInputs{},
+			// How each run ends goes to the metrics (a no-op without them).
+			&workflows.RunMetrics{},
+		},
 	})
 	workflows.Register(w)
 	w.RegisterActivity(&activities.Activities{

@@ -264,6 +264,7 @@ func (g *approvalGate) decide(ctx workflow.Context, track *tracker, s step, plan
 	if err != nil {
 		return st, err
 	}
+	track.approvalEnded(ctx, st)
 	if st.Approved() {
 		track.set(s, StateUnchanged, st.Summary())
 	} else {

@@ -18,6 +18,10 @@
 //     verified approvals (the worker's policy, signed decisions verified by an activity, four
 //     eyes, quorum), behind GetVersion "verified-approvals".
 //   - notify.go: chat notifications, which never fail a run.
+//   - metrics.go: the runs' Prometheus metrics (package metrics names them), emitted through
+//     workflow.GetMetricsHandler only (replay-safe, no commands): starts (setSearchAttributes),
+//     steps (runStep), approval waits (the gate's decide) and results (RunMetrics, the worker
+//     interceptor that sees every runbook's return).
 //   - register.go: workflow registration, the task queue and the search attributes every run
 //     carries.
 //

@@ -41,9 +41,15 @@ func CustomSearchAttributes() []SearchAttribute {
 }
 
 // setSearchAttributes records cluster and runbook on the run (the starter sets them too; this
-// makes runs started any other way, e.g. `temporal workflow start`, findable as well).
+// makes runs started any other way, e.g. `temporal workflow start`, findable as well). Every
+// runbook calls it first, so it also counts the run's start; the run's metrics read their labels
+// from these attributes (metrics.go).
 func setSearchAttributes(ctx workflow.Context, runbook, cluster string) error {
-	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrCluster.ValueSet(cluster), SearchAttrRunbook.ValueSet(runbook))
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrCluster.ValueSet(cluster), SearchAttrRunbook.ValueSet(runbook)); err != nil {
+		return err
+	}
+	runStarted(ctx, runbook, cluster)
+	return nil
 }
 
 // Registry is the part of a worker (or replayer) that workflows are registered on.

@@ -90,17 +90,21 @@ func checkOutcome(sr activities.StepResult) (string, string) { return StateUncha
 // runStep is the one step runner of every runbook. It marks the step running, executes its
 // activity with the step's options, and records the outcome: on failure the step is failed with
 // the activity's own message and the error is a *stepFailure; otherwise out decides the state.
+// The step's end and duration go to the step metrics (metrics.go).
 func runStep[R any](ctx workflow.Context, t *tracker, s step, out outcome[R], activity any, args ...any) (R, error) {
 	var res R
 	t.set(s, StateRunning, "")
+	start := workflow.Now(ctx)
 	actx := workflow.WithActivityOptions(ctx, s.activityOptions())
 	if err := workflow.ExecuteActivity(actx, activity, args...).Get(ctx, &res); err != nil {
 		f := &stepFailure{msg: failureMessage(err), err: err}
 		t.set(s, StateFailed, f.msg)
+		t.stepEnded(ctx, s, StateFailed, workflow.Now(ctx).Sub(start))
 		return res, f
 	}
 	state, detail := out(res)
 	t.set(s, state, detail)
+	t.stepEnded(ctx, s, state, workflow.Now(ctx).Sub(start))
 	return res, nil
 }
 

@@ -20,6 +20,7 @@ func switchoverInput() SwitchoverInput {
 type switchFake struct {
 	executed int
 	notes    []string
+	refuse   error // the precheck's error, when set
 }
 
 func newSwitchEnv(t *testing.T, f *switchFake) *testsuite.TestWorkflowEnvironment {
@@ -29,12 +30,21 @@ func newSwitchEnv(t *testing.T, f *switchFake) *testsuite.TestWorkflowEnvironmen
 // newSwitchEnvWith is a switchover's test environment whose worker reads the approvals file of
 // trust; the gate's activities run for real.
 func newSwitchEnvWith(t *testing.T, f *switchFake, trust activities.ApprovalTrust) *testsuite.TestWorkflowEnvironment {
-	var s testsuite.WorkflowTestSuite
+	return newSwitchEnvOn(&testsuite.WorkflowTestSuite{}, f, trust)
+}
+
+// newSwitchEnvOn is newSwitchEnvWith in suite s (one with a metrics handler, say).
+func newSwitchEnvOn(s *testsuite.WorkflowTestSuite, f *switchFake, trust activities.ApprovalTrust) *testsuite.TestWorkflowEnvironment {
 	env := s.NewTestWorkflowEnvironment()
 	Register(env)
 	a := &activities.Activities{Approvals: trust}
 	env.RegisterActivity(a)
-	env.OnActivity(a.SwitchoverPrecheck, mockAny, mockAny).Return(activities.SwitchoverPlan{Leader: "pg-test-1", Candidate: "pg-test-2", Why: "sync_standby/streaming, lag 0 bytes"}, nil)
+	env.OnActivity(a.SwitchoverPrecheck, mockAny, mockAny).Return(func(context.Context, activities.SwitchoverCheckInput) (activities.SwitchoverPlan, error) {
+		if f.refuse != nil {
+			return activities.SwitchoverPlan{}, f.refuse
+		}
+		return activities.SwitchoverPlan{Leader: "pg-test-1", Candidate: "pg-test-2", Why: "sync_standby/streaming, lag 0 bytes"}, nil
+	})
 	env.OnActivity(a.SwitchoverExecute, mockAny, mockAny).Return(func(context.Context, activities.SwitchoverExecInput) (activities.SwitchoverReport, error) {
 		f.executed++
 		return activities.SwitchoverReport{NewLeader: "pg-test-2", WriteDowntimeMs: 180}, nil

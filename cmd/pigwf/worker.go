@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/pigwf/pigwf/internal/devtls"
+	"github.com/pigwf/pigwf/metrics/prom"
+	"github.com/pigwf/pigwf/pki"
 	"github.com/pigwf/pigwf/worker"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -21,6 +25,10 @@ func workerCmd() *cli.Command {
 			&cli.BoolFlag{Name: "allow-insecure-plaintext", Usage: "lab-only: act on clusters whose inventory sets pigwf_insecure_plaintext (etcd, agents and replication without TLS); refused otherwise"},
 			&cli.StringFlag{Name: "approvals", EnvVars: []string{"PIGWF_APPROVALS"}, Usage: "who may approve runs and whose keys are believed (default $PIGWF_HOME/approvals.yml; without it nobody can approve)"},
 			&cli.StringFlag{Name: "notify-url", EnvVars: []string{"PIGWF_NOTIFY_URL"}, Usage: "chat webhook that gets a POST when a run waits for approval and when it ends"},
+			&cli.StringFlag{Name: flagMetricsListen, Value: defaultMetricsListen, EnvVars: []string{"PIGWF_METRICS_LISTEN"},
+				Usage: `where Prometheus scrapes /metrics ("" or off: nowhere); plain HTTP on a loopback address only, HTTPS with --` + flagMetricsCert + ` and --` + flagMetricsKey + ` anywhere`},
+			&cli.StringFlag{Name: flagMetricsCert, EnvVars: []string{"PIGWF_METRICS_TLS_CERT"}, Usage: "certificate the metrics endpoint serves HTTPS with (one of the deployment CA, naming the address Prometheus scrapes)"},
+			&cli.StringFlag{Name: flagMetricsKey, EnvVars: []string{"PIGWF_METRICS_TLS_KEY"}, Usage: "its private key"},
 		},
 		Action: func(c *cli.Context) error {
 			ctx, cancel := signalContext(c)
@@ -30,6 +38,10 @@ func workerCmd() *cli.Command {
 				approvals = filepath.Join(home(), "approvals.yml")
 			}
 			conn, err := connection(c, devtls.RoleWorker)
+			if err != nil {
+				return err
+			}
+			mx, err := metricsListen(c)
 			if err != nil {
 				return err
 			}
@@ -43,7 +55,37 @@ func workerCmd() *cli.Command {
 				NotifyURL: c.String("notify-url"), WebUI: c.String("ui"), ApprovalsFile: approvals,
 				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
 				AllowPlaintext: c.Bool("allow-insecure-plaintext"),
+				// The default address is best effort: a second worker on the machine finds it taken.
+				Metrics: mx, MetricsBestEffort: !c.IsSet(flagMetricsListen),
 			})
 		},
 	}
+}
+
+// The worker's metrics flags. The default port is pigwf's own: clear of Prometheus (9090), the
+// node exporter (9100), postgres_exporter (9187) and Pigsty's exporters (963x).
+const (
+	flagMetricsListen    = "metrics-listen"
+	flagMetricsCert      = "metrics-tls-cert"
+	flagMetricsKey       = "metrics-tls-key"
+	defaultMetricsListen = "127.0.0.1:9477"
+)
+
+// metricsListen is where the worker serves its metrics, checked: HTTPS needs both files, and an
+// address off loopback needs HTTPS. A client's certificate, when one is given, is verified against
+// the deployment CA.
+func metricsListen(c *cli.Context) (prom.Listen, error) {
+	l := prom.Listen{Addr: c.String(flagMetricsListen)}
+	if cert, key := c.String(flagMetricsCert), c.String(flagMetricsKey); cert != "" || key != "" {
+		l.TLS = pki.Files{CA: pki.CA{Dir: caDir(c)}.Files().CA, Cert: cert, Key: key}
+	}
+	err := l.Check()
+	switch {
+	case errors.Is(err, prom.ErrPlaintextOffLoopback):
+		return l, fmt.Errorf("--%s %s: %w; give --%s and --%s (a certificate of the deployment CA naming the address Prometheus scrapes), or listen on 127.0.0.1",
+			flagMetricsListen, l.Addr, prom.ErrPlaintextOffLoopback, flagMetricsCert, flagMetricsKey)
+	case err != nil:
+		return l, fmt.Errorf("--%s/--%s/--%s: %w", flagMetricsListen, flagMetricsCert, flagMetricsKey, err)
+	}
+	return l, nil
 }
