@@ -225,7 +225,12 @@ func startIncarnation(t *testing.T, sys System, db DB, firstID int64) *incarnati
 		// The client through the access layer: its ids far above the direct writer's.
 		svc := db
 		svc.Port = port
-		sw := NewServiceWriter(svc, addrs, addrs, DefaultWriterConfig(), max(firstID, maxID)+serviceIDOffset)
+		// Paced at 25 ms (the direct writer: 5 ms): a second full-rate writer of synchronous
+		// commits on this 2-core lab slowed the failover it measures. The RTO's resolution is
+		// the retry pause (10 ms), which a failed attempt waits, not the pace.
+		cfg := DefaultWriterConfig()
+		cfg.Pace = 25 * time.Millisecond
+		sw := NewServiceWriter(svc, addrs, addrs, cfg, max(firstID, maxID)+serviceIDOffset)
 		inc.runner.SW = sw
 		wg.Add(1)
 		go func() { defer wg.Done(); sw.Run(runCtx) }()

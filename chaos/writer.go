@@ -169,6 +169,14 @@ func (w *Writer) Run(ctx context.Context) {
 					w.pref.Store(int32(r.node))
 					break round
 				}
+				if hedged {
+					// A failure once every idle connection was asked: start the next round
+					// (after the retry pause) instead of waiting for attempts still hanging
+					// elsewhere. Through a proxy, the connection that just failed (its
+					// session cut when the proxy took the old primary out) is the one that
+					// can reach the new primary; hung ones stay busy and are skipped.
+					break round
+				}
 			case <-hedge.C:
 				if !hedged {
 					launchRest()

@@ -84,6 +84,9 @@ type Server struct {
 	// VerifyHost is the name the agent's certificate must carry (a DNS name in it); required
 	// when the check is HTTPS.
 	VerifyHost string
+	// Track names an earlier listen whose server of the same name this one follows instead of
+	// checking itself (HAProxy's track): two services with the same check ask the agents once.
+	Track string
 }
 
 // Rules every value written to the file obeys: no spaces, quotes, '#' or newlines, so nothing
@@ -151,14 +154,17 @@ func Render(c Config) (string, error) {
 		}
 		w("    balance %s", orDefault(l.Balance, "roundrobin"))
 		w("    option httpchk")
-		if l.Check.URI != "" {
-			w("    http-check send meth %s uri %s", orDefault(l.Check.Method, "OPTIONS"), l.Check.URI)
+		if uri := l.Timing.checkURI(l.Check.URI); uri != "" {
+			w("    http-check send meth %s uri %s", orDefault(l.Check.Method, "OPTIONS"), uri)
 		}
 		w("    http-check expect status 200")
 		w("    default-server %s", l.Timing.serverOptions())
 		for _, s := range l.Servers {
 			line := fmt.Sprintf("    server %s %s check port %d", s.Name, hostPort(s.Addr, s.Port), s.CheckPort)
-			if l.Check.CAFile != "" {
+			switch {
+			case s.Track != "":
+				line = fmt.Sprintf("    server %s %s track %s/%s", s.Name, hostPort(s.Addr, s.Port), s.Track, s.Name)
+			case l.Check.CAFile != "":
 				line += fmt.Sprintf(" check-ssl ca-file %s verify required verifyhost %s check-sni %s", l.Check.CAFile, s.VerifyHost, s.VerifyHost)
 			}
 			if s.Weight > 0 {
@@ -188,6 +194,7 @@ func (c Config) validate() error {
 		}
 	}
 	seen := map[string]bool{}
+	serversOf := map[string]map[string]bool{} // listen -> its checked servers (track targets)
 	ports := map[int]string{}
 	if c.Stats != nil {
 		ports[c.Stats.Port] = "stats"
@@ -225,6 +232,12 @@ func (c Config) validate() error {
 		if len(l.Servers) == 0 {
 			return fmt.Errorf("service %s selects no server: check its selector", l.Name)
 		}
+		serversOf[l.Name] = map[string]bool{}
+		for _, s := range l.Servers {
+			if s.Track == "" {
+				serversOf[l.Name][s.Name] = true
+			}
+		}
 		names := map[string]bool{}
 		for _, s := range l.Servers {
 			if !nameRE.MatchString(s.Name) || names[s.Name] {
@@ -240,7 +253,10 @@ func (c Config) validate() error {
 			if s.Weight < 0 || s.Weight > 256 {
 				return fmt.Errorf("service %s: server %s: weight %d: want 0-256", l.Name, s.Name, s.Weight)
 			}
-			if l.Check.CAFile != "" && !hostRE.MatchString(s.VerifyHost) {
+			if s.Track != "" && !serversOf[s.Track][s.Name] {
+				return fmt.Errorf("service %s: server %s tracks %s, which has no checked server %s before it", l.Name, s.Name, s.Track, s.Name)
+			}
+			if l.Check.CAFile != "" && s.Track == "" && !hostRE.MatchString(s.VerifyHost) {
 				return fmt.Errorf("service %s: server %s: an HTTPS check needs the name in the agent's certificate (got %q)", l.Name, s.Name, s.VerifyHost)
 			}
 		}

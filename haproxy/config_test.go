@@ -100,12 +100,17 @@ func TestClusterConfigPigstyLayout(t *testing.T) {
 		"# managed by pigwf pg-service",
 		"stats socket /var/lib/pigwf/haproxy/admin.sock mode 600 level admin expose-fd listeners",
 		"listen pg-test-primary\n    bind *:5433\n",
-		"http-check send meth OPTIONS uri /primary",
-		"default-server inter 100ms fastinter 100ms downinter 200ms rise 1 fall 2 on-marked-down shutdown-sessions\n",
+		"http-check send meth OPTIONS uri /primary?wait=1000ms\n",
+		"default-server inter 100ms fastinter 100ms downinter 100ms rise 1 fall 2 on-marked-down shutdown-sessions\n",
 		"server pg-test-2 10.213.0.12:5432 check port 8008 check-ssl ca-file /etc/pki/ca.crt verify required verifyhost pg-test-2 check-sni pg-test-2\n",
 		"server pg-test-1 10.213.0.11:5432 check port 8008 check-ssl ca-file /etc/pki/ca.crt verify required verifyhost pg-test-1 check-sni pg-test-1 backup\n",
 		"bind 10.213.0.11:9101",
-		"timeout check 100ms",
+		// the default service asks the same /primary check: it follows the primary service's
+		"listen pg-test-default\n    bind *:5436\n",
+		"    server pg-test-2 10.213.0.12:5432 track pg-test-primary/pg-test-2\n",
+		// read services are checked every second
+		"http-check send meth OPTIONS uri /read-only?wait=1000ms\n    http-check expect status 200\n    default-server inter 1000ms fastinter 100ms downinter 1000ms rise 1 fall 2",
+		"timeout check 1500ms",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rendered config lacks %q:\n%s", want, text)
@@ -137,7 +142,7 @@ func TestPatroniSampleShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(text, "http-check send") || !strings.Contains(text, "    option httpchk\n    http-check expect status 200\n") {
+	if strings.Contains(text, "http-check send") || !strings.Contains(text, "    option httpchk\n    http-check expect status 200\n") || !strings.Contains(text, "timeout check 500ms") {
 		t.Errorf("want a bare option httpchk:\n%s", text)
 	}
 	if !strings.Contains(text, "default-server inter 3000ms rise 2 fall 3 on-marked-down shutdown-sessions\n") {
@@ -182,6 +187,7 @@ func TestRenderRefusesHostileValues(t *testing.T) {
 		{func(c *Cluster) { c.Timing.Rise = 0 }, "check rise"},
 		{func(c *Cluster) { c.Members[0].APIPort = 0 }, "want 1-65535"},
 		{func(c *Cluster) { c.StatsPort = 5433 }, "port 5433 is also used by stats"},
+		{func(c *Cluster) { c.Timing.Hold = 10 * time.Second }, "check hold"},
 	} {
 		c := testCluster()
 		c.Services = PigstyServices()
@@ -200,6 +206,24 @@ func TestTimingValidate(t *testing.T) {
 	for _, tm := range []CheckTiming{PigstyTiming(), PatroniSampleTiming(), FastTiming()} {
 		if err := tm.Validate(); err != nil {
 			t.Errorf("%+v: %v", tm, err)
+		}
+	}
+}
+
+func TestCheckURIHold(t *testing.T) {
+	held := CheckTiming{Hold: 250 * time.Millisecond}
+	for _, c := range []struct {
+		timing   CheckTiming
+		uri, out string
+	}{
+		{held, "/primary", "/primary?wait=250ms"},
+		{held, "/replica?lag=16MB", "/replica?lag=16MB&wait=250ms"},
+		{held, "", "/?wait=250ms"},
+		{CheckTiming{}, "/primary", "/primary"},
+		{CheckTiming{}, "", ""},
+	} {
+		if got := c.timing.checkURI(c.uri); got != c.out {
+			t.Errorf("checkURI(%q) with hold %v = %q; want %q", c.uri, c.timing.Hold, got, c.out)
 		}
 	}
 }

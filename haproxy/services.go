@@ -3,6 +3,7 @@ package haproxy
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -77,30 +78,41 @@ func ClusterConfig(c Cluster, header string) (cfg Config, skipped []string, err 
 		return Config{}, nil, fmt.Errorf("cluster name %q: want letters, digits and _ . -", c.Name)
 	}
 	timeouts := ServiceConnTimeouts
-	// A check that has not answered by the next one is as good as failed: wait at most the
-	// interval (and never less than 100 ms, a loaded agent's TLS handshake).
-	timeouts.Check = max(min(c.Timing.Inter, timeouts.Check), 100*time.Millisecond)
+	timeouts.Check = c.Timing.checkTimeout()
 	// No process-wide maxconn: HAProxy derives it from the descriptors the host allows, where a
 	// fixed one fails to start on a host with a low limit.
 	cfg = Config{Header: header, AdminSocket: c.AdminSocket, Timeouts: timeouts}
 	if c.StatsPort != 0 {
 		cfg.Stats = &Stats{Addr: orDefault(c.StatsAddr, "*"), Port: c.StatsPort}
 	}
+	checkedBy := map[string]Listen{} // check URI -> the first listen that checks it
 	for _, s := range c.Services {
+		timing := c.Timing
+		if !PrimaryCheck(s.Check) {
+			timing = timing.forReads()
+		}
 		l := Listen{Name: c.Name + "-" + s.Name, Bind: "*", Port: s.Port, MaxConn: s.MaxConn, Balance: s.Balance,
-			Check: HTTPCheck{URI: s.Check, CAFile: c.CAFile}, Timing: c.Timing}
+			Check: HTTPCheck{URI: s.Check, CAFile: c.CAFile}, Timing: timing}
+		first, tracked := checkedBy[s.Check]
 		for _, m := range c.Members {
 			selected := len(s.Selector) == 0 || slices.Contains(s.Selector, m.Role)
 			backup := slices.Contains(s.Backup, m.Role)
 			if !selected && !backup {
 				continue
 			}
-			l.Servers = append(l.Servers, Server{Name: m.Name, Addr: m.Addr, Port: cmp(s.DestPort, m.PGPort), CheckPort: m.APIPort,
-				Backup: backup, VerifyHost: m.VerifyHost})
+			srv := Server{Name: m.Name, Addr: m.Addr, Port: cmp(s.DestPort, m.PGPort), CheckPort: m.APIPort,
+				Backup: backup, VerifyHost: m.VerifyHost}
+			if tracked && first.has(m.Name) {
+				srv.Track = first.Name // the same check: asked once, by the first service
+			}
+			l.Servers = append(l.Servers, srv)
 		}
 		if len(l.Servers) == 0 {
 			skipped = append(skipped, s.Name)
 			continue
+		}
+		if !tracked {
+			checkedBy[s.Check] = l
 		}
 		cfg.Listens = append(cfg.Listens, l)
 	}
@@ -108,6 +120,27 @@ func ClusterConfig(c Cluster, header string) (cfg Config, skipped []string, err 
 		return Config{}, skipped, fmt.Errorf("cluster %s: no service selects any member (services %v)", c.Name, skipped)
 	}
 	return cfg, skipped, nil
+}
+
+// PrimaryCheck: the agents' check of a service that routes writes (Patroni's /, /primary and
+// its aliases).
+func PrimaryCheck(uri string) bool {
+	path, _, _ := strings.Cut(uri, "?")
+	switch path {
+	case "", "/", "/primary", "/leader", "/master", "/read-write":
+		return true
+	}
+	return false
+}
+
+// has: the listen checks a server of that name itself.
+func (l Listen) has(name string) bool {
+	for _, s := range l.Servers {
+		if s.Name == name && s.Track == "" {
+			return true
+		}
+	}
+	return false
 }
 
 // cmp is v, or def when v is 0.

@@ -33,7 +33,7 @@ var (
 )
 
 // serviceTimingKeys are pigwf_service_check's keys.
-var serviceTimingKeys = set("inter fastinter downinter rise fall slowstart")
+var serviceTimingKeys = set("inter fastinter downinter rise fall slowstart hold read_inter")
 
 // ServiceEntry is one entry of pg_services or pg_default_services as written.
 type ServiceEntry struct {
@@ -198,7 +198,7 @@ func serviceTiming(v *yaml.Node) (haproxy.CheckTiming, []FieldError) {
 	for _, p := range pairs(v, collect(&out, "pigwf_service_check")) {
 		f := "pigwf_service_check." + show(p.key.Value)
 		if !serviceTimingKeys[p.key.Value] {
-			out = append(out, FieldError{Line: p.key.Line, Field: f, Problem: "is not a check setting", Fix: "use inter, fastinter, downinter, rise, fall or slowstart"})
+			out = append(out, FieldError{Line: p.key.Line, Field: f, Problem: "is not a check setting", Fix: "use inter, fastinter, downinter, rise, fall, slowstart, hold or read_inter"})
 			continue
 		}
 		if p.val == nil || p.val.Kind != yaml.ScalarNode {
@@ -232,12 +232,16 @@ func serviceTiming(v *yaml.Node) (haproxy.CheckTiming, []FieldError) {
 				t.DownInter = d
 			case "slowstart":
 				t.SlowStart = d
+			case "hold":
+				t.Hold = d
+			case "read_inter":
+				t.ReadInter = d
 			}
 		}
 	}
 	if len(out) == 0 {
 		if err := t.Validate(); err != nil {
-			out = append(out, FieldError{Line: v.Line, Field: "pigwf_service_check", Problem: err.Error(), Fix: "pigwf's default is inter 100ms fastinter 100ms downinter 200ms rise 1 fall 2"})
+			out = append(out, FieldError{Line: v.Line, Field: "pigwf_service_check", Problem: err.Error(), Fix: "pigwf's default is inter 100ms fastinter 100ms downinter 100ms rise 1 fall 2 hold 1s read_inter 1s"})
 		}
 	}
 	return t, out

@@ -194,8 +194,14 @@ type Agent struct {
 	errLimiter    messageLimiter
 
 	// Shared with the API (guarded by mu).
-	mu      sync.Mutex
-	snap    snapshot
+	mu   sync.Mutex
+	snap snapshot
+	// snapChanged is closed (and replaced) when a new snapshot is published: held health checks
+	// (?wait=) wait on it.
+	snapChanged chan struct{}
+	// passed is when each health check (path and query) last answered 200: a check that
+	// passed within holdSettle is not held (?wait=) when it fails.
+	passed  passedChecks
 	promise *haagent.FailsafePromise
 
 	// acquireMu serializes our own acquire with failsafe confirmations we give.

@@ -69,6 +69,27 @@ func (a *Agent) routes() http.Handler {
 	return mux
 }
 
+// setSnapshot publishes the loop's latest snapshot to the API and wakes held health checks.
+func (a *Agent) setSnapshot(s snapshot) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.snap = s
+	if a.snapChanged != nil {
+		close(a.snapChanged)
+		a.snapChanged = nil
+	}
+}
+
+// snapshotAndChange is the snapshot and a channel closed when the next one is published.
+func (a *Agent) snapshotAndChange() (snapshot, <-chan struct{}) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.snapChanged == nil {
+		a.snapChanged = make(chan struct{})
+	}
+	return a.snap, a.snapChanged
+}
+
 func (a *Agent) snapshot() snapshot {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -88,11 +109,13 @@ func (a *Agent) writeJSON(w http.ResponseWriter, r *http.Request, code int, v an
 
 // isPrimary: Decide's rule says I hold leadership at THIS instant (my lease, or failsafe
 // confirmations, still cover it), the fence timer, which acts on the same proofs, has not
-// fired, and no planned stop of my PostgreSQL has begun (s.stopping: a load balancer drains
-// this member before PostgreSQL refuses connections). A load balancer never routes writes to a
-// node past its fence deadline.
+// fired, no planned stop of my PostgreSQL has begun (s.stopping: a load balancer drains this
+// member before PostgreSQL refuses connections), and my PostgreSQL takes writes (running, out
+// of recovery: a new leader is not routed writes while its promotion still runs, as Patroni's
+// role check). A load balancer never routes writes to a node past its fence deadline.
 func (a *Agent) isPrimary(s snapshot, now time.Duration) bool {
-	return !s.stopping && haagent.HoldsLeadership(s.view, s.local, now) && a.fencer.Writable()
+	return !s.stopping && s.obs.State == haagent.PGRunning && !s.obs.InRecovery &&
+		haagent.HoldsLeadership(s.view, s.local, now) && a.fencer.Writable()
 }
 
 // syncStateOf is what the leader's pg_stat_replication, as its agent published it, says of this

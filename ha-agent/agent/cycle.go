@@ -73,12 +73,11 @@ func (a *Agent) cycle(ctx context.Context) {
 	if a.dcsReachable {
 		a.dcsLastSeen = time.Now()
 	}
-	a.mu.Lock()
-	a.snap = snapshot{view: view, local: local, obs: obs, action: action, reason: reason, at: now,
+	snap := snapshot{view: view, local: local, obs: obs, action: action, reason: reason, at: now,
 		members: maps.Clone(a.cache.members), leaderRec: a.cache.leader, sync: a.cache.sync,
 		history: a.cache.history, stopping: a.stopping, dcsLastSeen: a.dcsLastSeen}
-	a.snap.local.Lease = a.lease
-	a.mu.Unlock()
+	snap.local.Lease = a.lease
+	a.setSnapshot(snap)
 }
 
 // observe probes the local PostgreSQL; a postmaster this agent did not

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
@@ -195,20 +196,106 @@ func tagsMatch(t haagent.ClusterTags, q url.Values) bool {
 	return true
 }
 
+// maxHealthWait caps ?wait=: a held check must end well within a load balancer's check
+// timeout and the server's write timeout.
+const maxHealthWait = 5 * time.Second
+
+// holdSettle: a failing check is held only when the same check (path and query) has not
+// answered 200 for this long. A member that just stopped passing (a primary that lost
+// leadership, crashed or began a planned stop) answers 503 at once for that long, so a load
+// balancer that still has it in service counts its falls at its normal pace (pigwf's HAProxy:
+// 2 falls 100 ms apart) and takes it out of service; only a member the load balancer already
+// has out of service gets held checks.
+const holdSettle = 500 * time.Millisecond
+
+// passedChecks remembers when each health check last answered 200, for at most
+// maxPassedChecks distinct checks (the health endpoints are open to anyone: a flood of made-up
+// queries only clears the memory, which makes held checks answer at once, never wrongly).
+type passedChecks struct {
+	mu sync.Mutex
+	at map[string]time.Duration
+}
+
+const maxPassedChecks = 1024
+
+func (p *passedChecks) record(key string, now time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.at == nil || len(p.at) >= maxPassedChecks {
+		p.at = map[string]time.Duration{}
+	}
+	p.at[key] = now
+}
+
+// recently: the check passed within holdSettle of now, or its memory was lost (cleared when
+// full: then it is not held either).
+func (p *passedChecks) recently(key string, now time.Duration) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.at[key]
+	return ok && now-at <= holdSettle
+}
+
+// checkKey names a health check by its path and query without ?wait=.
+func checkKey(r *http.Request) string {
+	q := r.URL.Query()
+	q.Del("wait")
+	return r.URL.Path + "?" + q.Encode()
+}
+
 // handleHealth answers one health check: 200 or 503, with the member's status as the body
 // (none for HEAD).
+//
+// ?wait=DURATION (pigwf's, not Patroni's) holds a failing check for up to that long and
+// answers 200 the moment the check holds: the loop's next snapshot after a promotion answers a
+// load balancer's check that is already waiting, so HAProxy puts a new primary in service
+// without waiting for its next check interval. A check that holds, or stops holding, is never
+// held: a primary that loses leadership answers 503 at once.
 func (a *Agent) handleHealth(c healthCheck) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !healthMethod(w, r) {
 			return
 		}
-		s, now := a.snapshot(), a.clock.Now()
-		f := a.factsOf(s, now)
-		code := http.StatusServiceUnavailable
-		if c.ok(f, r.URL.Query()) && (!c.tags || tagsMatch(f.tags, r.URL.Query())) {
-			code = http.StatusOK
+		q := r.URL.Query()
+		var wait time.Duration
+		if v := q.Get("wait"); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || d > maxHealthWait {
+				http.Error(w, fmt.Sprintf("wait %q: want a duration up to %v, e.g. 250ms", v, maxHealthWait), http.StatusBadRequest)
+				return
+			}
+			wait = d
 		}
-		a.writeJSON(w, r, code, a.status(s, now))
+		passes := func(s snapshot, now time.Duration) bool {
+			return c.ok(a.factsOf(s, now), q) && (!c.tags || tagsMatch(haagent.ClusterTags(a.cfg.Tags), q))
+		}
+		key := checkKey(r)
+		var timeout <-chan time.Time
+		if wait > 0 && !a.passed.recently(key, a.clock.Now()) {
+			t := time.NewTimer(wait)
+			defer t.Stop()
+			timeout = t.C
+		}
+		for {
+			s, changed := a.snapshotAndChange()
+			now := a.clock.Now()
+			code := http.StatusServiceUnavailable
+			if passes(s, now) {
+				code = http.StatusOK
+				a.passed.record(key, now)
+			}
+			if code == http.StatusOK || timeout == nil {
+				a.writeJSON(w, r, code, a.status(s, now))
+				return
+			}
+			select {
+			case <-changed:
+			case <-timeout:
+				timeout = nil // answer with the snapshot as it is now
+			case <-r.Context().Done():
+				return
+			}
+		}
 	}
 }
 

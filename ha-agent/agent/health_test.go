@@ -189,6 +189,11 @@ func TestHealthChecks(t *testing.T) {
 		{name: "72 /read-only, stopped", snap: replicaSnap("async", stopped), path: "/read-only", want: 503},
 		{name: "73 /async, stopped", snap: replicaSnap("async", stopped), path: "/async", want: 503},
 		{name: "74 unknown path", snap: replicaSnap("async"), path: "/replicas", want: 404},
+		// A new leader whose promotion still runs: it holds the lock, PostgreSQL is still in recovery.
+		{name: "75 / while the promotion runs", snap: leaderSnap(func(s *snapshot) { s.obs.InRecovery = true }), path: "/", want: 503},
+		{name: "76 /primary on a leader whose PostgreSQL is down", snap: leaderSnap(stopped), path: "/primary", want: 503},
+		{name: "77 /primary?wait= on the leader answers at once", snap: leaderSnap(), path: "/primary?wait=2s", want: 200},
+		{name: "78 /primary?wait= that does not parse", snap: leaderSnap(), path: "/primary?wait=soon", want: 400},
 	} {
 		a := healthAgent(c.tags)
 		if c.fenced {
@@ -249,5 +254,59 @@ func TestParseBytes(t *testing.T) {
 		if (err != nil) != c.bad || got != c.want {
 			t.Errorf("case %d: parseBytes(%q) = %d, %v", i+1, c.in, got, err)
 		}
+	}
+}
+
+// TestHealthWaitAnswersTheNextSnapshot: a held /primary?wait= check of a member that has been
+// failing answers 200 as soon as the loop publishes the snapshot in which the promotion
+// finished; a member whose check just passed answers 503 at once when it stops passing (a load
+// balancer counting its falls is not held up); one still failing when the wait ends answers
+// 503 then.
+func TestHealthWaitAnswersTheNextSnapshot(t *testing.T) {
+	a := healthAgent(TagsConfig{})
+	clock := a.clock.(*manualClock)
+	promoting := leaderSnap(func(s *snapshot) { s.obs.InRecovery = true })
+	a.setSnapshot(promoting)
+	done := make(chan *httptest.ResponseRecorder)
+	start := time.Now()
+	go func() {
+		w := httptest.NewRecorder()
+		a.routes().ServeHTTP(w, httptest.NewRequest(http.MethodOptions, "/primary?wait=3s", nil))
+		done <- w
+	}()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case w := <-done:
+		t.Fatalf("the held check answered %d before the promotion finished", w.Code)
+	default:
+	}
+	a.setSnapshot(promoting) // a snapshot in which it still fails: keeps waiting
+	time.Sleep(50 * time.Millisecond)
+	a.setSnapshot(leaderSnap())
+	select {
+	case w := <-done:
+		if w.Code != http.StatusOK || time.Since(start) > 2*time.Second {
+			t.Fatalf("held check: %d after %v; want 200 once the promotion's snapshot is published", w.Code, time.Since(start))
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the held check did not answer when the check started to hold")
+	}
+
+	// It just passed: when it stops passing, 503 at once, whatever ?wait= says.
+	a.setSnapshot(promoting)
+	start = time.Now()
+	w := httptest.NewRecorder()
+	a.routes().ServeHTTP(w, httptest.NewRequest(http.MethodOptions, "/primary?wait=3s", nil))
+	if w.Code != http.StatusServiceUnavailable || time.Since(start) > time.Second {
+		t.Fatalf("check of a member that just stopped passing: %d after %v; want 503 at once", w.Code, time.Since(start))
+	}
+
+	// Failing for longer than holdSettle, nothing changes: 503 when the wait ends.
+	clock.now += holdSettle + time.Millisecond // no request is in flight
+	start = time.Now()
+	w = httptest.NewRecorder()
+	a.routes().ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/primary?wait=150ms", nil))
+	if w.Code != http.StatusServiceUnavailable || time.Since(start) < 150*time.Millisecond {
+		t.Fatalf("held check without a change: %d after %v; want 503 after the wait", w.Code, time.Since(start))
 	}
 }
