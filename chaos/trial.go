@@ -140,9 +140,9 @@ type Runner struct {
 	W     *Writer
 	// SW writes through the system's access layer (HAProxy's primary port on every node); nil
 	// when the system has none.
-	SW *Writer
-	P     *Probe
-	Log   func(format string, args ...any)
+	SW  *Writer
+	P   *Probe
+	Log func(format string, args ...any)
 
 	lostSeen  map[int64]bool
 	unhealthy bool // the last trial left the cluster unhealthy

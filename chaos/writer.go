@@ -50,8 +50,8 @@ type Writer struct {
 	// nodeOf maps a server address to its lab node (1-based) for a writer through a proxy:
 	// its acknowledgements name the PostgreSQL node that took the write, not the proxy.
 	nodeOf map[string]int
-	next  atomic.Int64
-	pref  atomic.Int32 // index into nodes of the node that last acknowledged
+	next   atomic.Int64
+	pref   atomic.Int32 // index into nodes of the node that last acknowledged
 
 	mu   sync.Mutex
 	acks []Ack
