@@ -72,7 +72,7 @@ func TestClusterConfigPigstyLayout(t *testing.T) {
 		servers string // name[+b for backup]
 	}{
 		{"pg-test-primary", 5433, "/primary", "pg-test-1 pg-test-2 pg-test-3"},
-		{"pg-test-replica", 5434, "/read-only", "pg-test-1+b pg-test-2 pg-test-3+b"},
+		{"pg-test-replica", 5434, "/read-only?prefer=replica", "pg-test-1+b pg-test-2 pg-test-3+b"},
 		{"pg-test-default", 5436, "/primary", "pg-test-1 pg-test-2 pg-test-3"},
 		{"pg-test-offline", 5438, "/replica", "pg-test-2+b pg-test-3"},
 	} {
@@ -109,7 +109,7 @@ func TestClusterConfigPigstyLayout(t *testing.T) {
 		"listen pg-test-default\n    bind *:5436\n",
 		"    server pg-test-2 10.213.0.12:5432 track pg-test-primary/pg-test-2\n",
 		// read services are checked every second
-		"http-check send meth OPTIONS uri /read-only?wait=1000ms\n    http-check expect status 200\n    default-server inter 1000ms fastinter 100ms downinter 1000ms rise 1 fall 2",
+		"http-check send meth OPTIONS uri /read-only?prefer=replica&wait=1000ms\n    http-check expect status 200\n    default-server inter 1000ms fastinter 100ms downinter 1000ms rise 1 fall 2",
 		"timeout check 1500ms",
 	} {
 		if !strings.Contains(text, want) {

@@ -27,10 +27,15 @@ type Service struct {
 // PigstyServices are Pigsty's default services (pg_default_services): primary 5433, replica
 // 5434 (falls back to the primary), default 5436 and offline 5438. Pigsty points primary and
 // replica at pgbouncer; pigwf runs no pgbouncer, so every service reaches PostgreSQL.
+//
+// One difference: Pigsty's replica service checks /read-only, which the primary passes too, and
+// marks the inventory's primary a backup; after a failover the new primary (a replica in the
+// inventory) takes reads as a full member. pigwf's checks /read-only?prefer=replica: the
+// primary, whichever member it is, passes only while no standby streams from it.
 func PigstyServices() []Service {
 	return []Service{
 		{Name: "primary", Port: 5433, Check: "/primary"},
-		{Name: "replica", Port: 5434, Check: "/read-only", Backup: []string{"primary", "offline"}},
+		{Name: "replica", Port: 5434, Check: "/read-only?prefer=replica", Backup: []string{"primary", "offline"}},
 		{Name: "default", Port: 5436, Check: "/primary"},
 		{Name: "offline", Port: 5438, Check: "/replica", Selector: []string{"offline"}, Backup: []string{"replica"}},
 	}

@@ -36,6 +36,8 @@ type facts struct {
 	// (or the last leader's), or what this member received, whichever is further (0: unknown,
 	// as Patroni's cluster.status.last_lsn and latest_end_lsn).
 	leaderLSN          haagent.LSN
+	// streamingStandbys: standbys this member's pg_stat_replication shows streaming (a primary).
+	streamingStandbys int
 	received, replayed haagent.LSN
 	tags               haagent.ClusterTags
 	dcsReachable       bool
@@ -55,6 +57,11 @@ func (a *Agent) factsOf(s snapshot, now time.Duration) facts {
 		maxLagOnFailover: s.view.Config.MaximumLagOnFailover,
 	}
 	f.replica = f.running && s.obs.InRecovery
+	for _, r := range s.obs.Replication {
+		if r.State == "streaming" {
+			f.streamingStandbys++
+		}
+	}
 	switch {
 	case !f.replica:
 	case s.obs.WALReceiverStatus == "streaming":
@@ -100,7 +107,7 @@ var healthChecks = map[string]healthCheck{
 	"/standby-leader":        {ok: func(facts, url.Values) bool { return false }},
 	"/standby_leader":        {ok: func(facts, url.Values) bool { return false }},
 	"/replica":               {ok: replicaOK, tags: true},
-	"/read-only":             {ok: func(f facts, q url.Values) bool { return f.primary || replicaOK(f, q) }, tags: true},
+	"/read-only":             {ok: readOnlyOK, tags: true},
 	"/sync":                  {ok: syncOK, tags: true},
 	"/synchronous":           {ok: syncOK, tags: true},
 	"/quorum":                {ok: quorumOK, tags: true},
@@ -129,6 +136,18 @@ func replicaOK(f facts, q url.Values) bool {
 		return err == nil && haagent.LagBytes(f.leaderLSN, f.replayed) <= maxLag
 	}
 	return true
+}
+
+// readOnlyOK is Patroni's /read-only: the primary or a replica (replicaOK). With
+// ?prefer=replica (pigwf's) the primary passes only while no standby streams from it: a read
+// service sends reads to the replicas, and to the primary only when it has none, whichever
+// member leads after a failover (a load balancer's static backup flag names the primary of the
+// inventory, not the current one).
+func readOnlyOK(f facts, q url.Values) bool {
+	if f.primary {
+		return q.Get("prefer") != "replica" || f.streamingStandbys == 0
+	}
+	return replicaOK(f, q)
 }
 
 // syncOK: the leader's pg_stat_replication says this member is sync (never the config or the

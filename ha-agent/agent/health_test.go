@@ -194,6 +194,9 @@ func TestHealthChecks(t *testing.T) {
 		{name: "76 /primary on a leader whose PostgreSQL is down", snap: leaderSnap(stopped), path: "/primary", want: 503},
 		{name: "77 /primary?wait= on the leader answers at once", snap: leaderSnap(), path: "/primary?wait=2s", want: 200},
 		{name: "78 /primary?wait= that does not parse", snap: leaderSnap(), path: "/primary?wait=soon", want: 400},
+		{name: "79 /read-only?prefer=replica on a leader with a streaming standby", snap: leaderSnap(), path: "/read-only?prefer=replica", want: 503},
+		{name: "80 /read-only?prefer=replica on a leader with none", snap: leaderSnap(func(s *snapshot) { s.obs.Replication = nil }), path: "/read-only?prefer=replica", want: 200},
+		{name: "81 /read-only?prefer=replica on a replica", snap: replicaSnap("async"), path: "/read-only?prefer=replica", want: 200},
 	} {
 		a := healthAgent(c.tags)
 		if c.fenced {
