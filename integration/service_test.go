@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,7 +102,8 @@ func startHAProxy(t *testing.T, text string) {
 func TestAccessLayerOnLab(t *testing.T) {
 	requireIntegration(t)
 	st, home := clusterLab(t, "pwsvc", "10.213.25")
-	startWorker(t, home)
+	workerMetrics := freeAddr(t)
+	startWorker(t, home, "--metrics-listen", workerMetrics)
 	if out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait"); err != nil {
 		t.Fatalf("pg-cluster-create: %v\n%s", err, out)
 	}
@@ -148,6 +150,10 @@ func TestAccessLayerOnLab(t *testing.T) {
 	sampleText = strings.Replace(sampleText, "bind *:15000", "bind 127.0.0.1:15000", 1)
 	startHAProxy(t, sampleText)
 	waitRouted(t, "Patroni's sample config", "127.0.0.1", 15000, leaderAddr+" f", 15*time.Second)
+
+	// A real Prometheus scraping the agents (HTTPS, the deployment CA), the worker and HAProxy.
+	prom := startPrometheus(t, st, home, workerMetrics)
+	checkMonitoring(t, prom, leader)
 
 	// A rerun changes nothing.
 	if out, err := pigwf(t, home, "start", "pg-service", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait"); err != nil {
@@ -207,6 +213,29 @@ func TestAccessLayerOnLab(t *testing.T) {
 	waitRouted(t, "Patroni's sample config after the failover", "127.0.0.1", 15000, newAddr+" f", 30*time.Second)
 	// The old primary rejoins as a standby; until then the replica service has the third member.
 	waitRouted(t, "Pigsty's replica service after the failover", via, 5434, "t", 60*time.Second)
+
+	// Prometheus saw it: the new leader, its failover time, the old one's timeline behind.
+	prom.waitSeries(t, "patroni_primary == 1", 30*time.Second, func(s []promSample) bool { return len(s) == 1 && s[0].Metric["name"] == newLeader })
+	rto := prom.waitSeries(t, fmt.Sprintf(`pigwf_ha_last_failover_seconds{member=%q}`, newLeader), 30*time.Second, func(s []promSample) bool { return len(s) == 1 && s[0].value() > 0 })
+	t.Logf("the new leader's agent reports its failover took %.3f s", rto[0].value())
+
+	// An approval-gated switchover through the CLI: the approval metrics, and the primary
+	// service follows the switch.
+	ch := startSwitchover(t, home, st)
+	prom.waitSeries(t, `pigwf_approvals_waiting{cluster="pg-test"} > 0`, 60*time.Second, func(s []promSample) bool { return len(s) > 0 })
+	if out, err := pigwf(t, home, "approve", "switchover/pg-test", "--by", "alice"); err != nil {
+		t.Fatalf("approve: %v\n%s", err, out)
+	}
+	if out := wait(t, ch); !strings.Contains(out, "exit: <nil>") {
+		t.Fatalf("switchover:\n%s", out)
+	}
+	switched := leaderOf(t, home, st)
+	waitRouted(t, "Pigsty's primary service after the switchover", via, 5433, addrOfMember(t, st, switched)+" f", 10*time.Second)
+	prom.waitSeries(t, `pigwf_approval_wait_seconds_count{cluster="pg-test",decision="approve"}`, 30*time.Second, func(s []promSample) bool { return len(s) > 0 })
+	prom.checkScraped(t, map[string]string{
+		"temporal_activity_execution_failed_total": "counted once an activity attempt failed",
+		"temporal_workflow_failed_total":           "counted once a run failed",
+	})
 }
 
 // addrOfMember is the address the inventory gives member (a nodename).
