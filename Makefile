@@ -81,7 +81,7 @@ chaos: deps build
 # each is added as replaytests/testdata/<runbook>/<date>-<version markers>.json; none is replaced.
 replay-refresh: deps build
 	PIGWF_REFRESH_HISTORIES=1 PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal PIGWF_TEMPORAL_CLI=$(BIN)/temporal \
-	  $(GO) test -count=1 -run 'TestNodeInitOnLab|TestPgClusterCreateOnLab|TestSwitchoverWithApprovals|TestPITRRestoreOnLab' ./integration/
+	  $(GO) test -count=1 -run 'TestNodeInitOnLab|TestPgClusterCreateOnLab|TestSwitchoverWithApprovals|TestPITRRestoreOnLab|TestAccessLayerOnLab' ./integration/
 
 clean:
 	rm -rf $(BIN)

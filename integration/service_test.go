@@ -120,6 +120,9 @@ func TestAccessLayerOnLab(t *testing.T) {
 		t.Logf("pg-service:\n%s", out)
 	}
 
+	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
+		saveHistory(t, "pg-service/pg-test")
+	}
 	leader := leaderOf(t, home, st)
 	leaderAddr := addrOfMember(t, st, leader)
 	via := st.Nodes[1].Addr // clients use the HAProxy of a member (node 2)
