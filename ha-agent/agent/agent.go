@@ -201,8 +201,10 @@ type Agent struct {
 	snapChanged chan struct{}
 	// passed is when each health check (path and query) last answered 200: a check that
 	// passed within holdSettle is not held (?wait=) when it fails.
-	passed  passedChecks
-	promise *haagent.FailsafePromise
+	passed passedChecks
+	// heldChecks counts the health checks held now (maxHeldChecks).
+	heldChecks atomic.Int64
+	promise    *haagent.FailsafePromise
 
 	// acquireMu serializes our own acquire with failsafe confirmations we give.
 	acquireMu sync.Mutex

@@ -237,6 +237,11 @@ type passedChecks struct {
 
 const maxPassedChecks = 1024
 
+// maxHeldChecks bounds the checks held at once (?wait=): the health endpoints are open to
+// anyone, and a flood of held requests must not pile up goroutines and connections in the
+// agent. Past it a check is answered at once, as without ?wait=. A cluster's load balancers
+// hold a few each (members out of service times services times HAProxies).
+const maxHeldChecks = 128
 func (p *passedChecks) record(key string, now time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -253,6 +258,15 @@ func (p *passedChecks) recently(key string, now time.Duration) bool {
 	defer p.mu.Unlock()
 	at, ok := p.at[key]
 	return ok && now-at <= holdSettle
+}
+
+// holdSlot takes one of the maxHeldChecks slots; false when all are taken.
+func (a *Agent) holdSlot() bool {
+	if a.heldChecks.Add(1) > maxHeldChecks {
+		a.heldChecks.Add(-1)
+		return false
+	}
+	return true
 }
 
 // checkKey names a health check by its path and query without ?wait=.
@@ -290,7 +304,8 @@ func (a *Agent) handleHealth(c healthCheck) http.HandlerFunc {
 		}
 		key := checkKey(r)
 		var timeout <-chan time.Time
-		if wait > 0 && !a.passed.recently(key, a.clock.Now()) {
+		if wait > 0 && !a.passed.recently(key, a.clock.Now()) && a.holdSlot() {
+			defer a.heldChecks.Add(-1)
 			t := time.NewTimer(wait)
 			defer t.Stop()
 			timeout = t.C
