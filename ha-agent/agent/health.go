@@ -35,9 +35,9 @@ type facts struct {
 	// leaderLSN is how far the leader's WAL is known to reach: its position at its last renewal
 	// (or the last leader's), or what this member received, whichever is further (0: unknown,
 	// as Patroni's cluster.status.last_lsn and latest_end_lsn).
-	leaderLSN          haagent.LSN
+	leaderLSN haagent.LSN
 	// streamingStandbys: standbys this member's pg_stat_replication shows streaming (a primary).
-	streamingStandbys int
+	streamingStandbys  int
 	received, replayed haagent.LSN
 	tags               haagent.ClusterTags
 	dcsReachable       bool
@@ -242,6 +242,7 @@ const maxPassedChecks = 1024
 // agent. Past it a check is answered at once, as without ?wait=. A cluster's load balancers
 // hold a few each (members out of service times services times HAProxies).
 const maxHeldChecks = 128
+
 func (p *passedChecks) record(key string, now time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
