@@ -48,7 +48,7 @@ test: deps build
 
 # Only the tests that need no root, lab or server.
 unit:
-	$(GO) test -count=1 ./inventory/... ./approval/... ./pki/... ./internal/suggest/... ./internal/libpq/... ./internal/httplimit/... ./workflows/... ./replaytests/... ./ha-agent/... ./metrics/... ./worker/... ./deploy/monitoring/... ./haproxy/...
+	$(GO) test -count=1 ./inventory/... ./approval/... ./pki/... ./internal/suggest/... ./internal/libpq/... ./internal/httplimit/... ./workflows/... ./replaytests/... ./ha-agent/... ./metrics/... ./worker/... ./deploy/monitoring/... ./haproxy/... ./dsl/...
 
 demo: deps build
 	./deploy/demo.sh
