@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,7 +84,7 @@ func (p *parser) pairs(n *yaml.Node, field string, known []string) map[string]*y
 		k, v := n.Content[i], n.Content[i+1]
 		f := join(field, k.Value)
 		switch {
-		case !contains(known, k.Value):
+		case !slices.Contains(known, k.Value):
 			fix := "remove it"
 			if best := suggest.Within(k.Value, known, 2); best != "" {
 				fix = "did you mean " + best + "?"
@@ -191,7 +192,7 @@ func (p *parser) step(n *yaml.Node, field string, inEach bool) Step {
 	case KindRunbook:
 		a := p.pairs(v, f, []string{"name"})
 		s.Runbook = &RunbookArgs{}
-		if c := a["name"]; c == nil || c.Kind != yaml.ScalarNode || !contains(ChildRunbooks, c.Value) {
+		if c := a["name"]; c == nil || c.Kind != yaml.ScalarNode || !slices.Contains(ChildRunbooks, c.Value) {
 			at := v
 			if c != nil {
 				at = c
@@ -400,15 +401,6 @@ func join(field, key string) string {
 		return key
 	}
 	return field + "." + key
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // yamlErrLine is the line a YAML syntax error names ("yaml: line 3: ..."), else 1.

@@ -23,8 +23,6 @@ import (
 type Config struct {
 	// Header is a comment written at the top (who manages the file).
 	Header string
-	// MaxConn is the process-wide connection limit (global maxconn).
-	MaxConn int
 	// AdminSocket is the admin stats socket; it exposes the listening sockets so a reload hands
 	// them to the new process without refusing a connection. "" = none.
 	AdminSocket string
@@ -66,8 +64,7 @@ type Listen struct {
 // check port. An empty URI is a bare `option httpchk`, which HAProxy sends as "OPTIONS /"
 // (Patroni's sample configuration).
 type HTTPCheck struct {
-	Method string // default OPTIONS
-	URI    string
+	URI string
 	// CAFile, when set, makes the check HTTPS, verifying the agent's certificate against this
 	// CA and the server's VerifyHost name.
 	CAFile string
@@ -79,7 +76,6 @@ type Server struct {
 	Addr      string
 	Port      int
 	CheckPort int
-	Weight    int // 0 = HAProxy's default
 	Backup    bool
 	// VerifyHost is the name the agent's certificate must carry (a DNS name in it); required
 	// when the check is HTTPS.
@@ -96,7 +92,6 @@ var (
 	hostRE    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
 	pathRE    = regexp.MustCompile(`^/[A-Za-z0-9_./-]{1,255}$`)
 	uriRE     = regexp.MustCompile(`^/[A-Za-z0-9_./?=&%-]{0,255}$`)
-	methodRE  = regexp.MustCompile(`^[A-Z]{3,10}$`)
 	balancing = map[string]bool{"roundrobin": true, "first": true, "leastconn": true, "static-rr": true}
 )
 
@@ -117,9 +112,6 @@ func Render(c Config) (string, error) {
 	// Server state changes (UP, DOWN, no server available) are logged at notice and above;
 	// one line per client connection (info) is not.
 	w("    log stderr format iso local0 notice")
-	if c.MaxConn > 0 {
-		w("    maxconn %d", c.MaxConn)
-	}
 	if c.AdminSocket != "" {
 		w("    stats socket %s mode 600 level admin expose-fd listeners", c.AdminSocket)
 	}
@@ -155,7 +147,7 @@ func Render(c Config) (string, error) {
 		w("    balance %s", orDefault(l.Balance, "roundrobin"))
 		w("    option httpchk")
 		if uri := l.Timing.checkURI(l.Check.URI); uri != "" {
-			w("    http-check send meth %s uri %s", orDefault(l.Check.Method, "OPTIONS"), uri)
+			w("    http-check send meth OPTIONS uri %s", uri)
 		}
 		w("    http-check expect status 200")
 		w("    default-server %s", l.Timing.serverOptions())
@@ -166,9 +158,6 @@ func Render(c Config) (string, error) {
 				line = fmt.Sprintf("    server %s %s track %s/%s", s.Name, hostPort(s.Addr, s.Port), s.Track, s.Name)
 			case l.Check.CAFile != "":
 				line += fmt.Sprintf(" check-ssl ca-file %s verify required verifyhost %s check-sni %s", l.Check.CAFile, s.VerifyHost, s.VerifyHost)
-			}
-			if s.Weight > 0 {
-				line += fmt.Sprintf(" weight %d", s.Weight)
 			}
 			if s.Backup {
 				line += " backup"
@@ -220,9 +209,6 @@ func (c Config) validate() error {
 		if l.Check.URI != "" && !uriRE.MatchString(l.Check.URI) {
 			return fmt.Errorf("service %s: check %q: want a path such as /primary or /replica?lag=16MB", l.Name, l.Check.URI)
 		}
-		if l.Check.Method != "" && !methodRE.MatchString(l.Check.Method) {
-			return fmt.Errorf("service %s: check method %q: want OPTIONS, GET or HEAD", l.Name, l.Check.Method)
-		}
 		if l.Check.CAFile != "" && !pathRE.MatchString(l.Check.CAFile) {
 			return fmt.Errorf("service %s: CA file %q: want an absolute path", l.Name, l.Check.CAFile)
 		}
@@ -249,9 +235,6 @@ func (c Config) validate() error {
 			}
 			if !validPort(s.Port) || !validPort(s.CheckPort) {
 				return fmt.Errorf("service %s: server %s: ports %d and %d: want 1-65535", l.Name, s.Name, s.Port, s.CheckPort)
-			}
-			if s.Weight < 0 || s.Weight > 256 {
-				return fmt.Errorf("service %s: server %s: weight %d: want 0-256", l.Name, s.Name, s.Weight)
 			}
 			if s.Track != "" && !serversOf[s.Track][s.Name] {
 				return fmt.Errorf("service %s: server %s tracks %s, which has no checked server %s before it", l.Name, s.Name, s.Track, s.Name)

@@ -1,6 +1,7 @@
 package haproxy
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -105,7 +106,7 @@ func ClusterConfig(c Cluster, header string) (cfg Config, skipped []string, err 
 			if !selected && !backup {
 				continue
 			}
-			srv := Server{Name: m.Name, Addr: m.Addr, Port: cmp(s.DestPort, m.PGPort), CheckPort: m.APIPort,
+			srv := Server{Name: m.Name, Addr: m.Addr, Port: cmp.Or(s.DestPort, m.PGPort), CheckPort: m.APIPort,
 				Backup: backup, VerifyHost: m.VerifyHost}
 			if tracked && first.has(m.Name) {
 				srv.Track = first.Name // the same check: asked once, by the first service
@@ -146,12 +147,4 @@ func (l Listen) has(name string) bool {
 		}
 	}
 	return false
-}
-
-// cmp is v, or def when v is 0.
-func cmp(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
