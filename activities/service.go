@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,14 +16,12 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/pigwf/pigwf/activities/sshrun"
 	"github.com/pigwf/pigwf/haproxy"
 )
 
 // The access layer (pg-service): HAProxy on every member with the cluster's services.
 const (
-	StepService      = "haproxy"
-	StepServiceCheck = "routing"
+	StepService = "haproxy"
 
 	// ServiceConfigPath is HAProxy's configuration on a member (the distribution's path, so the
 	// distribution's service unit runs it).
@@ -166,18 +166,27 @@ func (a *Activities) PGServiceCheck(ctx context.Context, in ServiceCheckInput) (
 	}
 }
 
-// serviceUp reads one member's HAProxy stats (CSV) on the member itself and returns the servers
-// marked UP per listen.
+// serviceUp reads one member's HAProxy stats (CSV, the read-only stats port on the member's
+// address) from the worker, as Prometheus scrapes it, and returns the servers marked UP per
+// listen. No shell and no curl on the member.
 func (a *Activities) serviceUp(ctx context.Context, n Node, statsPort int) (map[string][]string, error) {
 	url := "http://" + net.JoinHostPort(n.Addr, strconv.Itoa(statsPort)) + "/stats;csv"
-	out, err := a.Remote.Run(ctx, n.Target(), sshrun.Command{AsUser: "root", Script: "curl -fsS --max-time 2 " + sshrun.ShellQuote(url)})
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, a.classify(n, StepServiceCheck, err)
+		return nil, err
 	}
-	if err := out.Err(); err != nil {
-		return nil, fmt.Errorf("reading HAProxy's stats on %s: %w", n.Name, err)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reading HAProxy's stats on %s (%s): %w", n.Name, url, err)
 	}
-	return ParseStatsUp(out.Stdout)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("reading HAProxy's stats on %s (%s): status %d %v", n.Name, url, resp.StatusCode, err)
+	}
+	return ParseStatsUp(string(body))
 }
 
 // ParseStatsUp parses HAProxy's stats CSV ("# pxname,svname,...,status,...") into the servers

@@ -51,7 +51,7 @@ func TestLoadGoodInventory(t *testing.T) {
 	if got := c.Hosts[0].Node.Sysctl; len(got) != 1 || got["net.core.somaxconn"] != "4096" {
 		t.Errorf("sysctl = %v, want the inventory's one setting", got)
 	}
-	if len(c.Hosts[0].Node.Packages) != 3 {
+	if got := c.Hosts[0].Node.Packages; len(got) != 4 || got[3] != "haproxy" {
 		t.Errorf("default packages = %v", c.Hosts[0].Node.Packages)
 	}
 	if len(c.Users) != 1 || c.Users[0].Password != "DBUser.Meta" || len(c.Databases) != 1 || len(c.HBARules) != 1 {

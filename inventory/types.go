@@ -28,9 +28,10 @@ const (
 
 // Defaults for node-level variables. They are documented in README.md ("Inventory").
 var (
-	DefaultSSHUser  = "root"
-	DefaultSSHPort  = 22
-	DefaultPackages = []string{"postgresql-15", "pgbackrest", "etcd-client"}
+	DefaultSSHUser = "root"
+	DefaultSSHPort = 22
+	// haproxy: pg-service runs it on every member (Pigsty installs it on every node too).
+	DefaultPackages = []string{"postgresql-15", "pgbackrest", "etcd-client", "haproxy"}
 	// DefaultSysctl is a conservative PostgreSQL host tuning (a subset of Pigsty's node_tune).
 	// Hosts that share a kernel (the lab) override it with per-namespace settings only.
 	DefaultSysctl = map[string]string{
