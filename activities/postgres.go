@@ -11,6 +11,7 @@ import (
 
 	"github.com/pigwf/pigwf/activities/sshrun"
 	"github.com/pigwf/pigwf/internal/libpq"
+	"github.com/pigwf/pigwf/internal/pgparams"
 	"github.com/pigwf/pigwf/inventory"
 )
 
@@ -212,15 +213,14 @@ func Parameters(cluster string, port int, plaintext bool, overrides map[string]s
 	return p
 }
 
-// RenderPostgresqlConf is the whole postgresql.conf pigwf manages (sorted, so stable).
+// RenderPostgresqlConf is the whole postgresql.conf pigwf manages (sorted, so stable). It ends
+// by including the cluster's dynamic parameters (`pigwf config`), which the HA agents write.
 func RenderPostgresqlConf(params map[string]string) string {
-	var b strings.Builder
-	b.WriteString("# managed by pigwf pg-cluster-create: change pg_parameters in the inventory, not this file.\n")
-	b.WriteString("# The HA agent keeps its own settings (synchronous_standby_names, recovery) in postgresql.auto.conf.\n")
-	for _, k := range sortedKeys(params) {
-		fmt.Fprintf(&b, "%s = '%s'\n", k, strings.ReplaceAll(params[k], "'", "''"))
-	}
-	return b.String()
+	return pgparams.Render([]string{
+		"managed by pigwf pg-cluster-create: change the cluster's parameters with pigwf config set|edit, not this file.",
+		"The HA agent writes the cluster's dynamic parameters (pigwf config) to " + pgparams.DynamicFile + ", included last,",
+		"and keeps its own settings (synchronous_standby_names, recovery) in postgresql.auto.conf.",
+	}, params) + "\n# the cluster's dynamic parameters (pigwf config show); they win over the values above\n" + pgparams.IncludeLine + "\n"
 }
 
 // PgConfigure writes postgresql.conf and pg_hba.conf on a member that has a data directory, and

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/pigwf/pigwf/internal/pgparams"
 )
 
 // ClusterStatus is the answer of an agent's GET /cluster: every member with
@@ -69,6 +71,14 @@ type ClusterMember struct {
 	APIURL string      `json:"api_url"`
 	Tags   ClusterTags `json:"tags"`
 	Note   string      `json:"note,omitempty"` // why the member is not doing what it should, for humans
+	// PendingRestart is Patroni's: the member's PostgreSQL runs with a setting its
+	// configuration changed that takes effect only at a restart. PendingRestartReason names
+	// those settings (Patroni's pending_restart_reason: name → old and new value).
+	PendingRestart       bool                              `json:"pending_restart,omitempty"`
+	PendingRestartReason map[string]pgparams.PendingChange `json:"pending_restart_reason,omitempty"`
+	// ConfigRevision is the revision of the DCS config key whose parameters the member has
+	// written and reloaded (0: none yet).
+	ConfigRevision int64 `json:"config_revision,omitempty"`
 }
 
 // Member returns the named member of the status, ok=false when it is not listed.

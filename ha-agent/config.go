@@ -4,7 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/pigwf/pigwf/internal/pgparams"
 )
 
 // Config is the cluster-wide dynamic configuration kept in the DCS config
@@ -67,6 +71,16 @@ type Config struct {
 	// MemberTTLSeconds is the etcd lease TTL on member keys: cleanup of
 	// vanished members only, never used for failover timing.
 	MemberTTLSeconds int `json:"member_ttl_seconds"`
+	// Postgresql holds the cluster's PostgreSQL parameters, as Patroni's dynamic configuration
+	// does: every agent writes them to pgparams.DynamicFile and reloads; a parameter that takes
+	// effect only at a restart is then shown as pending restart.
+	Postgresql PostgresqlConfig `json:"postgresql,omitzero"`
+}
+
+// PostgresqlConfig is the PostgreSQL part of the dynamic configuration.
+type PostgresqlConfig struct {
+	// Parameters are setting = value, as postgresql.conf takes them ("256MB", "on").
+	Parameters map[string]string `json:"parameters,omitempty"`
 }
 
 // DefaultConfig returns the defaults: failover detection in
@@ -173,6 +187,11 @@ func (c Config) Validate() error {
 	}
 	if c.AgentRestartBudgetMs < 0 {
 		bad("agent_restart_budget_ms", "%d must not be negative", c.AgentRestartBudgetMs)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Postgresql.Parameters)) {
+		if p := pgparams.Problem(name, c.Postgresql.Parameters[name]); p != "" {
+			bad("postgresql.parameters."+name, "%s", p)
+		}
 	}
 	if c.MemberTTLSeconds < 1 {
 		bad("member_ttl_seconds", "%d must be at least 1 (etcd leases are whole seconds)", c.MemberTTLSeconds)

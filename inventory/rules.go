@@ -22,8 +22,6 @@ import (
 var (
 	// identRE: a PostgreSQL role or database name pigwf can use unquoted in SQL and files.
 	identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-	// paramNameRE: a PostgreSQL setting, possibly an extension's (pg_stat_statements.max).
-	paramNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_.]{0,127}$`)
 	// nodenameRE: a host name (a label, or dotted labels), at most 63 characters: it is also the
 	// HA member name and, with '-' and '.' as '_', the member's replication slot name, so '_' and
 	// upper case (which would collide there) are out, and two nodenames must not collide.

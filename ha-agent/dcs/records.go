@@ -38,6 +38,8 @@ package dcs
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/pigwf/pigwf/internal/pgparams"
 )
 
 // Key names under <prefix>/<cluster>/.
@@ -111,6 +113,14 @@ type MemberRecord struct {
 	Replication map[string]ReplicationReport `json:"replication,omitempty"`
 	// SynchronousStandbyNames is the primary's current setting.
 	SynchronousStandbyNames string `json:"synchronous_standby_names,omitempty"`
+	// PendingRestart names the settings whose new value waits for a restart, with the value
+	// in force and the one the configuration asks for.
+	PendingRestart map[string]pgparams.PendingChange `json:"pending_restart,omitempty"`
+	// ConfigRevision is the mod revision of the config key whose postgresql.parameters this
+	// member has written to its data directory and reloaded (0: none yet).
+	ConfigRevision int64 `json:"config_revision,omitempty"`
+	// PostmasterStart is when the running postmaster started (zero: not running).
+	PostmasterStart time.Time `json:"postmaster_start,omitzero"`
 }
 
 // ReplicationReport is one pg_stat_replication row as the primary saw it.
