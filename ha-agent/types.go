@@ -266,6 +266,9 @@ const (
 	BusyBootstrap Busy = "bootstrap"
 	BusyStarting  Busy = "start"
 	BusyStopping  Busy = "stop"
+	// BusyRestarting: a planned restart of a replica's PostgreSQL (POST /restart) is stopping it;
+	// once stopped, the loop starts it again as a replica.
+	BusyRestarting Busy = "restart"
 )
 
 // LocalState is this node as the agent sees it right now.

@@ -47,6 +47,8 @@ type Postgres interface {
 	Bootstrap(ctx context.Context) error
 	HistoryFile(timeline uint32) (string, error)
 	StopForeign(ctx context.Context) error
+	// The cluster's dynamic parameters (params.go).
+	paramsPG
 }
 
 // ensure the controller type satisfies Postgres.
@@ -216,6 +218,13 @@ type Agent struct {
 	server      *http.Server
 	// lastFence is the clock reading of the last completed fence.
 	lastFence atomic.Int64
+
+	// params keeps the cluster's dynamic parameters in force (params.go); offeredRev is the
+	// config revision the loop last offered it.
+	params     *paramsWriter
+	offeredRev int64
+	// restarts carries POST /restart's requests to the loop (restart.go).
+	restarts chan restartAsk
 }
 
 // New builds an agent; Run starts it.
@@ -264,6 +273,8 @@ func New(opts Options) (*Agent, error) {
 		a.fencer.Close()
 		return nil, err
 	}
+	a.params = newParamsWriter(a.pg, a.log)
+	a.restarts = make(chan restartAsk, 1)
 	a.cli = opts.Etcd
 	if a.cli == nil {
 		a.etcdCfg, err = dcs.ClientConfig(dcs.ClientOptions{Endpoints: a.cfg.Etcd.Endpoints, TLS: a.cfg.TLS,

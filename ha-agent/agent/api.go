@@ -66,6 +66,9 @@ func (a *Agent) routes() http.Handler {
 	mux.HandleFunc("/switchover", a.handleFailoverRequest(true))
 	mux.HandleFunc("/failover", a.handleFailoverRequest(false))
 	mux.HandleFunc("/failsafe", a.handleFailsafe)
+	mux.HandleFunc("/restart", a.handleRestart)
+	mux.HandleFunc("/reload", a.handleReload)
+	mux.HandleFunc("/settings", a.handleSettings)
 	return mux
 }
 
@@ -226,4 +229,7 @@ type snapshot struct {
 	stopping bool
 	// dcsLastSeen is the wall-clock time of the last cycle that reached etcd (zero: none).
 	dcsLastSeen time.Time
+	// params is the dynamic parameters' writer's state: the config revision applied and the
+	// settings waiting for a restart.
+	params paramsState
 }

@@ -30,6 +30,7 @@ type cache struct {
 	failsafe     *dcs.FailsafeRecord
 	configRaw    json.RawMessage
 	hasConfig    bool
+	configRev    int64 // the config key's mod revision (0: no key)
 }
 
 type leaderEntry struct {
@@ -120,9 +121,9 @@ func (c *cache) applySnapshot(s *dcs.Snapshot, now time.Duration) {
 		v := s.Failsafe.Value
 		c.failsafe = &v
 	}
-	c.configRaw, c.hasConfig = nil, s.Config != nil
+	c.configRaw, c.hasConfig, c.configRev = nil, s.Config != nil, 0
 	if s.Config != nil {
-		c.configRaw = s.Config.Value
+		c.configRaw, c.configRev = s.Config.Value, s.Config.ModRevision
 	}
 }
 
@@ -192,10 +193,10 @@ func (c *cache) applyEvent(e dcs.Event, now time.Duration) error {
 		return decodeInto(e, &c.failsafe)
 	case dcs.KindConfig:
 		if e.Deleted {
-			c.configRaw, c.hasConfig = nil, false
+			c.configRaw, c.hasConfig, c.configRev = nil, false, 0
 			return nil
 		}
-		c.configRaw, c.hasConfig = bytes.Clone(e.Value), true
+		c.configRaw, c.hasConfig, c.configRev = bytes.Clone(e.Value), true, e.ModRevision
 	}
 	return nil
 }

@@ -69,11 +69,17 @@ func (a *Agent) clusterStatus(ctx context.Context, s snapshot, now time.Duration
 		// only when it reported a WAL position.
 		lag, known := e.rec.LagBytes, e.rec.ReceivedLSN != 0 || e.rec.ReplayedLSN != 0
 		m := haagent.ClusterMember{Name: name, Host: e.rec.Host, Port: e.rec.Port, Role: haagent.ClusterRoleReplica, State: e.rec.State,
-			Timeline: e.rec.Timeline, APIURL: e.rec.APIURL, Tags: haagent.ClusterTags(e.rec.Tags), Note: e.rec.Note}
+			Timeline: e.rec.Timeline, APIURL: e.rec.APIURL, Tags: haagent.ClusterTags(e.rec.Tags), Note: e.rec.Note,
+			PendingRestartReason: e.rec.PendingRestart, ConfigRevision: e.rec.ConfigRevision}
 		if name == a.cfg.Name {
 			m.Host, m.Port, m.APIURL = a.cfg.Postgres.Host, a.cfg.Postgres.Port, a.cfg.API.URL
 			m.Timeline, m.State = s.obs.Timeline, string(s.obs.State)
 			m.Tags = haagent.ClusterTags(a.cfg.Tags)
+			m.PendingRestartReason, m.ConfigRevision = s.params.Pending, s.params.Applied
+		}
+		m.PendingRestart = len(m.PendingRestartReason) > 0
+		if !m.PendingRestart {
+			m.PendingRestartReason = nil
 		}
 		if name == out.Leader {
 			m.Role, lag = haagent.ClusterRoleLeader, 0

@@ -28,6 +28,7 @@ func (a *Agent) cycle(ctx context.Context) {
 		}
 	}
 	obs := a.observe(ctx)
+	a.params.running.Store(obs.State == haagent.PGRunning && !obs.Stale)
 	now := a.clock.Now()
 	a.trackOutage(obs, now)
 	if !a.configValid {
@@ -75,7 +76,7 @@ func (a *Agent) cycle(ctx context.Context) {
 	}
 	snap := snapshot{view: view, local: local, obs: obs, action: action, reason: reason, at: now,
 		members: maps.Clone(a.cache.members), leaderRec: a.cache.leader, sync: a.cache.sync,
-		history: a.cache.history, stopping: a.stopping, dcsLastSeen: a.dcsLastSeen}
+		history: a.cache.history, stopping: a.stopping, dcsLastSeen: a.dcsLastSeen, params: a.params.current()}
 	snap.local.Lease = a.lease
 	a.setSnapshot(snap)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -200,22 +199,7 @@ func TestIntegrationFailoverSwitchover(t *testing.T) {
 	// --- no acknowledged write lost, never two primaries -----------------------
 	time.Sleep(200 * time.Millisecond)
 	acks := w.halt()
-	rows := query(t, l4.port, "SELECT id FROM ha_test")
-	have := make(map[int64]bool, len(rows))
-	for _, r := range rows {
-		id, _ := strconv.ParseInt(*r[0], 10, 64)
-		have[id] = true
-	}
-	lost := 0
-	for _, a := range acks {
-		if !have[a.id] {
-			lost++
-			if lost <= 5 {
-				t.Errorf("acknowledged write %d (on %s at %s) is missing on the final primary", a.id, a.node, a.at.Format("15:04:05.000"))
-			}
-		}
-	}
-	t.Logf("%d acknowledged writes, %d lost", len(acks), lost)
+	e.checkNoLoss(acks, l4)
 	if _, count := e.leader(); count != 1 {
 		t.Errorf("%d members answer /primary", count)
 	}

@@ -20,6 +20,7 @@ import (
 	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 	"github.com/pigwf/pigwf/ha-agent/pgwire"
+	"github.com/pigwf/pigwf/internal/pgparams"
 )
 
 const itCluster = "pg-it"
@@ -210,7 +211,9 @@ func (e *itEnv) prepare(config string) string {
 		"wal_keep_size = '64MB'\nlogging_collector = off\nlog_min_messages = warning\n" +
 		// DSM segments in the data directory: a killed test cluster would
 		// otherwise leave them in the machine's /dev/shm.
-		"dynamic_shared_memory_type = mmap\n"
+		"dynamic_shared_memory_type = mmap\n" +
+		// As pigwf's postgresql.conf: the cluster's dynamic parameters, written by the agents, last.
+		pgparams.IncludeLine + "\n"
 	appendFile(t, filepath.Join(n1.dataDir, "postgresql.conf"), conf)
 	appendFile(t, filepath.Join(n1.dataDir, "pg_hba.conf"), "host replication all 127.0.0.1/32 trust\n")
 	e.pg("pg_ctl", "-D", n1.dataDir, "-w", "-l", n1.pgLog, "-o", fmt.Sprintf("-p %d -c unix_socket_directories=%s", n1.port, n1.sockDir), "start")
@@ -503,4 +506,27 @@ func agentPID(n *itNode) int {
 		}
 	}
 	return 0
+}
+
+// checkNoLoss fails the test for every acknowledged write missing on the leader (the first five
+// named).
+func (e *itEnv) checkNoLoss(acks []ack, leader *itNode) {
+	t := e.t
+	t.Helper()
+	rows := query(t, leader.port, "SELECT id FROM ha_test")
+	have := make(map[int64]bool, len(rows))
+	for _, r := range rows {
+		id, _ := strconv.ParseInt(*r[0], 10, 64)
+		have[id] = true
+	}
+	lost := 0
+	for _, a := range acks {
+		if !have[a.id] {
+			lost++
+			if lost <= 5 {
+				t.Errorf("acknowledged write %d (on %s at %s) is missing on the final primary", a.id, a.node, a.at.Format("15:04:05.000"))
+			}
+		}
+	}
+	t.Logf("%d acknowledged writes, %d lost", len(acks), lost)
 }

@@ -18,6 +18,7 @@ import (
 	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 	"github.com/pigwf/pigwf/ha-agent/pgctl"
+	"github.com/pigwf/pigwf/internal/pgparams"
 )
 
 // fakePG is process control without PostgreSQL: enough state for the
@@ -157,6 +158,14 @@ func (f *fakePG) Clone(context.Context, pgctl.Upstream, bool) (string, error) {
 func (f *fakePG) Bootstrap(context.Context) error    { return errors.New("fake: no initdb") }
 func (f *fakePG) HistoryFile(uint32) (string, error) { return "", nil }
 func (f *fakePG) StopForeign(context.Context) error  { return nil }
+
+// The dynamic parameters: the fake keeps no files and knows no settings.
+func (f *fakePG) WriteDynamicParams(string) (bool, error)              { return false, nil }
+func (f *fakePG) Reload(context.Context) error                         { return nil }
+func (f *fakePG) Settings(context.Context) ([]pgparams.Setting, error) { return nil, nil }
+func (f *fakePG) PendingRestart(context.Context) (map[string]pgparams.PendingChange, error) {
+	return nil, nil
+}
 func (f *fakePG) get() (haagent.PGState, bool, int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -153,9 +153,7 @@ func (c collector) patroni(ch chan<- prometheus.Metric, s snapshot, now time.Dur
 	}
 	g("patroni_postgres_timeline", "Postgres timeline of this node (if running), 0 otherwise.", gauge, timeline)
 	g("patroni_dcs_last_seen", "Epoch timestamp when DCS was last contacted successfully by Patroni.", gauge, float64(st.DCSLastSeen))
-	// pigwf does not manage PostgreSQL's settings yet, so it never knows of a change that
-	// needs a restart: 0, until it does.
-	g("patroni_pending_restart", "Value is 1 if the node needs a restart, 0 otherwise.", gauge, 0)
+	g("patroni_pending_restart", "Value is 1 if the node needs a restart, 0 otherwise.", gauge, b2f(len(s.params.Pending) > 0))
 	g("patroni_is_paused", "Value is 1 if auto failover is disabled, 0 otherwise.", gauge, b2f(s.view.Paused))
 }
 

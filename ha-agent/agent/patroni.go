@@ -8,6 +8,7 @@ import (
 	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/internal/pgparams"
 )
 
 // memberStatus is GET /patroni and the body of every health check: Patroni's fields (its
@@ -41,6 +42,11 @@ type memberStatus struct {
 	Reason  string `json:"last_reason"`
 	XLogPos string `json:"wal_position"`
 	Paused  bool   `json:"paused,omitempty"`
+	// PendingRestart and PendingRestartReason are Patroni's: settings waiting for a restart.
+	PendingRestart       bool                              `json:"pending_restart,omitempty"`
+	PendingRestartReason map[string]pgparams.PendingChange `json:"pending_restart_reason,omitempty"`
+	// ConfigRevision is the DCS config revision whose parameters this member applied.
+	ConfigRevision int64 `json:"config_revision,omitempty"`
 }
 
 type primaryXLog struct {
@@ -85,6 +91,10 @@ func (a *Agent) status(s snapshot, now time.Duration) memberStatus {
 	}
 	if !s.dcsLastSeen.IsZero() {
 		st.DCSLastSeen = s.dcsLastSeen.Unix()
+	}
+	st.ConfigRevision = s.params.Applied
+	if len(s.params.Pending) > 0 {
+		st.PendingRestart, st.PendingRestartReason = true, s.params.Pending
 	}
 	if tags := f.tags.Patroni(); len(tags) > 0 {
 		st.Tags = tags

@@ -32,6 +32,13 @@ func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
 		Port:               a.cfg.Postgres.Port,
 		CheckpointTimeline: obs.CheckpointTimeline,
 		Note:               a.note,
+		PostmasterStart:    obs.PostmasterAt,
+	}
+	if ps := a.params.current(); ps.Applied != 0 || len(ps.Pending) > 0 {
+		rec.ConfigRevision, rec.PendingRestart = ps.Applied, ps.Pending
+		if ps.Refused != "" && rec.Note == "" {
+			rec.Note = ps.Refused
+		}
 	}
 	if obs.State == "" {
 		rec.State = "unknown"

@@ -50,6 +50,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	pubCtx, stopPub := context.WithCancel(context.Background())
 	defer stopPub()
 	go a.publisher(pubCtx)
+	go a.params.run(pubCtx)
 	if a.ownCli && len(a.cfg.Etcd.Endpoints) > 1 {
 		go newEndpointHealth(a.cli, a.etcdCfg, a.hacfg.LoopInterval(), a.log).run(pubCtx)
 	}
@@ -81,6 +82,8 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Warn("the postmaster exited")
 		case r := <-a.asyncDone:
 			a.finishAsync(r)
+		case ask := <-a.restarts:
+			a.beginRestart(ask)
 		case <-a.kick:
 		}
 		a.cycle(ctx)

@@ -31,6 +31,10 @@ func (a *Agent) reloadConfig() {
 			"leader_timeout_ms", cfg.LeaderTimeoutMs, "was", a.prevCfg.LeaderTimeoutMs)
 	}
 	a.hacfg, a.configErr, a.configValid = cfg, "", true
+	if a.params != nil && (a.cache.configRev != a.offeredRev || a.offeredRev == 0) {
+		a.offeredRev = a.cache.configRev
+		a.params.offer(a.cache.configRev, cfg.Postgresql.Parameters)
+	}
 }
 
 func timingDiffers(x, y haagent.Config) bool {

@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	haagent "github.com/pigwf/pigwf/ha-agent"
+)
+
+// handleReload is POST /reload (Patroni's): write the cluster's dynamic parameters when they
+// differ, reload PostgreSQL's configuration files in any case (pg_hba.conf too), and say what
+// now waits for a restart.
+func (a *Agent) handleReload(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	var none struct{}
+	if !decodeOptionalBody(w, r, &none) {
+		return
+	}
+	if s := a.snapshot(); s.obs.State != haagent.PGRunning || s.obs.Stale {
+		http.Error(w, "PostgreSQL is "+string(s.obs.State)+", not running: nothing to reload (a start reads the files)", http.StatusServiceUnavailable)
+		return
+	}
+	changed, err := a.params.apply(r.Context(), true)
+	if err != nil {
+		http.Error(w, "reload: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	st := a.params.current()
+	if st.Refused != "" {
+		http.Error(w, st.Refused, http.StatusConflict)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, haagent.ReloadResponse{Changed: changed, ConfigRevision: st.Applied, PendingRestart: st.Pending})
+}
+
+// handleSettings is GET /settings: the server's pg_settings rows (pgparams.Setting), which
+// `pigwf config set` checks new values against before it writes them.
+func (a *Agent) handleSettings(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "GET only", http.StatusMethodNotAllowed)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	rows, err := a.pg.Settings(ctx)
+	if err != nil {
+		http.Error(w, "PostgreSQL does not answer: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	a.writeJSON(w, r, http.StatusOK, rows)
+}
+
+// jsonUnmarshalStrict decodes b into v, refusing fields v does not have.
+func jsonUnmarshalStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
