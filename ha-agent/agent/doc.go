@@ -31,6 +31,10 @@
 //     call the mutating endpoints (client certificate, api.auth,
 //     api.allowlist); apiserve.go: serving the API over TLS and the
 //     agent's client of the other members' APIs.
+//   - params.go: the cluster's dynamic parameters (the config key's
+//     postgresql.parameters) kept in force by a writer off the loop;
+//     reload.go: POST /reload and GET /settings; restart.go: POST /restart
+//     (a planned restart of a replica).
 //   - config.go: the local config file; main.go: the pg-ha-agent commands
 //     and the supervisor; endpoints.go: etcd endpoint health; clock.go:
 //     CLOCK_MONOTONIC_RAW; logging.go: log rate limits.
@@ -240,7 +244,27 @@
 // scope, name). GET /probe: live state for racing members. POST
 // /switchover {leader, candidate, scheduled_at} and POST /failover
 // {candidate} write the DCS failover key (202). POST /failsafe {leader}:
-// failsafe confirmation between members.
+// failsafe confirmation between members. POST /restart {restart_pending,
+// started_before} restarts a replica's PostgreSQL and answers once it runs
+// again (409 on the leader: switch over first); POST /reload rewrites the
+// dynamic parameters and reloads; GET /settings is pg_settings, which
+// `pigwf config set` checks values against.
+//
+// # Dynamic parameters and pending restarts
+//
+// The config key's postgresql.parameters are the cluster's PostgreSQL
+// settings (`pigwf config`). A writer off the loop renders them to
+// pigwf.dynamic.conf in the data directory (postgresql.conf includes it
+// last), after checking every value against this server's pg_settings
+// (PostgreSQL refuses to start with a value it cannot parse, so such a
+// value never reaches the file: the member's note says why), reloads, and
+// reads pg_settings.pending_restart: the settings waiting for a restart are
+// in the member record, /patroni, /cluster and patroni_pending_restart. It
+// re-checks every 2 s, which also restores a file a clone or a person
+// changed. A planned restart (POST /restart) marks the member
+// "restarting", which no leader counts as a synchronous standby, waits up
+// to 3 s for the leader to name another, stops PostgreSQL fast, and lets
+// the loop start it again as a replica.
 //
 // # etcd unreachable
 //
