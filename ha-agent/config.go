@@ -15,72 +15,76 @@ import (
 // key. Every member reads the same values, which matters for the timing:
 // the holder's fence deadline and the others' staleness threshold are both
 // derived from LeaderTimeoutMs, ClockDriftPPM and the two margins.
+//
+// The DCS holds it as JSON; `pigwf config show|edit` shows it as YAML under the same names
+// (each yaml tag equals its json name), so one type is read both ways.
 type Config struct {
 	// LoopIntervalMs is the HA loop period and the leader renew period.
-	LoopIntervalMs int `json:"loop_interval_ms"`
+	LoopIntervalMs int `json:"loop_interval_ms" yaml:"loop_interval_ms"`
 	// LeaderTimeoutMs is the leadership lease L: how long a renewal
 	// keeps the holder the leader, measured on each host's own clock.
-	LeaderTimeoutMs int `json:"leader_timeout_ms"`
+	LeaderTimeoutMs int `json:"leader_timeout_ms" yaml:"leader_timeout_ms"`
 	// ClockDriftPPM is ε, the bound on how far any member's clock RATE
 	// may differ from real time (parts per million). It must bound the
 	// clock the agent actually times leadership with (see doc.go).
-	ClockDriftPPM int `json:"clock_drift_ppm"`
+	ClockDriftPPM int `json:"clock_drift_ppm" yaml:"clock_drift_ppm"`
 	// FenceMarginMs: the holder fences this much before L(1−ε).
-	FenceMarginMs int `json:"fence_margin_ms"`
+	FenceMarginMs int `json:"fence_margin_ms" yaml:"fence_margin_ms"`
 	// PromoteMarginMs: the others wait this much after L(1+ε).
-	PromoteMarginMs int `json:"promote_margin_ms"`
+	PromoteMarginMs int `json:"promote_margin_ms" yaml:"promote_margin_ms"`
 	// MaxFenceMs is the assumed upper bound on the time from the fence
 	// timer firing to PostgreSQL being unable to acknowledge a commit.
-	MaxFenceMs int `json:"max_fence_ms"`
+	MaxFenceMs int `json:"max_fence_ms" yaml:"max_fence_ms"`
 	// MemberReportFreshMs: a member record not changed for longer than
 	// this (on the observer's clock) is a stale report and is ignored
 	// when comparing WAL positions (patroni#3703).
-	MemberReportFreshMs int `json:"member_report_fresh_ms"`
+	MemberReportFreshMs int `json:"member_report_fresh_ms" yaml:"member_report_fresh_ms"`
 	// MaximumLagOnFailover is the largest WAL distance in bytes behind
 	// the last leader's recorded position that an asynchronous candidate
 	// may have. Synchronous standbys are exempt (they hold every
 	// acknowledged commit).
-	MaximumLagOnFailover uint64 `json:"maximum_lag_on_failover"`
+	MaximumLagOnFailover uint64 `json:"maximum_lag_on_failover" yaml:"maximum_lag_on_failover"`
 	// SynchronousMode: only synchronous standbys (or the last leader)
 	// may be promoted automatically.
-	SynchronousMode bool `json:"synchronous_mode"`
+	SynchronousMode bool `json:"synchronous_mode" yaml:"synchronous_mode"`
 	// SynchronousModeStrict: commits wait rather than fall back to
 	// asynchronous replication when no synchronous standby is available.
-	SynchronousModeStrict bool `json:"synchronous_mode_strict"`
+	SynchronousModeStrict bool `json:"synchronous_mode_strict" yaml:"synchronous_mode_strict"`
 	// SynchronousNodeCount is how many synchronous standbys the leader
 	// names (synchronous_standby_names = 'FIRST n (exactly n names)', so
 	// every named standby holds every acknowledged commit).
-	SynchronousNodeCount int `json:"synchronous_node_count"`
+	SynchronousNodeCount int `json:"synchronous_node_count" yaml:"synchronous_node_count"`
 	// UsePgRewind: bring a diverged former primary back with pg_rewind
 	// (re-clone when it fails); off means re-clone directly.
-	UsePgRewind bool `json:"use_pg_rewind"`
+	UsePgRewind bool `json:"use_pg_rewind" yaml:"use_pg_rewind"`
 	// CrashRestartBudgetMs: the leader restarts a crashed PostgreSQL in
 	// place only when crash recovery is expected to finish within this
 	// budget; otherwise it releases leadership at once.
-	CrashRestartBudgetMs int `json:"crash_restart_budget_ms"`
+	CrashRestartBudgetMs int `json:"crash_restart_budget_ms" yaml:"crash_restart_budget_ms"`
 	// AgentRestartBudgetMs: when PostgreSQL went down with its agent (the
 	// agent died, the supervisor restarted it, the agent took its lock
 	// back), the in-place restart may take this long before a replica
 	// takes over. An agent restart is not a PostgreSQL fault, so it gets
 	// more room than crash_restart_budget_ms.
-	AgentRestartBudgetMs int `json:"agent_restart_budget_ms"`
+	AgentRestartBudgetMs int `json:"agent_restart_budget_ms" yaml:"agent_restart_budget_ms"`
 	// FailsafeMode lets the leader keep taking writes while etcd is
 	// unreachable as long as every member in the failsafe key confirmed
 	// it as leader over the REST API (see doc.go).
-	FailsafeMode bool `json:"failsafe_mode"`
+	FailsafeMode bool `json:"failsafe_mode" yaml:"failsafe_mode"`
 	// MemberTTLSeconds is the etcd lease TTL on member keys: cleanup of
 	// vanished members only, never used for failover timing.
-	MemberTTLSeconds int `json:"member_ttl_seconds"`
+	MemberTTLSeconds int `json:"member_ttl_seconds" yaml:"member_ttl_seconds"`
 	// Postgresql holds the cluster's PostgreSQL parameters, as Patroni's dynamic configuration
 	// does: every agent writes them to pgparams.DynamicFile and reloads; a parameter that takes
 	// effect only at a restart is then shown as pending restart.
-	Postgresql PostgresqlConfig `json:"postgresql,omitzero"`
+	Postgresql PostgresqlConfig `json:"postgresql,omitzero" yaml:"postgresql"`
 }
 
 // PostgresqlConfig is the PostgreSQL part of the dynamic configuration.
 type PostgresqlConfig struct {
-	// Parameters are setting = value, as postgresql.conf takes them ("256MB", "on").
-	Parameters map[string]string `json:"parameters,omitempty"`
+	// Parameters are setting = value, as postgresql.conf takes them ("256MB", "on"). The YAML
+	// keeps an empty map (parameters: {}), so `pigwf config edit` shows where they go.
+	Parameters map[string]string `json:"parameters,omitempty" yaml:"parameters"`
 }
 
 // DefaultConfig returns the defaults: failover detection in
@@ -106,14 +110,25 @@ func DefaultConfig() Config {
 
 // ParseConfig decodes the DCS config key over the defaults and validates it.
 func ParseConfig(raw []byte) (Config, error) {
+	cfg, err := DecodeConfig(raw)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// DecodeConfig decodes the DCS config key over the defaults without validating it: `pigwf
+// config` shows and edits a stored config even when it does not validate, so that it can be
+// fixed; whatever it writes passes Validate first.
+func DecodeConfig(raw []byte) (Config, error) {
 	cfg := DefaultConfig()
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &cfg); err != nil {
 			return Config{}, fmt.Errorf("decode ha config: %w", err)
 		}
-	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
 	}
 	return cfg, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -130,7 +131,7 @@ func (h *HAClient) View(ctx context.Context) (HAView, error) {
 			role = haagent.ClusterRoleLeader
 		}
 		v.Members = append(v.Members, haagent.ClusterMember{Name: n, Role: role, State: m.State + " (DCS)", Timeline: m.Timeline, APIURL: m.APIURL,
-			Tags: haagent.ClusterTags(m.Tags)})
+			Tags: haagent.ClusterTags(m.Tags), PendingRestart: len(m.PendingRestart) > 0, PendingRestartReason: m.PendingRestart, ConfigRevision: m.ConfigRevision})
 	}
 	return v, nil
 }
@@ -190,9 +191,15 @@ func CurrentLeader(ctx context.Context, inv *inventory.Inventory, cluster *inven
 var roleNames = map[haagent.ClusterRole]string{haagent.ClusterRoleLeader: "Leader", haagent.ClusterRoleSyncStandby: "Sync Standby",
 	haagent.ClusterRoleReplica: "Replica", "standby_leader": "Standby Leader"}
 
-// PrintHAList renders the view in the shape of `patronictl list`.
+// PrintHAList renders the view in the shape of `patronictl list`. As there, the "Pending
+// restart" column is shown only when a member waits for a restart ("*"): `pigwf config set`
+// changed a setting that only a restart applies.
 func PrintHAList(w io.Writer, v HAView) {
 	header := []string{"Member", "Host", "Role", "State", "TL", "Lag in MB"}
+	pending := slices.ContainsFunc(v.Members, func(m haagent.ClusterMember) bool { return m.PendingRestart })
+	if pending {
+		header = append(header, "Pending restart")
+	}
 	rows := [][]string{}
 	for _, m := range v.Members {
 		role := roleNames[m.Role]
@@ -215,7 +222,15 @@ func PrintHAList(w io.Writer, v HAView) {
 		if m.Timeline > 0 {
 			tl = fmt.Sprint(m.Timeline)
 		}
-		rows = append(rows, []string{m.Name, host, role, m.State, tl, lag})
+		row := []string{m.Name, host, role, m.State, tl, lag}
+		if pending {
+			mark := ""
+			if m.PendingRestart {
+				mark = "*"
+			}
+			row = append(row, mark)
+		}
+		rows = append(rows, row)
 	}
 	title := fmt.Sprintf(" Cluster: %s", v.Cluster)
 	if v.Sysid != "" {
@@ -230,5 +245,8 @@ func PrintHAList(w io.Writer, v HAView) {
 	}
 	if v.Note != "" {
 		fmt.Fprintln(w, " Note: "+v.Note)
+	}
+	if pending {
+		fmt.Fprintf(w, " Pending restart: `pigwf start pg-restart --cluster %s --pending` applies the settings that wait for it\n", v.Cluster)
 	}
 }

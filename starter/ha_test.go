@@ -12,6 +12,9 @@ import (
 	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/ha-agent/dcs"
+	"github.com/pigwf/pigwf/internal/etcdtest"
+	"github.com/pigwf/pigwf/internal/pgparams"
 	"github.com/pigwf/pigwf/internal/pkitest"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/pki"
@@ -29,7 +32,8 @@ func TestHAViewParsesTheAgentsClusterStatus(t *testing.T) {
 				APIURL: "http://10.0.0.1:8008"},
 			{Name: "n2", Host: "10.0.0.2", Port: 5433, Role: haagent.ClusterRoleSyncStandby, State: "streaming", Timeline: 3, LagBytes: &lag2,
 				Lag: haagent.KnownLag(lag2), APIURL: "http://10.0.0.2:8008", Note: "a note",
-				Tags: haagent.ClusterTags{NoFailover: true, NoSync: true, NoLoadBalance: true, Custom: map[string]string{"dc": "east"}}},
+				Tags:           haagent.ClusterTags{NoFailover: true, NoSync: true, NoLoadBalance: true, Custom: map[string]string{"dc": "east"}},
+				PendingRestart: true, PendingRestartReason: map[string]pgparams.PendingChange{"shared_buffers": {OldValue: "128MB", NewValue: "1GB"}}, ConfigRevision: 42},
 			{Name: "n3", Host: "10.0.0.3", Role: haagent.ClusterRoleReplica, State: "stopped", LagBytes: &lag2, Lag: &haagent.Lag{}},
 		},
 		ScheduledSwitchover: &haagent.ScheduledSwitchover{At: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), From: "n1", To: "n2"},
@@ -55,11 +59,30 @@ func TestHAViewParsesTheAgentsClusterStatus(t *testing.T) {
 	}
 	var out strings.Builder
 	PrintHAList(&out, v)
-	for _, want := range []string{"Cluster: pg-test (7289263672843878470)", "| n2     | 10.0.0.2:5433 | Sync Standby | streaming |  3 |         3 |",
-		"| n3     | 10.0.0.3      | Replica      | stopped   |    |   unknown |", "Maintenance mode: on"} {
+	for _, want := range []string{"Cluster: pg-test (7289263672843878470)",
+		"| Member | Host          | Role         | State     | TL | Lag in MB | Pending restart |",
+		"| n2     | 10.0.0.2:5433 | Sync Standby | streaming |  3 |         3 | *               |",
+		"| n3     | 10.0.0.3      | Replica      | stopped   |    |   unknown |                 |", "Maintenance mode: on",
+		"Pending restart: `pigwf start pg-restart --cluster pg-test --pending` applies the settings that wait for it"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("pigwf ha list lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// As patronictl list, the "Pending restart" column shows only while a member waits for a restart.
+func TestHAListPendingRestartColumnOnlyWhenPending(t *testing.T) {
+	v := view("n1")
+	var out strings.Builder
+	PrintHAList(&out, v)
+	if strings.Contains(out.String(), "Pending restart") {
+		t.Errorf("no member pending, yet:\n%s", out.String())
+	}
+	v.Members[0].PendingRestart = true
+	out.Reset()
+	PrintHAList(&out, v)
+	if !strings.Contains(out.String(), "| Lag in MB | Pending restart |") || !strings.Contains(out.String(), "| *               |") {
+		t.Errorf("n1 pending:\n%s", out.String())
 	}
 }
 
@@ -107,5 +130,38 @@ func TestClientTLSAndAgentView(t *testing.T) {
 		if ok != (c.leader != "") || v.Leader != c.leader {
 			t.Errorf("%s: %+v %v, want leader %q", c.name, v.ClusterStatus, ok, c.leader)
 		}
+	}
+}
+
+// When no agent answers, ha list shows the DCS's member records, their pending restarts and the
+// config revision they applied included.
+func TestHAViewFromTheDCSShowsPendingRestart(t *testing.T) {
+	cli := etcdtest.Client(t, etcdtest.Start(t))
+	st, err := dcs.New(cli, "/pigwf-test", "pg-test", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close(context.Background()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	pending := map[string]pgparams.PendingChange{"shared_buffers": {OldValue: "128MB", NewValue: "1GB"}}
+	dead := "http://127.0.0.1:1" // no agent answers there
+	if _, err := st.PutMember(ctx, "n1", dcs.MemberRecord{Role: "primary", State: "running", APIURL: dead, ConfigRevision: 5, PendingRestart: pending}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.PutMember(ctx, "n2", dcs.MemberRecord{Role: "replica", State: "running", APIURL: dead, ConfigRevision: 5}); err != nil {
+		t.Fatal(err)
+	}
+	h := &HAClient{cluster: "pg-test", cli: cli, store: st, http: &http.Client{Timeout: time.Second}}
+	v, err := h.View(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Note == "" || len(v.Members) != 2 {
+		t.Fatalf("view %+v, want the DCS's two records", v)
+	}
+	n1, n2 := v.Members[0], v.Members[1]
+	if !n1.PendingRestart || !reflect.DeepEqual(n1.PendingRestartReason, pending) || n1.ConfigRevision != 5 || n2.PendingRestart || n2.ConfigRevision != 5 {
+		t.Errorf("members %+v", v.Members)
 	}
 }

@@ -2,6 +2,7 @@ package starter
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"time"
 
@@ -31,6 +32,9 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 	in := workflows.PgClusterCreateInput{
 		Cluster: cluster.Name, SyncMode: pg.SyncMode, SyncStrict: pg.SyncStrict, RPO: pg.RPO, APIPort: AgentAPIPort,
 		DCS: activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name, Plaintext: inv.Plaintext},
+		// The user's own pg_parameters, not activities.Parameters' merge with pigwf's defaults:
+		// they seed the cluster's config in the DCS.
+		PgParameters: maps.Clone(pg.Parameters),
 	}
 	primary := cluster.Primary()
 	var addrs []string

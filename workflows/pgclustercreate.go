@@ -47,6 +47,10 @@ type PgClusterCreateInput struct {
 	// approver agrees; without it they are refused.
 	Force    bool           `json:"force,omitempty"`
 	Approval ApprovalPolicy `json:"approval"`
+	// PgParameters are the inventory's pg_parameters as the user wrote them (Spec.Parameters adds
+	// pigwf's defaults): they seed the DCS config's postgresql.parameters, which `pigwf config`
+	// changes later. Absent in runs started before the seeding.
+	PgParameters map[string]string `json:"pg_parameters,omitempty"`
 }
 
 // PgClusterCreateResult reports what the run did.
@@ -59,6 +63,10 @@ type PgClusterCreateResult struct {
 	Plan    []string                `json:"plan,omitempty"`   // dry run: what would run
 	Checks  []string                `json:"checks,omitempty"` // precheck findings
 }
+
+// seedParametersChange is the GetVersion change ID of seeding the DCS config's
+// postgresql.parameters from the inventory's pg_parameters.
+const seedParametersChange = "dcs-seed-parameters"
 
 // PgClusterCreateFailedType is the error type of a refused or failed run.
 const PgClusterCreateFailedType = "PgClusterCreateFailed"
@@ -80,6 +88,9 @@ type pgClusterCreate struct {
 	// apiTLS: the agents' API URLs are https (runs started before the agents served TLS used
 	// http; the version marker keeps their replay).
 	apiTLS bool
+	// seedParameters: the DCS registration seeds postgresql.parameters from PgParameters (runs
+	// that started before, on their replay, register without them, as they did).
+	seedParameters bool
 }
 
 // PgClusterCreate: prechecks on every node before any change; then the primary (initdb,
@@ -101,6 +112,7 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 	}
 	w.primary, w.replicas = in.Members[0], in.Members[1:]
 	w.apiTLS = workflow.GetVersion(ctx, "agent-api-tls", workflow.DefaultVersion, 1) == 1
+	w.seedParameters = workflow.GetVersion(ctx, seedParametersChange, workflow.DefaultVersion, 1) == 1
 	w.res.Primary = w.primary.Name
 	if w.gate, err = newApprovalGate(ctx, ""); err != nil {
 		return w.res, err

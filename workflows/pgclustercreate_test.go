@@ -2,12 +2,14 @@ package workflows
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/pigwf/pigwf/activities"
 )
@@ -31,6 +33,7 @@ type pgFake struct {
 	precheck  map[string]map[string]string // node addr -> facts
 	dcsSysid  string
 	dcsLeader string
+	register  activities.DCSRegisterInput // what DCSRegister was given
 }
 
 func (f *pgFake) record(s string) {
@@ -83,6 +86,9 @@ func newPgEnv(f *pgFake) *testsuite.TestWorkflowEnvironment {
 	env.OnActivity(a.BackupFull, mockAny, mockAny).Return(ok(activities.StepFullBackup))
 	env.OnActivity(a.DCSRegister, mockAny, mockAny).Return(func(_ context.Context, in activities.DCSRegisterInput) (activities.StepResult, error) {
 		f.record("control/" + activities.StepRegisterDCS)
+		f.mu.Lock()
+		f.register = in
+		f.mu.Unlock()
 		return activities.StepResult{Changed: true}, nil
 	})
 	env.OnActivity(a.HAAgent, mockAny, mockAny).Return(func(_ context.Context, in activities.AgentInput) (activities.StepResult, error) {
@@ -103,6 +109,30 @@ func newPgEnv(f *pgFake) *testsuite.TestWorkflowEnvironment {
 		return activities.StepResult{}, nil
 	})
 	return env
+}
+
+// The inventory's pg_parameters seed the DCS config; a run that started before the seeding
+// (GetVersion's default branch on its replay) registers without them, as it did.
+func TestPgClusterCreateSeedsTheConfigsParameters(t *testing.T) {
+	params := map[string]string{"work_mem": "64MB", "shared_buffers": "1GB"}
+	for _, c := range []struct {
+		name    string
+		version workflow.Version
+		want    map[string]string
+	}{{"new run", 1, params}, {"run from before the seeding", workflow.DefaultVersion, nil}} {
+		f := &pgFake{}
+		env := newPgEnv(f)
+		env.OnGetVersion(seedParametersChange, workflow.DefaultVersion, 1).Return(c.version)
+		in := pgInput()
+		in.PgParameters = params
+		env.ExecuteWorkflow(PgClusterCreate, in)
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if !reflect.DeepEqual(f.register.Parameters, c.want) {
+			t.Errorf("%s: DCSRegister got parameters %v, want %v", c.name, f.register.Parameters, c.want)
+		}
+	}
 }
 
 // Every node's problems come back together, and nothing after the prechecks runs.

@@ -105,7 +105,11 @@ func (w *pgClusterCreate) bootstrapPrimary() []pgStage {
 		initdb,
 		w.onNode(p, activities.StepConfigure, within(2*time.Minute, 5), a.PgConfigure),
 		onControl(activities.StepRegisterDCS, within(time.Minute, 5), a.DCSRegister, func() any {
-			return activities.DCSRegisterInput{DCS: in.DCS, Primary: p.Name, Sysid: w.res.Sysid, SyncMode: in.SyncMode, SyncStrict: in.SyncStrict, RPO: in.RPO}
+			reg := activities.DCSRegisterInput{DCS: in.DCS, Primary: p.Name, Sysid: w.res.Sysid, SyncMode: in.SyncMode, SyncStrict: in.SyncStrict, RPO: in.RPO}
+			if w.seedParameters {
+				reg.Parameters = in.PgParameters
+			}
+			return reg
 		}),
 		w.agent(p),
 		onControl(activities.StepLeader, within(2*time.Minute, 2), a.WaitLeader, func() any {

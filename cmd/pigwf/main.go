@@ -1,10 +1,11 @@
 // Command pigwf runs PostgreSQL runbooks as durable Temporal workflows.
 //
 // One file per command (dev.go, lab.go, worker.go, start.go, status.go, list.go, approve.go,
-// pending.go, inventory.go, ha.go with ha_history.go and ha_watch.go, backup.go, restorepoint.go,
-// chatops.go, keys.go: keys and approvals); main.go holds the app and the helpers every command
-// shares, among them temporalClient, the one way a command reaches Temporal; connection.go the
-// global flags of that connection (address, namespace, TLS, API key).
+// pending.go, inventory.go, ha.go with ha_history.go and ha_watch.go, config.go with
+// config_edit.go, backup.go, restorepoint.go, chatops.go, keys.go: keys and approvals); main.go
+// holds the app and the helpers every command shares, among them temporalClient, the one way a
+// command reaches Temporal; connection.go the global flags of that connection (address,
+// namespace, TLS, API key).
 package main
 
 import (
@@ -35,7 +36,7 @@ func main() {
 			&cli.StringFlag{Name: "ui", Value: "http://127.0.0.1:8233", EnvVars: []string{"PIGWF_UI"}, Usage: "Temporal Web UI base URL, for links"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"PIGWF_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 		),
-		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), approveCmd(), pendingCmd(), inventoryCmd(), haCmd(), backupCmd(), restorePointCmd(), chatopsCmd(), keysCmd(), approvalsCmd(), runbookCmd()},
+		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), approveCmd(), pendingCmd(), inventoryCmd(), haCmd(), configCmd(), backupCmd(), restorePointCmd(), chatopsCmd(), keysCmd(), approvalsCmd(), runbookCmd()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "pigwf: "+err.Error())
@@ -129,44 +130,74 @@ func siblingBinary(name string) (string, error) {
 	return "", fmt.Errorf("%s not found next to pigwf or on PATH: run `make build`", name)
 }
 
-// positionalWithFlags reads "ID [--flag value] [--bool]" in any order: urfave/cli stops parsing
-// flags at the first argument, but people type flags after the ID. values and bools start from
-// what cli parsed before the ID.
+// positionalWithFlags reads "ID [--flag value] [--bool]" in any order (mixedArgs): one
+// argument at most.
 func positionalWithFlags(c *cli.Context, valueFlags, boolFlags []string) (id string, values map[string]string, bools map[string]bool, err error) {
-	values, bools = map[string]string{}, map[string]bool{}
+	a, err := mixedArgs(c, valueFlags, nil, boolFlags)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	if len(a.positional) > 1 {
+		return "", nil, nil, fmt.Errorf("unexpected argument %q", a.positional[1])
+	}
+	if len(a.positional) == 1 {
+		id = a.positional[0]
+	}
+	return id, a.values, a.bools, nil
+}
+
+// commandArgs are a command's arguments and the flags typed among them.
+type commandArgs struct {
+	positional []string
+	values     map[string]string
+	lists      map[string][]string // a repeated flag: each value, in order
+	bools      map[string]bool
+}
+
+// mixedArgs reads arguments and flags in any order: urfave/cli stops parsing flags at the first
+// argument, but people type flags after it. values, lists and bools start from what cli parsed
+// before the first argument.
+func mixedArgs(c *cli.Context, valueFlags, listFlags, boolFlags []string) (commandArgs, error) {
+	a := commandArgs{values: map[string]string{}, lists: map[string][]string{}, bools: map[string]bool{}}
 	for _, f := range valueFlags {
-		values[f] = c.String(f)
+		a.values[f] = c.String(f)
+	}
+	for _, f := range listFlags {
+		a.lists[f] = c.StringSlice(f)
 	}
 	for _, f := range boolFlags {
-		bools[f] = c.Bool(f)
+		a.bools[f] = c.Bool(f)
 	}
 	args := c.Args().Slice()
 	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") {
-			if id != "" {
-				return "", nil, nil, fmt.Errorf("unexpected argument %q", a)
-			}
-			id = a
+		arg := args[i]
+		if !strings.HasPrefix(arg, "-") {
+			a.positional = append(a.positional, arg)
 			continue
 		}
-		if _, ok := values[name]; ok {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		_, isValue := a.values[name]
+		_, isList := a.lists[name]
+		if isValue || isList {
 			if !hasVal {
 				if i+1 >= len(args) {
-					return "", nil, nil, fmt.Errorf("flag --%s needs a value", name)
+					return commandArgs{}, fmt.Errorf("flag --%s needs a value", name)
 				}
 				i++
 				val = args[i]
 			}
-			values[name] = val
+			if isList {
+				a.lists[name] = append(a.lists[name], val)
+			} else {
+				a.values[name] = val
+			}
 			continue
 		}
-		if _, ok := bools[name]; ok && !hasVal {
-			bools[name] = true
+		if _, ok := a.bools[name]; ok && !hasVal {
+			a.bools[name] = true
 			continue
 		}
-		return "", nil, nil, fmt.Errorf("unknown flag %s", a)
+		return commandArgs{}, fmt.Errorf("unknown flag %s", arg)
 	}
-	return id, values, bools, nil
+	return a, nil
 }

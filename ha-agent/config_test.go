@@ -1,0 +1,35 @@
+package haagent
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// `pigwf config show|edit` reads and writes Config as YAML under the names the DCS holds as JSON:
+// every field of Config and PostgresqlConfig has a yaml tag equal to its json name.
+func TestConfigYAMLNamesAreTheJSONNames(t *testing.T) {
+	for _, typ := range []reflect.Type{reflect.TypeFor[Config](), reflect.TypeFor[PostgresqlConfig]()} {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			jsonName, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			yamlName, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if jsonName == "" || yamlName != jsonName {
+				t.Errorf("%s.%s: json name %q, yaml name %q: want both, equal", typ.Name(), f.Name, jsonName, yamlName)
+			}
+		}
+	}
+}
+
+// DecodeConfig fills defaults and does not validate (pigwf config shows a stored config that
+// does not validate, so that it can be fixed); ParseConfig refuses the same bytes.
+func TestDecodeConfigDoesNotValidate(t *testing.T) {
+	raw := []byte(`{"loop_interval_ms": 400, "postgresql": {"parameters": {"work_mem": "64MB"}}}`)
+	cfg, err := DecodeConfig(raw)
+	if err != nil || cfg.LoopIntervalMs != 400 || cfg.LeaderTimeoutMs != DefaultConfig().LeaderTimeoutMs || cfg.Postgresql.Parameters["work_mem"] != "64MB" {
+		t.Fatalf("DecodeConfig: %+v %v", cfg, err)
+	}
+	if _, err := ParseConfig(raw); err == nil || !strings.Contains(err.Error(), "loop_interval_ms") {
+		t.Errorf("ParseConfig: %v, want loop_interval_ms refused", err)
+	}
+}
