@@ -67,9 +67,9 @@ func etcdLeader(ctx context.Context, st *lab.Status) (int, error) {
 	return 0, fmt.Errorf("no etcd member says it leads: %w", errors.Join(errs...))
 }
 
-// tailFile returns the last lines of a file, for diagnostics, without the PostgreSQL log lines
+// TailFile returns the last lines of a file, for diagnostics, without the PostgreSQL log lines
 // the suite's own writes cause (every probe write on a standby logs an ERROR and its statement).
-func tailFile(path string, lines int) string {
+func TailFile(path string, lines int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "(" + err.Error() + ")"

@@ -475,7 +475,7 @@ func (p *Patroni) Switchover(ctx context.Context, from, to int) error {
 func (p *Patroni) Diagnostics(nodes []int) string {
 	var b strings.Builder
 	for _, i := range nodes {
-		fmt.Fprintf(&b, "--- node %d %s (last 60 lines)\n%s\n", i, patroniLog, tailFile(nodeFile(p.st, i, patroniLog), 60))
+		fmt.Fprintf(&b, "--- node %d %s (last 60 lines)\n%s\n", i, patroniLog, TailFile(nodeFile(p.st, i, patroniLog), 60))
 	}
 	return b.String()
 }

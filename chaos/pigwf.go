@@ -114,7 +114,7 @@ func SetupPigwf(t testing.TB, env *testenv.Env, st *lab.Status, logf func(string
 	p.CreateTook = time.Since(start)
 	if err != nil {
 		return nil, fmt.Errorf("pigwf start pg-cluster-create: %w\n%s\nworker log:\n%s\n%s", err, out,
-			tailFile(filepath.Join(home, "worker.log"), 30), p.Diagnostics([]int{1, 2, 3}))
+			TailFile(filepath.Join(home, "worker.log"), 30), p.Diagnostics([]int{1, 2, 3}))
 	}
 	logf("pigwf: pg-cluster-create took %.1f s (synchronous mode)", p.CreateTook.Seconds())
 	start = time.Now()
@@ -240,7 +240,7 @@ func (p *Pigwf) Diagnostics(nodes []int) string {
 			path  string
 			lines int
 		}{{"/pg/log/ha-agent/ha-agent.log", 40}, {"/pg/log/ha-agent/supervise.log", 10}, {"/pg/log/postgres/postgresql.log", 15}} {
-			fmt.Fprintf(&b, "--- node %d %s (last %d lines)\n%s\n", i, f.path, f.lines, tailFile(nodeFile(p.st, i, f.path), f.lines))
+			fmt.Fprintf(&b, "--- node %d %s (last %d lines)\n%s\n", i, f.path, f.lines, TailFile(nodeFile(p.st, i, f.path), f.lines))
 		}
 	}
 	return b.String()

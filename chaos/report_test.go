@@ -141,8 +141,8 @@ func TestTailFileDropsTheSuitesOwnNoise(t *testing.T) {
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if got := tailFile(path, 2); got != "keep 2\nkeep 3" {
-		t.Errorf("tailFile = %q", got)
+	if got := TailFile(path, 2); got != "keep 2\nkeep 3" {
+		t.Errorf("TailFile = %q", got)
 	}
 	if got := grepTail(path, 5, "keep 1", "keep 3"); got != "keep 1\nkeep 3" {
 		t.Errorf("grepTail = %q", got)

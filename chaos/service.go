@@ -48,7 +48,7 @@ func pigstyHAProxy(ctx context.Context, st *lab.Status, member func(int) string,
 		if err := waitFor(ctx, 20*time.Second, func() error {
 			out, err := st.Exec(ctx, node, "sh", "-c", fmt.Sprintf("ss -Hltn 'sport = :%d' | grep -q .", ServicePort))
 			if err != nil {
-				return fmt.Errorf("HAProxy does not listen on node %d: %w: %s\n%s", node, err, out, tailFile(nodeFile(st, node, "/var/log/pigwf/haproxy.log"), 10))
+				return fmt.Errorf("HAProxy does not listen on node %d: %w: %s\n%s", node, err, out, TailFile(nodeFile(st, node, "/var/log/pigwf/haproxy.log"), 10))
 			}
 			return nil
 		}); err != nil {
