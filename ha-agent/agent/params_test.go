@@ -30,7 +30,12 @@ func (f *fakeParamsPG) WriteDynamicParams(content string) (bool, error) {
 	f.file, f.writes = content, f.writes+1
 	return true, nil
 }
-func (f *fakeParamsPG) Reload(context.Context) error { f.mu.Lock(); f.reloads++; f.mu.Unlock(); return nil }
+func (f *fakeParamsPG) Reload(context.Context) error {
+	f.mu.Lock()
+	f.reloads++
+	f.mu.Unlock()
+	return nil
+}
 func (f *fakeParamsPG) Settings(context.Context) ([]pgparams.Setting, error) {
 	return f.settings, nil
 }
