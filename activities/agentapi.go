@@ -113,7 +113,11 @@ func describeCluster(v haagent.ClusterStatus) string {
 		if m.LagBytes != nil && m.Role != haagent.ClusterRoleLeader {
 			lag = fmt.Sprintf(", lag %d B", *m.LagBytes)
 		}
-		parts = append(parts, fmt.Sprintf("%s %s/%s%s", m.Name, m.Role, m.State, lag))
+		pending := ""
+		if m.PendingRestart {
+			pending = ", pending restart"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s/%s%s%s", m.Name, m.Role, m.State, lag, pending))
 	}
 	return strings.Join(parts, "; ")
 }

@@ -130,9 +130,19 @@ func (c *inputCheck) pitrMembers(f string, ms []PITRMember) {
 
 func (c *inputCheck) memberAPIs(f string, ms []MemberAPI) {
 	for i, m := range ms {
-		mf := fmt.Sprintf("%s[%d]", f, i)
-		c.rule(join(mf, "name"), "nodename", m.Name)
-		c.rule(join(mf, "api_url"), inventory.RuleHostURL, m.APIURL)
+		c.memberAPI(fmt.Sprintf("%s[%d]", f, i), m)
+	}
+}
+
+func (c *inputCheck) memberAPI(f string, m MemberAPI) {
+	c.rule(join(f, "name"), "nodename", m.Name)
+	c.rule(join(f, "api_url"), inventory.RuleHostURL, m.APIURL)
+}
+
+// optionalDCS checks the DCS of an input whose activity reaches only the agents, when it is given.
+func (c *inputCheck) optionalDCS(f string, d DCSInput) {
+	if len(d.Endpoints) > 0 || d.Namespace != "" || d.Cluster != "" {
+		c.dcs(f, d)
 	}
 }
 
@@ -291,6 +301,38 @@ func (in SwitchoverExecInput) Validate() error {
 	c.memberAPIs("members", in.Members)
 	c.rule("From", "nodename", in.From) // From and To have no JSON names of their own
 	c.rule("To", "nodename", in.To)
+	return c.err()
+}
+
+// Validate checks the member's name and agent URL (and the DCS, when given).
+func (in MemberRestartInput) Validate() error {
+	var c inputCheck
+	c.optionalDCS("dcs", in.DCS)
+	c.memberAPI("member", in.Member)
+	return c.err()
+}
+
+// Validate checks the member's name and agent URL.
+func (in MemberReloadInput) Validate() error {
+	var c inputCheck
+	c.memberAPI("member", in.Member)
+	return c.err()
+}
+
+// Validate checks the members, the targets' names (and the DCS, when given).
+func (in WaitMembersInput) Validate() error {
+	var c inputCheck
+	c.optionalDCS("dcs", in.DCS)
+	c.memberAPIs("members", in.Members)
+	c.nodenames("targets", in.Targets)
+	return c.err()
+}
+
+// Validate checks the members (and the DCS, when given).
+func (in ClusterStateInput) Validate() error {
+	var c inputCheck
+	c.optionalDCS("dcs", in.DCS)
+	c.memberAPIs("members", in.Members)
 	return c.err()
 }
 

@@ -79,6 +79,10 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rs, err := starter.PgRestartInput(inv, cl, starter.PgRestartRequest{Member: "db12.example.com"}, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
 	pr, err := starter.PITRRestoreInput(inv, cl, starter.PITRRequest{Flags: pitr.Flags{Time: "2026-11-30T09:00:00+02:00"}}, "carol")
 	if err != nil {
 		t.Fatal(err)
@@ -113,18 +117,23 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 		"DCSInput":       pc.DCS,
 		"DCSRegisterInput": activities.DCSRegisterInput{DCS: pc.DCS, Primary: primary.Name, Sysid: "7300000000000000001", RPO: 1 << 20,
 			Parameters: pc.PgParameters},
-		"WaitLeaderInput":      activities.WaitLeaderInput{DCS: pc.DCS, Member: primary.Name, APIURL: apiURL},
-		"VerifyInput":          activities.VerifyInput{DCS: pc.DCS, Primary: primary.Name, APIURL: apiURL, Replicas: names[1:]},
-		"SwitchoverCheckInput": activities.SwitchoverCheckInput{DCS: so.DCS, Members: so.Members, Candidate: so.Candidate, MaxLagBytes: so.MaxLagBytes},
-		"SwitchoverExecInput":  activities.SwitchoverExecInput{DCS: so.DCS, Members: so.Members, From: names[0], To: names[1], Reason: "maintenance", Requester: "carol"},
-		"PITRCheckInput":       activities.PITRCheckInput{DCS: pr.DCS, Members: pr.Members, Spec: pr.Spec, Target: pr.Target},
-		"PITRNodeInput":        pn,
-		"PITRStopInput":        activities.PITRStopInput{PITRNodeInput: pn, SwitchWAL: true},
-		"PITRHAInput":          ha,
-		"PITRHandOverInput":    activities.PITRHandOverInput{PITRHAInput: ha, Holder: pr.Members[1].Name, Timeline: 3, Optime: "0/3000060"},
-		"PITRWaitInput":        activities.PITRWaitInput{PITRHAInput: ha, Timeline: 3, AnyLeader: true, Port: pr.Spec.Port},
-		"PITRBackupInput":      activities.PITRBackupInput{PITRNodeInput: pn, Timeline: 3, DCS: pr.DCS, Members: pr.Members},
-		"PITRCleanupInput":     activities.PITRCleanupInput{Members: pr.Members, Spec: pr.Spec},
+		"WaitLeaderInput":               activities.WaitLeaderInput{DCS: pc.DCS, Member: primary.Name, APIURL: apiURL},
+		"VerifyInput":                   activities.VerifyInput{DCS: pc.DCS, Primary: primary.Name, APIURL: apiURL, Replicas: names[1:]},
+		"SwitchoverCheckInput":          activities.SwitchoverCheckInput{DCS: so.DCS, Members: so.Members, Candidate: so.Candidate, MaxLagBytes: so.MaxLagBytes},
+		"SwitchoverExecInput":           activities.SwitchoverExecInput{DCS: so.DCS, Members: so.Members, From: names[0], To: names[1], Reason: "maintenance", Requester: "carol"},
+		"MemberRestartInput":            activities.MemberRestartInput{DCS: rs.DCS, Member: rs.Members[1], Pending: true, StartedBefore: time.Now()},
+		"MemberReloadInput":             activities.MemberReloadInput{Member: rs.Members[0]},
+		"WaitMembersInput":              activities.WaitMembersInput{DCS: rs.DCS, Members: rs.Members, Targets: names[1:], Until: activities.UntilStreaming, Timeout: time.Minute},
+		"ClusterStateInput":             activities.ClusterStateInput{DCS: rs.DCS, Members: rs.Members},
+		"ClusterStateInput without DCS": activities.ClusterStateInput{Members: rs.Members},
+		"PITRCheckInput":                activities.PITRCheckInput{DCS: pr.DCS, Members: pr.Members, Spec: pr.Spec, Target: pr.Target},
+		"PITRNodeInput":                 pn,
+		"PITRStopInput":                 activities.PITRStopInput{PITRNodeInput: pn, SwitchWAL: true},
+		"PITRHAInput":                   ha,
+		"PITRHandOverInput":             activities.PITRHandOverInput{PITRHAInput: ha, Holder: pr.Members[1].Name, Timeline: 3, Optime: "0/3000060"},
+		"PITRWaitInput":                 activities.PITRWaitInput{PITRHAInput: ha, Timeline: 3, AnyLeader: true, Port: pr.Spec.Port},
+		"PITRBackupInput":               activities.PITRBackupInput{PITRNodeInput: pn, Timeline: 3, DCS: pr.DCS, Members: pr.Members},
+		"PITRCleanupInput":              activities.PITRCleanupInput{Members: pr.Members, Spec: pr.Spec},
 	}
 }
 
@@ -335,6 +344,32 @@ func TestHostileInputsRefused(t *testing.T) {
 		{"SwitchoverCheckInput", "members[0].api_url", func(v activities.Validator) activities.Validator {
 			in := v.(activities.SwitchoverCheckInput)
 			in.Members = []activities.MemberAPI{{Name: "pg-test-1", APIURL: "file:///etc/passwd"}}
+			return in
+		}},
+		{"MemberRestartInput", "member.api_url", func(v activities.Validator) activities.Validator {
+			in := v.(activities.MemberRestartInput)
+			in.Member.APIURL = "https://10.0.0.12:8008/restart?x=1#"
+			return in
+		}},
+		{"MemberRestartInput", "dcs.cluster", func(v activities.Validator) activities.Validator {
+			in := v.(activities.MemberRestartInput)
+			in.DCS.Cluster = "pg test"
+			return in
+		}},
+		{"MemberReloadInput", "member.name", func(v activities.Validator) activities.Validator {
+			in := v.(activities.MemberReloadInput)
+			in.Member.Name = "pg-test-1/../x"
+			return in
+		}},
+		{"WaitMembersInput", "targets[0]", func(v activities.Validator) activities.Validator {
+			in := v.(activities.WaitMembersInput)
+			in.Targets = []string{"pg-test-2\n"}
+			return in
+		}},
+		{"ClusterStateInput", "members[1].api_url", func(v activities.Validator) activities.Validator {
+			in := v.(activities.ClusterStateInput)
+			in.Members = append([]activities.MemberAPI(nil), in.Members...)
+			in.Members[1].APIURL = "gopher://10.0.0.12:8008"
 			return in
 		}},
 		{"PITRStopInput", "spec.bin_dir", func(v activities.Validator) activities.Validator {

@@ -33,6 +33,8 @@ var runbooks = map[string]string{
 	workflows.SwitchoverName:      workflows.SwitchoverRunbook,
 	workflows.PITRRestoreName:     workflows.PITRRestoreRunbook,
 	workflows.PgServiceName:       workflows.PgServiceRunbook,
+	workflows.PgRestartName:       workflows.PgRestartRunbook,
+	workflows.PgReloadName:        workflows.PgReloadRunbook,
 }
 
 // Files lists every saved history under root (a testdata directory), runbook by runbook.

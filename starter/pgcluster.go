@@ -15,11 +15,20 @@ import (
 // written for Patroni keep working).
 const AgentAPIPort = 8008
 
+// isPGCluster refuses an inventory group that is not a PostgreSQL cluster (no pg_cluster), which
+// every PostgreSQL runbook needs.
+func isPGCluster(cluster *inventory.Cluster) error {
+	if cluster.Name == "" {
+		return fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
+	}
+	return nil
+}
+
 // PgClusterCreateInput resolves a PgClusterCreate input from the inventory. Passwords stay out:
 // the worker reads them from inventoryFile (or generates them) when it needs them.
 func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, inventoryFile string) (workflows.PgClusterCreateInput, error) {
-	if cluster.Name == "" {
-		return workflows.PgClusterCreateInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
+	if err := isPGCluster(cluster); err != nil {
+		return workflows.PgClusterCreateInput{}, err
 	}
 	if len(inv.Etcd) == 0 {
 		return workflows.PgClusterCreateInput{}, fmt.Errorf("%s has no etcd group: pigwf's HA agents need etcd as the DCS (add all.children.etcd.hosts, as Pigsty does)", inv.File)

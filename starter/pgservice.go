@@ -15,8 +15,8 @@ import (
 // cluster's services (pg_default_services, pg_services), checking the agents' API over HTTPS
 // against the deployment CA (plain HTTP only where the lab says pigwf_insecure_plaintext).
 func PgServiceInput(inv *inventory.Inventory, cluster *inventory.Cluster) (workflows.PgServiceInput, error) {
-	if cluster.Name == "" {
-		return workflows.PgServiceInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
+	if err := isPGCluster(cluster); err != nil {
+		return workflows.PgServiceInput{}, err
 	}
 	if !cluster.ServicesEnabled {
 		return workflows.PgServiceInput{}, fmt.Errorf("cluster %s has haproxy_enabled: false: remove it (or set it true) to run pg-service", cluster.Name)
@@ -28,7 +28,7 @@ func PgServiceInput(inv *inventory.Inventory, cluster *inventory.Cluster) (workf
 	in := workflows.PgServiceInput{Cluster: cluster.Name, Service: svc}
 	for _, h := range cluster.Hosts {
 		in.Nodes = append(in.Nodes, NodeOf(h))
-		in.Members = append(in.Members, activities.MemberAPI{Name: h.Node.Nodename, APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort, inv.Plaintext)})
+		in.Members = append(in.Members, memberAPI(inv, h))
 		in.Service.Members = append(in.Service.Members, haproxy.Member{Name: h.Node.Nodename, Addr: h.Addr, Role: h.Role,
 			PGPort: cluster.PG.Port, APIPort: AgentAPIPort, VerifyHost: h.Node.Nodename})
 	}

@@ -25,8 +25,8 @@ type PITRRequest struct {
 // (pitr.Parse: every problem with the flag that names it) before anything is started; whether it
 // lies in a recoverable window is the run's precheck, which reads the repository.
 func PITRRestoreInput(inv *inventory.Inventory, cluster *inventory.Cluster, r PITRRequest, requester string) (workflows.PITRRestoreInput, error) {
-	if cluster.Name == "" {
-		return workflows.PITRRestoreInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
+	if err := isPGCluster(cluster); err != nil {
+		return workflows.PITRRestoreInput{}, err
 	}
 	var target pitr.Target
 	if r.Cleanup {

@@ -64,9 +64,9 @@ func WithMetrics(h client.MetricsHandler) DialOption {
 // Close closes the connection.
 func (c *Client) Close() { c.C.Close() }
 
-// WorkflowID is the ID scheme "<runbook>/<cluster>": Temporal keeps IDs unique among open runs,
-// so a second start of the same runbook on a cluster is refused by the server itself.
-func WorkflowID(runbook, cluster string) string { return runbook + "/" + cluster }
+// WorkflowID is the ID scheme "<runbook>/<cluster>" (workflows.WorkflowID, which child runs use
+// too).
+func WorkflowID(runbook, cluster string) string { return workflows.WorkflowID(runbook, cluster) }
 
 // RunURL is a run's page in the client's Web UI, "" when it has none configured: every link to a
 // run that the starter hands out (status, pending approvals, decisions) is made here.

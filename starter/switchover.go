@@ -14,8 +14,8 @@ import (
 // --approval-timeout override). Who may approve is not in the input: the worker's approvals file
 // says.
 func SwitchoverInput(inv *inventory.Inventory, cluster *inventory.Cluster, candidate, reason, requester string, at time.Time, timeout time.Duration) (workflows.SwitchoverInput, error) {
-	if cluster.Name == "" {
-		return workflows.SwitchoverInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
+	if err := isPGCluster(cluster); err != nil {
+		return workflows.SwitchoverInput{}, err
 	}
 	if timeout == 0 && cluster.PG.ApprovalTimeout != "" {
 		timeout, _ = time.ParseDuration(cluster.PG.ApprovalTimeout) // validated at load
@@ -29,16 +29,37 @@ func SwitchoverInput(inv *inventory.Inventory, cluster *inventory.Cluster, candi
 		MaxLagBytes: cluster.PG.RPO,
 		Approval:    workflows.ApprovalPolicy{Timeout: timeout},
 	}
-	found := candidate == ""
-	for _, h := range cluster.Hosts {
-		in.Members = append(in.Members, activities.MemberAPI{Name: h.Node.Nodename, APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort, inv.Plaintext)})
-		found = found || h.Node.Nodename == candidate || h.Addr == candidate
-		if h.Addr == candidate {
-			in.Candidate = h.Node.Nodename
+	in.Members = MemberAPIs(inv, cluster)
+	if candidate != "" {
+		name, ok := memberName(cluster, candidate)
+		if !ok {
+			return in, fmt.Errorf("candidate %s is not a member of %s", candidate, cluster.Name)
 		}
-	}
-	if !found {
-		return in, fmt.Errorf("candidate %s is not a member of %s", candidate, cluster.Name)
+		in.Candidate = name
 	}
 	return in, nil
+}
+
+// MemberAPIs are the cluster's members and where their agents' APIs answer.
+func MemberAPIs(inv *inventory.Inventory, cluster *inventory.Cluster) []activities.MemberAPI {
+	var out []activities.MemberAPI
+	for _, h := range cluster.Hosts {
+		out = append(out, memberAPI(inv, h))
+	}
+	return out
+}
+
+// memberAPI is one host's member name and agent URL.
+func memberAPI(inv *inventory.Inventory, h inventory.Host) activities.MemberAPI {
+	return activities.MemberAPI{Name: h.Node.Nodename, APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort, inv.Plaintext)}
+}
+
+// memberName is the member (nodename) a command line names by nodename or address.
+func memberName(cluster *inventory.Cluster, nameOrAddr string) (string, bool) {
+	for _, h := range cluster.Hosts {
+		if h.Node.Nodename == nameOrAddr || h.Addr == nameOrAddr {
+			return h.Node.Nodename, true
+		}
+	}
+	return "", false
 }

@@ -153,6 +153,7 @@ type approvalGate struct {
 	requests workflow.ReceiveChannel // the requester's signed request
 	claimed  string                  // the requester the input names (believed only under allow_unverified)
 	proven   string                  // the requester a verified request proved, for every gate of the run
+	parent   *ParentRequest          // the parent's requests, taken at the first gate (a child run)
 	ballot   approval.Ballot
 	open     bool // taking decisions
 	inflight int  // decisions being verified

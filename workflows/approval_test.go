@@ -176,7 +176,14 @@ func queryApproval(t *testing.T, env *testsuite.TestWorkflowEnvironment, after t
 // switchResult is the run's result, from the failure's details when it failed.
 func switchResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) (SwitchoverResult, error) {
 	t.Helper()
-	var res SwitchoverResult
+	return runOutcome[SwitchoverResult](t, env)
+}
+
+// runOutcome is a finished run's result and error; a failed run's result comes from its
+// failure's details (what track.fail puts there).
+func runOutcome[R any](t *testing.T, env *testsuite.TestWorkflowEnvironment) (R, error) {
+	t.Helper()
+	var res R
 	err := env.GetWorkflowError()
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.HasDetails() {

@@ -65,6 +65,7 @@ func (g *approvalGate) awaitVerified(ctx workflow.Context, track *tracker, plan 
 	g.state = ApprovalState{Waiting: true, Plan: plan, Approvers: pol.Approvers, Requested: now, Deadline: now.Add(timeout),
 		Ignored: g.carried, Policy: &pol, RequestedBy: g.proven}
 	g.carried = nil
+	g.considerParentRequest(ctx)
 	g.open = true
 	prevPhase := track.p.Phase
 	track.waiting = &awaiting{plan: plan, approvers: pol.Approvers, policy: pol.Describe(), deadline: g.state.Deadline}
@@ -162,6 +163,13 @@ func (g *approvalGate) consider(ctx workflow.Context, d ApprovalDecision) string
 // considerRequest takes the requester's signed request: the first that verifies names the
 // requester for every gate of the run.
 func (g *approvalGate) considerRequest(ctx workflow.Context, d ApprovalDecision) {
+	info := workflow.GetInfo(ctx)
+	g.takeRequest(ctx, d, approval.Run{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}, info.WorkflowStartTime)
+}
+
+// takeRequest verifies d as the requester's request for run, signed near at: the one rule of
+// what proves a run's requester, whether the request came to this run or to its parent.
+func (g *approvalGate) takeRequest(ctx workflow.Context, d ApprovalDecision, run approval.Run, at time.Time) {
 	why := ""
 	switch {
 	case d.Decision != approval.Request:
@@ -171,7 +179,7 @@ func (g *approvalGate) considerRequest(ctx workflow.Context, d ApprovalDecision)
 	case approval.CheckName(d.Approver) != nil:
 		why = "the request names no valid requester"
 	default:
-		v, err := g.verify(ctx, d, nil, workflow.GetInfo(ctx).WorkflowStartTime)
+		v, err := g.verifyFor(ctx, d, run, nil, at)
 		switch {
 		case err != nil:
 			why = "the request's verification failed: " + err.Error()
@@ -186,11 +194,72 @@ func (g *approvalGate) considerRequest(ctx workflow.Context, d ApprovalDecision)
 	g.ignore(ctx, d, why)
 }
 
+// ParentRequest is what a run that starts a gated runbook as its child (pg-restart's switchover)
+// passes on of its own requester: the signed requests it received, each signed for the parent.
+// The child verifies them against its parent as the server records it
+// (workflow.GetInfo().ParentWorkflowExecution), never the input's word, so a run that no run
+// started, or one started by another run, proves nothing by them.
+type ParentRequest struct {
+	Requests []ApprovalDecision `json:"requests,omitempty"`
+	Started  time.Time          `json:"started"` // the parent's start, near which its requester signed
+}
+
+// requestGrace is how long after its start a run that passes its requester on to a child waits
+// for the signed request `pigwf start` sends right after starting it, when none has come yet.
+const requestGrace = 30 * time.Second
+
+// parentRequests is, on the parent's side, what it passes on: the requests sent to it so far.
+func parentRequests(ctx workflow.Context) (*ParentRequest, error) {
+	started := workflow.GetInfo(ctx).WorkflowStartTime
+	ch := workflow.GetSignalChannel(ctx, RequestSignal)
+	if wait := started.Add(requestGrace).Sub(workflow.Now(ctx)); ch.Len() == 0 && wait > 0 {
+		if _, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{Timeout: wait, TimerOptions: workflow.TimerOptions{Summary: "waiting for the requester's signed request"}},
+			func() bool { return ch.Len() > 0 }); err != nil {
+			return nil, err
+		}
+	}
+	p := &ParentRequest{Started: started}
+	for {
+		var d ApprovalDecision
+		if !ch.ReceiveAsync(&d) {
+			return p, nil
+		}
+		p.Requests = append(p.Requests, d)
+	}
+}
+
+// considerParentRequest takes the requests the parent passed on (once, at the first gate), as
+// considerRequest takes the run's own: the first that verifies for the parent names the
+// requester.
+func (g *approvalGate) considerParentRequest(ctx workflow.Context) {
+	p := g.parent
+	g.parent = nil
+	if p == nil {
+		return
+	}
+	parent := workflow.GetInfo(ctx).ParentWorkflowExecution
+	for _, d := range p.Requests {
+		if g.proven != "" {
+			return
+		}
+		if parent == nil {
+			g.ignore(ctx, d, "a parent run's request, in a run that no run started: it proves nothing here")
+			continue
+		}
+		g.takeRequest(ctx, d, approval.Run{WorkflowID: parent.ID, RunID: parent.RunID}, p.Started)
+	}
+}
+
 // verify runs the verification activity for d against this run.
 func (g *approvalGate) verify(ctx workflow.Context, d ApprovalDecision, pol *approval.Policy, at time.Time) (approval.Verdict, error) {
-	var a *activities.Activities
 	info := workflow.GetInfo(ctx)
-	in := activities.VerifyApprovalInput{Decision: d, Run: approval.Run{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}, Policy: pol, At: at}
+	return g.verifyFor(ctx, d, approval.Run{WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID}, pol, at)
+}
+
+// verifyFor runs the verification activity for d against run.
+func (g *approvalGate) verifyFor(ctx workflow.Context, d ApprovalDecision, run approval.Run, pol *approval.Policy, at time.Time) (approval.Verdict, error) {
+	var a *activities.Activities
+	in := activities.VerifyApprovalInput{Decision: d, Run: run, Policy: pol, At: at}
 	var v approval.Verdict
 	err := workflow.ExecuteActivity(gateActivity(ctx, "verify the "+d.Decision+" of "+d.Approver), a.VerifyApproval, in).Get(ctx, &v)
 	return v, err

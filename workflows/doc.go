@@ -9,21 +9,27 @@
 //   - pitrrestore.go: PITRRestore, a whole cluster back to a point in time: precheck, approval,
 //     the steps until the target is proven (rolled back on any failure, rejection or timeout),
 //     an optional inspection gate, then forward from the promotion.
+//   - pgservice.go, pgreload.go: one runbook each. pgrestart.go: PgRestart, the replicas one at a
+//     time, then the leader through a Switchover child run; pgrestartplan.go its plan and
+//     refusals, pure functions of the cluster's state.
 //   - step.go: the one step runner every runbook uses. runStep tracks a step in the progress
 //     query, runs its activity with options built in one place (step.activityOptions) and
-//     reports a failure with the activity's own message; parallel is the one fan-out.
+//     reports a failure with the activity's own message; parallel is the one fan-out;
+//     sleepUntil the one wait for a runbook's --at.
 //   - progress.go: the progress query (Progress, StepState) and the tracker behind it.
 //   - approval.go: the approval gate (signal, validated Update, timeout), its types, and the
 //     input's allow-list that runs from before verified approvals keep; approvalverified.go:
 //     verified approvals (the worker's policy, signed decisions verified by an activity, four
-//     eyes, quorum), behind GetVersion "verified-approvals".
+//     eyes, quorum), behind GetVersion "verified-approvals"; a child run's requester proven by
+//     the signed request its parent received (ParentRequest), checked against the parent the
+//     server names.
 //   - notify.go: chat notifications, which never fail a run.
 //   - metrics.go: the runs' Prometheus metrics (package metrics names them), emitted through
 //     workflow.GetMetricsHandler only (replay-safe, no commands): starts (setSearchAttributes),
 //     steps (runStep), approval waits (the gate's decide) and results (RunMetrics, the worker
 //     interceptor that sees every runbook's return).
-//   - register.go: workflow registration, the task queue and the search attributes every run
-//     carries.
+//   - register.go: workflow registration, the task queue, the workflow ID scheme and the search
+//     attributes every run carries.
 //
 // Determinism rules: time comes from workflow.Now, concurrency from workflow.Go, iteration over
 // maps only through sorted keys. A change to a released workflow that changes its commands

@@ -8,6 +8,11 @@ import (
 // TaskQueue is where pigwf workers poll.
 const TaskQueue = "pigwf"
 
+// WorkflowID is the ID scheme of every run, "<runbook>/<cluster>": Temporal keeps IDs unique among
+// open runs, so a second start of the same runbook on a cluster is refused by the server itself,
+// and a child run (pg-restart's switchover) is approved under the ID its runbook always has.
+func WorkflowID(runbook, cluster string) string { return runbook + "/" + cluster }
+
 // Search attributes every pigwf run carries, so runs can be found and read in the Web UI's list:
 // PgCluster = "pg-test" AND Runbook = "switchover" AND RunState = "waiting for approval".
 var (
@@ -65,6 +70,8 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(Switchover, workflowOpts(SwitchoverName))
 	r.RegisterWorkflowWithOptions(PITRRestore, workflowOpts(PITRRestoreName))
 	r.RegisterWorkflowWithOptions(PgService, workflowOpts(PgServiceName))
+	r.RegisterWorkflowWithOptions(PgRestart, workflowOpts(PgRestartName))
+	r.RegisterWorkflowWithOptions(PgReload, workflowOpts(PgReloadName))
 }
 
 func workflowOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

@@ -154,3 +154,17 @@ func parallel(ctx workflow.Context, n int, fn func(ctx workflow.Context, i int))
 func within(timeout time.Duration, attempts int32) retry {
 	return retry{timeout: timeout, attempts: attempts, maxWait: 20 * time.Second}
 }
+
+// sleepUntil waits until at (a runbook's --at), when it is set and still ahead, showing step s
+// as scheduled meanwhile and naming the timer by what it waits for.
+func sleepUntil(ctx workflow.Context, track *tracker, s step, at time.Time) error {
+	if at.IsZero() {
+		return nil
+	}
+	if wait := at.Sub(workflow.Now(ctx)); wait > 0 {
+		when := at.UTC().Format(time.RFC3339)
+		track.set(s, StateRunning, "scheduled for "+when)
+		return workflow.NewTimerWithOptions(ctx, wait, workflow.TimerOptions{Summary: "waiting for the scheduled time " + when}).Get(ctx, nil)
+	}
+	return nil
+}

@@ -26,6 +26,9 @@ type SwitchoverInput struct {
 	Members     []activities.MemberAPI `json:"members"`
 	MaxLagBytes int64                  `json:"max_lag_bytes"`
 	Approval    ApprovalPolicy         `json:"approval"`
+	// Parent: the requester's signed requests of the run that started this one as its child
+	// (pg-restart), verified against that parent; nil for a switchover started on its own.
+	Parent *ParentRequest `json:"parent,omitempty"`
 }
 
 // SwitchoverResult is the run's record: the plan, who approved it, what happened.
@@ -75,6 +78,7 @@ func Switchover(ctx workflow.Context, in SwitchoverInput) (SwitchoverResult, err
 	if w.gate, err = newApprovalGate(ctx, in.RequestedBy); err != nil {
 		return w.res, err
 	}
+	w.gate.parent = in.Parent
 	w.track.plan(switchoverSteps...)
 
 	if err := w.precheck(); err != nil {
@@ -145,15 +149,7 @@ func (w *switchover) approve(plan string) error {
 
 // waitForSchedule sleeps until the scheduled time, if one is set and still ahead.
 func (w *switchover) waitForSchedule() error {
-	if w.in.ScheduledAt.IsZero() {
-		return nil
-	}
-	if wait := w.in.ScheduledAt.Sub(workflow.Now(w.ctx)); wait > 0 {
-		at := w.in.ScheduledAt.UTC().Format(time.RFC3339)
-		w.track.set(switchoverSwitch, StateRunning, "scheduled for "+at)
-		return workflow.NewTimerWithOptions(w.ctx, wait, workflow.TimerOptions{Summary: "waiting for the scheduled time " + at}).Get(w.ctx, nil)
-	}
-	return nil
+	return sleepUntil(w.ctx, w.track, switchoverSwitch, w.in.ScheduledAt)
 }
 
 // switchPrimary asks the agents to fail over to the candidate and measures the write downtime.

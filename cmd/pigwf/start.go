@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pigwf/pigwf/internal/devtls"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -37,23 +38,14 @@ func startCmd() *cli.Command {
 				Flags: runbookFlags(
 					&cli.StringSliceFlag{Name: "nodes", Aliases: []string{"l"}, Usage: "only these nodes (address or nodename), comma separated"},
 				),
-				Action: func(c *cli.Context) error {
-					cl, path, err := loadCluster(c)
-					if err != nil {
-						return err
-					}
-					who, err := requesterOf(c, path)
-					if err != nil {
-						return err
-					}
+				Action: startAction(func(c *cli.Context, _ *inventory.Inventory, cl *inventory.Cluster, req starter.Request) (runbookStart, error) {
 					in, err := starter.NodeInitInput(cl, splitList(c.StringSlice("nodes")))
 					if err != nil {
-						return err
+						return runbookStart{}, err
 					}
-					meta := starter.NodeInitMeta(in, who.req)
-					var res workflows.NodeInitResult
-					return startAndFollow(c, workflows.NodeInitRunbook, workflows.NodeInitName, in.Cluster, in, meta, &res, who, false)
-				},
+					return runbookStart{runbook: workflows.NodeInitRunbook, workflow: workflows.NodeInitName, cluster: in.Cluster, input: in,
+						meta: starter.NodeInitMeta(in, req), result: &workflows.NodeInitResult{}}, nil
+				}),
 			},
 			{
 				Name:  "switchover",
@@ -64,27 +56,18 @@ func startCmd() *cli.Command {
 					&cli.StringFlag{Name: "reason", Usage: "why, for the record"},
 					&cli.DurationFlag{Name: "approval-timeout", Usage: "end the run unchanged without a decision by then (default: pigwf_approval_timeout or 1h)"},
 				),
-				Action: func(c *cli.Context) error {
-					inv, cl, path, err := loadInventoryCluster(c)
-					if err != nil {
-						return err
-					}
+				Action: startAction(func(c *cli.Context, inv *inventory.Inventory, cl *inventory.Cluster, req starter.Request) (runbookStart, error) {
 					var at time.Time
 					if t := c.Timestamp("at"); t != nil {
 						at = *t
 					}
-					who, err := requesterOf(c, path)
+					in, err := starter.SwitchoverInput(inv, cl, c.String("candidate"), c.String("reason"), req.By, at, c.Duration("approval-timeout"))
 					if err != nil {
-						return err
+						return runbookStart{}, err
 					}
-					in, err := starter.SwitchoverInput(inv, cl, c.String("candidate"), c.String("reason"), who.req.By, at, c.Duration("approval-timeout"))
-					if err != nil {
-						return err
-					}
-					meta := starter.SwitchoverMeta(in, starter.CurrentLeader(c.Context, inv, cl, caDir(c)), who.req)
-					var res workflows.SwitchoverResult
-					return startAndFollow(c, workflows.SwitchoverRunbook, workflows.SwitchoverName, in.Cluster, in, meta, &res, who, true)
-				},
+					return runbookStart{runbook: workflows.SwitchoverRunbook, workflow: workflows.SwitchoverName, cluster: in.Cluster, input: in,
+						meta: starter.SwitchoverMeta(in, starter.CurrentLeader(c.Context, inv, cl, caDir(c)), req), result: &workflows.SwitchoverResult{}, gated: true}, nil
+				}),
 			},
 			{
 				Name:  "pg-cluster-create",
@@ -94,41 +77,70 @@ func startCmd() *cli.Command {
 					&cli.BoolFlag{Name: "force", Usage: "move aside (never delete) data directories of another system, after an approver agrees"},
 					&cli.DurationFlag{Name: "approval-timeout", Usage: "with --force: end unchanged without a decision by then"},
 				),
-				Action: func(c *cli.Context) error {
-					inv, cl, path, err := loadInventoryCluster(c)
+				Action: startAction(func(c *cli.Context, inv *inventory.Inventory, cl *inventory.Cluster, req starter.Request) (runbookStart, error) {
+					in, err := starter.PgClusterCreateInput(inv, cl, req.Inventory)
 					if err != nil {
-						return err
-					}
-					who, err := requesterOf(c, path)
-					if err != nil {
-						return err
-					}
-					in, err := starter.PgClusterCreateInput(inv, cl, path)
-					if err != nil {
-						return err
+						return runbookStart{}, err
 					}
 					in.DryRun, in.Force = c.Bool("dry-run"), c.Bool("force")
 					if d := c.Duration("approval-timeout"); d > 0 {
 						in.Approval.Timeout = d
 					}
+					res := &workflows.PgClusterCreateResult{}
+					rs := runbookStart{runbook: workflows.PgClusterCreateRunbook, workflow: workflows.PgClusterCreateName, cluster: in.Cluster, input: in,
+						meta: starter.PgClusterCreateMeta(in, req), result: res, gated: in.Force, follow: in.DryRun}
 					if in.DryRun {
-						_ = c.Set("wait", "true")
-					}
-					meta := starter.PgClusterCreateMeta(in, who.req)
-					var res workflows.PgClusterCreateResult
-					err = startAndFollow(c, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, in.Cluster, in, meta, &res, who, in.Force)
-					if in.DryRun && err == nil {
-						fmt.Println("dry run: prechecks passed; nothing was changed. The plan:")
-						for _, p := range res.Plan {
-							fmt.Println("  " + p)
+						rs.after = func() {
+							fmt.Println("dry run: prechecks passed; nothing was changed. The plan:")
+							for _, p := range res.Plan {
+								fmt.Println("  " + p)
+							}
 						}
 					}
-					return err
-				},
+					return rs, nil
+				}),
 			},
 			pitrRestoreCmd(),
 			pgServiceCmd(),
+			pgRestartCmd(),
+			pgReloadCmd(),
 		},
+	}
+}
+
+// runbookStart is the run a `pigwf start` subcommand starts, and how to follow it.
+type runbookStart struct {
+	runbook, workflow, cluster string
+	input                      any
+	meta                       starter.RunMeta
+	result                     any    // the run's result, decoded when it is followed to its end
+	gated                      bool   // the run may wait for an approval, where an unsigned request matters
+	follow                     bool   // follow it to its end even without --wait (a dry run prints its result)
+	after                      func() // prints what the result says, once the run was followed to a good end
+}
+
+// startAction is the Action of every `pigwf start` subcommand: the prologue they share (the
+// inventory's cluster, the requester and their key), then build's run from the subcommand's own
+// flags (a bad flag is refused there, before anything starts), started and followed by
+// startAndFollow.
+func startAction(build func(c *cli.Context, inv *inventory.Inventory, cl *inventory.Cluster, req starter.Request) (runbookStart, error)) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		inv, cl, path, err := loadInventoryCluster(c)
+		if err != nil {
+			return err
+		}
+		who, err := requesterOf(c, path)
+		if err != nil {
+			return err
+		}
+		rs, err := build(c, inv, cl, who.req)
+		if err != nil {
+			return err
+		}
+		if rs.follow {
+			_ = c.Set("wait", "true")
+		}
+		return startAndFollow(c, rs, who)
 	}
 }
 
@@ -146,9 +158,9 @@ func splitList(items []string) []string {
 
 // startAndFollow starts the run, sends the requester's signed request (when their key was found)
 // and prints its page; with --wait it follows the run to its end (steps as they change, and what
-// approvers need while it waits for approval: starter.Follow). gated says the run may wait for an
-// approval, where an unsigned request matters.
-func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input any, meta starter.RunMeta, result any, who requester, gated bool) error {
+// approvers need while it waits for approval: starter.Follow), then rs.after says what the
+// result holds.
+func startAndFollow(c *cli.Context, rs runbookStart, who requester) error {
 	ctx, cancel := signalContext(c)
 	defer cancel()
 	cl, err := temporalClient(ctx, c, devtls.RoleCLI)
@@ -156,11 +168,11 @@ func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input any, 
 		return err
 	}
 	defer cl.Close()
-	run, err := cl.Start(ctx, runbook, wfName, cluster, input, meta)
+	run, err := cl.Start(ctx, rs.runbook, rs.workflow, rs.cluster, rs.input, rs.meta)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("started %s (run %s)\n  %s\n", run.GetID(), run.GetRunID(), meta.Summary)
+	fmt.Printf("started %s (run %s)\n  %s\n", run.GetID(), run.GetRunID(), rs.meta.Summary)
 	if u := cl.RunURL(run.GetID(), run.GetRunID()); u != "" {
 		fmt.Printf("  %s\n", u)
 	}
@@ -171,14 +183,14 @@ func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input any, 
 		} else {
 			fmt.Printf("  request signed by %s\n", who.key.Name)
 		}
-	case gated:
+	case rs.gated:
 		fmt.Fprintf(os.Stderr, "pigwf: note: %s\n", who.note)
 	}
 	if !c.Bool("wait") {
 		fmt.Printf("follow it with `pigwf status %s`\n", run.GetID())
 		return nil
 	}
-	last, err := cl.Follow(ctx, run.GetID(), run.GetRunID(), result, os.Stdout)
+	last, err := cl.Follow(ctx, run.GetID(), run.GetRunID(), rs.result, os.Stdout)
 	if errors.Is(err, context.Canceled) {
 		fmt.Printf("\nstopped following; the run goes on: `pigwf status %s`\n", run.GetID())
 		return nil
@@ -188,6 +200,9 @@ func startAndFollow(c *cli.Context, runbook, wfName, cluster string, input any, 
 	}
 	if err != nil {
 		return fmt.Errorf("%s failed: %v", run.GetID(), err)
+	}
+	if rs.after != nil {
+		rs.after()
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/pitr"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
@@ -43,43 +44,36 @@ func pitrRestoreCmd() *cli.Command {
 			&cli.StringFlag{Name: "reason", Usage: "why, for the record"},
 			&cli.DurationFlag{Name: "approval-timeout", Usage: "end (rolled back) without a decision by then (default: pigwf_approval_timeout or 1h)"},
 		),
-		Action: func(c *cli.Context) error {
-			inv, cl, path, err := loadInventoryCluster(c)
-			if err != nil {
-				return err
-			}
-			who, err := requesterOf(c, path)
-			if err != nil {
-				return err
-			}
+		Action: startAction(func(c *cli.Context, inv *inventory.Inventory, cl *inventory.Cluster, req starter.Request) (runbookStart, error) {
 			in, err := starter.PITRRestoreInput(inv, cl, starter.PITRRequest{
 				Flags: pitr.Flags{Time: c.String("target-time"), LSN: c.String("target-lsn"), XID: c.String("target-xid"), Name: c.String("target-name"),
 					Immediate: c.Bool("immediate"), Latest: c.Bool("latest"), Exclusive: c.Bool("exclusive"), Timeline: c.String("target-timeline")},
 				BackupSet: c.String("backup-set"), Inspect: c.Bool("inspect"), Cleanup: c.Bool("cleanup"), DryRun: c.Bool("dry-run"), Reason: c.String("reason"),
 				Timeout: c.Duration("approval-timeout"),
-			}, who.req.By)
+			}, req.By)
 			if err != nil {
-				return err
+				return runbookStart{}, err
 			}
-			if in.DryRun {
-				_ = c.Set("wait", "true")
-			}
-			var res workflows.PITRRestoreResult
-			err = startAndFollow(c, workflows.PITRRestoreRunbook, workflows.PITRRestoreName, in.Cluster, in, starter.PITRRestoreMeta(in, who.req), &res, who, !in.DryRun)
-			if in.Cleanup && err == nil {
-				for _, l := range res.Leftovers {
-					fmt.Printf("  %s: %s (%s) %s\n", l.Member, l.Path, l.Size, map[bool]string{true: "would be deleted", false: "deleted"}[in.DryRun])
+			res := &workflows.PITRRestoreResult{}
+			rs := runbookStart{runbook: workflows.PITRRestoreRunbook, workflow: workflows.PITRRestoreName, cluster: in.Cluster, input: in,
+				meta: starter.PITRRestoreMeta(in, req), result: res, gated: !in.DryRun, follow: in.DryRun}
+			switch {
+			case in.Cleanup:
+				rs.after = func() {
+					for _, l := range res.Leftovers {
+						fmt.Printf("  %s: %s (%s) %s\n", l.Member, l.Path, l.Size, map[bool]string{true: "would be deleted", false: "deleted"}[in.DryRun])
+					}
+					if len(res.Leftovers) == 0 {
+						fmt.Println("nothing to clean: no data directory kept by an earlier restore")
+					}
 				}
-				if len(res.Leftovers) == 0 {
-					fmt.Println("nothing to clean: no data directory kept by an earlier restore")
+			case in.DryRun:
+				rs.after = func() {
+					fmt.Println("dry run: the precheck passed; nothing was changed. The plan:")
+					fmt.Println("  " + strings.ReplaceAll(res.Plan.Describe(in.Cluster), "; ", ";\n  "))
 				}
-				return nil
 			}
-			if in.DryRun && err == nil {
-				fmt.Println("dry run: the precheck passed; nothing was changed. The plan:")
-				fmt.Println("  " + strings.ReplaceAll(res.Plan.Describe(in.Cluster), "; ", ";\n  "))
-			}
-			return err
-		},
+			return rs, nil
+		}),
 	}
 }

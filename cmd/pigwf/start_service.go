@@ -5,6 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -15,29 +16,21 @@ func pgServiceCmd() *cli.Command {
 		Name:  "pg-service",
 		Usage: "HAProxy on every member with the cluster's services, routing by the agents' health checks (like Pigsty's pgsql-svc)",
 		Flags: runbookFlags(&cli.BoolFlag{Name: "dry-run", Usage: "print the HAProxy configuration; change nothing"}),
-		Action: func(c *cli.Context) error {
-			inv, cl, path, err := loadInventoryCluster(c)
-			if err != nil {
-				return err
-			}
-			who, err := requesterOf(c, path)
-			if err != nil {
-				return err
-			}
+		Action: startAction(func(c *cli.Context, inv *inventory.Inventory, cl *inventory.Cluster, req starter.Request) (runbookStart, error) {
 			in, err := starter.PgServiceInput(inv, cl)
 			if err != nil {
-				return err
+				return runbookStart{}, err
 			}
 			in.DryRun = c.Bool("dry-run")
+			res := &workflows.PgServiceResult{}
+			rs := runbookStart{runbook: workflows.PgServiceRunbook, workflow: workflows.PgServiceName, cluster: in.Cluster, input: in,
+				meta: starter.PgServiceMeta(in, req), result: res, follow: in.DryRun}
 			if in.DryRun {
-				_ = c.Set("wait", "true")
+				rs.after = func() {
+					fmt.Printf("dry run: nothing was changed. %s's HAProxy configuration (on %s; the others differ in the stats address):\n\n%s", in.Cluster, in.Nodes[0].Name, res.Config)
+				}
 			}
-			var res workflows.PgServiceResult
-			err = startAndFollow(c, workflows.PgServiceRunbook, workflows.PgServiceName, in.Cluster, in, starter.PgServiceMeta(in, who.req), &res, who, false)
-			if in.DryRun && err == nil {
-				fmt.Printf("dry run: nothing was changed. %s's HAProxy configuration (on %s; the others differ in the stats address):\n\n%s", in.Cluster, in.Nodes[0].Name, res.Config)
-			}
-			return err
-		},
+			return rs, nil
+		}),
 	}
 }
