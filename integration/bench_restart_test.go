@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/pigwf/pigwf/chaos"
+	"github.com/pigwf/pigwf/deploy/lab"
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/inventory"
 )
 
 // TestBenchRollingRestart (make bench, issue #13): a rolling restart that applies a postmaster
@@ -29,7 +31,6 @@ func TestBenchRollingRestart(t *testing.T) {
 		t.Skip("benchmark: run with `make bench`")
 	}
 	requireIntegration(t)
-	ctx := context.Background()
 	t.Logf("lab pwbench4 (3 nodes) and node-init")
 	st, home := clusterLab(t, "pwbench4", "10.213.34")
 	inv, cl, err := chaos.SyncInventory(st, home) // pg_synchronous_mode: true
@@ -41,26 +42,7 @@ func TestBenchRollingRestart(t *testing.T) {
 	if out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", inv, "--wait"); err != nil {
 		t.Fatalf("pg-cluster-create: %v\n%s", err, out)
 	}
-	var addrs []string
-	for _, n := range st.Nodes {
-		addrs = append(addrs, n.Addr)
-	}
-	db := chaos.ChaosDB // the inventory's dbuser_meta on meta, as in the chaos suite
-	db.Port, db.Device = cl.PG.Port, st.Bridge
-	mon := chaos.NewMonitor(db, addrs)
-	t.Cleanup(mon.Close)
-	h := mon.Check(ctx)
-	if h.Primary == 0 {
-		t.Fatalf("pg-test after pg-cluster-create: %s", h.Problem)
-	}
-	// pg_stat_replication's columns, which the monitor reads, need pg_monitor.
-	nodeRun(t, st, h.Primary, "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -d meta -c 'GRANT pg_monitor TO dbuser_meta'")
-	if err := mon.Exec(ctx, h.Primary, chaos.ChaosTables); err != nil {
-		t.Fatalf("the writer's tables on pg-test: %v", err)
-	}
-	if _, err := mon.WaitHealthy(ctx, 60*time.Second, nil); err != nil {
-		t.Fatalf("pg-test before the bench: %v", err)
-	}
+	db, mon, addrs, h := clusterLoad(t, st, cl)
 	oldValue, err := psqlAt(addrs[h.Primary-1], "SHOW shared_buffers")
 	if err != nil {
 		t.Fatalf("SHOW shared_buffers on pg-test: %v\n%s", err, oldValue)
@@ -330,4 +312,33 @@ func rollingRestartReport(oldValue, newValue string, pg, hand restartRun) string
 		}
 	}
 	return b.String()
+}
+
+// clusterLoad prepares pg-test (created from the sync inventory cl) for the chaos suite's writer:
+// the writer's tables, pg_monitor for the monitor, and a healthy cluster. It returns the writer's
+// database, the monitor, the nodes' addresses and the cluster's health.
+func clusterLoad(t *testing.T, st *lab.Status, cl *inventory.Cluster) (chaos.DB, *chaos.Monitor, []string, chaos.Health) {
+	t.Helper()
+	ctx := context.Background()
+	var addrs []string
+	for _, n := range st.Nodes {
+		addrs = append(addrs, n.Addr)
+	}
+	db := chaos.ChaosDB // the inventory's dbuser_meta on meta, as in the chaos suite
+	db.Port, db.Device = cl.PG.Port, st.Bridge
+	mon := chaos.NewMonitor(db, addrs)
+	t.Cleanup(mon.Close)
+	h := mon.Check(ctx)
+	if h.Primary == 0 {
+		t.Fatalf("pg-test after pg-cluster-create: %s", h.Problem)
+	}
+	// pg_stat_replication's columns, which the monitor reads, need pg_monitor.
+	nodeRun(t, st, h.Primary, "runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h /var/run/postgresql -d meta -c 'GRANT pg_monitor TO dbuser_meta'")
+	if err := mon.Exec(ctx, h.Primary, chaos.ChaosTables); err != nil {
+		t.Fatalf("the writer's tables on pg-test: %v", err)
+	}
+	if _, err := mon.WaitHealthy(ctx, 60*time.Second, nil); err != nil {
+		t.Fatalf("pg-test before the bench: %v", err)
+	}
+	return db, mon, addrs, h
 }

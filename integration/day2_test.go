@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pigwf/pigwf/chaos"
 	"github.com/pigwf/pigwf/deploy/lab"
 )
 
@@ -129,14 +130,67 @@ func checkConfigOnLab(t *testing.T, st *lab.Status, home string) {
 	}
 }
 
-// Day-2 operations on the lab: the cluster's configuration from outside, then a rolling restart
-// that applies a pending setting under a steady writer.
+// Day-2 operations on the lab, in synchronous mode: the cluster's configuration from outside,
+// then `pg-restart --pending` applying the pending setting under a steady writer, with write
+// unavailability only at the switchover and no acknowledged write lost.
 func TestDay2OnLab(t *testing.T) {
 	requireIntegration(t)
 	st, home := clusterLab(t, "pwday2", "10.213.35")
+	inv, cl, err := chaos.SyncInventory(st, home) // pg_synchronous_mode: true
+	if err != nil {
+		t.Fatal(err)
+	}
 	startWorker(t, home)
-	if out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait"); err != nil {
+	if out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", inv, "--wait"); err != nil {
 		t.Fatalf("pg-cluster-create: %v\n%s", err, out)
 	}
+	st.Inventory = inv
 	checkConfigOnLab(t, st, home)
+
+	db, mon, addrs, _ := clusterLoad(t, st, cl)
+	pmBefore := map[int]string{}
+	for i := range st.Nodes {
+		pmBefore[i] = showOn(t, st, i, "pg_postmaster_start_time()")
+	}
+	run := pigwfRollingRestart(t, home, inv, "160MB", db, mon, addrs)
+	t.Logf("PG-RESTART --pending under the writer: %.2f s, longest write gap %.3f s at +%.2f s, %d acknowledged writes, %d lost",
+		run.total.Seconds(), run.gap.Seconds(), run.gapAt.Seconds(), run.acked, len(run.lost))
+	for _, p := range run.phases {
+		t.Logf("  %-40s at +%6.2fs takes %6.2fs", p.name, p.start.Seconds(), p.took.Seconds())
+	}
+	if run.gap > 2*time.Second {
+		t.Errorf("writes stopped for %s during the rolling restart (the goal is under 1 s, at the switchover only)", run.gap)
+	}
+	for i := range st.Nodes {
+		if got := showOn(t, st, i, "shared_buffers"); got != "160MB" {
+			t.Errorf("node %d runs shared_buffers %s after pg-restart", i+1, got)
+		}
+		if pm := showOn(t, st, i, "pg_postmaster_start_time()"); pm == pmBefore[i] {
+			t.Errorf("node %d was not restarted", i+1)
+		}
+	}
+	out, _ := pigwf(t, home, "ha", "list", "--cluster", "pg-test", "--inventory", inv)
+	if strings.Contains(out, "Pending restart") {
+		t.Errorf("a member still waits for a restart after pg-restart --pending:\n%s", out)
+	}
+	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
+		for _, id := range []string{"pg-restart/pg-test", "switchover/pg-test", "pg-cluster-create/pg-test"} {
+			saveHistory(t, id)
+		}
+	}
+	// pg-reload: every member reloads, nothing waits for a restart.
+	if out, err := pigwf(t, home, "start", "pg-reload", "--cluster", "pg-test", "--inventory", inv, "--wait"); err != nil {
+		t.Errorf("pg-reload: %v\n%s", err, out)
+	} else {
+		t.Logf("pg-reload:\n%s", out)
+		if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
+			saveHistory(t, "pg-reload/pg-test")
+		}
+	}
+	// A rerun has nothing to restart.
+	if out, err := pigwf(t, home, "start", "pg-restart", "--cluster", "pg-test", "--inventory", inv, "--pending", "--wait", "--as", "carol"); err != nil {
+		t.Errorf("pg-restart --pending rerun: %v\n%s", err, out)
+	} else {
+		t.Logf("pg-restart --pending rerun:\n%s", out)
+	}
 }
