@@ -33,6 +33,7 @@ var runbooks = map[string]string{
 	workflows.SwitchoverName:      workflows.SwitchoverRunbook,
 	workflows.PITRRestoreName:     workflows.PITRRestoreRunbook,
 	workflows.PgServiceName:       workflows.PgServiceRunbook,
+	workflows.RunbookName:         workflows.RunbookRunbook,
 }
 
 // Files lists every saved history under root (a testdata directory), runbook by runbook.

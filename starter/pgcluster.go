@@ -3,7 +3,6 @@ package starter
 import (
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/inventory"
@@ -30,7 +29,7 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 	pg := cluster.PG
 	in := workflows.PgClusterCreateInput{
 		Cluster: cluster.Name, SyncMode: pg.SyncMode, SyncStrict: pg.SyncStrict, RPO: pg.RPO, APIPort: AgentAPIPort,
-		DCS: activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name, Plaintext: inv.Plaintext},
+		DCS: dcsOf(inv, cluster),
 	}
 	primary := cluster.Primary()
 	var addrs []string
@@ -67,9 +66,6 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 	for _, d := range cluster.Databases {
 		in.Databases = append(in.Databases, activities.DatabaseSpec{Name: d.Name, Owner: d.Owner, Comment: d.Comment})
 	}
-	in.Approval = workflows.ApprovalPolicy{Timeout: workflows.DefaultApprovalTimeout} // approvers: the worker's approvals file
-	if d, err := time.ParseDuration(pg.ApprovalTimeout); err == nil && d > 0 {
-		in.Approval.Timeout = d
-	}
+	in.Approval = approvalPolicy(cluster, 0)
 	return in, nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -17,21 +16,12 @@ func SwitchoverInput(inv *inventory.Inventory, cluster *inventory.Cluster, candi
 	if cluster.Name == "" {
 		return workflows.SwitchoverInput{}, fmt.Errorf("group %s has no pg_cluster: it is not a PostgreSQL cluster", cluster.Group)
 	}
-	if timeout == 0 && cluster.PG.ApprovalTimeout != "" {
-		timeout, _ = time.ParseDuration(cluster.PG.ApprovalTimeout) // validated at load
-	}
-	if timeout == 0 {
-		timeout = workflows.DefaultApprovalTimeout
-	}
 	in := workflows.SwitchoverInput{
 		Cluster: cluster.Name, Candidate: candidate, ScheduledAt: at, Reason: reason, RequestedBy: requester,
-		DCS:         activities.DCSInput{Endpoints: inv.Etcd, Namespace: cluster.PG.Namespace, Cluster: cluster.Name, Plaintext: inv.Plaintext},
-		MaxLagBytes: cluster.PG.RPO,
-		Approval:    workflows.ApprovalPolicy{Timeout: timeout},
+		DCS: dcsOf(inv, cluster), Members: memberAPIs(inv, cluster), MaxLagBytes: cluster.PG.RPO, Approval: approvalPolicy(cluster, timeout),
 	}
 	found := candidate == ""
 	for _, h := range cluster.Hosts {
-		in.Members = append(in.Members, activities.MemberAPI{Name: h.Node.Nodename, APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort, inv.Plaintext)})
 		found = found || h.Node.Nodename == candidate || h.Addr == candidate
 		if h.Addr == candidate {
 			in.Candidate = h.Node.Nodename

@@ -176,7 +176,13 @@ func queryApproval(t *testing.T, env *testsuite.TestWorkflowEnvironment, after t
 // switchResult is the run's result, from the failure's details when it failed.
 func switchResult(t *testing.T, env *testsuite.TestWorkflowEnvironment) (SwitchoverResult, error) {
 	t.Helper()
-	var res SwitchoverResult
+	return workflowResult[SwitchoverResult](t, env)
+}
+
+// workflowResult is a run's result of type R, from the failure's details when it failed.
+func workflowResult[R any](t *testing.T, env *testsuite.TestWorkflowEnvironment) (R, error) {
+	t.Helper()
+	var res R
 	err := env.GetWorkflowError()
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) && app.HasDetails() {

@@ -228,3 +228,29 @@ func (g *approvalGate) settle(ctx workflow.Context) {
 	g.state.Decision, g.state.Approver, g.state.Comment, g.state.DecidedAt =
 		out, strings.Join(deciders, ", "), strings.Join(comments, "; "), workflow.Now(ctx)
 }
+
+// provenRequester is the requester this run's signed request proved ("" unproven), taking a
+// request that arrived while no gate was open first: what a child run inherits
+// (inheritRequester).
+func (g *approvalGate) provenRequester(ctx workflow.Context) string {
+	for g.proven == "" {
+		var d ApprovalDecision
+		if !g.requests.ReceiveAsync(&d) {
+			break
+		}
+		g.considerRequest(ctx, d)
+	}
+	return g.proven
+}
+
+// inheritRequester takes, in a child run (a custom runbook's switchover), the requester its
+// parent's signed request proved: the requester signed a request for the parent's run only, and
+// four eyes must still know them at the child's gate. It is believed only when this run has a
+// parent: the server records a run's parent, and no client can start a run that claims one, so
+// a crafted start of a top-level run cannot name a proven requester.
+func (g *approvalGate) inheritRequester(ctx workflow.Context, proven string) {
+	if proven == "" || workflow.GetInfo(ctx).ParentWorkflowExecution == nil || approval.CheckName(proven) != nil {
+		return
+	}
+	g.proven = proven
+}

@@ -9,6 +9,11 @@
 //   - pitrrestore.go: PITRRestore, a whole cluster back to a point in time: precheck, approval,
 //     the steps until the target is proven (rolled back on any failure, rejection or timeout),
 //     an optional inspection gate, then forward from the promotion.
+//   - runbook.go: Runbook, the interpreter of custom runbooks (dsl/): its input, the check of an
+//     input pigwf would not send, the dry run, the scopes of when: and loops; runbookstep.go each
+//     step kind on its members (targets read through the agents, retries and timeouts by kind,
+//     approvals); runbookloop.go each, in turn or in parallel; runbookchild.go the built-in
+//     runbooks it starts as child runs.
 //   - step.go: the one step runner every runbook uses. runStep tracks a step in the progress
 //     query, runs its activity with options built in one place (step.activityOptions) and
 //     reports a failure with the activity's own message; parallel is the one fan-out.

@@ -65,6 +65,7 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(Switchover, workflowOpts(SwitchoverName))
 	r.RegisterWorkflowWithOptions(PITRRestore, workflowOpts(PITRRestoreName))
 	r.RegisterWorkflowWithOptions(PgService, workflowOpts(PgServiceName))
+	r.RegisterWorkflowWithOptions(Runbook, workflowOpts(RunbookName))
 }
 
 func workflowOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

@@ -26,6 +26,9 @@ type SwitchoverInput struct {
 	Members     []activities.MemberAPI `json:"members"`
 	MaxLagBytes int64                  `json:"max_lag_bytes"`
 	Approval    ApprovalPolicy         `json:"approval"`
+	// ProvenRequester: a custom runbook running this as its child sets the requester its own
+	// signed request proved; believed in child runs only (approvalGate.inheritRequester).
+	ProvenRequester string `json:"proven_requester,omitempty"`
 }
 
 // SwitchoverResult is the run's record: the plan, who approved it, what happened.
@@ -75,6 +78,7 @@ func Switchover(ctx workflow.Context, in SwitchoverInput) (SwitchoverResult, err
 	if w.gate, err = newApprovalGate(ctx, in.RequestedBy); err != nil {
 		return w.res, err
 	}
+	w.gate.inheritRequester(ctx, in.ProvenRequester)
 	w.track.plan(switchoverSteps...)
 
 	if err := w.precheck(); err != nil {

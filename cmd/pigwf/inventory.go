@@ -26,11 +26,6 @@ func inventoryPath(c *cli.Context) (string, error) {
 	return "", errors.New("no inventory: pass --inventory FILE, put inventory.yml here, or run `pigwf lab up` for the local lab")
 }
 
-func loadCluster(c *cli.Context) (*inventory.Cluster, string, error) {
-	_, cl, path, err := loadInventoryCluster(c)
-	return cl, path, err
-}
-
 func loadInventoryCluster(c *cli.Context) (*inventory.Inventory, *inventory.Cluster, string, error) {
 	path, err := inventoryPath(c)
 	if err != nil {

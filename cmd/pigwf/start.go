@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pigwf/pigwf/internal/devtls"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -26,6 +27,24 @@ func runbookFlags(own ...cli.Flag) []cli.Flag {
 	}, own...)
 }
 
+// startRequest is what every `pigwf start` subcommand resolves first: the inventory, its file,
+// the cluster, and who asks.
+type startRequest struct {
+	inv  *inventory.Inventory
+	cl   *inventory.Cluster
+	path string
+	who  requester
+}
+
+func newStartRequest(c *cli.Context) (startRequest, error) {
+	inv, cl, path, err := loadInventoryCluster(c)
+	if err != nil {
+		return startRequest{}, err
+	}
+	who, err := requesterOf(c, path)
+	return startRequest{inv: inv, cl: cl, path: path, who: who}, err
+}
+
 func startCmd() *cli.Command {
 	return &cli.Command{
 		Name:  "start",
@@ -38,21 +57,17 @@ func startCmd() *cli.Command {
 					&cli.StringSliceFlag{Name: "nodes", Aliases: []string{"l"}, Usage: "only these nodes (address or nodename), comma separated"},
 				),
 				Action: func(c *cli.Context) error {
-					cl, path, err := loadCluster(c)
+					r, err := newStartRequest(c)
 					if err != nil {
 						return err
 					}
-					who, err := requesterOf(c, path)
+					in, err := starter.NodeInitInput(r.cl, splitList(c.StringSlice("nodes")))
 					if err != nil {
 						return err
 					}
-					in, err := starter.NodeInitInput(cl, splitList(c.StringSlice("nodes")))
-					if err != nil {
-						return err
-					}
-					meta := starter.NodeInitMeta(in, who.req)
+					meta := starter.NodeInitMeta(in, r.who.req)
 					var res workflows.NodeInitResult
-					return startAndFollow(c, workflows.NodeInitRunbook, workflows.NodeInitName, in.Cluster, in, meta, &res, who, false)
+					return startAndFollow(c, workflows.NodeInitRunbook, workflows.NodeInitName, in.Cluster, in, meta, &res, r.who, false)
 				},
 			},
 			{
@@ -65,7 +80,7 @@ func startCmd() *cli.Command {
 					&cli.DurationFlag{Name: "approval-timeout", Usage: "end the run unchanged without a decision by then (default: pigwf_approval_timeout or 1h)"},
 				),
 				Action: func(c *cli.Context) error {
-					inv, cl, path, err := loadInventoryCluster(c)
+					r, err := newStartRequest(c)
 					if err != nil {
 						return err
 					}
@@ -73,17 +88,13 @@ func startCmd() *cli.Command {
 					if t := c.Timestamp("at"); t != nil {
 						at = *t
 					}
-					who, err := requesterOf(c, path)
+					in, err := starter.SwitchoverInput(r.inv, r.cl, c.String("candidate"), c.String("reason"), r.who.req.By, at, c.Duration("approval-timeout"))
 					if err != nil {
 						return err
 					}
-					in, err := starter.SwitchoverInput(inv, cl, c.String("candidate"), c.String("reason"), who.req.By, at, c.Duration("approval-timeout"))
-					if err != nil {
-						return err
-					}
-					meta := starter.SwitchoverMeta(in, starter.CurrentLeader(c.Context, inv, cl, caDir(c)), who.req)
+					meta := starter.SwitchoverMeta(in, starter.CurrentLeader(c.Context, r.inv, r.cl, caDir(c)), r.who.req)
 					var res workflows.SwitchoverResult
-					return startAndFollow(c, workflows.SwitchoverRunbook, workflows.SwitchoverName, in.Cluster, in, meta, &res, who, true)
+					return startAndFollow(c, workflows.SwitchoverRunbook, workflows.SwitchoverName, in.Cluster, in, meta, &res, r.who, true)
 				},
 			},
 			{
@@ -95,15 +106,11 @@ func startCmd() *cli.Command {
 					&cli.DurationFlag{Name: "approval-timeout", Usage: "with --force: end unchanged without a decision by then"},
 				),
 				Action: func(c *cli.Context) error {
-					inv, cl, path, err := loadInventoryCluster(c)
+					r, err := newStartRequest(c)
 					if err != nil {
 						return err
 					}
-					who, err := requesterOf(c, path)
-					if err != nil {
-						return err
-					}
-					in, err := starter.PgClusterCreateInput(inv, cl, path)
+					in, err := starter.PgClusterCreateInput(r.inv, r.cl, r.path)
 					if err != nil {
 						return err
 					}
@@ -114,9 +121,9 @@ func startCmd() *cli.Command {
 					if in.DryRun {
 						_ = c.Set("wait", "true")
 					}
-					meta := starter.PgClusterCreateMeta(in, who.req)
+					meta := starter.PgClusterCreateMeta(in, r.who.req)
 					var res workflows.PgClusterCreateResult
-					err = startAndFollow(c, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, in.Cluster, in, meta, &res, who, in.Force)
+					err = startAndFollow(c, workflows.PgClusterCreateRunbook, workflows.PgClusterCreateName, in.Cluster, in, meta, &res, r.who, in.Force)
 					if in.DryRun && err == nil {
 						fmt.Println("dry run: prechecks passed; nothing was changed. The plan:")
 						for _, p := range res.Plan {
@@ -128,6 +135,7 @@ func startCmd() *cli.Command {
 			},
 			pitrRestoreCmd(),
 			pgServiceCmd(),
+			runbookStartCmd(),
 		},
 	}
 }

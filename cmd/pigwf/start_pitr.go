@@ -44,20 +44,16 @@ func pitrRestoreCmd() *cli.Command {
 			&cli.DurationFlag{Name: "approval-timeout", Usage: "end (rolled back) without a decision by then (default: pigwf_approval_timeout or 1h)"},
 		),
 		Action: func(c *cli.Context) error {
-			inv, cl, path, err := loadInventoryCluster(c)
+			r, err := newStartRequest(c)
 			if err != nil {
 				return err
 			}
-			who, err := requesterOf(c, path)
-			if err != nil {
-				return err
-			}
-			in, err := starter.PITRRestoreInput(inv, cl, starter.PITRRequest{
+			in, err := starter.PITRRestoreInput(r.inv, r.cl, starter.PITRRequest{
 				Flags: pitr.Flags{Time: c.String("target-time"), LSN: c.String("target-lsn"), XID: c.String("target-xid"), Name: c.String("target-name"),
 					Immediate: c.Bool("immediate"), Latest: c.Bool("latest"), Exclusive: c.Bool("exclusive"), Timeline: c.String("target-timeline")},
 				BackupSet: c.String("backup-set"), Inspect: c.Bool("inspect"), Cleanup: c.Bool("cleanup"), DryRun: c.Bool("dry-run"), Reason: c.String("reason"),
 				Timeout: c.Duration("approval-timeout"),
-			}, who.req.By)
+			}, r.who.req.By)
 			if err != nil {
 				return err
 			}
@@ -65,7 +61,7 @@ func pitrRestoreCmd() *cli.Command {
 				_ = c.Set("wait", "true")
 			}
 			var res workflows.PITRRestoreResult
-			err = startAndFollow(c, workflows.PITRRestoreRunbook, workflows.PITRRestoreName, in.Cluster, in, starter.PITRRestoreMeta(in, who.req), &res, who, !in.DryRun)
+			err = startAndFollow(c, workflows.PITRRestoreRunbook, workflows.PITRRestoreName, in.Cluster, in, starter.PITRRestoreMeta(in, r.who.req), &res, r.who, !in.DryRun)
 			if in.Cleanup && err == nil {
 				for _, l := range res.Leftovers {
 					fmt.Printf("  %s: %s (%s) %s\n", l.Member, l.Path, l.Size, map[bool]string{true: "would be deleted", false: "deleted"}[in.DryRun])

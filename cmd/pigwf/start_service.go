@@ -16,15 +16,11 @@ func pgServiceCmd() *cli.Command {
 		Usage: "HAProxy on every member with the cluster's services, routing by the agents' health checks (like Pigsty's pgsql-svc)",
 		Flags: runbookFlags(&cli.BoolFlag{Name: "dry-run", Usage: "print the HAProxy configuration; change nothing"}),
 		Action: func(c *cli.Context) error {
-			inv, cl, path, err := loadInventoryCluster(c)
+			r, err := newStartRequest(c)
 			if err != nil {
 				return err
 			}
-			who, err := requesterOf(c, path)
-			if err != nil {
-				return err
-			}
-			in, err := starter.PgServiceInput(inv, cl)
+			in, err := starter.PgServiceInput(r.inv, r.cl)
 			if err != nil {
 				return err
 			}
@@ -33,7 +29,7 @@ func pgServiceCmd() *cli.Command {
 				_ = c.Set("wait", "true")
 			}
 			var res workflows.PgServiceResult
-			err = startAndFollow(c, workflows.PgServiceRunbook, workflows.PgServiceName, in.Cluster, in, starter.PgServiceMeta(in, who.req), &res, who, false)
+			err = startAndFollow(c, workflows.PgServiceRunbook, workflows.PgServiceName, in.Cluster, in, starter.PgServiceMeta(in, r.who.req), &res, r.who, false)
 			if in.DryRun && err == nil {
 				fmt.Printf("dry run: nothing was changed. %s's HAProxy configuration (on %s; the others differ in the stats address):\n\n%s", in.Cluster, in.Nodes[0].Name, res.Config)
 			}
