@@ -332,3 +332,31 @@ func TestRunbookRefusesCraftedInput(t *testing.T) {
 		t.Errorf("activities ran: %s", f.log())
 	}
 }
+
+// The other shipped runbooks run as written.
+func TestRunbookShippedFiles(t *testing.T) {
+	for file, want := range map[string]string{
+		"vacuum-analyze.yml":  "state\nsql pg-test-1\nstate\nwait lag pg-test-2,pg-test-3",
+		"rotate-password.yml": "state\npassword pg-test-1 dbuser_dba admin\nstate\nwait lag pg-test-2,pg-test-3",
+	} {
+		rb, err := dsl.ParseFile("../runbooks/" + file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := runbookInput(t, "runbook: x\nsteps: [{name: x, reload: {}}]\n")
+		in.Runbook = *rb
+		f := &runbookFake{}
+		env := newRunbookEnv(t, f, testApprovals)
+		signal(env, time.Minute, ApprovalDecision{Decision: DecisionApprove, Approver: "alice"})
+		env.ExecuteWorkflow(RunbookName, in)
+		if _, err := runbookResult(t, env); err != nil {
+			t.Errorf("%s: %v", file, err)
+		}
+		if got := f.log(); got != want {
+			t.Errorf("%s: calls\n%s\nwant\n%s", file, got, want)
+		}
+	}
+	if rb, _ := dsl.ParseFile("../runbooks/vacuum-analyze.yml"); rb.Steps[0].SQL.Database != "meta" || rb.Steps[0].SQL.Statement != "VACUUM (ANALYZE)" {
+		t.Errorf("vacuum-analyze's statement: %+v", rb.Steps[0].SQL)
+	}
+}
