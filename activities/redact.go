@@ -34,8 +34,7 @@ func outputDigest(out string) string {
 	for _, line := range strings.Split(out, "\n") {
 		line = strings.TrimSpace(line)
 		if diagRE.MatchString(line) {
-			line = secretRE.ReplaceAllString(line, "[secret]")
-			kept = append(kept, literalRE.ReplaceAllString(line, "'…'"))
+			kept = append(kept, literalRE.ReplaceAllString(maskSecrets(line), "'…'"))
 		}
 	}
 	if len(kept) == 0 {
@@ -51,3 +50,6 @@ func outputDigest(out string) string {
 	}
 	return d
 }
+
+// maskSecrets hides anything like a password verifier or hash in s.
+func maskSecrets(s string) string { return secretRE.ReplaceAllString(s, "[secret]") }

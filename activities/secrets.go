@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/pigwf/pigwf/internal/atomicfile"
@@ -22,12 +21,19 @@ type SecretStore struct {
 	Dir string
 }
 
-var secretNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]*$`)
+// The secrets PgClusterCreate keeps for the replication and admin roles when the inventory sets
+// no password for them.
+const (
+	SecretReplication = "replication"
+	SecretAdmin       = "admin"
+)
 
 // Get returns the named secret of a cluster, generating it the first time.
 func (s SecretStore) Get(cluster, name string) (string, error) {
-	if !secretNameRE.MatchString(cluster) || !secretNameRE.MatchString(name) {
-		return "", fmt.Errorf("bad secret name %s/%s", cluster, name)
+	// Both are path elements under Dir: the inventory's rule keeps them inside it.
+	if probs := append(inventory.CheckDecoded("cluster", inventory.RuleSecretName, cluster),
+		inventory.CheckDecoded("secret", inventory.RuleSecretName, name)...); len(probs) > 0 {
+		return "", fmt.Errorf("bad secret name %s/%s: %w", cluster, name, probs[0])
 	}
 	path := filepath.Join(s.Dir, cluster, name)
 	if b, err := os.ReadFile(path); err == nil {
@@ -88,12 +94,12 @@ func (a *Activities) clusterSecrets(inventoryFile, cluster string) (replication,
 	}
 	replication, admin = pg.ReplicationPassword, pg.AdminPassword
 	if replication == "" {
-		if replication, err = a.Secrets.Get(cluster, "replication"); err != nil {
+		if replication, err = a.Secrets.Get(cluster, SecretReplication); err != nil {
 			return "", "", nil, err
 		}
 	}
 	if admin == "" {
-		if admin, err = a.Secrets.Get(cluster, "admin"); err != nil {
+		if admin, err = a.Secrets.Get(cluster, SecretAdmin); err != nil {
 			return "", "", nil, err
 		}
 	}

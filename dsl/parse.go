@@ -3,23 +3,15 @@ package dsl
 import (
 	"fmt"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/pigwf/pigwf/internal/suggest"
-)
-
-var (
-	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-	databaseRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-	memberRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
-	lagRE      = regexp.MustCompile(`^([0-9]{1,15})\s*(B|kB|MB|GB)?$`)
+	"github.com/pigwf/pigwf/inventory"
 )
 
 // commonKeys are the keys every step may have besides its kind.
@@ -42,7 +34,7 @@ func Parse(file string, data []byte) (*Runbook, error) {
 		return nil, Problems{{File: file, Line: yamlErrLine(err), Problem: "is not YAML: " + strings.TrimPrefix(err.Error(), "yaml: "), Fix: "fix the syntax"}}
 	}
 	p := &parser{file: file}
-	rb := &Runbook{File: file}
+	rb := &Runbook{File: file, Format: FormatVersion}
 	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
 		p.probs.add(file, 1, "", "is not a runbook", "write a mapping with runbook, description and steps")
 		return nil, p.probs
@@ -152,9 +144,15 @@ func (p *parser) step(n *yaml.Node, field string, inEach bool) Step {
 	}
 	if v := keys["retry"]; v != nil {
 		s.Retry = p.retry(v, join(field, "retry"))
+		if s.Kind != "" && !retried[s.Kind] {
+			p.add(v, join(field, "retry"), "does not apply to "+s.Kind.article()+" step", noRetry[s.Kind])
+		}
 	}
 	if v := keys["timeout"]; v != nil {
 		s.Timeout = p.duration(v, join(field, "timeout"))
+		if s.Kind != "" && !timed[s.Kind] {
+			p.add(v, join(field, "timeout"), "does not apply to "+s.Kind.article()+" step", noTimeout[s.Kind])
+		}
 	}
 	if s.Kind == "" {
 		return s
@@ -164,6 +162,20 @@ func (p *parser) step(n *yaml.Node, field string, inEach bool) Step {
 		p.add(v, f, "must be a mapping of the step's arguments", "e.g. "+string(s.Kind)+": {on: replicas}")
 		return s
 	}
+	p.args(&s, v, f, inEach)
+	return s
+}
+
+// The kinds retry and timeout apply to; the others say why not.
+var (
+	retried   = map[Kind]bool{KindSQL: true, KindReload: true, KindRestart: true, KindWait: true, KindPassword: true}
+	timed     = map[Kind]bool{KindSQL: true, KindReload: true, KindRestart: true, KindWait: true, KindPassword: true, KindApproval: true}
+	noRetry   = map[Kind]string{KindSwitchover: "a child run is not retried: its own steps are (remove retry)", KindRunbook: "a child run is not retried: its own steps are (remove retry)", KindApproval: "a decision is not retried (remove retry)", KindEach: "put retry on the loop's steps"}
+	noTimeout = map[Kind]string{KindSwitchover: "a child run keeps its own timeouts (the approval's: pigwf_approval_timeout); remove timeout", KindRunbook: "a child run keeps its own timeouts; remove timeout", KindEach: "put timeout on the loop's steps"}
+)
+
+// args reads the arguments of s's kind from v.
+func (p *parser) args(s *Step, v *yaml.Node, f string, inEach bool) {
 	switch s.Kind {
 	case KindSQL:
 		a := p.pairs(v, f, []string{"on", "database", "statement"})
@@ -179,6 +191,12 @@ func (p *parser) step(n *yaml.Node, field string, inEach bool) Step {
 	case KindRestart:
 		a := p.pairs(v, f, []string{"on", "pending"})
 		s.Restart = &RestartArgs{On: p.target(a["on"], join(f, "on"), defaultTarget(inEach, TargetReplicas), inEach), Pending: p.boolean(a["pending"], join(f, "pending"))}
+		// The agents restart replicas only (a restart of the leader is a write outage): the
+		// leader is restarted as a replica, after a switchover.
+		if on := s.Restart.On; on == TargetLeader || on == TargetMembers {
+			p.add(a["on"], join(f, "on"), fmt.Sprintf("%q includes the leader, which is never restarted in place", on),
+				"switch over first (a switchover step), then restart the old leader as one of the replicas (on: replicas)")
+		}
 	case KindSwitchover:
 		a := p.pairs(v, f, []string{"candidate"})
 		s.Switchover = &SwitchoverArgs{}
@@ -190,17 +208,7 @@ func (p *parser) step(n *yaml.Node, field string, inEach bool) Step {
 			}
 		}
 	case KindRunbook:
-		a := p.pairs(v, f, []string{"name"})
-		s.Runbook = &RunbookArgs{}
-		if c := a["name"]; c == nil || c.Kind != yaml.ScalarNode || !slices.Contains(ChildRunbooks, c.Value) {
-			at := v
-			if c != nil {
-				at = c
-			}
-			p.add(at, join(f, "name"), "is not a built-in runbook", "use one of "+strings.Join(ChildRunbooks, ", "))
-		} else {
-			s.Runbook.Name = c.Value
-		}
+		s.Runbook = p.childRunbook(v, f)
 	case KindWait:
 		s.Wait = p.wait(v, f, inEach)
 	case KindApproval:
@@ -223,8 +231,43 @@ func (p *parser) step(n *yaml.Node, field string, inEach bool) Step {
 		} else {
 			s.Each.Steps = p.steps(a["steps"], join(f, "steps"), true)
 		}
+	case KindPassword:
+		if inEach {
+			p.add(v, f, "is inside each", "a role belongs to the whole cluster: set its password once, outside the loop")
+		}
+		a := p.pairs(v, f, []string{"role", "secret"})
+		s.Password = &PasswordArgs{}
+		for _, k := range []struct {
+			key, rule, fix string
+			to             *string
+		}{
+			{"role", inventory.RuleRoleName, "name the role whose password to set, e.g. role: dbuser_meta", &s.Password.Role},
+			{"secret", inventory.RuleSecretName, "name the secret in the worker's store, e.g. secret: dbuser_meta", &s.Password.Secret},
+		} {
+			if a[k.key] == nil {
+				p.add(v, join(f, k.key), "is missing", k.fix)
+			} else {
+				*k.to = p.rule(a[k.key], join(f, k.key), k.rule)
+			}
+		}
 	}
-	return s
+}
+
+// childRunbook reads a runbook step's arguments: a built-in runbook a run can start.
+func (p *parser) childRunbook(v *yaml.Node, f string) *RunbookArgs {
+	a := p.pairs(v, f, []string{"name"})
+	c := a["name"]
+	switch {
+	case c != nil && c.Kind == yaml.ScalarNode && slices.Contains(ChildRunbooks, c.Value):
+		return &RunbookArgs{Name: c.Value}
+	case c != nil && c.Kind == yaml.ScalarNode && notChildRunbooks[c.Value] != "":
+		p.add(c, join(f, "name"), c.Value+" cannot run inside a runbook", notChildRunbooks[c.Value])
+	case c != nil:
+		p.add(c, join(f, "name"), "is not a built-in runbook", "use one of "+strings.Join(ChildRunbooks, ", "))
+	default:
+		p.add(v, join(f, "name"), "is missing", "name a built-in runbook: one of "+strings.Join(ChildRunbooks, ", "))
+	}
+	return &RunbookArgs{}
 }
 
 func defaultTarget(inEach bool, outside Target) Target {
@@ -317,97 +360,4 @@ func (p *parser) retry(v *yaml.Node, f string) *Retry {
 		r.Wait = p.duration(w, join(f, "wait"))
 	}
 	return r
-}
-
-func (p *parser) name(n *yaml.Node, f string) string {
-	if n.Kind != yaml.ScalarNode || !nameRE.MatchString(n.Value) {
-		p.add(n, f, fmt.Sprintf("%q is not a name", n.Value), "use lower-case letters, digits and '-', starting with a letter")
-		return ""
-	}
-	return n.Value
-}
-
-func (p *parser) target(n *yaml.Node, f string, def Target, inEach bool) Target {
-	if n == nil {
-		return def
-	}
-	t := Target(n.Value)
-	switch {
-	case n.Kind != yaml.ScalarNode:
-	case t == TargetLeader, t == TargetReplicas, t == TargetMembers:
-		return t
-	case t == TargetMember && inEach:
-		return t
-	case t == TargetMember:
-		p.add(n, f, `"member" means the loop's member`, "use it inside each; here use leader, replicas or members")
-		return def
-	}
-	p.add(n, f, fmt.Sprintf("%q is not a target", n.Value), "use leader, replicas or members (member inside each)")
-	return def
-}
-
-func (p *parser) database(n *yaml.Node, f string) string {
-	if n == nil {
-		return "postgres"
-	}
-	if n.Kind != yaml.ScalarNode || !databaseRE.MatchString(n.Value) {
-		p.add(n, f, fmt.Sprintf("%q is not a database name", n.Value), "use lower-case letters, digits and '_'")
-		return ""
-	}
-	return n.Value
-}
-
-func (p *parser) boolean(n *yaml.Node, f string) bool {
-	if n == nil {
-		return false
-	}
-	b, err := strconv.ParseBool(n.Value)
-	if n.Kind != yaml.ScalarNode || err != nil {
-		p.add(n, f, fmt.Sprintf("%q is not true or false", n.Value), "write true or false")
-	}
-	return b
-}
-
-func (p *parser) duration(n *yaml.Node, f string) time.Duration {
-	d, err := time.ParseDuration(n.Value)
-	if n.Kind != yaml.ScalarNode || err != nil || d <= 0 || d > 24*time.Hour {
-		p.add(n, f, fmt.Sprintf("%q is not a duration", n.Value), "write it like 30s, 5m or 1h (at most 24h)")
-		return 0
-	}
-	return d
-}
-
-// text is free text (a description, SQL): no control characters but newline and tab (SQL may
-// span lines), and never empty when required.
-func (p *parser) text(n *yaml.Node, f string, required bool) string {
-	if n.Kind != yaml.ScalarNode {
-		p.add(n, f, "must be text", "write a string")
-		return ""
-	}
-	if required && strings.TrimSpace(n.Value) == "" {
-		p.add(n, f, "is empty", "write it")
-	}
-	for _, r := range n.Value {
-		if r != '\n' && r != '\t' && (unicode.IsControl(r) || unicode.Is(unicode.Cf, r)) {
-			p.add(n, f, fmt.Sprintf("has the control character %U", r), "remove it")
-			break
-		}
-	}
-	return n.Value
-}
-
-func join(field, key string) string {
-	if field == "" {
-		return key
-	}
-	return field + "." + key
-}
-
-// yamlErrLine is the line a YAML syntax error names ("yaml: line 3: ..."), else 1.
-func yamlErrLine(err error) int {
-	var line int
-	if _, e := fmt.Sscanf(strings.TrimPrefix(err.Error(), "yaml: "), "line %d:", &line); e == nil && line > 0 {
-		return line
-	}
-	return 1
 }

@@ -1,16 +1,25 @@
 // Package dsl is pigwf's custom runbook format: a YAML file whose steps name allow-listed step
 // types with typed arguments. It has no Temporal imports: the CLI validates a file here before
-// any run starts, and the interpreter workflow receives the parsed, validated Runbook.
+// any run starts, and the interpreter workflow (workflows.Runbook) receives the parsed, validated
+// Runbook.
 //
-// Where things live: runbook.go the types; parse.go the YAML reader (every value with its line);
-// validate.go the rules across steps (names, conditions, approvals before risky steps, loops
-// over the cluster's members); problems.go Problem and Problems, each with file:line and a fix.
-//
-// The interpreter that runs a Runbook comes with the day-2 runbooks; until then a file can be
-// checked (`Parse`, `Validate`), not run.
+// Where things live: runbook.go the types; parse.go the YAML reader (every value with its line)
+// and values.go the rules of its scalar values; validate.go the rules across steps (names,
+// conditions, approvals before risky steps, loops over the cluster's members); describe.go a
+// step in words, for plans; problems.go Problem and Problems, each with file:line and a fix.
+// docs/runbooks.md documents the format.
 package dsl
 
-import "time"
+import (
+	"strings"
+	"time"
+)
+
+// FormatVersion is the meaning of the format this package parses. Parse records it in every
+// Runbook, and the interpreter runs a runbook by the meaning of its version: a change to what a
+// written file does (not a new step kind or a new refusal) raises it, and the interpreter keeps
+// the old meaning for the old version (behind workflow.GetVersion where its commands change).
+const FormatVersion = 1
 
 // Runbook is one parsed file.
 type Runbook struct {
@@ -18,6 +27,21 @@ type Runbook struct {
 	Description string `json:"description,omitempty"`
 	Steps       []Step `json:"steps"`
 	File        string `json:"file"`
+	Format      int    `json:"format"` // FormatVersion when parsed
+}
+
+// Walk calls fn for every step, a loop's steps after the loop, in file order.
+func (rb *Runbook) Walk(fn func(Step)) {
+	var walk func([]Step)
+	walk = func(steps []Step) {
+		for _, s := range steps {
+			fn(s)
+			if s.Kind == KindEach {
+				walk(s.Each.Steps)
+			}
+		}
+	}
+	walk(rb.Steps)
 }
 
 // Kind is a step's type: one of the allow-listed kinds below.
@@ -33,10 +57,11 @@ const (
 	KindWait       Kind = "wait"       // wait until a condition holds, within a timeout
 	KindApproval   Kind = "approval"   // a verified human approval
 	KindEach       Kind = "each"       // the nested steps for each selected member
+	KindPassword   Kind = "password"   // set a role's password from the worker's secret store (risky)
 )
 
 // Kinds lists every step kind, in the order the format documents them.
-var Kinds = []Kind{KindSQL, KindReload, KindRestart, KindSwitchover, KindRunbook, KindWait, KindApproval, KindEach}
+var Kinds = []Kind{KindSQL, KindReload, KindRestart, KindSwitchover, KindRunbook, KindWait, KindApproval, KindEach, KindPassword}
 
 // Target selects members for a step.
 type Target string
@@ -66,6 +91,7 @@ type Step struct {
 	Wait       *WaitArgs       `json:"wait,omitempty"`
 	Approval   *ApprovalArgs   `json:"approval,omitempty"`
 	Each       *EachArgs       `json:"each,omitempty"`
+	Password   *PasswordArgs   `json:"password,omitempty"`
 }
 
 // Condition runs a step only when an earlier step ended so.
@@ -138,20 +164,62 @@ type EachArgs struct {
 	Steps    []Step `json:"steps"`
 }
 
+// PasswordArgs: set Role's password to the secret Secret of the worker's secret store
+// ($PIGWF_HOME/secrets/<cluster>/<secret>, made the first time it is read). Only the two names
+// travel: the password is read on the worker and reaches PostgreSQL as a SCRAM verifier.
+type PasswordArgs struct {
+	Role   string `json:"role"`
+	Secret string `json:"secret"`
+}
+
+// Target is the members the step acts on ("" for a step that acts on none: approval,
+// switchover, runbook); a loop's is its selection.
+func (s Step) Target() Target {
+	switch s.Kind {
+	case KindSQL:
+		return s.SQL.On
+	case KindReload:
+		return s.Reload.On
+	case KindRestart:
+		return s.Restart.On
+	case KindWait:
+		return s.Wait.On
+	case KindEach:
+		return s.Each.Of
+	case KindPassword:
+		return TargetLeader // roles are the cluster's, written on the leader
+	}
+	return ""
+}
+
 // RiskyRunbooks are the built-in runbooks a runbook step may start only after an approval.
-var RiskyRunbooks = map[string]bool{"switchover": true, "pitr-restore": true}
+var RiskyRunbooks = map[string]bool{"switchover": true}
 
-// ChildRunbooks are the built-in runbooks a runbook step may start.
-var ChildRunbooks = []string{"node-init", "pg-cluster-create", "pg-service", "switchover", "pitr-restore"}
+// ChildRunbooks are the built-in runbooks a runbook step may start: those whose input the
+// inventory alone decides, so the CLI builds it as their own `pigwf start` does.
+var ChildRunbooks = []string{"node-init", "pg-cluster-create", "pg-service", "switchover"}
 
-// risky: the step changes what clients see (a restart, a switchover) and needs an approval
-// before it.
+// notChildRunbooks are built-in runbooks a runbook step cannot start, and why.
+var notChildRunbooks = map[string]string{
+	"pitr-restore": "needs a recovery target and an approval of its own plan, which a runbook step cannot give: start it with `pigwf start pitr-restore`",
+}
+
+// risky: the step changes what clients see (a restart, a switchover, a password clients log in
+// with) and needs an approval before it.
 func (s Step) risky() bool {
 	switch s.Kind {
-	case KindRestart, KindSwitchover:
+	case KindRestart, KindSwitchover, KindPassword:
 		return true
 	case KindRunbook:
 		return RiskyRunbooks[s.Runbook.Name]
 	}
 	return false
+}
+
+// article is the kind with its indefinite article, for messages: "an approval", "a restart".
+func (k Kind) article() string {
+	if strings.ContainsRune("aeiou", rune(k[0])) {
+		return "an " + string(k)
+	}
+	return "a " + string(k)
 }

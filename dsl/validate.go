@@ -19,7 +19,9 @@ type Member struct {
 //   - a restart, a switchover or a risky child runbook has an approval before it that always
 //     runs (no when:), at its level or an enclosing one;
 //   - each loops over a selection the cluster has (each of replicas in a one-member cluster
-//     would do nothing);
+//     would do nothing); a loop over members restarts no member (one is the leader); a
+//     parallel loop holds no approval, switchover or child runbook (one run has one approval
+//     gate open at a time, and one switchover makes sense at a time);
 //   - a switchover's candidate is a member.
 func Validate(rb *Runbook, members []Member) error {
 	v := &validator{file: rb.File, members: members, seen: map[string]int{}}
@@ -53,6 +55,11 @@ func (s scope) with(name string) scope {
 func (v *validator) steps(steps []Step, field string, sc scope) {
 	for i, s := range steps {
 		f := fmt.Sprintf("%s[%d] (%s)", field, i, s.Name)
+		if !s.wellFormed() {
+			// Only a Runbook built some other way than Parse (a crafted workflow input) gets here.
+			v.probs.add(v.file, s.Line, f, fmt.Sprintf("has no arguments for its kind %q", s.Kind), "write the step as Parse reads it")
+			continue
+		}
 		if prev, dup := v.seen[s.Name]; dup && s.Name != "" {
 			v.probs.add(v.file, s.Line, f+".name", fmt.Sprintf("is also the name of the step at line %d", prev), "give every step its own name")
 		} else {
@@ -87,10 +94,51 @@ func (v *validator) steps(steps []Step, field string, sc scope) {
 			if n := v.selected(s.Each.Of); n == 0 {
 				v.probs.add(v.file, s.Line, f+".each.of", fmt.Sprintf("selects no member: the cluster has %d member(s) (%s)", len(v.members), v.memberNames()), "loop over members, or leave the loop out")
 			}
+			v.loop(s, f)
 			v.steps(s.Each.Steps, f+".each.steps", sc)
 		}
 		sc = sc.with(s.Name)
 	}
+}
+
+// loop checks what a loop's steps may do for each of its members.
+func (v *validator) loop(s Step, f string) {
+	for i, n := range s.Each.Steps {
+		nf := fmt.Sprintf("%s.each.steps[%d] (%s)", f, i, n.Name)
+		switch {
+		case n.Kind == KindRestart && n.wellFormed() && n.Restart.On == TargetMember && s.Each.Of == TargetMembers:
+			v.probs.add(v.file, n.Line, nf+".restart", "restarts the leader too: the loop is over members",
+				"loop over replicas (each: {of: replicas}); switch over, then restart the old leader as a replica")
+		case s.Each.Parallel && (n.Kind == KindApproval || n.Kind == KindSwitchover || n.Kind == KindRunbook):
+			v.probs.add(v.file, n.Line, nf, fmt.Sprintf("is %s inside a parallel loop", n.Kind.article()),
+				"put it before the loop, or make the loop sequential (parallel: false)")
+		}
+	}
+}
+
+// wellFormed: the step's kind is one of Kinds and its arguments are there.
+func (s Step) wellFormed() bool {
+	switch s.Kind {
+	case KindSQL:
+		return s.SQL != nil
+	case KindReload:
+		return s.Reload != nil
+	case KindRestart:
+		return s.Restart != nil
+	case KindSwitchover:
+		return s.Switchover != nil
+	case KindRunbook:
+		return s.Runbook != nil
+	case KindWait:
+		return s.Wait != nil
+	case KindApproval:
+		return s.Approval != nil
+	case KindEach:
+		return s.Each != nil
+	case KindPassword:
+		return s.Password != nil
+	}
+	return false
 }
 
 // selected is how many members a loop's selection has in the cluster as the inventory has it
@@ -128,8 +176,11 @@ func (v *validator) memberNames() string {
 
 // describe names a risky step for a message.
 func (s Step) describe() string {
-	if s.Kind == KindRunbook {
+	switch s.Kind {
+	case KindRunbook:
 		return "child run of " + s.Runbook.Name
+	case KindPassword:
+		return "password change"
 	}
 	return string(s.Kind)
 }

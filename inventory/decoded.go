@@ -23,6 +23,7 @@ const (
 	RuleDatabaseName = "database name" // a PostgreSQL database pigwf creates
 	RulePort         = "port"          // a TCP port without a variable of its own
 	RuleHostURL      = "host URL"      // http(s)://<host>:<port>, as etcd endpoints and agent APIs are written
+	RuleSecretName   = "secret name"   // a file in the worker's secret store: $PIGWF_HOME/secrets/<cluster>/<name>
 )
 
 var valueRules = map[string]varRule{
@@ -33,6 +34,7 @@ var valueRules = map[string]varRule{
 	RuleDatabaseName: scalarRule(databaseNameProblem),
 	RulePort:         portRule(0),
 	RuleHostURL:      scalarRule(hostURLProblem),
+	RuleSecretName:   scalarRule(secretNameProblem),
 }
 
 // CheckDecoded checks value, as decoded from an inventory, against rule: the rule of an inventory

@@ -45,6 +45,9 @@ var (
 	numericRE    = regexp.MustCompile(`^[0-9.]+$`)
 	digitsRE     = regexp.MustCompile(`^[0-9]{1,5}$`)
 	plainRE      = regexp.MustCompile(`^[A-Za-z0-9._:/@+-]+$`)
+	// secretNameRE: one path element of the worker's secret store (a cluster's directory, a
+	// secret's file): no '/', never '.' or '..', never a hidden file.
+	secretNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 )
 
 // limitItems are the items limits.conf knows (limits.conf(5)).
@@ -242,6 +245,10 @@ func hostProblem(s string) (string, string) {
 
 func roleNameProblem(s string) (string, string) {
 	return rx(s, identRE, "is not a valid role name", "use lower-case letters, digits and '_', starting with a letter or '_' (at most 63)")
+}
+
+func secretNameProblem(s string) (string, string) {
+	return rx(s, secretNameRE, "is not a secret name", "use lower-case letters, digits, '_', '.' and '-', starting with a letter or digit (at most 63)")
 }
 
 // textProblem: free text (passwords, comments, titles) may hold anything printable.

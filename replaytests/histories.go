@@ -35,6 +35,7 @@ var runbooks = map[string]string{
 	workflows.PgServiceName:       workflows.PgServiceRunbook,
 	workflows.PgRestartName:       workflows.PgRestartRunbook,
 	workflows.PgReloadName:        workflows.PgReloadRunbook,
+	workflows.RunbookName:         workflows.RunbookRunbook,
 }
 
 // Files lists every saved history under root (a testdata directory), runbook by runbook.

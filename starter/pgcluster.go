@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
-	"time"
 
 	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/inventory"
@@ -80,9 +79,6 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 	for _, d := range cluster.Databases {
 		in.Databases = append(in.Databases, activities.DatabaseSpec{Name: d.Name, Owner: d.Owner, Comment: d.Comment})
 	}
-	in.Approval = workflows.ApprovalPolicy{Timeout: workflows.DefaultApprovalTimeout} // approvers: the worker's approvals file
-	if d, err := time.ParseDuration(pg.ApprovalTimeout); err == nil && d > 0 {
-		in.Approval.Timeout = d
-	}
+	in.Approval = approvalPolicy(cluster, 0)
 	return in, nil
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pigwf/pigwf/internal/human"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -91,7 +92,7 @@ func PgRestartMeta(in workflows.PgRestartInput, req Request) RunMeta {
 	switchID := WorkflowID(workflows.SwitchoverRunbook, in.Cluster)
 	d.plan(
 		"Plan from the leader's agent: refused, with nothing changed, when the cluster has no leader that takes writes, is in maintenance mode, or a member to restart is unknown.",
-		"The replicas to restart, one at a time: PostgreSQL restarted by the member's HA agent, then wait until it streams from the leader again (at most "+shortDuration(workflows.PgRestartStreamingWithin)+").",
+		"The replicas to restart, one at a time: PostgreSQL restarted by the member's HA agent, then wait until it streams from the leader again (at most "+human.Duration(workflows.PgRestartStreamingWithin)+").",
 		fmt.Sprintf("Only if the leader is to be restarted: a switchover as the child run %s (%s), onto a restarted synchronous standby when there is one. Writes stop only here.", switchID, approvalStep(in.Approval)),
 		"Then the old leader, now a replica: restarted (unless the switchover's demotion already did) and streaming.",
 	)

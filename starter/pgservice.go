@@ -25,10 +25,9 @@ func PgServiceInput(inv *inventory.Inventory, cluster *inventory.Cluster) (workf
 	if !inv.Plaintext {
 		svc.CAFile = pki.NodeCAPath
 	}
-	in := workflows.PgServiceInput{Cluster: cluster.Name, Service: svc}
+	in := workflows.PgServiceInput{Cluster: cluster.Name, Service: svc, Members: MemberAPIs(inv, cluster)}
 	for _, h := range cluster.Hosts {
 		in.Nodes = append(in.Nodes, NodeOf(h))
-		in.Members = append(in.Members, memberAPI(inv, h))
 		in.Service.Members = append(in.Service.Members, haproxy.Member{Name: h.Node.Nodename, Addr: h.Addr, Role: h.Role,
 			PGPort: cluster.PG.Port, APIPort: AgentAPIPort, VerifyHost: h.Node.Nodename})
 	}

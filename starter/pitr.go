@@ -48,20 +48,13 @@ func PITRRestoreInput(inv *inventory.Inventory, cluster *inventory.Cluster, r PI
 	if len(inv.Etcd) == 0 {
 		return workflows.PITRRestoreInput{}, fmt.Errorf("%s has no etcd group: the HA agents' DCS is needed to pause and resume the cluster", inv.File)
 	}
-	timeout := r.Timeout
-	if timeout == 0 && cluster.PG.ApprovalTimeout != "" {
-		timeout, _ = time.ParseDuration(cluster.PG.ApprovalTimeout) // validated at load
-	}
-	if timeout == 0 {
-		timeout = workflows.DefaultApprovalTimeout
-	}
 	pg := cluster.PG
 	in := workflows.PITRRestoreInput{
 		Cluster: cluster.Name, Target: target, BackupSet: r.BackupSet, Inspect: r.Inspect, Cleanup: r.Cleanup, DryRun: r.DryRun,
 		Reason: r.Reason, RequestedBy: requester,
-		DCS:      activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name, Plaintext: inv.Plaintext},
+		DCS:      dcsOf(inv, cluster),
 		Spec:     activities.PITRSpec{Cluster: cluster.Name, DataDir: pg.DataDir, BinDir: pg.BinDir, Port: pg.Port, RepoPath: pg.BackupRepoPath},
-		Approval: workflows.ApprovalPolicy{Timeout: timeout}, // approvers: the worker's approvals file
+		Approval: approvalPolicy(cluster, r.Timeout),
 	}
 	for _, h := range cluster.Hosts {
 		in.Members = append(in.Members, activities.PITRMember{Name: h.Node.Nodename, Node: NodeOf(h), APIURL: activities.AgentAPIURL(h.Node.SSHHost, AgentAPIPort, inv.Plaintext)})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pigwf/pigwf/activities"
+	"github.com/pigwf/pigwf/internal/human"
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -159,7 +160,7 @@ func approvalStep(p workflows.ApprovalPolicy) string {
 		timeout = workflows.DefaultApprovalTimeout
 	}
 	return fmt.Sprintf("approval, signed, by the approvers the worker's approvals policy names (four eyes and quorum as it says) within %s (without a decision by then the run ends with nothing changed)",
-		shortDuration(timeout))
+		human.Duration(timeout))
 }
 
 // details builds a run's Markdown details: a header line, facts, the plan, how to approve.
@@ -184,6 +185,15 @@ func (d *details) plan(steps ...string) {
 	}
 }
 
+// outline is a plan whose lines number themselves, nested by their indentation (dsl's Plan).
+func (d *details) outline(lines []string) {
+	d.b.WriteString("\n**Plan**\n\n")
+	for _, line := range lines {
+		trimmed := strings.TrimLeft(line, " ")
+		fmt.Fprintf(&d.b, "%s- %s\n", strings.Repeat(" ", len(line)-len(trimmed)), trimmed)
+	}
+}
+
 func (d *details) approve(runbook, cluster string) {
 	id := WorkflowID(runbook, cluster)
 	fmt.Fprintf(&d.b, "\n**To approve:** `%s` (to reject, add `--reject`), or in chat `%s`\n", workflows.ApproveCommand(id), workflows.ChatApproveCommand(id))
@@ -197,18 +207,6 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// shortDuration drops a duration's zero tails: "1h", "1h30m", "45m", "90s".
-func shortDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 func utc(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }

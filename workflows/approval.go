@@ -154,6 +154,7 @@ type approvalGate struct {
 	claimed  string                  // the requester the input names (believed only under allow_unverified)
 	proven   string                  // the requester a verified request proved, for every gate of the run
 	parent   *ParentRequest          // the parent's requests, taken at the first gate (a child run)
+	provenBy *ApprovalDecision       // this run's own request that proved the requester (parentRequest)
 	ballot   approval.Ballot
 	open     bool // taking decisions
 	inflight int  // decisions being verified

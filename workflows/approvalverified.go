@@ -187,6 +187,9 @@ func (g *approvalGate) takeRequest(ctx workflow.Context, d ApprovalDecision, run
 			why = "the request does not prove its requester: " + v.Reason
 		default:
 			g.proven, g.ballot.Requester, g.state.RequestedBy = v.Identity, v.Identity, v.Identity
+			if own := workflow.GetInfo(ctx).WorkflowExecution; run.WorkflowID == own.ID && run.RunID == own.RunID {
+				g.provenBy = &d // this run's own request: what it passes on to a gated child
+			}
 			workflow.GetLogger(ctx).Info("the run's requester is proven", "requester", v.Identity)
 			return
 		}
@@ -296,4 +299,22 @@ func (g *approvalGate) settle(ctx workflow.Context) {
 	}
 	g.state.Decision, g.state.Approver, g.state.Comment, g.state.DecidedAt =
 		out, strings.Join(deciders, ", "), strings.Join(comments, "; "), workflow.Now(ctx)
+}
+
+// parentRequest is what this run passes on to a gated child run of its own (a custom
+// runbook's switchover): the signed request that proved its requester, taking a request that
+// arrived while no gate was open first; nil while none proved one. The child verifies it again,
+// against this run as the server records its parent (considerParentRequest).
+func (g *approvalGate) parentRequest(ctx workflow.Context) *ParentRequest {
+	for g.proven == "" {
+		var d ApprovalDecision
+		if !g.requests.ReceiveAsync(&d) {
+			break
+		}
+		g.considerRequest(ctx, d)
+	}
+	if g.provenBy == nil {
+		return nil
+	}
+	return &ParentRequest{Requests: []ApprovalDecision{*g.provenBy}, Started: workflow.GetInfo(ctx).WorkflowStartTime}
 }

@@ -55,7 +55,11 @@ func (t *tracker) render() {
 // details is the Markdown of the run's Current Details.
 func (t *tracker) details() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## %s %s: %s\n\n", t.p.Runbook, t.p.Cluster, t.p.Phase)
+	title := t.p.Runbook
+	if t.p.Name != "" {
+		title += " " + t.p.Name
+	}
+	fmt.Fprintf(&b, "## %s %s: %s\n\n", title, t.p.Cluster, t.p.Phase)
 	if w := t.waiting; w != nil && t.p.Phase == PhaseWaitingForApproval {
 		id := workflow.GetInfo(t.ctx).WorkflowExecution.ID
 		fmt.Fprintf(&b, "**Waiting for approval** until %s.\n\n", w.deadline.UTC().Format("2006-01-02 15:04 MST"))

@@ -12,6 +12,11 @@
 //   - pgservice.go, pgreload.go: one runbook each. pgrestart.go: PgRestart, the replicas one at a
 //     time, then the leader through a Switchover child run; pgrestartplan.go its plan and
 //     refusals, pure functions of the cluster's state.
+//   - runbook.go: Runbook, the interpreter of custom runbooks (dsl/): its input, the check of an
+//     input pigwf would not send, the dry run, the scopes of when: and loops; runbookstep.go each
+//     step kind on its members (targets read through the agents, retries and timeouts by kind,
+//     approvals); runbookloop.go each, in turn or in parallel; runbookchild.go the built-in
+//     runbooks it starts as child runs.
 //   - step.go: the one step runner every runbook uses. runStep tracks a step in the progress
 //     query, runs its activity with options built in one place (step.activityOptions) and
 //     reports a failure with the activity's own message; parallel is the one fan-out;

@@ -46,6 +46,7 @@ func (t *tracker) approvalEnded(ctx workflow.Context, st ApprovalState) {
 var resultOfType = map[string]string{
 	SwitchoverRejectedType:    metrics.ResultNotApproved,
 	PITRRestoreRejectedType:   metrics.ResultNotApproved,
+	RunbookNotApprovedType:    metrics.ResultNotApproved,
 	PITRRestoreRolledBackType: metrics.ResultRolledBack,
 }
 

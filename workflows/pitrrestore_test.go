@@ -224,7 +224,7 @@ func pitrFailure(t *testing.T, env *testsuite.TestWorkflowEnvironment) (string, 
 	return app.Type(), res
 }
 
-func pitrProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) Progress {
+func queryProgress(t *testing.T, env *testsuite.TestWorkflowEnvironment) Progress {
 	t.Helper()
 	val, err := env.QueryWorkflow(ProgressQuery)
 	if err != nil {
@@ -311,7 +311,7 @@ func TestPITRRestoreApprovedRunsInOrder(t *testing.T) {
 	if b := pitrOnly[activities.PITRBackupInput](t, f, "pg-test-1/full-backup"); len(b.Members) != 3 || b.DCS.Cluster != "pg-test" {
 		t.Errorf("full backup does not know the members and the DCS to find the leader: %+v", b)
 	}
-	p := pitrProgress(t, env)
+	p := queryProgress(t, env)
 	if p.Phase != PhaseDone {
 		t.Errorf("phase = %q", p.Phase)
 	}
@@ -360,7 +360,7 @@ func TestPITRRestoreDryRun(t *testing.T) {
 	if len(f.notes) != 0 || res.Approval.Decision != "" {
 		t.Errorf("a dry run waited for approval: notifications %v, approval %+v", f.notes, res.Approval)
 	}
-	p := pitrProgress(t, env)
+	p := queryProgress(t, env)
 	if p.Phase != PhaseDone || len(p.Steps) < 10 {
 		t.Fatalf("progress = %+v", p)
 	}
@@ -397,7 +397,7 @@ func TestPITRRestoreNotApproved(t *testing.T) {
 				t.Errorf("type %q outcome %q, want %q %q", typ, res.Outcome, PITRRestoreRejectedType, c.outcome)
 			}
 			pitrCheckCalls(t, f, pitrOne("control/precheck"))
-			p := pitrProgress(t, env)
+			p := queryProgress(t, env)
 			if got := pitrStateOf(p, "", "approval"); got != StateFailed {
 				t.Errorf("approval step %s", got)
 			}
@@ -457,7 +457,7 @@ func TestPITRRestoreFailureBeforePromotionRollsBack(t *testing.T) {
 			}
 			pitrCheckCalls(t, f, append(c.upTo, pitrRolledBack()...)...)
 			pitrCheckHandBack(t, f)
-			p := pitrProgress(t, env)
+			p := queryProgress(t, env)
 			if got := pitrStateOf(p, c.restoreNode, activities.StepPITRPromote); got != StateSkipped {
 				t.Errorf("promote step %s", got)
 			}
@@ -482,7 +482,7 @@ func TestPITRRestoreRollBackProgressOrder(t *testing.T) {
 	}
 	var after []string // steps listed after the failed one that ran
 	failed := false
-	for _, s := range pitrProgress(t, env).Steps {
+	for _, s := range queryProgress(t, env).Steps {
 		switch {
 		case s.State == StateFailed:
 			failed = true
@@ -529,7 +529,7 @@ func TestPITRRestoreInspect(t *testing.T) {
 			env.SignalWorkflow(ApproveSignal, signed(ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "go (again)"}))
 		}, time.Minute)
 		var waited Progress
-		env.RegisterDelayedCallback(func() { waited = pitrProgress(t, env) }, 5*time.Minute)
+		env.RegisterDelayedCallback(func() { waited = queryProgress(t, env) }, 5*time.Minute)
 		var promotedEarly bool
 		env.RegisterDelayedCallback(func() { promotedEarly = f.ran("pg-test-1/promote") }, 5*time.Minute)
 		signal(env, 10*time.Minute, ApprovalDecision{Decision: DecisionApprove, Approver: "alice", Comment: "the orders are there"})
@@ -615,7 +615,7 @@ func TestPITRRestoreInspect(t *testing.T) {
 				pitrEach("keep-aside", pitrAll...), pitrOne("pg-test-1/restore"), pitrOne("pg-test-1/start-recovery"), pitrOne("pg-test-1/reach-target")},
 				pitrRolledBack()...)...)
 			pitrCheckHandBack(t, f)
-			if pitrStateOf(pitrProgress(t, env), "", "inspect") != StateFailed {
+			if pitrStateOf(queryProgress(t, env), "", "inspect") != StateFailed {
 				t.Error("the inspect step did not fail")
 			}
 		})
@@ -650,7 +650,7 @@ func TestPITRRestoreFailureAfterPromotion(t *testing.T) {
 					t.Errorf("%s ran after the promotion", call)
 				}
 			}
-			if pitrStateOf(pitrProgress(t, env), "", "hand-back") != "(not planned)" {
+			if pitrStateOf(queryProgress(t, env), "", "hand-back") != "(not planned)" {
 				t.Error("a roll-back was planned after the promotion")
 			}
 		})
@@ -674,7 +674,7 @@ func TestPITRRestoreLeaderChangedAtPause(t *testing.T) {
 	if p := pitrOnly[activities.PITRHAInput](t, f, "control/pause-ha"); p.Leader != f.plan.Leader {
 		t.Errorf("pause asked to check leader %q, want the precheck's %s", p.Leader, f.plan.Leader)
 	}
-	p := pitrProgress(t, env)
+	p := queryProgress(t, env)
 	for _, s := range []string{"hand-back", "members-back"} {
 		if got := pitrStateOf(p, "", s); got != StateSkipped {
 			t.Errorf("%s step %s, want skipped", s, got)

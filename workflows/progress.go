@@ -31,6 +31,7 @@ const (
 // Progress is a runbook's live state: what each step on each node is doing or did.
 type Progress struct {
 	Runbook string      `json:"runbook"`
+	Name    string      `json:"name,omitempty"` // a custom runbook's own name (RunbookRunbook runs)
 	Cluster string      `json:"cluster"`
 	Phase   string      `json:"phase"` // running, waiting for approval, done, failed
 	Steps   []StepState `json:"steps"`
@@ -68,6 +69,24 @@ func (t *tracker) plan(steps ...step) {
 	for _, s := range steps {
 		t.p.Steps = append(t.p.Steps, StepState{Node: s.node, Step: s.name, State: StatePending, Updated: workflow.Now(t.ctx)})
 	}
+	t.render()
+}
+
+// add lists s as pending right after the row of after, unless s is listed already: a step
+// whose members the run learns as it goes (a custom runbook's). Callers add a group of rows in
+// order, each after the one before.
+func (t *tracker) add(after, s step) {
+	at := len(t.p.Steps) - 1
+	for i, st := range t.p.Steps {
+		if st.Node == s.node && st.Step == s.name {
+			return
+		}
+		if st.Node == after.node && st.Step == after.name {
+			at = i
+		}
+	}
+	row := StepState{Node: s.node, Step: s.name, State: StatePending, Updated: workflow.Now(t.ctx)}
+	t.p.Steps = append(t.p.Steps[:at+1], append([]StepState{row}, t.p.Steps[at+1:]...)...)
 	t.render()
 }
 

@@ -72,6 +72,7 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(PgService, workflowOpts(PgServiceName))
 	r.RegisterWorkflowWithOptions(PgRestart, workflowOpts(PgRestartName))
 	r.RegisterWorkflowWithOptions(PgReload, workflowOpts(PgReloadName))
+	r.RegisterWorkflowWithOptions(Runbook, workflowOpts(RunbookName))
 }
 
 func workflowOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"time"
 
@@ -32,11 +33,12 @@ func (s step) summary() string {
 }
 
 // retry is how long one attempt of a step may take and how often it is tried; between attempts
-// the wait doubles from a second up to maxWait.
+// the wait doubles from wait (a second when unset) up to maxWait.
 type retry struct {
 	timeout  time.Duration
 	attempts int32
 	maxWait  time.Duration
+	wait     time.Duration
 }
 
 // controlStep is a step of the control side (the worker itself, the DCS): tracked under no
@@ -65,7 +67,7 @@ func (s step) activityOptions() workflow.ActivityOptions {
 		StartToCloseTimeout: s.retry.timeout,
 		HeartbeatTimeout:    stepHeartbeat,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
+			InitialInterval:    cmp.Or(s.retry.wait, time.Second),
 			BackoffCoefficient: 2,
 			MaximumInterval:    s.retry.maxWait,
 			MaximumAttempts:    s.retry.attempts,

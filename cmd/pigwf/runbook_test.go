@@ -50,3 +50,33 @@ func TestRunbookCheck(t *testing.T) {
 		t.Fatalf("pg-one: %v; want the each at rolling-restart.yml:9 refused", err)
 	}
 }
+
+// `pigwf start runbook` refuses a file that does not check, with every problem at file:line,
+// before it connects to anything (there is no Temporal server here to connect to).
+func TestStartRunbookRefusesBeforeStarting(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PIGWF_HOME", dir)
+	inv := filepath.Join(dir, "inventory.yml")
+	file := filepath.Join(dir, "bad.yml")
+	if err := os.WriteFile(inv, []byte(runbookTestInventory), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := "runbook: bad\nsteps:\n  - name: r\n    restart: {}\n  - name: s\n    switchover: {candidate: pg-test-9}\n"
+	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := &cli.App{Commands: []*cli.Command{startCmd()}}
+	err := app.Run([]string{"pigwf", "start", "runbook", "--file", file, "--cluster", "pg-test", "--inventory", inv})
+	var ps dsl.Problems
+	if !errors.As(err, &ps) || len(ps) != 3 {
+		t.Fatalf("%v; want three problems", err)
+	}
+	for i, want := range []struct {
+		line int
+		text string
+	}{{3, "restart without an approval"}, {5, "switchover without an approval"}, {5, `"pg-test-9" is not a member`}} {
+		if ps[i].File != file || ps[i].Line != want.line || !strings.Contains(ps[i].String(), want.text) {
+			t.Errorf("problem %d: %s; want line %d with %q", i, ps[i], want.line, want.text)
+		}
+	}
+}
