@@ -14,6 +14,7 @@ import (
 	"github.com/pigwf/pigwf/deploy/lab"
 	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/inventory"
+	"github.com/pigwf/pigwf/starter"
 )
 
 // TestBenchRollingRestart (make bench, issue #13): a rolling restart that applies a postmaster
@@ -104,51 +105,20 @@ func pigwfRollingRestart(t *testing.T, home, inv, newValue string, db chaos.DB, 
 		done <- result{out, err, time.Now()}
 	}()
 	c := dial(t)
-	approved := map[string]bool{} // one approval per gate: run and the time it began waiting
-	var approvalWait time.Duration
-	var r result
-	for waiting := true; waiting; {
-		select {
-		case r = <-done:
-			waiting = false
-			continue
-		case <-time.After(100 * time.Millisecond):
-		}
-		qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		runs, err := c.PendingApprovals(qctx)
-		cancel()
-		if err != nil {
-			continue // asked again at the next tick; the run's end is what the loop waits for
-		}
-		for _, p := range runs {
-			gate := p.WorkflowID + " " + p.RunID + " " + p.State.Requested.String()
-			if approved[gate] {
-				continue
-			}
-			approved[gate] = true
-			out, err := pigwf(t, home, "approve", p.WorkflowID, "--by", "alice", "--comment", "bench: rolling restart")
-			if err != nil {
-				t.Fatalf("pigwf approve %s --by alice: %v\n%s", p.WorkflowID, err, out)
-			}
-			wait := time.Since(p.State.Requested)
-			if p.State.Requested.IsZero() || wait < 0 {
-				wait = 0 // the run did not say when it began waiting: no estimate
-			}
-			approvalWait += wait
-			t.Logf("pigwf: approved %s as alice %.2f s after it began waiting (plan: %s)", p.WorkflowID, wait.Seconds(), firstLine(p.State.Plan))
-		}
-	}
+	ap := startApprover(t, home, c, "bench: rolling restart")
+	r := <-done
+	approvals, approvalWait := ap.stop()
 	t1 := r.end
 	if r.err != nil {
 		load.halt()
 		t.Fatalf("pigwf start pg-restart --pending: %v\n%s\nworker log:\n%s", r.err, r.out, chaos.TailFile(filepath.Join(home, "worker.log"), 40))
 	}
 	t.Logf("pigwf start pg-restart --pending (%.2f s):\n%s", t1.Sub(t0).Seconds(), r.out)
-	if len(approved) == 0 {
+	if approvals == 0 {
 		t.Logf("pigwf: note: pg-restart ended without waiting for an approval (its switchover is meant to wait for one)")
 	}
 	res := load.finish(t, t0, t1)
-	res.approvals, res.approvalWait = len(approved), approvalWait
+	res.approvals, res.approvalWait = approvals, approvalWait
 	if hist, err := historyOf(c, "pg-restart/pg-test"); err == nil && len(hist.Events) > 0 {
 		spans, _ := benchSpans(hist)
 		for _, s := range spans {
@@ -341,4 +311,62 @@ func clusterLoad(t *testing.T, st *lab.Status, cl *inventory.Cluster) (chaos.DB,
 		t.Fatalf("pg-test before the bench: %v", err)
 	}
 	return db, mon, addrs, h
+}
+
+// approver approves, as alice, every approval gate that waits while it runs: each gate once, as
+// soon as `PendingApprovals` lists it (visibility, so it works while no worker runs).
+type approver struct {
+	quit chan struct{}
+	done chan struct{}
+	n    int
+	wait time.Duration
+}
+
+func startApprover(t *testing.T, home string, c *starter.Client, comment string) *approver {
+	t.Helper()
+	a := &approver{quit: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		approved := map[string]bool{} // run and the time its gate began waiting
+		for {
+			select {
+			case <-a.quit:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			runs, err := c.PendingApprovals(qctx)
+			cancel()
+			if err != nil {
+				continue
+			}
+			for _, p := range runs {
+				gate := p.WorkflowID + " " + p.RunID + " " + p.State.Requested.String()
+				if approved[gate] {
+					continue
+				}
+				approved[gate] = true
+				out, err := pigwf(t, home, "approve", p.WorkflowID, "--by", "alice", "--comment", comment)
+				if err != nil {
+					t.Errorf("pigwf approve %s --by alice: %v\n%s", p.WorkflowID, err, out)
+					continue
+				}
+				wait := time.Since(p.State.Requested)
+				if p.State.Requested.IsZero() || wait < 0 {
+					wait = 0 // the run did not say when it began waiting: no estimate
+				}
+				a.n++
+				a.wait += wait
+				t.Logf("approved %s as alice %.2f s after it began waiting (plan: %s)", p.WorkflowID, wait.Seconds(), firstLine(p.State.Plan))
+			}
+		}
+	}()
+	return a
+}
+
+// stop ends the approver and returns how many gates it approved and how long they had waited.
+func (a *approver) stop() (int, time.Duration) {
+	close(a.quit)
+	<-a.done
+	return a.n, a.wait
 }

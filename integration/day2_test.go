@@ -1,14 +1,17 @@
 package integration
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pigwf/pigwf/chaos"
 	"github.com/pigwf/pigwf/deploy/lab"
+	"github.com/pigwf/pigwf/workflows"
 )
 
 // showOn reads a setting on lab node i's PostgreSQL with libpq, as the inventory's user.
@@ -140,7 +143,7 @@ func TestDay2OnLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startWorker(t, home)
+	w := startWorker(t, home)
 	if out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", inv, "--wait"); err != nil {
 		t.Fatalf("pg-cluster-create: %v\n%s", err, out)
 	}
@@ -187,10 +190,91 @@ func TestDay2OnLab(t *testing.T) {
 			saveHistory(t, "pg-reload/pg-test")
 		}
 	}
+	checkRunbookOnLab(t, st, home, inv, w)
+
 	// A rerun has nothing to restart.
 	if out, err := pigwf(t, home, "start", "pg-restart", "--cluster", "pg-test", "--inventory", inv, "--pending", "--wait", "--as", "carol"); err != nil {
 		t.Errorf("pg-restart --pending rerun: %v\n%s", err, out)
 	} else {
 		t.Logf("pg-restart --pending rerun:\n%s", out)
+	}
+}
+
+// restartsOn counts the planned restarts node i's agent has logged.
+func restartsOn(t *testing.T, st *lab.Status, i int) int {
+	t.Helper()
+	out := nodeRun(t, st, i+1, "grep -c 'restarting PostgreSQL on request (POST /restart)' /pg/log/ha-agent/ha-agent.log || true")
+	n, _ := strconv.Atoi(strings.TrimSpace(out))
+	return n
+}
+
+// checkRunbookOnLab runs the shipped rolling restart (runbooks/rolling-restart.yml) through the
+// interpreter, with a pending setting to apply, kills the worker once the first replica has
+// restarted, and checks the run completes on a new worker with every member restarted exactly
+// once; bad runbook files are refused with file:line before anything starts.
+func checkRunbookOnLab(t *testing.T, st *lab.Status, home, inv string, w *workerProc) {
+	t.Helper()
+	bad := filepath.Join(home, "bad-runbook.yml")
+	os.WriteFile(bad, []byte("runbook: bad\nsteps:\n  - name: r\n    restart: {on: replicas}\n  - name: w\n    wiat: {until: streaming}\n"), 0o644)
+	out, err := pigwf(t, home, "start", "runbook", "--file", bad, "--cluster", "pg-test", "--inventory", inv, "--as", "carol")
+	if err == nil || !strings.Contains(out, "bad-runbook.yml:4") || !strings.Contains(out, "bad-runbook.yml:6") {
+		t.Errorf("a bad runbook: %v, want problems at lines 4 (restart without approval) and 6 (unknown field)\n%s", err, out)
+	}
+	if out, err := pigwf(t, home, "config", "set", "--cluster", "pg-test", "--inventory", inv, "--yes", "shared_buffers=192MB"); err != nil {
+		t.Fatalf("config set shared_buffers=192MB: %v\n%s", err, out)
+	}
+	waitAgentsPending(t, home, inv, "shared_buffers", len(st.Nodes))
+	before := map[int]int{}
+	for i := range st.Nodes {
+		before[i] = restartsOn(t, st, i)
+	}
+	file, _ := filepath.Abs(filepath.Join("..", "runbooks", "rolling-restart.yml"))
+	if out, err := pigwf(t, home, "start", "runbook", "--file", file, "--cluster", "pg-test", "--inventory", inv, "--dry-run", "--as", "carol"); err != nil {
+		t.Fatalf("runbook --dry-run: %v\n%s", err, out)
+	} else {
+		t.Logf("rolling-restart.yml --dry-run:\n%s", out)
+	}
+	start := time.Now()
+	if out, err := pigwf(t, home, "start", "runbook", "--file", file, "--cluster", "pg-test", "--inventory", inv, "--as", "carol"); err != nil {
+		t.Fatalf("start runbook rolling-restart.yml: %v\n%s", err, out)
+	}
+	c := dial(t)
+	ap := startApprover(t, home, c, "day2: the shipped rolling restart")
+	defer ap.stop()
+	// Kill the worker once a replica restarted: the run must finish on the next worker, and no
+	// member restarts twice.
+	deadline := time.Now().Add(3 * time.Minute)
+	for killed := false; !killed; time.Sleep(100 * time.Millisecond) {
+		for i := range st.Nodes {
+			if restartsOn(t, st, i) > before[i] {
+				t.Logf("the first replica restarted (node %d) %.1f s into the run: killing the worker", i+1, time.Since(start).Seconds())
+				w.kill()
+				killed = true
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no replica restarted within 3 minutes of the runbook's start")
+		}
+	}
+	time.Sleep(2 * time.Second)
+	startWorker(t, home)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var res workflows.RunbookResult
+	if err := c.C.GetWorkflow(ctx, "runbook/pg-test", "").Get(ctx, &res); err != nil {
+		t.Fatalf("runbook/pg-test after a worker kill: %v", err)
+	}
+	t.Logf("RUNBOOK rolling-restart.yml completed %.1f s after its start, across a worker kill", time.Since(start).Seconds())
+	for i := range st.Nodes {
+		if n := restartsOn(t, st, i) - before[i]; n != 1 {
+			t.Errorf("node %d restarted %d times during the runbook, want exactly 1", i+1, n)
+		}
+		if got := showOn(t, st, i, "shared_buffers"); got != "192MB" {
+			t.Errorf("node %d runs shared_buffers %s after the runbook", i+1, got)
+		}
+	}
+	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
+		saveHistory(t, "runbook/pg-test")
 	}
 }
