@@ -76,7 +76,7 @@ func (a *Agent) cycle(ctx context.Context) {
 	}
 	snap := snapshot{view: view, local: local, obs: obs, action: action, reason: reason, at: now,
 		members: maps.Clone(a.cache.members), leaderRec: a.cache.leader, sync: a.cache.sync,
-		history: a.cache.history, stopping: a.stopping, dcsLastSeen: a.dcsLastSeen, params: a.params.current()}
+		history: a.cache.history, stopping: a.stopping, dcsLastSeen: a.dcsLastSeen, params: a.params.current().forPostmaster(obs.PostmasterAt)}
 	snap.local.Lease = a.lease
 	a.setSnapshot(snap)
 }

@@ -163,8 +163,8 @@ func (f *fakePG) StopForeign(context.Context) error  { return nil }
 func (f *fakePG) WriteDynamicParams(string) (bool, error)              { return false, nil }
 func (f *fakePG) Reload(context.Context) error                         { return nil }
 func (f *fakePG) Settings(context.Context) ([]pgparams.Setting, error) { return nil, nil }
-func (f *fakePG) PendingRestart(context.Context) (map[string]pgparams.PendingChange, error) {
-	return nil, nil
+func (f *fakePG) PendingRestart(context.Context) (map[string]pgparams.PendingChange, time.Time, error) {
+	return nil, time.Time{}, nil
 }
 func (f *fakePG) get() (haagent.PGState, bool, int) {
 	f.mu.Lock()

@@ -27,7 +27,7 @@ type paramsPG interface {
 	WriteDynamicParams(content string) (bool, error)
 	Reload(ctx context.Context) error
 	Settings(ctx context.Context) ([]pgparams.Setting, error)
-	PendingRestart(ctx context.Context) (map[string]pgparams.PendingChange, error)
+	PendingRestart(ctx context.Context) (map[string]pgparams.PendingChange, time.Time, error)
 }
 
 // paramsRecheck is how often the writer re-checks the file and the pending restarts.
@@ -44,6 +44,9 @@ type paramsState struct {
 	// Applied is the config revision whose parameters are written and reloaded (0: none).
 	Applied int64
 	Pending map[string]pgparams.PendingChange
+	// PendingFor is the start of the postmaster Pending was read from: a restart applies every
+	// pending setting, so for a newer postmaster Pending says nothing (see forPostmaster).
+	PendingFor time.Time
 	// Refused says why the last offered parameters were not written ("" when they were).
 	Refused string
 }
@@ -85,6 +88,17 @@ func (w *paramsWriter) offer(rev int64, params map[string]string) {
 
 // current is the writer's last state.
 func (w *paramsWriter) current() paramsState { return *w.state.Load() }
+
+// forPostmaster is the state as it holds for the postmaster that started at start: the pending
+// settings read from an earlier postmaster were applied when this one started (it read the files
+// then), so none are pending until the writer reads them again. Without it a member restarted by
+// a switchover's demotion would still look pending for up to paramsRecheck, and be restarted again.
+func (s paramsState) forPostmaster(start time.Time) paramsState {
+	if !s.PendingFor.Equal(start) {
+		s.Pending = nil
+	}
+	return s
+}
 
 // run applies offers and re-checks until ctx ends.
 func (w *paramsWriter) run(ctx context.Context) {
@@ -179,17 +193,18 @@ func (w *paramsWriter) apply(ctx context.Context, force bool) (bool, error) {
 	next.Applied, next.Refused = want.rev, ""
 	if running {
 		pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		pending, err := w.pg.PendingRestart(pctx)
+		pending, postmaster, err := w.pg.PendingRestart(pctx)
 		cancel()
 		if err != nil {
 			return changed, err
 		}
+		next.PendingFor = postmaster
 		if !maps.Equal(pending, prev.Pending) && len(pending) > 0 {
 			w.log.Info("settings wait for a restart", "pending_restart", slices.Sorted(maps.Keys(pending)))
 		}
 		next.Pending = pending
 	} else {
-		next.Pending = nil // a start reads the file: nothing waits
+		next.Pending, next.PendingFor = nil, time.Time{} // a start reads the file: nothing waits
 	}
 	w.state.Store(&next)
 	return changed, nil

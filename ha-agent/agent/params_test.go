@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pigwf/pigwf/internal/pgparams"
 )
@@ -19,6 +20,8 @@ type fakeParamsPG struct {
 	reloads  int
 	settings []pgparams.Setting
 	pending  map[string]pgparams.PendingChange
+	// postmaster is the start of the running postmaster the pending settings are read from.
+	postmaster time.Time
 }
 
 func (f *fakeParamsPG) WriteDynamicParams(content string) (bool, error) {
@@ -39,13 +42,13 @@ func (f *fakeParamsPG) Reload(context.Context) error {
 func (f *fakeParamsPG) Settings(context.Context) ([]pgparams.Setting, error) {
 	return f.settings, nil
 }
-func (f *fakeParamsPG) PendingRestart(context.Context) (map[string]pgparams.PendingChange, error) {
-	return maps.Clone(f.pending), nil
+func (f *fakeParamsPG) PendingRestart(context.Context) (map[string]pgparams.PendingChange, time.Time, error) {
+	return maps.Clone(f.pending), f.postmaster, nil
 }
 
 func TestParamsWriter(t *testing.T) {
 	ctx := context.Background()
-	pg := &fakeParamsPG{settings: []pgparams.Setting{
+	pg := &fakeParamsPG{postmaster: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), settings: []pgparams.Setting{
 		{Name: "work_mem", Unit: "kB", Context: "user", Vartype: "integer", MinVal: "64", MaxVal: "2147483647"},
 		{Name: "shared_buffers", Unit: "8kB", Context: "postmaster", Vartype: "integer", MinVal: "16", MaxVal: "1073741823"},
 	}}
@@ -64,6 +67,14 @@ func TestParamsWriter(t *testing.T) {
 	}
 	if st := w.current(); st.Applied != 7 || st.Pending["shared_buffers"].NewValue != "256MB" || st.Refused != "" {
 		t.Fatalf("2. state %+v", st)
+	}
+	// 2b. The pending settings hold for the postmaster they were read from, not a newer one
+	// (a restart applied them).
+	if st := w.current().forPostmaster(pg.postmaster); len(st.Pending) != 1 {
+		t.Fatalf("2b. for the same postmaster: %+v", st)
+	}
+	if st := w.current().forPostmaster(pg.postmaster.Add(time.Second)); st.Pending != nil || st.Applied != 7 {
+		t.Fatalf("2b. for a newer postmaster: %+v", st)
 	}
 	if !strings.Contains(pg.file, "shared_buffers = '256MB'\n") || !strings.Contains(pg.file, "config revision 7") {
 		t.Fatalf("2. file:\n%s", pg.file)

@@ -34,7 +34,7 @@ func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
 		Note:               a.note,
 		PostmasterStart:    obs.PostmasterAt,
 	}
-	if ps := a.params.current(); ps.Applied != 0 || len(ps.Pending) > 0 {
+	if ps := a.params.current().forPostmaster(obs.PostmasterAt); ps.Applied != 0 || len(ps.Pending) > 0 {
 		rec.ConfigRevision, rec.PendingRestart = ps.Applied, ps.Pending
 		if ps.Refused != "" && rec.Note == "" {
 			rec.Note = ps.Refused

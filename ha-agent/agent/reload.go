@@ -31,7 +31,7 @@ func (a *Agent) handleReload(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "reload: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	st := a.params.current()
+	st := a.params.current().forPostmaster(a.snapshot().obs.PostmasterAt)
 	if st.Refused != "" {
 		http.Error(w, st.Refused, http.StatusConflict)
 		return

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/pigwf/pigwf/ha-agent/pgwire"
 	"github.com/pigwf/pigwf/internal/pgparams"
@@ -93,23 +94,27 @@ func (c *Controller) Settings(ctx context.Context) ([]pgparams.Setting, error) {
 // force (as SHOW shows it) and the last one the configuration files give (pg_file_settings
 // re-reads them; its row for a pending setting carries the error "setting could not be
 // applied", which is what pending means, so errors are not filtered out).
-const pendingSQL = `SELECT s.name, current_setting(s.name), coalesce(f.setting, '')
+const pendingSQL = `SELECT extract(epoch FROM pg_postmaster_start_time());
+SELECT s.name, current_setting(s.name), coalesce(f.setting, '')
  FROM pg_settings s LEFT JOIN LATERAL (
    SELECT fs.setting FROM pg_file_settings fs WHERE fs.name = s.name ORDER BY fs.seqno DESC LIMIT 1) f ON true
  WHERE s.pending_restart ORDER BY s.name`
 
-// PendingRestart names the settings waiting for a restart (none: an empty map).
-func (c *Controller) PendingRestart(ctx context.Context) (map[string]pgparams.PendingChange, error) {
+// PendingRestart names the settings waiting for a restart (none: an empty map) of the postmaster
+// that started at postmaster: a restart applies them all, so the answer holds for that
+// postmaster only.
+func (c *Controller) PendingRestart(ctx context.Context) (pending map[string]pgparams.PendingChange, postmaster time.Time, err error) {
 	out := map[string]pgparams.PendingChange{}
-	err := c.withFreshConn(ctx, func(conn *pgwire.Conn) error {
+	err = c.withFreshConn(ctx, func(conn *pgwire.Conn) error {
 		res, err := conn.Query(ctx, pendingSQL)
 		if err != nil {
 			return fmt.Errorf("read pending restarts: %w", err)
 		}
-		for _, r := range res[0].Rows {
+		postmaster = epoch(res[0].Rows[0][0])
+		for _, r := range res[1].Rows {
 			out[str(r[0])] = pgparams.PendingChange{OldValue: str(r[1]), NewValue: str(r[2])}
 		}
 		return nil
 	})
-	return out, err
+	return out, postmaster, err
 }
