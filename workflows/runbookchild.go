@@ -23,7 +23,9 @@ func (r *runbookRun) child(ctx workflow.Context, s dsl.Step, sc *scope, row step
 	if s.Kind == dsl.KindRunbook {
 		name = s.Runbook.Name
 	}
-	id := workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + s.Name
+	// From the input, not the run's own ID (which is the same, runbook/<cluster>): a replay of
+	// the history under another ID must give the same child IDs.
+	id := WorkflowID(RunbookRunbook, r.in.Cluster) + "/" + s.Name
 	if sc.member != "" {
 		id += "/" + sc.member
 	}

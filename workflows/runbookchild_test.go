@@ -57,9 +57,9 @@ func TestRunbookChildRunbooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"NodeInit default-test-workflow-id/run-node-init pg-test",
-		"PgClusterCreate default-test-workflow-id/run-pg-cluster-create pg-test",
-		"PgService default-test-workflow-id/run-pg-service pg-test",
+		"NodeInit runbook/pg-test/run-node-init pg-test",
+		"PgClusterCreate runbook/pg-test/run-pg-cluster-create pg-test",
+		"PgService runbook/pg-test/run-pg-service pg-test",
 	}
 	if strings.Join(started, "\n") != strings.Join(want, "\n") || len(f.children) != 1 {
 		t.Errorf("children:\n%s\nswitchovers %d; want:\n%s", strings.Join(started, "\n"), len(f.children), strings.Join(want, "\n"))
@@ -82,7 +82,7 @@ func TestRunbookChildSwitchoverRejected(t *testing.T) {
 	signal(env, time.Minute, ApprovalDecision{Decision: DecisionApprove, Approver: "alice"})
 	env.ExecuteWorkflow(RunbookName, in)
 	res, err := runbookResult(t, env)
-	if err == nil || !strings.Contains(err.Error(), "step move (test.yml:5): child run default-test-workflow-id/move: switchover of pg-test rejected by bob") {
+	if err == nil || !strings.Contains(err.Error(), "step move (test.yml:5): child run runbook/pg-test/move: switchover of pg-test rejected by bob") {
 		t.Fatalf("err = %v", err)
 	}
 	if res.Outcome != "not approved" || f.children[0].Candidate != "pg-test-3" || strings.Contains(f.log(), "reload") {
@@ -144,7 +144,7 @@ func TestRunbookChildSwitchoverFourEyes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if childRun.WorkflowID != "default-test-workflow-id/move" || executed != 1 || res.Outcome != "done" {
+	if childRun.WorkflowID != "runbook/pg-test/move" || executed != 1 || res.Outcome != "done" {
 		t.Fatalf("child %+v, executed %d, result %+v", childRun, executed, res)
 	}
 	if rows := progressOf(t, env); !strings.Contains(rows, "-/move=changed") {
