@@ -58,6 +58,11 @@ func TestBenchRollingRestart(t *testing.T) {
 	hand := setupManualCluster(t, st, inv, oldValue)
 
 	pg := pigwfRollingRestart(t, home, inv, newValue, db, mon, addrs)
+	// Where the write gap came from: what each agent did about restarts and synchronous standbys.
+	for i := range st.Nodes {
+		t.Logf("pigwf: node %d's agent on restarts and synchronous standbys:\n%s", i+1, nodeRun(t, st, i+1,
+			"grep -E 'restart|synchronous|sync key|switchover|demot|promot' /pg/log/ha-agent/ha-agent.log | tail -n 25 || true"))
+	}
 	for _, a := range addrs {
 		if got, err := psqlAt(a, "SHOW shared_buffers"); err != nil || got != newValue {
 			t.Errorf("pigwf: %s runs with shared_buffers %q after pg-restart, want %s (%v)", a, got, newValue, err)
