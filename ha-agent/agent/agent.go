@@ -39,6 +39,8 @@ type Postgres interface {
 	Checkpoint(ctx context.Context) error
 	SetSyncStandbyNames(ctx context.Context, value string) error
 	CurrentFlushLSN(ctx context.Context) (haagent.LSN, error)
+	// NudgeStandbys commits a local-only transaction so new synchronous standbys report at once.
+	NudgeStandbys(ctx context.Context) (haagent.LSN, error)
 	EnsureSlots(ctx context.Context, names []string) error
 	DropSlots(ctx context.Context, names []string) error
 	LiveReplication(ctx context.Context) ([]pgctl.ReplicationRow, string, haagent.LSN, error)

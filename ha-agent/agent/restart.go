@@ -71,22 +71,26 @@ func (a *Agent) beginRestart(ask restartAsk) {
 	ask.reply <- nil
 }
 
-// awaitSyncMoved waits (bounded) until the sync key no longer names this member: the member
-// record now says "restarting", which no leader counts as a synchronous standby candidate, so
-// a leader with another streaming standby moves synchronous replication there first and
-// commits never wait for a standby that is shutting down.
+// awaitSyncMoved waits (bounded) until the sync key names another standby instead of this
+// member: the member record now says "restarting", which no leader counts as a synchronous
+// standby candidate, so a leader with another streaming standby moves synchronous replication
+// there first and commits never wait for a standby that is shutting down. A key naming nobody is
+// the leader's first step of that move (it removes before it adds), so it is waited past too;
+// a cluster with no other candidate waits out syncMoveWait.
 func (a *Agent) awaitSyncMoved(ctx context.Context) {
 	deadline := time.After(syncMoveWait)
 	for {
 		s, changed := a.snapshotAndChange()
-		if s.sync == nil || !slices.Contains(s.sync.Standbys, a.cfg.Name) {
+		if s.sync == nil || (len(s.sync.Standbys) > 0 && !slices.Contains(s.sync.Standbys, a.cfg.Name)) {
 			return
 		}
 		select {
 		case <-changed:
 		case <-deadline:
-			a.log.Warn("planned restart: the leader still names this member a synchronous standby; stopping anyway (commits wait until it names another or this one is back)",
-				"waited", syncMoveWait)
+			if slices.Contains(s.sync.Standbys, a.cfg.Name) {
+				a.log.Warn("planned restart: the leader still names this member a synchronous standby; stopping anyway (commits wait until it names another or this one is back)",
+					"waited", syncMoveWait)
+			}
 			return
 		case <-ctx.Done():
 			return

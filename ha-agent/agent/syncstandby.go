@@ -84,8 +84,10 @@ func (a *Agent) setSyncStandbys(ctx context.Context, want []string, obs pgctl.Ob
 		}
 	}
 	if a.syncPending == nil || !slices.Equal(a.syncPending.names, want) {
+		// PostgreSQL now counts them synchronous: new WAL makes them report their flush now, so
+		// commits that waited for a standby no longer named are released at once.
 		lctx, cancel := context.WithTimeout(ctx, time.Second)
-		target, err := a.pg.CurrentFlushLSN(lctx)
+		target, err := a.pg.NudgeStandbys(lctx)
 		cancel()
 		if err != nil {
 			return err

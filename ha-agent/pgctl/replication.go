@@ -19,6 +19,28 @@ func (c *Controller) SetSyncStandbyNames(ctx context.Context, value string) erro
 	})
 }
 
+// NudgeStandbys commits a transaction of its own, without waiting for any standby
+// (synchronous_commit local), and returns the flush position after it. A standby just named in
+// synchronous_standby_names releases the commits waiting for it only when it next reports a
+// flush, and a standby that already holds all the WAL reports again only after
+// wal_receiver_status_interval: this commit is new WAL it flushes and reports at once, so the
+// waiting commits are released now rather than up to that interval later.
+func (c *Controller) NudgeStandbys(ctx context.Context) (haagent.LSN, error) {
+	var out haagent.LSN
+	err := c.withConn(ctx, func(conn *pgwire.Conn) error {
+		res, err := conn.Query(ctx, "BEGIN; SET LOCAL synchronous_commit TO local; SELECT pg_current_xact_id(); COMMIT; SELECT pg_current_wal_flush_lsn()")
+		if err != nil {
+			return fmt.Errorf("nudge the standbys: %w", err)
+		}
+		if len(res) != 5 || len(res[4].Rows) != 1 {
+			return errors.New("nudge the standbys: no flush position")
+		}
+		out = lsn(res[4].Rows[0][0])
+		return nil
+	})
+	return out, err
+}
+
 // CurrentFlushLSN is pg_current_wal_flush_lsn() on a primary.
 func (c *Controller) CurrentFlushLSN(ctx context.Context) (haagent.LSN, error) {
 	var out haagent.LSN
