@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/pigwf/pigwf/chaos"
 	"github.com/pigwf/pigwf/deploy/lab"
+	"github.com/pigwf/pigwf/internal/testenv"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -174,6 +177,13 @@ func TestDay2OnLab(t *testing.T) {
 	if run.gap > 2*time.Second {
 		t.Errorf("writes stopped for %s during the rolling restart (the goal is under 1 s, at the switchover only)", run.gap)
 	}
+	// The replicas restart without stopping writes: the longest gap is the switchover's.
+	for _, p := range run.phases {
+		if p.name == "control/candidate" && run.gap > 200*time.Millisecond && run.gapAt < p.start {
+			t.Errorf("the longest write gap (%s) began at +%.2f s, before the switchover (+%.2f s): a replica's restart stopped writes",
+				run.gap, run.gapAt.Seconds(), p.start.Seconds())
+		}
+	}
 	for i := range st.Nodes {
 		if got := showOn(t, st, i, "shared_buffers"); got != "160MB" {
 			t.Errorf("node %d runs shared_buffers %s after pg-restart", i+1, got)
@@ -298,7 +308,67 @@ func checkRunbookOnLab(t *testing.T, st *lab.Status, home, inv string, w *worker
 			t.Errorf("node %d runs shared_buffers %s after the runbook", i+1, got)
 		}
 	}
+	// What the Web UI shows of the run comes from Temporal: the `temporal` CLI (not pigwf) sees the
+	// runbook's name in the run's summary.
+	if cli := testenv.TemporalCLI(); cli != "" {
+		args := append([]string{"workflow", "describe", "--workflow-id", "runbook/pg-test", "--namespace", "default", "--command-timeout", "10s"}, env.TemporalCLIArgs()...)
+		cmd := exec.Command(cli, args...)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "rolling-restart") {
+			t.Errorf("temporal workflow describe runbook/pg-test: %v, want the runbook's name in its summary\n%s", err, out)
+		}
+	}
 	if os.Getenv("PIGWF_REFRESH_HISTORIES") == "1" {
 		saveHistory(t, "runbook/pg-test")
+	}
+	checkShippedRunbooks(t, st, home, inv)
+}
+
+// checkShippedRunbooks runs the other shipped runbooks on the lab: vacuum-analyze.yml, and
+// rotate-password.yml, after which the admin user logs in with the worker's new secret only, and
+// whose rerun changes nothing.
+func checkShippedRunbooks(t *testing.T, st *lab.Status, home, inv string) {
+	t.Helper()
+	runbook := func(name string) (string, error) {
+		file, _ := filepath.Abs(filepath.Join("..", "runbooks", name))
+		return pigwf(t, home, "start", "runbook", "--file", file, "--cluster", "pg-test", "--inventory", inv, "--as", "carol", "--wait")
+	}
+	if out, err := runbook("vacuum-analyze.yml"); err != nil {
+		t.Errorf("vacuum-analyze.yml: %v\n%s", err, out)
+	} else {
+		t.Logf("vacuum-analyze.yml:\n%s", out)
+	}
+
+	leader := nodeIndex(t, st, addrOfMember(t, st, leaderOf(t, home, st)))
+	verifier := func() string {
+		return nodeRun(t, st, leader, `runuser -u postgres -- psql -X -At -h /var/run/postgresql -d postgres -c "SELECT md5(rolpassword) FROM pg_authid WHERE rolname = 'dbuser_dba'"`)
+	}
+	before := verifier()
+	password := fmt.Sprintf("Rotated.%d", time.Now().UnixNano())
+	if err := os.WriteFile(filepath.Join(home, "secrets", "pg-test", "admin"), []byte(password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t)
+	ap := startApprover(t, home, c, "day2: rotate the admin password")
+	defer ap.stop()
+	out, err := runbook("rotate-password.yml")
+	if err != nil {
+		t.Fatalf("rotate-password.yml: %v\n%s", err, out)
+	}
+	t.Logf("rotate-password.yml:\n%s", out)
+	if after := verifier(); after == before {
+		t.Errorf("rotate-password.yml did not change dbuser_dba's password")
+	}
+	login := nodeRun(t, st, leader, "PGPASSWORD="+password+" psql -X -At -h 127.0.0.1 -U dbuser_dba -d postgres -c 'SELECT current_user' 2>&1 || true")
+	if strings.TrimSpace(login) != "dbuser_dba" {
+		t.Errorf("dbuser_dba cannot log in with the rotated password: %s", login)
+	}
+	out, err = runbook("rotate-password.yml")
+	unchanged := false
+	for _, l := range strings.Split(out, "\n") {
+		unchanged = unchanged || (strings.Contains(l, "set-password") && strings.Contains(l, "[unchanged]"))
+	}
+	if err != nil || !unchanged {
+		t.Errorf("rotate-password.yml rerun: %v, want its set-password step unchanged\n%s", err, out)
 	}
 }
