@@ -133,6 +133,40 @@ func DecodeConfig(raw []byte) (Config, error) {
 	return cfg, nil
 }
 
+// UnknownKeys names the settings of a stored config this Config has no field for (a newer pigwf
+// wrote them), sorted; "postgresql.x" for one under postgresql. A writer that decodes and
+// re-encodes the config would drop them, so it must refuse instead.
+func UnknownKeys(raw []byte) []string {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(raw, &top) != nil {
+		return nil
+	}
+	known := DefaultConfig()
+	known.Postgresql.Parameters = map[string]string{"x": "x"}
+	b, _ := json.Marshal(known)
+	var fields map[string]json.RawMessage
+	_ = json.Unmarshal(b, &fields)
+	var out []string
+	for k, v := range top {
+		if _, ok := fields[k]; !ok {
+			out = append(out, k)
+			continue
+		}
+		if k == "postgresql" {
+			var pg map[string]json.RawMessage
+			if json.Unmarshal(v, &pg) == nil {
+				for pk := range pg {
+					if pk != "parameters" {
+						out = append(out, "postgresql."+pk)
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Timing floors. Below them the numbers stop meaning anything: etcd write
 // latency (~1–10 ms with fsync) and Go timer jitter eat the budget.
 const (

@@ -2,6 +2,7 @@ package haagent
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -31,5 +32,21 @@ func TestDecodeConfigDoesNotValidate(t *testing.T) {
 	}
 	if _, err := ParseConfig(raw); err == nil || !strings.Contains(err.Error(), "loop_interval_ms") {
 		t.Errorf("ParseConfig: %v, want loop_interval_ms refused", err)
+	}
+}
+
+func TestUnknownKeys(t *testing.T) {
+	for i, c := range []struct {
+		raw  string
+		want []string
+	}{
+		{`{"loop_interval_ms": 100, "postgresql": {"parameters": {"work_mem": "4MB"}}}`, nil},
+		{`{"loop_interval_ms": 100, "quorum_commit_mode": true}`, []string{"quorum_commit_mode"}},
+		{`{"postgresql": {"parameters": {}, "use_pg_hba": true}, "zz": 1}`, []string{"postgresql.use_pg_hba", "zz"}},
+		{`not json`, nil},
+	} {
+		if got := UnknownKeys([]byte(c.raw)); !slices.Equal(got, c.want) {
+			t.Errorf("%d. UnknownKeys(%s) = %v, want %v", i+1, c.raw, got, c.want)
+		}
 	}
 }

@@ -80,6 +80,10 @@ func (h *HAClient) ApplyConfig(ctx context.Context, read ConfigRead, next haagen
 	stepCtx, cancel := context.WithTimeout(ctx, configRequestTimeout)
 	problems, unavailable := h.checkConfig(stepCtx, read, next, out.Diff)
 	cancel()
+	if len(read.Unknown) > 0 {
+		problems = append(problems, fmt.Errorf("the stored config has settings this pigwf does not know (%s): a newer pigwf wrote them and this write would drop them; change the config with that pigwf",
+			strings.Join(read.Unknown, ", ")))
+	}
 	if problems = append(slices.Clone(inputProblems), problems...); len(problems) > 0 || unavailable != nil {
 		return out, &ConfigRefusedError{Cluster: read.Cluster, Problems: problems, Unavailable: unavailable}
 	}

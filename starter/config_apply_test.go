@@ -26,6 +26,37 @@ func TestConfigApplyWithEtcd(t *testing.T) {
 	t.Run("NotConfirmedWritesNothing", func(t *testing.T) { testConfigNotConfirmed(t, url) })
 	t.Run("NoConfigKey", func(t *testing.T) { testConfigMissing(t, url) })
 	t.Run("EditWritesOnTheRevisionReadBeforeEditing", func(t *testing.T) { testConfigEdit(t, url) })
+	t.Run("NewerKeysRefusedNotDropped", func(t *testing.T) { testConfigNewerKeys(t, url) })
+}
+
+// A config holding a setting a newer pigwf wrote is not rewritten without it.
+func testConfigNewerKeys(t *testing.T, url string) {
+	agent := newSettingsAgent(t)
+	h, st, rev0 := configCluster(t, url, "pg-newer", agent, nil)
+	ctx := testCtx(t)
+	raw := []byte(`{"loop_interval_ms": 100, "leader_timeout_ms": 500, "quorum_commit_mode": true}`)
+	rev1, err := st.PutConfig(ctx, raw, rev0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read, err := h.ReadConfig(ctx)
+	if err != nil || len(read.Unknown) != 1 || read.Unknown[0] != "quorum_commit_mode" {
+		t.Fatalf("ReadConfig: %+v %v", read, err)
+	}
+	changes, err := ParseConfigArgs([]string{"work_mem=64MB"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, problems := ApplyConfigChanges(read.Config, changes)
+	var out strings.Builder
+	_, err = h.ApplyConfig(ctx, read, next, problems, ConfigApplyOptions{Out: &out})
+	var refused *ConfigRefusedError
+	if !errors.As(err, &refused) || !strings.Contains(err.Error(), "quorum_commit_mode") {
+		t.Fatalf("ApplyConfig over a newer key: %v, want it refused naming the key", err)
+	}
+	if snap, err := st.Load(ctx); err != nil || snap.Config.ModRevision != rev1 {
+		t.Fatalf("the config was written anyway: %v", err)
+	}
 }
 
 // configCluster is a cluster in etcd with a config (parameters params), a leader n1 whose agent

@@ -26,6 +26,9 @@ type ConfigRead struct {
 	// Problems say why the stored config does not pass haagent.Config.Validate (someone wrote
 	// it by hand): shown, so that an edit can fix it; nothing that does not pass is written.
 	Problems []string `json:"problems,omitempty"`
+	// Unknown are stored settings this pigwf has no field for (a newer pigwf wrote them): a write
+	// would drop them, so nothing is written while there are any.
+	Unknown []string `json:"unknown,omitempty"`
 	// Leader and its agent's API URL (its member record's api_url); "" when there is none.
 	Leader    string `json:"leader,omitempty"`
 	LeaderAPI string `json:"-"`
@@ -58,7 +61,7 @@ func (h *HAClient) ReadConfig(ctx context.Context) (ConfigRead, error) {
 	if err != nil {
 		return ConfigRead{}, fmt.Errorf("cluster %s's config at revision %d: %w; repair it with etcdctl", h.cluster, snap.Config.ModRevision, err)
 	}
-	read := ConfigRead{Cluster: h.cluster, Revision: snap.Config.ModRevision, Config: cfg}
+	read := ConfigRead{Cluster: h.cluster, Revision: snap.Config.ModRevision, Config: cfg, Unknown: haagent.UnknownKeys(snap.Config.Value)}
 	for _, p := range joined(cfg.Validate()) {
 		read.Problems = append(read.Problems, p.Error())
 	}
