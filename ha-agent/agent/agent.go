@@ -227,6 +227,8 @@ type Agent struct {
 	offeredRev int64
 	// restarts carries POST /restart's requests to the loop (restart.go).
 	restarts chan restartAsk
+	// settings answers GET /settings (reload.go).
+	settings settingsCache
 }
 
 // New builds an agent; Run starts it.

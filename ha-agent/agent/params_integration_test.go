@@ -109,6 +109,16 @@ func TestIntegrationParametersAndRestart(t *testing.T) {
 		t.Errorf("/metrics does not say pending restart 1:\n%s", grepLines(string(body), "pending_restart"))
 	}
 
+	// GET /settings: the server's pg_settings, what `pigwf config set` checks values against.
+	code, body = e.get(leader.api("/settings"))
+	var rows []pgparams.Setting
+	if code != http.StatusOK || json.Unmarshal(body, &rows) != nil {
+		t.Fatalf("GET /settings: %d %.200s", code, body)
+	}
+	if sb := pgparams.NewCatalog(rows)["shared_buffers"]; sb.Unit != "8kB" || sb.Context != "postmaster" || !sb.PendingRestart {
+		t.Errorf("GET /settings: shared_buffers %+v, want unit 8kB, context postmaster, pending restart", sb)
+	}
+
 	// 2. A value PostgreSQL would refuse never reaches the file.
 	before, _ := os.ReadFile(filepath.Join(leader.dataDir, pgparams.DynamicFile))
 	setParams(map[string]string{"work_mem": "7 parsecs", "shared_buffers": "24MB"})

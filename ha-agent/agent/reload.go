@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"sync"
 	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
+	"github.com/pigwf/pigwf/internal/pgparams"
 )
 
 // handleReload is POST /reload (Patroni's): write the cluster's dynamic parameters when they
@@ -46,14 +48,39 @@ func (a *Agent) handleSettings(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "GET only", http.StatusMethodNotAllowed)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
-	defer cancel()
-	rows, err := a.pg.Settings(ctx)
+	rows, err := a.settings.get(r.Context(), a.pg.Settings)
 	if err != nil {
 		http.Error(w, "PostgreSQL does not answer: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	a.writeJSON(w, r, http.StatusOK, rows)
+}
+
+// settingsCache answers GET /settings from one read of pg_settings for settingsFresh: the
+// endpoint is open to anyone (as Patroni's GET /config), and a connection per request would let
+// a busy client fork backends on the member at will.
+type settingsCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	rows []pgparams.Setting
+}
+
+const settingsFresh = time.Second
+
+func (c *settingsCache) get(ctx context.Context, read func(context.Context) ([]pgparams.Setting, error)) ([]pgparams.Setting, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rows != nil && time.Since(c.at) < settingsFresh {
+		return c.rows, nil
+	}
+	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	rows, err := read(rctx)
+	if err != nil {
+		return nil, err
+	}
+	c.rows, c.at = rows, time.Now()
+	return rows, nil
 }
 
 // jsonUnmarshalStrict decodes b into v, refusing fields v does not have.
