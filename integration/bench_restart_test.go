@@ -321,6 +321,7 @@ func clusterLoad(t *testing.T, st *lab.Status, cl *inventory.Cluster) (chaos.DB,
 // approver approves, as alice, every approval gate that waits while it runs: each gate once, as
 // soon as `PendingApprovals` lists it (visibility, so it works while no worker runs).
 type approver struct {
+	once sync.Once
 	quit chan struct{}
 	done chan struct{}
 	n    int
@@ -371,7 +372,7 @@ func startApprover(t *testing.T, home string, c *starter.Client, comment string)
 
 // stop ends the approver and returns how many gates it approved and how long they had waited.
 func (a *approver) stop() (int, time.Duration) {
-	close(a.quit)
+	a.once.Do(func() { close(a.quit) })
 	<-a.done
 	return a.n, a.wait
 }
