@@ -44,7 +44,7 @@ func (a *Activities) Notify(ctx context.Context, n Notification) (string, error)
 		info := activity.GetInfo(ctx)
 		n.WorkflowID, n.RunID = info.WorkflowExecution.ID, info.WorkflowExecution.RunID
 		if a.Notifier.WebUI != "" {
-			n.WebURL = webui.RunURL(a.Notifier.WebUI, info.WorkflowNamespace, n.WorkflowID, n.RunID)
+			n.WebURL = webui.RunURL(a.Notifier.WebUI, info.Namespace, n.WorkflowID, n.RunID)
 		}
 		n.Text = fmt.Sprintf("[%s %s] %s %s", n.Runbook, n.Cluster, n.Text, n.WebURL)
 	}

@@ -84,7 +84,7 @@ func configSetCmd() *cli.Command {
 			}
 			cluster := cmp.Or(a.values["c"], a.values["cluster"])
 			if cluster == "" {
-				return errors.New("--cluster is required; usage: pigwf config set --cluster NAME NAME=VALUE... [--unset NAME]...")
+				return errors.New("--cluster is required (usage: pigwf config set --cluster NAME NAME=VALUE [NAME=VALUE ...] [--unset NAME])")
 			}
 			if err := c.Set("cluster", cluster); err != nil {
 				return err
