@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -143,4 +144,27 @@ func (w *writer) waitAckAfter(t *testing.T, after time.Time, except string, time
 		return ok, ""
 	})
 	return got
+}
+
+// checkNoLoss fails the test for every acknowledged write missing on the leader (the first five
+// named).
+func (e *itEnv) checkNoLoss(acks []ack, leader *itNode) {
+	t := e.t
+	t.Helper()
+	rows := query(t, leader.port, "SELECT id FROM ha_test")
+	have := make(map[int64]bool, len(rows))
+	for _, r := range rows {
+		id, _ := strconv.ParseInt(*r[0], 10, 64)
+		have[id] = true
+	}
+	lost := 0
+	for _, a := range acks {
+		if !have[a.id] {
+			lost++
+			if lost <= 5 {
+				t.Errorf("acknowledged write %d (on %s at %s) is missing on the final primary", a.id, a.node, a.at.Format("15:04:05.000"))
+			}
+		}
+	}
+	t.Logf("%d acknowledged writes, %d lost", len(acks), lost)
 }
