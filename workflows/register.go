@@ -24,7 +24,9 @@ func ScheduleID(runbook, cluster string) string { return WorkflowID(runbook, clu
 // could confuse with the schedule's, and a scheduled run never takes the ID of a run by hand. The
 // per-cluster rule for scheduled runs is the run's own first step (ClusterExclusive), which
 // leaves the run itself out of the count: were it to count itself, every scheduled run would fail.
-func ScheduledWorkflowID(runbook, cluster string) string { return WorkflowID(runbook, cluster) + "/scheduled" }
+func ScheduledWorkflowID(runbook, cluster string) string {
+	return WorkflowID(runbook, cluster) + "/scheduled"
+}
 
 // Search attributes every pigwf run carries, so runs can be found and read in the Web UI's list:
 // PgCluster = "pg-test" AND Runbook = "switchover" AND RunState = "waiting for approval".
