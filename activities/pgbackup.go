@@ -148,7 +148,9 @@ func (a *Activities) Backup(ctx context.Context, in BackupInput) (StepResult, er
 // readRepository is the stanza as the member's pgbackrest info reads it; a missing stanza is
 // permanent (pg-cluster-create makes it), anything else (SSH) is retried.
 func (a *Activities) readRepository(ctx context.Context, node Node, spec PGSpec) (BackupInfo, error) {
+	stop := heartbeat(ctx, node, "pgbackrest info")
 	bi, err := ReadBackupInfo(ctx, a.Remote, node, spec.Cluster, spec.BackupRepoPath, 0)
+	stop()
 	if errors.Is(err, ErrNoStanza) {
 		return bi, temporal.NewNonRetryableApplicationError(err.Error(), ErrBackupFailed, nil)
 	}
