@@ -263,3 +263,22 @@ func TestScheduleLifecycle(t *testing.T) {
 		t.Errorf("a runbook schedules do not run: %v", err)
 	}
 }
+
+func TestPrintSchedules(t *testing.T) {
+	var b strings.Builder
+	next := time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
+	starter.PrintSchedules(&b, []starter.ScheduleRow{{ID: "pg-backup/pg-test", When: "every 6h0m0s", Paused: true, Next: []time.Time{next},
+		LastRun: "pg-backup/pg-test/scheduled-2026-11-30T20:00:00Z", LastStarted: next.Add(-6 * time.Hour), LastResult: "failed: pg-backup of pg-test refused: cluster pg-test is busy"}})
+	out := b.String()
+	for _, want := range []string{"pg-backup/pg-test", "every 6h0m0s", "true", "2026-12-01 02:00:00", "2026-11-30 20:00:00 failed",
+		"pg-backup/pg-test: last run pg-backup/pg-test/scheduled-2026-11-30T20:00:00Z: failed: pg-backup of pg-test refused: cluster pg-test is busy"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the table lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	starter.PrintSchedules(&b, nil)
+	if !strings.Contains(b.String(), "No schedules.") {
+		t.Errorf("an empty list:\n%s", b.String())
+	}
+}
