@@ -37,6 +37,9 @@ type Activities struct {
 	// cluster without TLS: a workflow input asking for plain text is refused without it, so a
 	// crafted input cannot turn TLS off.
 	AllowPlaintext bool
+	// OpenRunsOn lists the pigwf runs open on a cluster (Temporal's visibility; the worker gives
+	// starter.Client.OpenRunsOn): ClusterExclusive reads it.
+	OpenRunsOn func(ctx context.Context, cluster string) ([]ClusterRun, error)
 
 	agentHTTP agentTransport // see agentClient
 }
@@ -91,9 +94,15 @@ const JournalPath = "/var/lib/pigwf/journal.log"
 // runStep runs a step script as root on the node, heartbeating while it runs, and turns its
 // "changed:"/"note:" lines into a StepResult.
 func (a *Activities) runStep(ctx context.Context, node Node, step, script string, stdin []byte) (StepResult, error) {
+	return a.runStepReporting(ctx, node, step, script, stdin, nil)
+}
+
+// runStepReporting is runStep whose heartbeats also carry progress() (nil: none), what the step
+// has done so far as the step itself can tell.
+func (a *Activities) runStepReporting(ctx context.Context, node Node, step, script string, stdin []byte, progress func() string) (StepResult, error) {
 	res := StepResult{Node: node.Addr, Step: step}
 	full := scriptPrelude + "PIGWF_STEP=" + sshrun.ShellQuote(step) + "\n" + script
-	stop := heartbeat(ctx, node, step)
+	stop := heartbeatWith(ctx, node, step, progress)
 	out, err := a.Remote.Run(ctx, node.Target(), sshrun.Command{Script: full, AsUser: "root", Stdin: stdin})
 	stop()
 	if err != nil {
@@ -117,7 +126,7 @@ func (a *Activities) runStep(ctx context.Context, node Node, step, script string
 	if out.ExitStatus != 0 {
 		msg := fmt.Sprintf("%s on %s failed: %v", step, node, out.Err())
 		if out.ExitStatus == exitPermanent {
-			return res, temporal.NewNonRetryableApplicationError(msg, ErrConflict, nil, res)
+			return res, temporal.NewNonRetryableApplicationError(msg, ErrConflict, out.Err(), res)
 		}
 		// sudo -n says "no password-less sudo" only in words (its exit status is that of any
 		// failure), so this is the one place its wording is read.
@@ -158,6 +167,11 @@ func (a *Activities) logger() *slog.Logger {
 // heartbeat records progress every two seconds while a remote step runs, so a worker that dies
 // mid-step is noticed by the heartbeat timeout rather than the (long) start-to-close timeout.
 func heartbeat(ctx context.Context, node Node, step string) (stop func()) {
+	return heartbeatWith(ctx, node, step, nil)
+}
+
+// heartbeatWith is heartbeat with progress() (when not nil and not "") added to each detail.
+func heartbeatWith(ctx context.Context, node Node, step string, progress func() string) (stop func()) {
 	if !activity.IsActivity(ctx) {
 		return func() {}
 	}
@@ -171,7 +185,13 @@ func heartbeat(ctx context.Context, node Node, step string) (stop func()) {
 			case <-done:
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx, fmt.Sprintf("%s on %s running for %s", step, node, time.Since(start).Round(time.Second)))
+				detail := fmt.Sprintf("%s on %s running for %s", step, node, time.Since(start).Round(time.Second))
+				if progress != nil {
+					if p := progress(); p != "" {
+						detail += ": " + p
+					}
+				}
+				activity.RecordHeartbeat(ctx, detail)
 			}
 		}
 	}()

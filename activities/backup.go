@@ -9,44 +9,96 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"github.com/pigwf/pigwf/activities/sshrun"
+	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/metrics"
+	"github.com/pigwf/pigwf/pki"
 )
 
 // RenderPgBackRestConf is /etc/pgbackrest.conf for a member. Lock and log paths are per node
-// (lab nodes share /tmp and /var/log).
+// (lab nodes share /tmp and /var/log). With BackupClients it also configures pgBackRest's TLS
+// server (`pgbackrest server`, which BackupServer runs): a backup from a standby needs the
+// leader's pgBackRest reachable, and pigwf reaches it over TLS with the node certificates of the
+// deployment CA rather than with SSH keys between the nodes; the server lets in only the listed
+// members' certificates, for this stanza only. The files are the ones PostgreSQL serves TLS with
+// (the key root:postgres 0640, which pgBackRest accepts from a root-owned file).
 func RenderPgBackRestConf(spec PGSpec) string {
+	server := ""
+	if len(spec.BackupClients) > 0 {
+		f := pki.NodeFiles()
+		server = fmt.Sprintf("tls-server-address=*\ntls-server-port=%d\ntls-server-ca-file=%s\ntls-server-cert-file=%s\ntls-server-key-file=%s\n",
+			inventory.BackupServerPort, f.CA, f.Cert, f.Key)
+		for _, m := range spec.BackupClients {
+			server += "tls-server-auth=" + m + "=" + spec.Cluster + "\n"
+		}
+	}
 	return fmt.Sprintf(`# managed by pigwf pg-cluster-create
 [global]
 repo1-path=%s
 repo1-retention-full=%d
-log-path=/pg/log/pgbackrest
+log-path=%s
 lock-path=/pg/tmp/pgbackrest
 spool-path=/pg/spool
 start-fast=y
 process-max=2
 log-level-console=warn
 log-level-file=info
-
+%s
 [%s]
 pg1-path=%s
 pg1-port=%d
-pg1-socket-path=/var/run/postgresql`, spec.BackupRepoPath, spec.BackupRetention, spec.Cluster, spec.DataDir, spec.Port)
+pg1-socket-path=%s`, spec.BackupRepoPath, spec.BackupRetention, backupLogPath, server, spec.Cluster, spec.DataDir, spec.Port, pgSocketDir)
+}
+
+// Where pgBackRest logs and where PostgreSQL's socket is, on every member.
+const (
+	backupLogPath = "/pg/log/pgbackrest"
+	pgSocketDir   = "/var/run/postgresql"
+)
+
+// StandbyBackupOptions are the options of a backup from a standby (pgBackRest's backup-standby)
+// that name the leader: pg1 is the standby itself (the configuration's), pg2 the leader's
+// pgBackRest TLS server, reached by its nodename (the name its certificate holds, which
+// pgBackRest checks: it does not match an IP address against the certificate; NodeInit's
+// /etc/hosts block resolves it). They are given on the command line, not in the file, because the
+// leader changes: each backup names the one the agents report then. The client certificate is
+// the standby's own node certificate.
+func StandbyBackupOptions(spec PGSpec, leader string) []string {
+	f := pki.NodeFiles()
+	return []string{
+		"--backup-standby",
+		"--pg2-host=" + leader,
+		"--pg2-host-type=tls",
+		fmt.Sprintf("--pg2-host-port=%d", inventory.BackupServerPort),
+		"--pg2-host-ca-file=" + f.CA,
+		"--pg2-host-cert-file=" + f.Cert,
+		"--pg2-host-key-file=" + f.Key,
+		"--pg2-path=" + spec.DataDir,
+		fmt.Sprintf("--pg2-port=%d", spec.Port),
+		"--pg2-socket-path=" + pgSocketDir,
+	}
 }
 
 // BackupConfig writes pgbackrest.conf and makes the repository directory.
 func (a *Activities) BackupConfig(ctx context.Context, in PgNodeInput) (StepResult, error) {
-	script := fmt.Sprintf(`want=%s
+	return a.runStep(ctx, in.Node, StepBackupConf, backupConfScript(in.Spec), nil)
+}
+
+// backupConfScript writes pgbackrest.conf (setting confchanged=1 when it did) and makes the
+// repository, lock, log and spool directories: BackupConfig's script, and the first part of
+// BackupServer's.
+func backupConfScript(spec PGSpec) string {
+	return fmt.Sprintf(`want=%s
 repo=%s
+confchanged=0
 if [ "$(cat /etc/pgbackrest.conf 2>/dev/null)" != "$want" ]; then
   printf '%%s\n' "$want" > /etc/pgbackrest.conf; chown postgres:postgres /etc/pgbackrest.conf; chmod 640 /etc/pgbackrest.conf
-  changed "wrote /etc/pgbackrest.conf"
+  changed "wrote /etc/pgbackrest.conf"; confchanged=1
 fi
 for d in "$repo" /pg/tmp/pgbackrest /pg/log/pgbackrest /pg/spool; do
   if [ ! -d "$d" ]; then mkdir -p "$d"; chown postgres:postgres "$d"; chmod 750 "$d"; changed "created $d"; fi
 done
 [ "$(stat -c %%U "$repo")" = postgres ] || { chown postgres:postgres "$repo"; changed "owner of $repo set to postgres"; }
-`, sshrun.ShellQuote(RenderPgBackRestConf(in.Spec)), sshrun.ShellQuote(in.Spec.BackupRepoPath))
-	return a.runStep(ctx, in.Node, StepBackupConf, script, nil)
+`, sshrun.ShellQuote(RenderPgBackRestConf(spec)), sshrun.ShellQuote(spec.BackupRepoPath))
 }
 
 // BackupStanza creates the cluster's stanza on the primary when it has none.

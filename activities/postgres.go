@@ -47,7 +47,12 @@ type PGSpec struct {
 	AdminUser       string            `json:"admin_user"`
 	BackupRepoPath  string            `json:"backup_repo_path"`
 	BackupRetention int               `json:"backup_retention"`
-	InventoryFile   string            `json:"inventory_file"` // where the worker reads passwords
+	// BackupClients are the members whose pgBackRest may reach this node's pgBackRest TLS server
+	// (tls-server-auth, by the nodename their certificate holds): every member, when backups are
+	// taken from a standby (pg_backup_source: replica), which needs the leader reachable. Empty:
+	// the configuration has no server.
+	BackupClients []string `json:"backup_clients,omitempty"`
+	InventoryFile string   `json:"inventory_file"` // where the worker reads passwords
 	// Plaintext: the inventory's pigwf_insecure_plaintext, a lab whose PostgreSQL runs without
 	// TLS (Parameters, RenderHBA) and whose clones connect without it. Otherwise every
 	// connection to another member verifies its certificate (sslmode=verify-full).

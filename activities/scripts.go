@@ -30,6 +30,10 @@ var (
 	pitrPutBackScript string
 	//go:embed scripts/haproxy.sh
 	haproxyScript string
+	//go:embed scripts/pg-backup.sh
+	pgBackupScript string
+	//go:embed scripts/backup-server.sh
+	backupServerScript string
 )
 
 // shellVar is one input of a script: the assignment name=value.

@@ -83,6 +83,7 @@ func (c *inputCheck) pgSpec(f string, s PGSpec) {
 	c.rule(join(f, "backup_repo_path"), "pgbackrest_repo_path", s.BackupRepoPath)
 	c.rule(join(f, "backup_retention"), "pgbackrest_retention_full", s.BackupRetention)
 	c.optional(join(f, "inventory_file"), inventory.RuleLocalPath, s.InventoryFile)
+	c.nodenames(join(f, "backup_clients"), s.BackupClients)
 	// Settings with the values pigwf gives them itself (Parameters) are pigwf's; any other
 	// came from pg_parameters and is held to its rule, which refuses the settings pigwf derives.
 	own := Parameters(s.Cluster, s.Port, s.Plaintext, nil)

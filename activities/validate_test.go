@@ -88,6 +88,22 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 		t.Fatal(err)
 	}
 	pr.Spec.Key = "20261130T090000Z"
+	// pg-backup from a standby: the spec with every member as a client of the pgBackRest servers.
+	replicaInv, err := inventory.ParseInventory("/etc/pigwf/inventory.yml", []byte(strings.Replace(richInventory, "        pg_port: 5532\n", "        pg_port: 5532\n        pg_backup_source: replica\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	replicaCl, err := replicaInv.Cluster("pg-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, err := starter.PgBackupInput(replicaInv, replicaCl, "incr", "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pb.Spec.BackupClients) != 3 {
+		t.Fatalf("backup clients %v", pb.Spec.BackupClients)
+	}
 	primary, replica := pc.Members[0], pc.Members[1]
 	// pg_tags reaches the workflow's input as the member's tags.
 	if want := (haagent.ClusterTags{NoLoadBalance: true, Custom: map[string]string{"dc": "east"}}); !reflect.DeepEqual(replica.Tags, want) {
@@ -134,6 +150,10 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 		"PITRWaitInput":                 activities.PITRWaitInput{PITRHAInput: ha, Timeline: 3, AnyLeader: true, Port: pr.Spec.Port},
 		"PITRBackupInput":               activities.PITRBackupInput{PITRNodeInput: pn, Timeline: 3, DCS: pr.DCS, Members: pr.Members},
 		"PITRCleanupInput":              activities.PITRCleanupInput{Members: pr.Members, Spec: pr.Spec},
+		"BackupInput": activities.BackupInput{Node: pb.Nodes[1], Spec: pb.Spec, Type: pb.Type, Key: "0196b2c4-8d3e-7b1a-9f2e-4c5d6e7f8a9b",
+			Leader: pb.Nodes[0].Name},
+		"BackupServerInput": activities.PgNodeInput{Node: pb.Nodes[0], Spec: pb.Spec},
+		"ExclusiveInput":    activities.ExclusiveInput{Cluster: pb.Cluster, WorkflowID: "pg-backup/pg-test/scheduled-2026-12-01T02:00:00Z", RunID: "r"},
 	}
 }
 

@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -131,5 +132,43 @@ func TestKeySuggestions(t *testing.T) {
 	}
 	if p, f := checkKey("pg_synchronous_mode_stict"); p == "" || !strings.Contains(f, "pg_synchronous_mode_strict") {
 		t.Errorf("typo not caught: %q %q", p, f)
+	}
+}
+
+// pg_backup_source: leader by default, replica when written; anything else refused with the field
+// and the fix; a value on one host is a cluster setting in the wrong place.
+func TestBackupSource(t *testing.T) {
+	base := "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary%s}\n      vars:\n        pg_cluster: pg-test\n%s"
+	cases := []struct {
+		name, host, vars string
+		want             string // the source read; "" when refused
+		problem          string
+	}{
+		{"default", "", "", BackupSourceLeader, ""},
+		{"leader", "", "        pg_backup_source: leader\n", BackupSourceLeader, ""},
+		{"replica", "", "        pg_backup_source: replica\n", BackupSourceReplica, ""},
+		{"unknown word", "", "        pg_backup_source: standby\n", "", `inv.yml:8: cluster pg-test: pg_backup_source: "standby" is not a backup source; write leader (the default) or replica`},
+		{"a list", "", "        pg_backup_source: [replica]\n", "", "pg_backup_source: must be a single value"},
+		{"on a host", ", pg_backup_source: replica", "", "", "pg_backup_source: is ignored here: a cluster setting"},
+		{"typo", "", "        pg_backup_sourc: replica\n", "", "did you mean pg_backup_source?"},
+		{"pg_port on the server's port", "", "        pg_backup_source: replica\n        pg_port: 8432\n", "", "pgBackRest's TLS server (8432"},
+		{"the server's port free without it", "", "        pg_port: 8432\n", BackupSourceLeader, ""},
+	}
+	for _, c := range cases {
+		inv, err := ParseInventory("inv.yml", []byte(fmt.Sprintf(base, c.host, c.vars)))
+		if c.problem != "" {
+			if err == nil || !strings.Contains(err.Error(), c.problem) {
+				t.Errorf("%s: err = %v, want %q", c.name, err, c.problem)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		cl, _ := inv.Cluster("pg-test")
+		if cl.PG.BackupSource != c.want {
+			t.Errorf("%s: source %q, want %q", c.name, cl.PG.BackupSource, c.want)
+		}
 	}
 }

@@ -131,6 +131,12 @@ func init() {
 		"pg_synchronous_mode_strict": scalarRule(boolProblem),
 		"pg_rpo":                     intRule(0, 1<<50),
 		"pgbackrest_retention_full":  intRule(1, 9999999),
+		"pg_backup_source": scalarRule(func(s string) (string, string) {
+			if s != BackupSourceLeader && s != BackupSourceReplica {
+				return fmt.Sprintf("%q is not a backup source", s), "write leader (the default) or replica"
+			}
+			return "", ""
+		}),
 		"pigwf_approval_timeout": scalarRule(func(s string) (string, string) {
 			if d, err := time.ParseDuration(s); err != nil || d <= 0 {
 				return fmt.Sprintf("%q is not a duration", s), "write it like 30m or 2h"

@@ -96,6 +96,7 @@ type PGVars struct {
 	AdminUser           string            `json:"admin_user"`            // pg_admin_username
 	BackupRepoPath      string            `json:"backup_repo_path"`      // pgbackrest_repo_path
 	BackupRetentionFull int               `json:"backup_retention_full"` // pgbackrest_retention_full
+	BackupSource        string            `json:"backup_source"`         // pg_backup_source: BackupSourceLeader or BackupSourceReplica
 	Approvers           []string          `json:"approvers"`             // pigwf_approvers: who may approve risky runbooks
 	ApprovalTimeout     string            `json:"approval_timeout"`      // pigwf_approval_timeout, e.g. 1h
 	ReplicationPassword string            `json:"-"`                     // pg_replication_password: a secret
@@ -106,8 +107,16 @@ type PGVars struct {
 func defaultPGVars() PGVars {
 	return PGVars{Port: 5432, DataDir: "/pg/data", BinDir: "/usr/lib/postgresql/15/bin", Checksums: true, Parameters: map[string]string{},
 		Namespace: "/pigwf", RPO: 1 << 20, ReplicationUser: "replicator", AdminUser: "dbuser_dba",
-		BackupRepoPath: "/pg/backup", BackupRetentionFull: 2}
+		BackupRepoPath: "/pg/backup", BackupRetentionFull: 2, BackupSource: BackupSourceLeader}
 }
+
+// Where pg-backup takes a backup (pg_backup_source): on the leader, or on a streaming replica
+// with pgBackRest's backup-standby (the leader still starts and stops the backup, and the few
+// files that are not replicated come from it).
+const (
+	BackupSourceLeader  = "leader"
+	BackupSourceReplica = "replica"
+)
 
 // Host is one node of a cluster with its effective variables (host > group > all).
 type Host struct {

@@ -94,7 +94,7 @@ func contains(list []string, s string) bool {
 // rules): it uses the group's value (or all.vars') for every member, so a different value on one
 // host would be silently ignored.
 var clusterKeys = []string{"pg_cluster", "pg_port", "pg_data", "pg_bin_dir", "pg_namespace", "pg_replication_username",
-	"pg_replication_password", "pg_admin_username", "pg_admin_password", "pgbackrest_repo_path", "pgbackrest_retention_full",
+	"pg_replication_password", "pg_admin_username", "pg_admin_password", "pgbackrest_repo_path", "pgbackrest_retention_full", "pg_backup_source",
 	"pg_checksum", "pg_synchronous_mode", "pg_synchronous_mode_strict", "pg_rpo", "pigwf_approval_timeout", "pigwf_approvers",
 	"pg_parameters", "pg_users", "pg_databases", "pg_hba_rules"}
 
@@ -232,11 +232,23 @@ func parseCluster(file, group string, line int, n *yaml.Node, global varMap, ver
 			if c.ServicesEnabled {
 				meta.hosts[i].ports = append(meta.hosts[i].ports, servicePorts(c.Services, line)...)
 			}
+			if c.PG.BackupSource == BackupSourceReplica {
+				u := portUse{port: BackupServerPort, what: fmt.Sprintf("pgBackRest's TLS server (%d, fixed, for pg_backup_source: replica)", BackupServerPort), line: line}
+				if v := clusterVars["pg_backup_source"]; v != nil {
+					u.line = v.Line
+				}
+				meta.hosts[i].ports = append(meta.hosts[i].ports, u)
+			}
 		}
 	}
 	sort.SliceStable(c.Hosts, func(i, j int) bool { return c.Hosts[i].Seq < c.Hosts[j].Seq })
 	return c, meta
 }
+
+// BackupServerPort is where pgBackRest's TLS server listens on every member when backups are
+// taken from a standby (pg_backup_source: replica; pgBackRest's default port): pg_port and the
+// other services must not take it then.
+const BackupServerPort = 8432
 
 // AgentAPIPort is the port of the HA agent's REST API on every PostgreSQL member (the same as
 // starter.AgentAPIPort, which a test checks); pg_port and the other services must not take it.
@@ -449,6 +461,7 @@ func pgVars(eff varMap) PGVars {
 	str("pg_admin_username", &pv.AdminUser)
 	str("pg_admin_password", &pv.AdminPassword)
 	str("pgbackrest_repo_path", &pv.BackupRepoPath)
+	str("pg_backup_source", &pv.BackupSource)
 	boolean("pg_checksum", &pv.Checksums)
 	boolean("pg_synchronous_mode", &pv.SyncMode)
 	boolean("pg_synchronous_mode_strict", &pv.SyncStrict)

@@ -85,7 +85,10 @@ type Backup struct {
 	Reference []string   `json:"reference"`
 	Error     bool       `json:"error"`
 	Database  DBRef      `json:"database"`
-	Timestamp struct {
+	// Annotation is the backup's key/value annotations (backup --annotation): pigwf's runs name
+	// themselves in one (activities.BackupAnnotation).
+	Annotation map[string]string `json:"annotation,omitempty"`
+	Timestamp  struct {
 		Start int64 `json:"start"`
 		Stop  int64 `json:"stop"`
 	} `json:"timestamp"`

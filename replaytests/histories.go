@@ -36,6 +36,7 @@ var runbooks = map[string]string{
 	workflows.PgRestartName:       workflows.PgRestartRunbook,
 	workflows.PgReloadName:        workflows.PgReloadRunbook,
 	workflows.RunbookName:         workflows.RunbookRunbook,
+	workflows.PgBackupName:        workflows.PgBackupRunbook,
 }
 
 // Files lists every saved history under root (a testdata directory), runbook by runbook.

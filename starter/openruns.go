@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	commonpb "go.temporal.io/api/common/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/converter"
 
@@ -54,8 +55,14 @@ func (c *Client) OpenRuns(ctx context.Context) ([]OpenRun, error) {
 // keywordOf is a listed run's keyword search attribute name, "" when it has none or it cannot be
 // read.
 func keywordOf(e *workflowpb.WorkflowExecutionInfo, name string) string {
+	return keyword(e.GetSearchAttributes(), name)
+}
+
+// keyword is the keyword search attribute name of a run's or a schedule's attributes, "" when
+// absent or unreadable.
+func keyword(sa *commonpb.SearchAttributes, name string) string {
 	var v string
-	if p := e.GetSearchAttributes().GetIndexedFields()[name]; p != nil {
+	if p := sa.GetIndexedFields()[name]; p != nil {
 		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
 	}
 	return v

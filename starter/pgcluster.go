@@ -23,6 +23,30 @@ func isPGCluster(cluster *inventory.Cluster) error {
 	return nil
 }
 
+// pgSpec is the cluster's PostgreSQL layout as every runbook that renders its files takes it
+// (pg-cluster-create, pg-backup: the same pgbackrest.conf from both). inventoryFile is where the
+// worker reads passwords ("" for a runbook that needs none).
+func pgSpec(inv *inventory.Inventory, cluster *inventory.Cluster, inventoryFile string) activities.PGSpec {
+	pg := cluster.PG
+	var addrs, clients []string
+	for _, h := range cluster.Hosts {
+		addrs = append(addrs, h.Node.SSHHost)
+		clients = append(clients, h.Node.Nodename)
+	}
+	spec := activities.PGSpec{
+		Cluster: cluster.Name, Port: pg.Port, DataDir: pg.DataDir, BinDir: pg.BinDir, Checksums: pg.Checksums,
+		Parameters:      activities.Parameters(cluster.Name, pg.Port, inv.Plaintext, pg.Parameters),
+		HBA:             activities.RenderHBA(pg.ReplicationUser, pg.AdminUser, addrs, cluster.HBARules, inv.Plaintext),
+		ReplicationUser: pg.ReplicationUser, AdminUser: pg.AdminUser,
+		BackupRepoPath: pg.BackupRepoPath, BackupRetention: pg.BackupRetentionFull, InventoryFile: inventoryFile, Plaintext: inv.Plaintext,
+	}
+	if pg.BackupSource == inventory.BackupSourceReplica {
+		// Any member may be the leader a standby's backup reaches, or the standby that reaches it.
+		spec.BackupClients = clients
+	}
+	return spec
+}
+
 // PgClusterCreateInput resolves a PgClusterCreate input from the inventory. Passwords stay out:
 // the worker reads them from inventoryFile (or generates them) when it needs them.
 func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, inventoryFile string) (workflows.PgClusterCreateInput, error) {
@@ -45,21 +69,13 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 		PgParameters: maps.Clone(pg.Parameters),
 	}
 	primary := cluster.Primary()
-	var addrs []string
 	in.Members = append(in.Members, workflows.PgMember{Name: primary.Node.Nodename, Role: primary.Role, Node: NodeOf(primary), Tags: primary.Tags})
 	for _, h := range cluster.Hosts {
-		addrs = append(addrs, h.Node.SSHHost)
 		if h.Addr != primary.Addr {
 			in.Members = append(in.Members, workflows.PgMember{Name: h.Node.Nodename, Role: h.Role, Node: NodeOf(h), Tags: h.Tags})
 		}
 	}
-	in.Spec = activities.PGSpec{
-		Cluster: cluster.Name, Port: pg.Port, DataDir: pg.DataDir, BinDir: pg.BinDir, Checksums: pg.Checksums,
-		Parameters:      activities.Parameters(cluster.Name, pg.Port, inv.Plaintext, pg.Parameters),
-		HBA:             activities.RenderHBA(pg.ReplicationUser, pg.AdminUser, addrs, cluster.HBARules, inv.Plaintext),
-		ReplicationUser: pg.ReplicationUser, AdminUser: pg.AdminUser,
-		BackupRepoPath: pg.BackupRepoPath, BackupRetention: pg.BackupRetentionFull, InventoryFile: abs, Plaintext: inv.Plaintext,
-	}
+	in.Spec = pgSpec(inv, cluster, abs)
 	// Pigsty's default role model, then the replication and admin users.
 	in.Roles = []activities.RoleSpec{
 		{Name: "dbrole_readonly", Comment: "role for global read-only access"},

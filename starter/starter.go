@@ -183,15 +183,30 @@ func (m RunMeta) searchAttributes(runbook, cluster string) temporal.SearchAttrib
 
 // runningOn finds an open pigwf run on the cluster through visibility (any runbook).
 func (c *Client) runningOn(ctx context.Context, cluster string) (*BusyError, error) {
-	resp, err := c.C.ListWorkflow(ctx, workflowListRequest{cluster: cluster}.proto())
+	runs, err := c.OpenRunsOn(ctx, cluster)
 	if err != nil {
 		return nil, fmt.Errorf("while checking for runbooks running on %s: %w", cluster, err)
 	}
-	for _, e := range resp.Executions {
-		b := &BusyError{Cluster: cluster, WorkflowID: e.Execution.WorkflowId, RunID: e.Execution.RunId, Started: e.StartTime.AsTime()}
-		return b, nil
+	if len(runs) == 0 {
+		return nil, nil
 	}
-	return nil, nil
+	r := runs[0]
+	return &BusyError{Cluster: cluster, WorkflowID: r.WorkflowID, RunID: r.RunID, Started: r.Started}, nil
+}
+
+// OpenRunsOn lists the pigwf runs open on cluster (by its PgCluster search attribute, through
+// Temporal's visibility): the start's per-cluster check here, and on the worker the check a run
+// makes itself (activities.ClusterExclusive: a scheduled run is started by no CLI).
+func (c *Client) OpenRunsOn(ctx context.Context, cluster string) ([]activities.ClusterRun, error) {
+	resp, err := c.C.ListWorkflow(ctx, workflowListRequest{cluster: cluster}.proto())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]activities.ClusterRun, 0, len(resp.Executions))
+	for _, e := range resp.Executions {
+		out = append(out, activities.ClusterRun{WorkflowID: e.Execution.WorkflowId, RunID: e.Execution.RunId, Started: e.StartTime.AsTime()})
+	}
+	return out, nil
 }
 
 // Progress asks a run for its live progress (needs a worker to answer).

@@ -11,7 +11,9 @@
 //     an optional inspection gate, then forward from the promotion.
 //   - pgservice.go, pgreload.go: one runbook each. pgrestart.go: PgRestart, the replicas one at a
 //     time, then the leader through a Switchover child run; pgrestartplan.go its plan and
-//     refusals, pure functions of the cluster's state.
+//     refusals, pure functions of the cluster's state. pgbackup.go: PgBackup, one pgBackRest
+//     backup on the leader or a streaming replica and the expiry after it, started by hand or by
+//     a Temporal Schedule; its first step checks that no other run holds the cluster.
 //   - runbook.go: Runbook, the interpreter of custom runbooks (dsl/): its input, the check of an
 //     input pigwf would not send, the dry run, the scopes of when: and loops; runbookstep.go each
 //     step kind on its members (targets read through the agents, retries and timeouts by kind,
@@ -33,8 +35,8 @@
 //     workflow.GetMetricsHandler only (replay-safe, no commands): starts (setSearchAttributes),
 //     steps (runStep), approval waits (the gate's decide) and results (RunMetrics, the worker
 //     interceptor that sees every runbook's return).
-//   - register.go: workflow registration, the task queue, the workflow ID scheme and the search
-//     attributes every run carries.
+//   - register.go: workflow registration, the task queue, the workflow ID scheme (by hand,
+//     scheduled, the schedules' own IDs) and the search attributes every run carries.
 //
 // Determinism rules: time comes from workflow.Now, concurrency from workflow.Go, iteration over
 // maps only through sorted keys. A change to a released workflow that changes its commands

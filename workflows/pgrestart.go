@@ -258,11 +258,7 @@ func (w *pgRestart) switchover() error {
 
 // fail ends the run with what it did so far; the steps it did not reach are skipped.
 func (w *pgRestart) fail(msg string) error {
-	for _, s := range w.track.p.Steps {
-		if s.State == StatePending {
-			w.track.set(step{node: s.Node, name: s.Step}, StateSkipped, "not reached")
-		}
-	}
+	w.track.skipPending()
 	done := "none"
 	if len(w.res.Restarted) > 0 {
 		done = strings.Join(w.res.Restarted, ", ")

@@ -101,6 +101,15 @@ func (t *tracker) set(s step, state, detail string) {
 	t.render()
 }
 
+// skipPending marks the steps a failing run did not reach as skipped.
+func (t *tracker) skipPending() {
+	for _, s := range t.p.Steps {
+		if s.State == StatePending {
+			t.set(step{node: s.Node, name: s.Step}, StateSkipped, "not reached")
+		}
+	}
+}
+
 // setPhase records the run's phase, in its progress, its RunState and its Current Details.
 func (t *tracker) setPhase(phase string) {
 	changed := phase != t.p.Phase

@@ -13,6 +13,21 @@ const TaskQueue = "pigwf"
 // and a child run (pg-restart's switchover) is approved under the ID its runbook always has.
 func WorkflowID(runbook, cluster string) string { return runbook + "/" + cluster }
 
+// ScheduleID is the ID of a runbook's Temporal Schedule on a cluster: "<runbook>/<cluster>", like
+// its runs by hand (schedules and workflows have IDs of their own kinds, so the two never clash).
+func ScheduleID(runbook, cluster string) string { return WorkflowID(runbook, cluster) }
+
+// ScheduledWorkflowID is the workflow ID a schedule gives its runs: "<runbook>/<cluster>/scheduled",
+// to which Temporal appends each run's scheduled time ("...-2026-12-01T02:00:00Z"). It is not
+// WorkflowID on purpose: a run by hand keeps its ID, so `pigwf start` while a scheduled run is
+// open is refused by the CLI's check (by cluster, through visibility), not by an ID the server
+// could confuse with the schedule's, and a scheduled run never takes the ID of a run by hand. The
+// per-cluster rule for scheduled runs is the run's own first step (ClusterExclusive), which
+// leaves the run itself out of the count: were it to count itself, every scheduled run would fail.
+func ScheduledWorkflowID(runbook, cluster string) string {
+	return WorkflowID(runbook, cluster) + "/scheduled"
+}
+
 // Search attributes every pigwf run carries, so runs can be found and read in the Web UI's list:
 // PgCluster = "pg-test" AND Runbook = "switchover" AND RunState = "waiting for approval".
 var (
@@ -72,6 +87,7 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(PgService, workflowOpts(PgServiceName))
 	r.RegisterWorkflowWithOptions(PgRestart, workflowOpts(PgRestartName))
 	r.RegisterWorkflowWithOptions(PgReload, workflowOpts(PgReloadName))
+	r.RegisterWorkflowWithOptions(PgBackup, workflowOpts(PgBackupName))
 	r.RegisterWorkflowWithOptions(Runbook, workflowOpts(RunbookName))
 }
 

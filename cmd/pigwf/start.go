@@ -104,6 +104,7 @@ func startCmd() *cli.Command {
 			pgServiceCmd(),
 			pgRestartCmd(),
 			pgReloadCmd(),
+			pgBackupCmd(),
 			runbookStartCmd(),
 		},
 	}
