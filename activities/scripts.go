@@ -30,6 +30,8 @@ var (
 	pitrPutBackScript string
 	//go:embed scripts/haproxy.sh
 	haproxyScript string
+	//go:embed scripts/pg-config-files.sh
+	pgConfigFilesScript string
 )
 
 // shellVar is one input of a script: the assignment name=value.

@@ -45,21 +45,13 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 		PgParameters: maps.Clone(pg.Parameters),
 	}
 	primary := cluster.Primary()
-	var addrs []string
 	in.Members = append(in.Members, workflows.PgMember{Name: primary.Node.Nodename, Role: primary.Role, Node: NodeOf(primary), Tags: primary.Tags})
 	for _, h := range cluster.Hosts {
-		addrs = append(addrs, h.Node.SSHHost)
 		if h.Addr != primary.Addr {
 			in.Members = append(in.Members, workflows.PgMember{Name: h.Node.Nodename, Role: h.Role, Node: NodeOf(h), Tags: h.Tags})
 		}
 	}
-	in.Spec = activities.PGSpec{
-		Cluster: cluster.Name, Port: pg.Port, DataDir: pg.DataDir, BinDir: pg.BinDir, Checksums: pg.Checksums,
-		Parameters:      activities.Parameters(cluster.Name, pg.Port, inv.Plaintext, pg.Parameters),
-		HBA:             activities.RenderHBA(pg.ReplicationUser, pg.AdminUser, addrs, cluster.HBARules, inv.Plaintext),
-		ReplicationUser: pg.ReplicationUser, AdminUser: pg.AdminUser,
-		BackupRepoPath: pg.BackupRepoPath, BackupRetention: pg.BackupRetentionFull, InventoryFile: abs, Plaintext: inv.Plaintext,
-	}
+	in.Spec = pgSpecOf(inv, cluster, abs)
 	// Pigsty's default role model, then the replication and admin users.
 	in.Roles = []activities.RoleSpec{
 		{Name: "dbrole_readonly", Comment: "role for global read-only access"},
@@ -69,16 +61,54 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 		{Name: pg.ReplicationUser, Login: true, Replication: true, InRoles: []string{"pg_monitor", "dbrole_readonly"}, Comment: "system replicator", Password: "replication"},
 		{Name: pg.AdminUser, Login: true, Superuser: true, InRoles: []string{"dbrole_admin"}, Comment: "pgsql admin user", Password: "admin"},
 	}
+	// The users and databases to create: pg-cluster-create drops nothing (pg-users and
+	// pg-databases drop the entries with state: absent).
 	for _, u := range cluster.Users {
-		rs := activities.RoleSpec{Name: u.Name, Login: u.Login == nil || *u.Login, Superuser: u.Superuser, InRoles: u.Roles, Comment: u.Comment}
-		if u.Password != "" {
-			rs.Password = "user"
+		if !u.Absent() {
+			in.Users = append(in.Users, roleSpecOf(u))
 		}
-		in.Users = append(in.Users, rs)
 	}
 	for _, d := range cluster.Databases {
-		in.Databases = append(in.Databases, activities.DatabaseSpec{Name: d.Name, Owner: d.Owner, Comment: d.Comment})
+		if !d.Absent() {
+			in.Databases = append(in.Databases, databaseSpecOf(d))
+		}
 	}
 	in.Approval = approvalPolicy(cluster, 0)
 	return in, nil
+}
+
+// pgSpecOf is the cluster's PostgreSQL layout as every member gets it: the parameters with pigwf's
+// defaults and the settings it derives, and pg_hba.conf's lines rendered from pg_hba_rules and
+// the members' addresses (RenderHBA, the one renderer). inventoryFile (absolute) is where the
+// worker reads passwords.
+func pgSpecOf(inv *inventory.Inventory, cluster *inventory.Cluster, inventoryFile string) activities.PGSpec {
+	pg := cluster.PG
+	var addrs []string
+	for _, h := range cluster.Hosts {
+		addrs = append(addrs, h.Node.SSHHost)
+	}
+	return activities.PGSpec{
+		Cluster: cluster.Name, Port: pg.Port, DataDir: pg.DataDir, BinDir: pg.BinDir, Checksums: pg.Checksums,
+		Parameters:      activities.Parameters(cluster.Name, pg.Port, inv.Plaintext, pg.Parameters),
+		HBA:             activities.RenderHBA(pg.ReplicationUser, pg.AdminUser, addrs, cluster.HBARules, inv.Plaintext),
+		ReplicationUser: pg.ReplicationUser, AdminUser: pg.AdminUser,
+		BackupRepoPath: pg.BackupRepoPath, BackupRetention: pg.BackupRetentionFull, InventoryFile: inventoryFile, Plaintext: inv.Plaintext,
+	}
+}
+
+// roleSpecOf is a pg_users entry as the role pigwf ensures (or drops); its password stays in the
+// inventory, which the worker reads.
+func roleSpecOf(u inventory.User) activities.RoleSpec {
+	rs := activities.RoleSpec{Name: u.Name, Login: u.Login == nil || *u.Login, Superuser: u.Superuser, Replication: u.Replication,
+		InRoles: u.Roles, Comment: u.Comment, CreateDB: u.CreateDB, CreateRole: u.CreateRole, Inherit: u.Inherit, BypassRLS: u.BypassRLS,
+		ConnLimit: u.ConnLimit, Absent: u.Absent()}
+	if u.Password != "" {
+		rs.Password = "user"
+	}
+	return rs
+}
+
+// databaseSpecOf is a pg_databases entry as the database pigwf ensures (or drops).
+func databaseSpecOf(d inventory.Database) activities.DatabaseSpec {
+	return activities.DatabaseSpec{Name: d.Name, Owner: d.Owner, Comment: d.Comment, ConnLimit: d.ConnLimit, Absent: d.Absent()}
 }

@@ -12,6 +12,10 @@
 //   - pgservice.go, pgreload.go: one runbook each. pgrestart.go: PgRestart, the replicas one at a
 //     time, then the leader through a Switchover child run; pgrestartplan.go its plan and
 //     refusals, pure functions of the cluster's state.
+//   - pgobjects.go: PgUsers and PgDatabases, the inventory's users and databases on the leader,
+//     two runbooks (each its own ID and gate) with one body: the leader, the plan from its
+//     catalog, a database drop's approval, one step per object. pghba.go: PgHBA, pg_hba.conf on
+//     every member, one at a time.
 //   - runbook.go: Runbook, the interpreter of custom runbooks (dsl/): its input, the check of an
 //     input pigwf would not send, the dry run, the scopes of when: and loops; runbookstep.go each
 //     step kind on its members (targets read through the agents, retries and timeouts by kind,

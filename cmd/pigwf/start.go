@@ -104,6 +104,9 @@ func startCmd() *cli.Command {
 			pgServiceCmd(),
 			pgRestartCmd(),
 			pgReloadCmd(),
+			pgUsersCmd(),
+			pgDatabasesCmd(),
+			pgHBACmd(),
 			runbookStartCmd(),
 		},
 	}
