@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -82,6 +81,8 @@ func waitAcceptingConnections(ctx context.Context, r Remote, node Node, port int
 }
 
 // RoleSpec is a role pigwf ensures. Passwords are looked up on the worker, never carried here.
+// The attributes left nil are not managed: a new role gets PostgreSQL's default, an existing one
+// keeps what it has.
 type RoleSpec struct {
 	Name        string   `json:"name"`
 	Login       bool     `json:"login"`
@@ -91,14 +92,25 @@ type RoleSpec struct {
 	Comment     string   `json:"comment,omitempty"`
 	// Password names where the password comes from: "replication", "admin", "user" (pg_users),
 	// or "" for none.
-	Password string `json:"password,omitempty"`
+	Password   string `json:"password,omitempty"`
+	CreateDB   *bool  `json:"createdb,omitempty"`
+	CreateRole *bool  `json:"createrole,omitempty"`
+	Inherit    *bool  `json:"inherit,omitempty"`
+	BypassRLS  *bool  `json:"bypassrls,omitempty"`
+	ConnLimit  *int   `json:"connlimit,omitempty"` // -1: no limit
+	// Absent: the role must not exist (pg_users' state: absent); only pg-users drops.
+	Absent bool `json:"absent,omitempty"`
 }
 
 // DatabaseSpec is a database pigwf ensures.
 type DatabaseSpec struct {
-	Name    string `json:"name"`
-	Owner   string `json:"owner,omitempty"`
-	Comment string `json:"comment,omitempty"`
+	Name      string `json:"name"`
+	Owner     string `json:"owner,omitempty"`
+	Comment   string `json:"comment,omitempty"`
+	ConnLimit *int   `json:"connlimit,omitempty"` // -1: no limit; nil: not managed
+	// Absent: the database must not exist (pg_databases' state: absent); only pg-databases
+	// drops, after an approval.
+	Absent bool `json:"absent,omitempty"`
 }
 
 // SQLInput runs role/database steps on the primary.
@@ -110,84 +122,48 @@ type SQLInput struct {
 	Step      string         `json:"step"`
 }
 
-type roleState struct {
-	Name     string   `json:"rolname"`
-	Password string   `json:"pw"`
-	Login    bool     `json:"login"`
-	Repl     bool     `json:"repl"`
-	Super    bool     `json:"super"`
-	Comment  string   `json:"comment"`
-	InRoles  []string `json:"in_roles"`
-}
-
 func sqlLit(s string) string   { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 func sqlIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // PgRoles ensures roles (attributes, password, memberships, comment) and databases (owner,
-// comment) on the primary. It compares first — passwords by SCRAM verifier — and changes only
-// what differs, so a second run reports unchanged.
+// connection limit, comment) on the primary, as planned against its catalog (pgobjectplan.go):
+// passwords compared by SCRAM verifier, only what differs changed, so a second run reports
+// unchanged. It creates and alters; it never drops (pg-users and pg-databases do).
 func (a *Activities) PgRoles(ctx context.Context, in SQLInput) (StepResult, error) {
 	res := StepResult{Node: in.Primary.Addr, Step: in.Step}
-	repl, admin, users, err := a.clusterSecrets(in.Spec.InventoryFile, in.Spec.Cluster)
+	passwords, err := a.rolePasswords(in.Spec.InventoryFile, in.Spec.Cluster)
 	if err != nil {
 		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrConfig, nil)
 	}
-	raw, err := a.psql(ctx, in.Primary, in.Spec.Port, "postgres", `SELECT coalesce(json_agg(r), '[]') FROM (
-  SELECT a.rolname, coalesce(a.rolpassword, '') AS pw, a.rolcanlogin AS login, a.rolreplication AS repl, a.rolsuper AS super,
-         coalesce(shobj_description(a.oid, 'pg_authid'), '') AS comment,
-         coalesce((SELECT array_agg(g.rolname ORDER BY g.rolname) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = a.oid), '{}') AS in_roles
-  FROM pg_authid a) r;`)
+	cat, err := a.primaryCatalog(ctx, in.Primary, in.Spec.Port, nil)
 	if err != nil {
 		return res, err
 	}
-	var have []roleState
-	if err := json.Unmarshal([]byte(raw), &have); err != nil {
-		return res, fmt.Errorf("while reading roles on %s: %w (psql answered %s)", in.Primary, err, outputDigest(raw))
+	kind := KindUser
+	if in.Step == StepRoles {
+		kind = KindRole
 	}
-	byName := map[string]roleState{}
-	for _, r := range have {
-		byName[r.Name] = r
-	}
+	known := map[string]bool{} // the roles created before, in the same transaction
 	var stmts []string
-	note := func(s string) { res.Changes = append(res.Changes, s) }
 	for _, want := range in.Roles {
-		cur, exists := byName[want.Name]
-		attrs := fmt.Sprintf("%s %s %s", map[bool]string{true: "LOGIN", false: "NOLOGIN"}[want.Login],
-			map[bool]string{true: "REPLICATION", false: "NOREPLICATION"}[want.Replication], map[bool]string{true: "SUPERUSER", false: "NOSUPERUSER"}[want.Superuser])
-		if !exists {
-			stmts = append(stmts, fmt.Sprintf("CREATE ROLE %s %s;", sqlIdent(want.Name), attrs))
-			note("created role " + want.Name)
-		} else if cur.Login != want.Login || cur.Repl != want.Replication || cur.Super != want.Superuser {
-			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s %s;", sqlIdent(want.Name), attrs))
-			note("set " + strings.ToLower(attrs) + " on " + want.Name)
+		if want.Absent {
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s %s has state: absent, and %s does not drop: pigwf start pg-users does", kind, want.Name, in.Step), ErrConfig, nil)
 		}
-		pw := map[string]string{"replication": repl, "admin": admin, "user": users[want.Name]}[want.Password]
-		if pw != "" && !scramMatches(cur.Password, pw) {
-			// The verifier, computed here, is what the statement carries: never the password.
-			verifier, err := scramVerifier(pw)
-			if errors.Is(err, ErrPasswordNotASCII) {
-				return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the password of role %s %v; use an ASCII password in the inventory", want.Name, err), ErrConfig, nil)
-			} else if err != nil {
-				return res, fmt.Errorf("while computing the password verifier of %s: %w", want.Name, err)
-			}
-			stmts = append(stmts, fmt.Sprintf("ALTER ROLE %s PASSWORD %s;", sqlIdent(want.Name), sqlLit(verifier)))
-			note("set the password of " + want.Name)
-		}
-		for _, g := range want.InRoles {
-			if !contains(cur.InRoles, g) {
-				stmts = append(stmts, fmt.Sprintf("GRANT %s TO %s;", sqlIdent(g), sqlIdent(want.Name)))
-				note(fmt.Sprintf("granted %s to %s", g, want.Name))
-			}
-		}
-		if want.Comment != "" && cur.Comment != want.Comment {
-			stmts = append(stmts, fmt.Sprintf("COMMENT ON ROLE %s IS %s;", sqlIdent(want.Name), sqlLit(want.Comment)))
-			note("commented role " + want.Name)
-		}
-	}
-	if len(stmts) > 0 {
-		if _, err := a.psql(ctx, in.Primary, in.Spec.Port, "postgres", "BEGIN;\n"+strings.Join(stmts, "\n")+"\nCOMMIT;"); err != nil {
+		p, err := planRole(kind, want, cat, passwords.of(want), known)
+		if err != nil {
 			return res, err
 		}
+		known[want.Name] = true
+		if p.change.Refused != "" {
+			return res, temporal.NewNonRetryableApplicationError(p.change.String()+"; nothing was changed", ErrConflict, nil)
+		}
+		stmts = append(stmts, p.stmts...)
+		if p.change.Changes() {
+			res.Changes = append(res.Changes, p.change.Done())
+		}
+	}
+	if err := a.execute(ctx, in.Primary, in.Spec.Port, KindRole, stmts); err != nil {
+		return res, err
 	}
 	if in.Step == StepRoles {
 		if err := a.rewindGrants(ctx, in, &res); err != nil {
@@ -202,6 +178,37 @@ func (a *Activities) PgRoles(ctx context.Context, in SQLInput) (StepResult, erro
 		res.Notes = append(res.Notes, fmt.Sprintf("%d roles and %d databases as specified", len(in.Roles), len(in.Databases)))
 	}
 	return res, nil
+}
+
+// primaryCatalog reads node's catalog (catalogQuery) and refuses a node that is in recovery:
+// roles and databases are made on the primary only, and a replica answers with the primary's
+// state of a moment ago.
+func (a *Activities) primaryCatalog(ctx context.Context, node Node, port int, dependentsOf []string) (catalog, error) {
+	cat, err := a.readCatalog(ctx, node, port, dependentsOf)
+	if err == nil && cat.InRecovery {
+		err = temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"%s is not the primary (PostgreSQL there is in recovery): was there a failover? nothing was changed; run again to plan on the leader", node), ErrConflict, nil)
+	}
+	return cat, err
+}
+
+// execute runs a plan's statements on node: a role's in one transaction (all or nothing); a
+// database's each on its own, since CREATE and DROP DATABASE cannot run in a transaction block
+// (a rerun plans again and does what is left).
+func (a *Activities) execute(ctx context.Context, node Node, port int, kind string, stmts []string) error {
+	if len(stmts) == 0 {
+		return nil
+	}
+	if kind != KindDatabase {
+		_, err := a.psql(ctx, node, port, "postgres", "BEGIN;\n"+strings.Join(stmts, "\n")+"\nCOMMIT;")
+		return err
+	}
+	for _, s := range stmts {
+		if _, err := a.psql(ctx, node, port, "postgres", s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rewindGrants lets the replication user run pg_rewind as a non-superuser (PostgreSQL docs).
@@ -230,53 +237,35 @@ func (a *Activities) rewindGrants(ctx context.Context, in SQLInput, res *StepRes
 	return nil
 }
 
+// ensureDatabases plans the databases against the catalog as it is once the roles were made
+// (their owners among them), and makes them so.
 func (a *Activities) ensureDatabases(ctx context.Context, in SQLInput, res *StepResult) error {
 	if len(in.Databases) == 0 {
 		return nil
 	}
-	raw, err := a.psql(ctx, in.Primary, in.Spec.Port, "postgres", `SELECT coalesce(json_object_agg(datname, json_build_object('owner', pg_get_userbyid(datdba), 'comment', coalesce(shobj_description(oid, 'pg_database'), ''))), '{}') FROM pg_database;`)
+	cat, err := a.primaryCatalog(ctx, in.Primary, in.Spec.Port, nil)
 	if err != nil {
 		return err
 	}
-	have := map[string]struct{ Owner, Comment string }{}
-	if err := json.Unmarshal([]byte(raw), &have); err != nil {
-		return fmt.Errorf("while reading databases on %s: %w (psql answered %s)", in.Primary, err, outputDigest(raw))
-	}
 	for _, d := range in.Databases {
-		owner := d.Owner
-		if owner == "" {
-			owner = "postgres"
+		if d.Absent {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("database %s has state: absent, and %s does not drop: pigwf start pg-databases does, after an approval", d.Name, in.Step), ErrConfig, nil)
 		}
-		cur, exists := have[d.Name]
-		var stmts []string
-		if !exists {
-			// CREATE DATABASE cannot run inside a transaction: one statement per call.
-			stmts = append(stmts, fmt.Sprintf("CREATE DATABASE %s OWNER %s;", sqlIdent(d.Name), sqlIdent(owner)))
-			res.Changes = append(res.Changes, fmt.Sprintf("created database %s (owner %s)", d.Name, owner))
-		} else if cur.Owner != owner {
-			stmts = append(stmts, fmt.Sprintf("ALTER DATABASE %s OWNER TO %s;", sqlIdent(d.Name), sqlIdent(owner)))
-			res.Changes = append(res.Changes, fmt.Sprintf("owner of database %s set to %s", d.Name, owner))
+		p, err := planDatabase(d, cat)
+		if err != nil {
+			return err
 		}
-		if d.Comment != "" && cur.Comment != d.Comment {
-			stmts = append(stmts, fmt.Sprintf("COMMENT ON DATABASE %s IS %s;", sqlIdent(d.Name), sqlLit(d.Comment)))
-			res.Changes = append(res.Changes, "commented database "+d.Name)
+		if p.change.Refused != "" {
+			return temporal.NewNonRetryableApplicationError(p.change.String()+"; it was not changed", ErrConflict, nil)
 		}
-		for _, s := range stmts {
-			if _, err := a.psql(ctx, in.Primary, in.Spec.Port, "postgres", s); err != nil {
-				return err
-			}
+		if err := a.execute(ctx, in.Primary, in.Spec.Port, KindDatabase, p.stmts); err != nil {
+			return err
+		}
+		if p.change.Changes() {
+			res.Changes = append(res.Changes, p.change.Done())
 		}
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // PgClone makes a replica's data directory a copy of the primary with pg_basebackup. A flock

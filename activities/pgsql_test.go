@@ -14,7 +14,7 @@ import (
 func TestPgRolesSendsVerifierNotPassword(t *testing.T) {
 	remote := &fakeRemote{reply: func(n int, cmd sshrun.Command) sshrun.Result {
 		if n == 0 {
-			return sshrun.Result{Stdout: "[]"} // no roles yet
+			return sshrun.Result{Stdout: `{"in_recovery": false, "roles": [], "databases": [], "dependents": []}`} // no roles yet
 		}
 		return sshrun.Result{}
 	}}
@@ -35,7 +35,7 @@ func TestPgRolesSendsVerifierNotPassword(t *testing.T) {
 	}
 	cmds := remote.commands()
 	if len(cmds) != 2 {
-		t.Fatalf("%d psql calls, want 2 (read the roles, change them): %+v", len(cmds), res)
+		t.Fatalf("%d psql calls, want 2 (read the catalog, change the roles): %+v", len(cmds), res)
 	}
 	sql := string(cmds[1].Stdin)
 	m := regexp.MustCompile(`ALTER ROLE "dbuser_dba" PASSWORD '(SCRAM-SHA-256\$[^']+)';`).FindStringSubmatch(sql)

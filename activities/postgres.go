@@ -229,28 +229,62 @@ func RenderPostgresqlConf(params map[string]string) string {
 }
 
 // PgConfigure writes postgresql.conf and pg_hba.conf on a member that has a data directory, and
-// reloads a running PostgreSQL when they changed.
+// reloads a running PostgreSQL when they changed (pg-config-files.sh, the one writer of both).
 func (a *Activities) PgConfigure(ctx context.Context, in PgNodeInput) (StepResult, error) {
 	if err := a.checkPlaintext(in.Spec.Plaintext); err != nil {
 		return StepResult{}, err
 	}
 	conf := RenderPostgresqlConf(in.Spec.Parameters)
-	hba := "# managed by pigwf pg-cluster-create: change pg_hba_rules in the inventory, not this file.\n" + strings.Join(in.Spec.HBA, "\n") + "\n"
-	script := in.pgEnv() + fmt.Sprintf(`[ -f "$PGDATA/PG_VERSION" ] || fail "$PGDATA holds no PostgreSQL cluster yet"
-put() { f=$1; want=$2
-  if [ "$(cat "$f" 2>/dev/null)" != "$want" ]; then
-    printf '%%s\n' "$want" > "$f.pigwf-tmp"; chown postgres:postgres "$f.pigwf-tmp"; chmod 600 "$f.pigwf-tmp"; mv "$f.pigwf-tmp" "$f"
-    changed "wrote $f"; reload=1
-  fi
+	return a.runStep(ctx, in.Node, StepConfigure, configFilesScript(in, conf, false), nil)
 }
-reload=0
-put "$PGDATA/postgresql.conf" %s
-put "$PGDATA/pg_hba.conf" %s
-if [ "$reload" = 1 ] && runuser -u postgres -- "$PGBIN/pg_ctl" status -D "$PGDATA" >/dev/null 2>&1; then
-  runuser -u postgres -- psql -X -q -h /var/run/postgresql -p "$PGPORT" -c 'SELECT pg_reload_conf()' >/dev/null && changed "reloaded PostgreSQL"
-fi
-`, sshrun.ShellQuote(strings.TrimSuffix(conf, "\n")), sshrun.ShellQuote(strings.TrimSuffix(hba, "\n")))
-	return a.runStep(ctx, in.Node, StepConfigure, script, nil)
+
+// StepHBA is PgHBA's step.
+const StepHBA = "pg_hba"
+
+// FactDiffers is the fact a dry run of PgHBA sets ("1") when the member's file differs from the
+// rendered one.
+const FactDiffers = "differs"
+
+// PgHBAInput writes one member's pg_hba.conf from Spec.HBA (RenderHBA's lines).
+type PgHBAInput struct {
+	PgNodeInput
+	// DryRun: report the lines that would be added and removed; change nothing.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// PgHBA writes the member's pg_hba.conf when it differs from the rendered rules and reloads its
+// running PostgreSQL, through the same script as PgConfigure (PostgreSQL checks the file before
+// the reload; a file it refuses is put back). Unchanged when the file is as rendered.
+func (a *Activities) PgHBA(ctx context.Context, in PgHBAInput) (StepResult, error) {
+	if err := a.checkPlaintext(in.Spec.Plaintext); err != nil {
+		return StepResult{}, err
+	}
+	return a.runStep(ctx, in.Node, StepHBA, configFilesScript(in.PgNodeInput, "", in.DryRun), nil)
+}
+
+// HBAFile is the whole pg_hba.conf pigwf writes from rendered lines (RenderHBA).
+func HBAFile(lines []string) string {
+	return "# managed by pigwf (pg-cluster-create, pg-hba): change pg_hba_rules in the inventory and run `pigwf start pg-hba`, not this file.\n" +
+		strings.Join(lines, "\n") + "\n"
+}
+
+// configStateDir is where pg-config-files.sh keeps, on the node, a reload it owes and the files
+// in force until then (a variable only so that the script's tests run it in a directory of their
+// own).
+var configStateDir = "/var/lib/pigwf"
+
+// configFilesScript is pg-config-files.sh for member in's data directory: postgresql.conf as conf
+// ("" leaves it alone) and pg_hba.conf from in.Spec.HBA.
+func configFilesScript(in PgNodeInput, conf string, dryRun bool) string {
+	dry := "0"
+	if dryRun {
+		dry = "1"
+	}
+	return in.pgEnv() + withInputs(pgConfigFilesScript,
+		shellVar{"conf", strings.TrimSuffix(conf, "\n")},
+		shellVar{"hba", strings.TrimSuffix(HBAFile(in.Spec.HBA), "\n")},
+		shellVar{"dry", dry},
+		shellVar{"state", configStateDir})
 }
 
 // RenderHBA turns pg_hba_rules (Pigsty's alias form) and the members' addresses into lines.

@@ -34,6 +34,8 @@ var (
 	pgBackupScript string
 	//go:embed scripts/backup-server.sh
 	backupServerScript string
+	//go:embed scripts/pg-config-files.sh
+	pgConfigFilesScript string
 )
 
 // shellVar is one input of a script: the assignment name=value.

@@ -9,7 +9,7 @@ import (
 // Every embedded script is valid sh after the prelude it runs behind.
 func TestEmbeddedScriptsParse(t *testing.T) {
 	for name, script := range map[string]string{"ha-agent.sh": haAgentScript, "pg-precheck.sh": pgPrecheckScript, "pg-clone.sh": pgCloneScript,
-		"pg-backup.sh": pgBackupScript, "backup-server.sh": backupServerScript} {
+		"pg-backup.sh": pgBackupScript, "backup-server.sh": backupServerScript, "pg-config-files.sh": pgConfigFilesScript} {
 		if strings.TrimSpace(script) == "" {
 			t.Errorf("%s is empty", name)
 			continue

@@ -105,3 +105,28 @@ func (a *Activities) clusterSecrets(inventoryFile, cluster string) (replication,
 	}
 	return replication, admin, users, nil
 }
+
+// rolePasswords are a cluster's role passwords, by where a RoleSpec says its password comes from.
+type rolePasswords struct {
+	replication, admin string
+	users              map[string]string // pg_users' name -> password
+}
+
+// of is role r's password; "" when it has none (the role's password is then left alone).
+func (p rolePasswords) of(r RoleSpec) string {
+	switch r.Password {
+	case "replication":
+		return p.replication
+	case "admin":
+		return p.admin
+	case "user":
+		return p.users[r.Name]
+	}
+	return ""
+}
+
+// rolePasswords resolves the passwords of a cluster's roles (clusterSecrets) on the worker.
+func (a *Activities) rolePasswords(inventoryFile, cluster string) (rolePasswords, error) {
+	repl, admin, users, err := a.clusterSecrets(inventoryFile, cluster)
+	return rolePasswords{replication: repl, admin: admin, users: users}, err
+}

@@ -207,31 +207,74 @@ func (in PgNodeInput) Validate() error {
 	return c.err()
 }
 
-// Validate checks the primary, the cluster's settings, and the roles and databases to ensure.
+// Validate checks the primary, the cluster's settings, and the roles and databases to ensure
+// (PgClusterCreate creates; it drops nothing).
 func (in SQLInput) Validate() error {
 	var c inputCheck
 	c.node("primary", in.Primary)
 	c.pgSpec("spec", in.Spec)
+	c.roles("roles", in.Roles)
+	c.databases("databases", in.Databases)
 	for i, r := range in.Roles {
-		f := fmt.Sprintf("roles[%d]", i)
-		c.rule(f+".name", inventory.RuleRoleName, r.Name)
-		for j, g := range r.InRoles {
-			c.rule(fmt.Sprintf("%s.in_roles[%d]", f, j), inventory.RuleRoleName, g)
-		}
-		c.rule(f+".comment", inventory.RuleText, r.Comment)
-		switch r.Password {
-		case "", "replication", "admin", "user":
-		default:
-			c.add(f+".password", fmt.Sprintf("%q names no password source", r.Password), "use replication, admin, user or nothing")
+		if r.Absent {
+			c.add(fmt.Sprintf("roles[%d].absent", i), "a role to drop", "pg-cluster-create drops nothing: pg-users drops users")
 		}
 	}
 	for i, d := range in.Databases {
-		f := fmt.Sprintf("databases[%d]", i)
-		c.rule(f+".name", inventory.RuleDatabaseName, d.Name)
-		c.optional(f+".owner", inventory.RuleRoleName, d.Owner)
-		c.rule(f+".comment", inventory.RuleText, d.Comment)
+		if d.Absent {
+			c.add(fmt.Sprintf("databases[%d].absent", i), "a database to drop", "pg-cluster-create drops nothing: pg-databases drops databases")
+		}
 	}
 	return c.err()
+}
+
+// Validate checks the leader, the cluster's name and port, the inventory file, and the users or
+// databases to plan or apply.
+func (in PgObjectsInput) Validate() error {
+	var c inputCheck
+	c.node("leader", in.Leader)
+	c.rule("cluster", "pg_cluster", in.Cluster)
+	c.rule("port", "pg_port", in.Port)
+	c.optional("inventory_file", inventory.RuleLocalPath, in.InventoryFile)
+	c.roles("users", in.Users)
+	c.databases("databases", in.Databases)
+	return c.err()
+}
+
+// roles: names by the role rule, a password source pigwf knows, a connection limit PostgreSQL takes.
+func (c *inputCheck) roles(f string, roles []RoleSpec) {
+	for i, r := range roles {
+		rf := fmt.Sprintf("%s[%d]", f, i)
+		c.rule(rf+".name", inventory.RuleRoleName, r.Name)
+		for j, g := range r.InRoles {
+			c.rule(fmt.Sprintf("%s.in_roles[%d]", rf, j), inventory.RuleRoleName, g)
+		}
+		c.rule(rf+".comment", inventory.RuleText, r.Comment)
+		switch r.Password {
+		case "", "replication", "admin", "user":
+		default:
+			c.add(rf+".password", fmt.Sprintf("%q names no password source", r.Password), "use replication, admin, user or nothing")
+		}
+		c.connLimit(rf+".connlimit", r.ConnLimit)
+	}
+}
+
+// databases: names by the database rule, owners by the role rule.
+func (c *inputCheck) databases(f string, dbs []DatabaseSpec) {
+	for i, d := range dbs {
+		df := fmt.Sprintf("%s[%d]", f, i)
+		c.rule(df+".name", inventory.RuleDatabaseName, d.Name)
+		c.optional(df+".owner", inventory.RuleRoleName, d.Owner)
+		c.rule(df+".comment", inventory.RuleText, d.Comment)
+		c.connLimit(df+".connlimit", d.ConnLimit)
+	}
+}
+
+// connLimit: -1 (none) or more, as pg_users' and pg_databases' connlimit.
+func (c *inputCheck) connLimit(f string, n *int) {
+	if n != nil && (*n < -1 || *n > 1<<31-1) {
+		c.add(f, fmt.Sprintf("%d is not a connection limit", *n), "give an integer from -1 (no limit) to 2147483647")
+	}
 }
 
 // Validate checks the node, the member's name, the cluster's settings, etcd and the API port.

@@ -12,6 +12,7 @@ import (
 	"github.com/pigwf/pigwf/inventory"
 	"github.com/pigwf/pigwf/pitr"
 	"github.com/pigwf/pigwf/starter"
+	"github.com/pigwf/pigwf/workflows"
 )
 
 // richInventory uses most of what pigwf reads: SSH settings, packages, kernel settings, users,
@@ -29,11 +30,13 @@ const richInventory = `all:
         pg_data: /data/pg
         pigwf_approvers: [alice, bob]
         pg_users:
-          - { name: app, password: 'S3cr3t:with\back$lash', roles: [dbrole_readwrite], comment: "the app's user" }
+          - { name: app, password: 'S3cr3t:with\back$lash', roles: [dbrole_readwrite], comment: "the app's user", connlimit: 20, createdb: true }
           - { name: dbuser_meta, password: x, login: false }
+          - { name: old_app, state: absent }
         pg_databases:
-          - { name: app, owner: app, comment: 'app data' }
+          - { name: app, owner: app, comment: 'app data', connlimit: -1 }
           - { name: meta }
+          - { name: old_app, state: absent }
         pg_hba_rules:
           - { user: +dbrole_readonly, db: all, addr: 10.0.0.0/8, auth: ssl }
           - { user: dbuser_meta, db: meta, addr: db.example.com, auth: md5 }
@@ -104,6 +107,25 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 	if len(pb.Spec.BackupClients) != 3 {
 		t.Fatalf("backup clients %v", pb.Spec.BackupClients)
 	}
+	pu, err := starter.PgUsersInput(inv, cl, "/etc/pigwf/inventory.yml", starter.ObjectsRequest{}, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd, err := starter.PgDatabasesInput(inv, cl, "/etc/pigwf/inventory.yml", starter.ObjectsRequest{Name: "old_app"}, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, err := starter.PgHBAInput(inv, cl, "/etc/pigwf/inventory.yml", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pg-cluster-create creates what is not absent; pg-users and pg-databases carry every entry.
+	if len(pc.Users) != 2 || len(pc.Databases) != 2 || len(pu.Users) != 3 || !pu.Users[2].Absent || len(pd.Databases) != 3 || !pd.Databases[2].Absent {
+		t.Fatalf("users %+v, databases %+v; pg-users %+v, pg-databases %+v", pc.Users, pc.Databases, pu.Users, pd.Databases)
+	}
+	objects := func(t workflows.PgObjectsTarget) activities.PgObjectsInput {
+		return activities.PgObjectsInput{Leader: t.Nodes[0], Cluster: t.Cluster, Port: t.Port, InventoryFile: t.InventoryFile}
+	}
 	primary, replica := pc.Members[0], pc.Members[1]
 	// pg_tags reaches the workflow's input as the member's tags.
 	if want := (haagent.ClusterTags{NoLoadBalance: true, Custom: map[string]string{"dc": "east"}}); !reflect.DeepEqual(replica.Tags, want) {
@@ -152,9 +174,22 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 		"PITRCleanupInput":              activities.PITRCleanupInput{Members: pr.Members, Spec: pr.Spec},
 		"BackupInput": activities.BackupInput{Node: pb.Nodes[1], Spec: pb.Spec, Type: pb.Type, Key: "0196b2c4-8d3e-7b1a-9f2e-4c5d6e7f8a9b",
 			Leader: pb.Nodes[0].Name},
-		"BackupServerInput": activities.PgNodeInput{Node: pb.Nodes[0], Spec: pb.Spec},
-		"ExclusiveInput":    activities.ExclusiveInput{Cluster: pb.Cluster, WorkflowID: "pg-backup/pg-test/scheduled-2026-12-01T02:00:00Z", RunID: "r"},
+		"BackupServerInput":        activities.PgNodeInput{Node: pb.Nodes[0], Spec: pb.Spec},
+		"ExclusiveInput":           activities.ExclusiveInput{Cluster: pb.Cluster, WorkflowID: "pg-backup/pg-test/scheduled-2026-12-01T02:00:00Z", RunID: "r"},
+		"PgObjectsInput users":     withUsers(objects(pu.PgObjectsTarget), pu.Users),
+		"PgObjectsInput databases": withDatabases(objects(pd.PgObjectsTarget), pd.Databases),
+		"PgHBAInput":               activities.PgHBAInput{PgNodeInput: activities.PgNodeInput{Node: ph.Members[1].Node, Spec: ph.Spec}, DryRun: true},
 	}
+}
+
+func withUsers(in activities.PgObjectsInput, users []activities.RoleSpec) activities.PgObjectsInput {
+	in.Users = users
+	return in
+}
+
+func withDatabases(in activities.PgObjectsInput, dbs []activities.DatabaseSpec) activities.PgObjectsInput {
+	in.Databases, in.AllowDrop = dbs, true
+	return in
 }
 
 // What the CLI builds from a good inventory passes the worker's check: the check refuses crafted
@@ -339,6 +374,58 @@ func TestHostileInputsRefused(t *testing.T) {
 		{"SQLInput users", "spec.replication_user", func(v activities.Validator) activities.Validator {
 			in := v.(activities.SQLInput)
 			in.Spec.ReplicationUser = "replicator'"
+			return in
+		}},
+		{"SQLInput users", "roles[0].absent", func(v activities.Validator) activities.Validator {
+			in := v.(activities.SQLInput)
+			in.Roles = []activities.RoleSpec{{Name: "app", Absent: true}}
+			return in
+		}},
+		{"PgObjectsInput users", "users[0].name", func(v activities.Validator) activities.Validator {
+			in := v.(activities.PgObjectsInput)
+			in.Users = []activities.RoleSpec{{Name: `x"; DROP ROLE postgres; --`, Absent: true}}
+			return in
+		}},
+		{"PgObjectsInput users", "users[0].connlimit", func(v activities.Validator) activities.Validator {
+			in := v.(activities.PgObjectsInput)
+			n := -5
+			in.Users = []activities.RoleSpec{{Name: "app", ConnLimit: &n}}
+			return in
+		}},
+		{"PgObjectsInput users", "users[0].comment", func(v activities.Validator) activities.Validator {
+			in := v.(activities.PgObjectsInput)
+			in.Users = []activities.RoleSpec{{Name: "app", Comment: "x\n\\! id"}}
+			return in
+		}},
+		{"PgObjectsInput users", "leader.ssh_host", func(v activities.Validator) activities.Validator {
+			in := v.(activities.PgObjectsInput)
+			in.Leader.SSHHost = "-oProxyCommand=id"
+			return in
+		}},
+		{"PgObjectsInput databases", "databases[0].name", func(v activities.Validator) activities.Validator {
+			in := v.(activities.PgObjectsInput)
+			in.Databases = []activities.DatabaseSpec{{Name: "app\"; DROP DATABASE postgres; --", Absent: true}}
+			return in
+		}},
+		{"PgObjectsInput databases", "databases[0].owner", func(v activities.Validator) activities.Validator {
+			in := v.(activities.PgObjectsInput)
+			in.Databases = []activities.DatabaseSpec{{Name: "app", Owner: "app'; --"}}
+			return in
+		}},
+		{"PgObjectsInput databases", "inventory_file", func(v activities.Validator) activities.Validator {
+			in := v.(activities.PgObjectsInput)
+			in.InventoryFile = "inventory.yml"
+			return in
+		}},
+		{"PgHBAInput", "spec.hba[3]", func(v activities.Validator) activities.Validator {
+			in := v.(activities.PgHBAInput)
+			in.Spec.HBA = append([]string(nil), in.Spec.HBA...)
+			in.Spec.HBA[3] = "host all all 10.0.0.0/8 md5\nhost all all 0.0.0.0/0 trust"
+			return in
+		}},
+		{"PgHBAInput", "node.ssh_user", func(v activities.Validator) activities.Validator {
+			in := v.(activities.PgHBAInput)
+			in.Node.SSHUser = "root;id"
 			return in
 		}},
 		{"DCSInput", "endpoints[1]", func(v activities.Validator) activities.Validator {

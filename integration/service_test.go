@@ -21,8 +21,14 @@ import (
 
 // psqlPort runs SQL through host:port (an HAProxy service) as the inventory's user, with libpq.
 func psqlPort(host string, port int, sql string) (string, error) {
-	cmd := exec.Command("psql", "-X", "-At", "-h", host, "-p", strconv.Itoa(port), "-U", "dbuser_meta", "-d", "meta", "-c", sql)
-	cmd.Env = append(os.Environ(), "PGPASSWORD=DBUser.Meta", "PGCONNECT_TIMEOUT=2")
+	return psqlAs(host, port, "dbuser_meta", "DBUser.Meta", "meta", sql)
+}
+
+// psqlAs runs SQL on host:port as user (its password in the environment, never on the command
+// line) in database db, with libpq from the lab host.
+func psqlAs(host string, port int, user, password, db, sql string) (string, error) {
+	cmd := exec.Command("psql", "-X", "-At", "-h", host, "-p", strconv.Itoa(port), "-U", user, "-d", db, "-c", sql)
+	cmd.Env = append(os.Environ(), "PGPASSWORD="+password, "PGCONNECT_TIMEOUT=2")
 	out, err := cmd.CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }

@@ -81,7 +81,8 @@ func fieldChecks(f string, e []kv, checks map[string]func(string) (string, strin
 }
 
 func checkUser(f string, line int, e []kv) []FieldError {
-	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": roleNameProblem, "password": passwordProblem})
+	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": roleNameProblem, "password": passwordProblem,
+		"state": userStateProblem, "connlimit": connLimitProblem})
 	if lookup(e, "name") == nil {
 		out = append(out, FieldError{Line: line, Field: f + ".name", Problem: "is missing", Fix: "every user needs a name"})
 	}
@@ -98,11 +99,41 @@ func checkUser(f string, line int, e []kv) []FieldError {
 }
 
 func checkDatabase(f string, line int, e []kv) []FieldError {
-	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": databaseNameProblem, "owner": roleNameProblem})
+	out := fieldChecks(f, e, map[string]func(string) (string, string){"name": databaseNameProblem, "owner": roleNameProblem,
+		"state": databaseStateProblem, "connlimit": connLimitProblem})
 	if lookup(e, "name") == nil {
 		out = append(out, FieldError{Line: line, Field: f + ".name", Problem: "is missing", Fix: "every database needs a name"})
 	}
 	return out
+}
+
+// userStateProblem: Pigsty's states of a user pigwf acts on.
+func userStateProblem(s string) (string, string) {
+	if s == StateCreate || s == StateAbsent {
+		return "", ""
+	}
+	return fmt.Sprintf("%q is not a state of a user", s), "use create (the default) or absent (pg-users drops it)"
+}
+
+// databaseStateProblem: Pigsty's states of a database pigwf acts on. Pigsty's recreate (drop and
+// create again in one go) is refused: it loses the data in a step no one approved separately.
+func databaseStateProblem(s string) (string, string) {
+	switch s {
+	case StateCreate, StateAbsent:
+		return "", ""
+	case "recreate":
+		return `"recreate" is not done by pigwf: it would drop the database and its data in the same run that creates it again`,
+			"set state: absent and run pg-databases (the drop is approved), then state: create and run it again"
+	}
+	return fmt.Sprintf("%q is not a state of a database", s), "use create (the default) or absent (pg-databases drops it after an approval)"
+}
+
+// connLimitProblem: a role's or database's CONNECTION LIMIT, -1 for none.
+func connLimitProblem(s string) (string, string) {
+	if n, err := strconv.Atoi(s); err != nil || n < -1 || n > 1<<31-1 {
+		return fmt.Sprintf("%q is not a connection limit", s), "write an integer from -1 (no limit) to 2147483647"
+	}
+	return "", ""
 }
 
 func databaseNameProblem(s string) (string, string) {

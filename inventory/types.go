@@ -144,24 +144,48 @@ type NodeVars struct {
 	Limits     map[string]string `json:"limits"`       // node_limits (postgres user)
 }
 
-// User is an entry of pg_users. Password is a secret: it never goes into workflow inputs.
+// The states of a pg_users or pg_databases entry (Pigsty's state): present, the default, or
+// absent, which pg-users and pg-databases drop.
+const (
+	StateCreate = "create"
+	StateAbsent = "absent"
+)
+
+// User is an entry of pg_users. Password is a secret: it never goes into workflow inputs. The
+// attributes left nil are not managed: a new role gets PostgreSQL's default, an existing one
+// keeps what it has.
 type User struct {
-	Name      string   `yaml:"name"`
-	Password  string   `yaml:"password"`
-	Roles     []string `yaml:"roles"`
-	Comment   string   `yaml:"comment"`
-	Login     *bool    `yaml:"login"`
-	Superuser bool     `yaml:"superuser"`
-	Line      int      `yaml:"-"`
+	Name        string   `yaml:"name"`
+	Password    string   `yaml:"password"`
+	Roles       []string `yaml:"roles"`
+	Comment     string   `yaml:"comment"`
+	Login       *bool    `yaml:"login"` // nil: true
+	Superuser   bool     `yaml:"superuser"`
+	Replication bool     `yaml:"replication"`
+	CreateDB    *bool    `yaml:"createdb"`
+	CreateRole  *bool    `yaml:"createrole"`
+	Inherit     *bool    `yaml:"inherit"`
+	BypassRLS   *bool    `yaml:"bypassrls"`
+	ConnLimit   *int     `yaml:"connlimit"` // -1: no limit
+	State       string   `yaml:"state"`     // "" or create: the role exists; absent: it is dropped
+	Line        int      `yaml:"-"`
 }
+
+// Absent: the entry asks for the role to be dropped.
+func (u User) Absent() bool { return u.State == StateAbsent }
 
 // Database is an entry of pg_databases.
 type Database struct {
-	Name    string `yaml:"name"`
-	Owner   string `yaml:"owner"`
-	Comment string `yaml:"comment"`
-	Line    int    `yaml:"-"`
+	Name      string `yaml:"name"`
+	Owner     string `yaml:"owner"`
+	Comment   string `yaml:"comment"`
+	ConnLimit *int   `yaml:"connlimit"` // -1: no limit; nil: not managed
+	State     string `yaml:"state"`     // "" or create: the database exists; absent: it is dropped
+	Line      int    `yaml:"-"`
 }
+
+// Absent: the entry asks for the database to be dropped.
+func (d Database) Absent() bool { return d.State == StateAbsent }
 
 // HBARule is an entry of pg_hba_rules in Pigsty's alias form.
 type HBARule struct {

@@ -8,10 +8,11 @@ import (
 )
 
 // validateUsersAndDBs checks what the entries' own rules (entries.go) cannot: references between
-// them and the roles pigwf creates itself.
+// them, the roles pigwf creates itself, and what state: absent may not drop.
 func validateUsersAndDBs(file, where string, c *Cluster, verr *ValidationError) {
 	users := map[string]bool{"postgres": true}
-	own := map[string]string{ // roles pigwf creates (starter.PgClusterCreateInput), and why
+	absent := map[string]int{} // a user to drop -> its index
+	own := map[string]string{  // roles pigwf creates (starter.PgClusterCreateInput), and why
 		c.PG.ReplicationUser: "the replication user (pg_replication_username)",
 		c.PG.AdminUser:       "the admin user (pg_admin_username)",
 		"postgres":           "the superuser",
@@ -31,7 +32,23 @@ func validateUsersAndDBs(file, where string, c *Cluster, verr *ValidationError) 
 		} else {
 			firstUser[u.Name] = i
 		}
-		users[u.Name] = true
+		if u.Absent() {
+			absent[u.Name] = i
+		} else {
+			users[u.Name] = true
+		}
+	}
+	// A user that stays may not be made a member of one that goes.
+	for i, u := range c.Users {
+		if u.Absent() {
+			continue
+		}
+		for j, r := range u.Roles {
+			if k, gone := absent[r]; gone {
+				verr.add(FieldError{File: file, Line: u.Line, Where: where, Field: fmt.Sprintf("pg_users[%d].roles[%d]", i, j),
+					Problem: fmt.Sprintf("%s is pg_users[%d], which has state: absent", show(r), k), Fix: "take it out of roles, or keep that user (state: create)"})
+			}
+		}
 	}
 	firstDB := map[string]int{}
 	for i, d := range c.Databases {
@@ -40,12 +57,28 @@ func validateUsersAndDBs(file, where string, c *Cluster, verr *ValidationError) 
 		} else {
 			firstDB[d.Name] = i
 		}
-		if d.Owner != "" && !users[d.Owner] {
+		if d.Absent() {
+			if systemDatabases[d.Name] {
+				verr.add(FieldError{File: file, Line: d.Line, Where: where, Field: fmt.Sprintf("pg_databases[%d].state", i),
+					Problem: fmt.Sprintf("%s is PostgreSQL's own database, which pigwf never drops", show(d.Name)), Fix: "leave it out of pg_databases"})
+			}
+			continue // its owner does not matter any more
+		}
+		switch _, gone := absent[d.Owner]; {
+		case gone:
+			verr.add(FieldError{File: file, Line: d.Line, Where: where, Field: fmt.Sprintf("pg_databases[%d].owner", i),
+				Problem: fmt.Sprintf("owner %q of database %s has state: absent in pg_users", d.Owner, show(d.Name)),
+				Fix:     "give the database another owner, or drop it too (state: absent)"})
+		case d.Owner != "" && !users[d.Owner]:
 			verr.add(FieldError{File: file, Line: d.Line, Where: where, Field: fmt.Sprintf("pg_databases[%d].owner", i),
 				Problem: fmt.Sprintf("owner %q of database %s is not in pg_users", d.Owner, show(d.Name)), Fix: "add the user to pg_users or change the owner"})
 		}
 	}
 }
+
+// systemDatabases are the databases every PostgreSQL cluster has and pigwf's own steps connect
+// to: never dropped.
+var systemDatabases = set("postgres template0 template1")
 
 // checkAcrossClusters refuses what no single group shows: a cluster name used twice, a host in
 // two PostgreSQL clusters, a nodename on two hosts, and two services on one port of a host.

@@ -35,6 +35,9 @@ var runbooks = map[string]string{
 	workflows.PgServiceName:       workflows.PgServiceRunbook,
 	workflows.PgRestartName:       workflows.PgRestartRunbook,
 	workflows.PgReloadName:        workflows.PgReloadRunbook,
+	workflows.PgUsersName:         workflows.PgUsersRunbook,
+	workflows.PgDatabasesName:     workflows.PgDatabasesRunbook,
+	workflows.PgHBAName:           workflows.PgHBARunbook,
 	workflows.RunbookName:         workflows.RunbookRunbook,
 	workflows.PgBackupName:        workflows.PgBackupRunbook,
 }

@@ -24,7 +24,9 @@ func isPGCluster(cluster *inventory.Cluster) error {
 }
 
 // pgSpec is the cluster's PostgreSQL layout as every runbook that renders its files takes it
-// (pg-cluster-create, pg-backup: the same pgbackrest.conf from both). inventoryFile is where the
+// (pg-cluster-create, pg-backup, pg-hba: the same pgbackrest.conf and pg_hba.conf from each): the
+// parameters with pigwf's defaults and the settings it derives, pg_hba.conf's lines from
+// pg_hba_rules and the members' addresses (RenderHBA, the one renderer). inventoryFile is where the
 // worker reads passwords ("" for a runbook that needs none).
 func pgSpec(inv *inventory.Inventory, cluster *inventory.Cluster, inventoryFile string) activities.PGSpec {
 	pg := cluster.PG
@@ -85,16 +87,35 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 		{Name: pg.ReplicationUser, Login: true, Replication: true, InRoles: []string{"pg_monitor", "dbrole_readonly"}, Comment: "system replicator", Password: "replication"},
 		{Name: pg.AdminUser, Login: true, Superuser: true, InRoles: []string{"dbrole_admin"}, Comment: "pgsql admin user", Password: "admin"},
 	}
+	// The users and databases to create: pg-cluster-create drops nothing (pg-users and
+	// pg-databases drop the entries with state: absent).
 	for _, u := range cluster.Users {
-		rs := activities.RoleSpec{Name: u.Name, Login: u.Login == nil || *u.Login, Superuser: u.Superuser, InRoles: u.Roles, Comment: u.Comment}
-		if u.Password != "" {
-			rs.Password = "user"
+		if !u.Absent() {
+			in.Users = append(in.Users, roleSpecOf(u))
 		}
-		in.Users = append(in.Users, rs)
 	}
 	for _, d := range cluster.Databases {
-		in.Databases = append(in.Databases, activities.DatabaseSpec{Name: d.Name, Owner: d.Owner, Comment: d.Comment})
+		if !d.Absent() {
+			in.Databases = append(in.Databases, databaseSpecOf(d))
+		}
 	}
 	in.Approval = approvalPolicy(cluster, 0)
 	return in, nil
+}
+
+// roleSpecOf is a pg_users entry as the role pigwf ensures (or drops); its password stays in the
+// inventory, which the worker reads.
+func roleSpecOf(u inventory.User) activities.RoleSpec {
+	rs := activities.RoleSpec{Name: u.Name, Login: u.Login == nil || *u.Login, Superuser: u.Superuser, Replication: u.Replication,
+		InRoles: u.Roles, Comment: u.Comment, CreateDB: u.CreateDB, CreateRole: u.CreateRole, Inherit: u.Inherit, BypassRLS: u.BypassRLS,
+		ConnLimit: u.ConnLimit, Absent: u.Absent()}
+	if u.Password != "" {
+		rs.Password = "user"
+	}
+	return rs
+}
+
+// databaseSpecOf is a pg_databases entry as the database pigwf ensures (or drops).
+func databaseSpecOf(d inventory.Database) activities.DatabaseSpec {
+	return activities.DatabaseSpec{Name: d.Name, Owner: d.Owner, Comment: d.Comment, ConnLimit: d.ConnLimit, Absent: d.Absent()}
 }

@@ -14,6 +14,11 @@
 //     refusals, pure functions of the cluster's state. pgbackup.go: PgBackup, one pgBackRest
 //     backup on the leader or a streaming replica and the expiry after it, started by hand or by
 //     a Temporal Schedule; its first step checks that no other run holds the cluster.
+//     refusals, pure functions of the cluster's state.
+//   - pgobjects.go: PgUsers and PgDatabases, the inventory's users and databases on the leader,
+//     two runbooks (each its own ID and gate) with one body: the leader, the plan from its
+//     catalog, a database drop's approval, one step per object. pghba.go: PgHBA, pg_hba.conf on
+//     every member, one at a time.
 //   - runbook.go: Runbook, the interpreter of custom runbooks (dsl/): its input, the check of an
 //     input pigwf would not send, the dry run, the scopes of when: and loops; runbookstep.go each
 //     step kind on its members (targets read through the agents, retries and timeouts by kind,

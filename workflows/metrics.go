@@ -47,6 +47,7 @@ var resultOfType = map[string]string{
 	SwitchoverRejectedType:    metrics.ResultNotApproved,
 	PITRRestoreRejectedType:   metrics.ResultNotApproved,
 	RunbookNotApprovedType:    metrics.ResultNotApproved,
+	PgObjectsRefusedType:      metrics.ResultNotApproved, // refused by the plan, rejected or timed out: nothing changed
 	PITRRestoreRolledBackType: metrics.ResultRolledBack,
 }
 

@@ -88,6 +88,9 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(PgRestart, workflowOpts(PgRestartName))
 	r.RegisterWorkflowWithOptions(PgReload, workflowOpts(PgReloadName))
 	r.RegisterWorkflowWithOptions(PgBackup, workflowOpts(PgBackupName))
+	r.RegisterWorkflowWithOptions(PgUsers, workflowOpts(PgUsersName))
+	r.RegisterWorkflowWithOptions(PgDatabases, workflowOpts(PgDatabasesName))
+	r.RegisterWorkflowWithOptions(PgHBA, workflowOpts(PgHBAName))
 	r.RegisterWorkflowWithOptions(Runbook, workflowOpts(RunbookName))
 }
 

@@ -105,6 +105,9 @@ func startCmd() *cli.Command {
 			pgRestartCmd(),
 			pgReloadCmd(),
 			pgBackupCmd(),
+			pgUsersCmd(),
+			pgDatabasesCmd(),
+			pgHBACmd(),
 			runbookStartCmd(),
 		},
 	}
