@@ -145,6 +145,7 @@ func TestSwitchoverWithApprovals(t *testing.T) {
 	defer cancel()
 	var res workflows.SwitchoverResult
 	if err := c.C.GetWorkflow(ctx, "switchover/pg-test", "").Get(ctx, &res); err != nil || res.Report.NewLeader != "pg-test-2" {
+		agentLogTails(t, st) // the agents say why a member did not take over
 		t.Fatalf("cli-approved switchover: %v, %+v", err, res)
 	}
 	if l := leaderOf(t, home, st); l != "pg-test-2" {
