@@ -38,7 +38,6 @@ type Postgres interface {
 	Promote(ctx context.Context) error
 	Checkpoint(ctx context.Context) error
 	SetSyncStandbyNames(ctx context.Context, value string) error
-	CurrentFlushLSN(ctx context.Context) (haagent.LSN, error)
 	// NudgeStandbys commits a local-only transaction so new synchronous standbys report at once.
 	NudgeStandbys(ctx context.Context) (haagent.LSN, error)
 	EnsureSlots(ctx context.Context, names []string) error

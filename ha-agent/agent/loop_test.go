@@ -145,10 +145,9 @@ func (f *fakePG) SetSyncStandbyNames(_ context.Context, v string) error {
 	f.ssn = v
 	return nil
 }
-func (f *fakePG) CurrentFlushLSN(context.Context) (haagent.LSN, error) { return f.wal, nil }
-func (f *fakePG) NudgeStandbys(context.Context) (haagent.LSN, error)   { return f.wal, nil }
-func (f *fakePG) EnsureSlots(context.Context, []string) error          { return nil }
-func (f *fakePG) DropSlots(context.Context, []string) error            { return nil }
+func (f *fakePG) NudgeStandbys(context.Context) (haagent.LSN, error) { return f.wal, nil }
+func (f *fakePG) EnsureSlots(context.Context, []string) error        { return nil }
+func (f *fakePG) DropSlots(context.Context, []string) error          { return nil }
 func (f *fakePG) LiveReplication(context.Context) ([]pgctl.ReplicationRow, string, haagent.LSN, error) {
 	return nil, f.ssn, f.wal, nil
 }

@@ -32,7 +32,6 @@ func (a *Agent) publish(obs pgctl.Observation, view haagent.ClusterView) {
 		Port:               a.cfg.Postgres.Port,
 		CheckpointTimeline: obs.CheckpointTimeline,
 		Note:               a.note,
-		PostmasterStart:    obs.PostmasterAt,
 	}
 	if ps := a.params.current().forPostmaster(obs.PostmasterAt); ps.Applied != 0 || len(ps.Pending) > 0 {
 		rec.ConfigRevision, rec.PendingRestart = ps.Applied, ps.Pending

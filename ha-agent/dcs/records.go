@@ -119,8 +119,6 @@ type MemberRecord struct {
 	// ConfigRevision is the mod revision of the config key whose postgresql.parameters this
 	// member has written to its data directory and reloaded (0: none yet).
 	ConfigRevision int64 `json:"config_revision,omitempty"`
-	// PostmasterStart is when the running postmaster started (zero: not running).
-	PostmasterStart time.Time `json:"postmaster_start,omitzero"`
 }
 
 // ReplicationReport is one pg_stat_replication row as the primary saw it.

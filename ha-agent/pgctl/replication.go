@@ -41,23 +41,6 @@ func (c *Controller) NudgeStandbys(ctx context.Context) (haagent.LSN, error) {
 	return out, err
 }
 
-// CurrentFlushLSN is pg_current_wal_flush_lsn() on a primary.
-func (c *Controller) CurrentFlushLSN(ctx context.Context) (haagent.LSN, error) {
-	var out haagent.LSN
-	err := c.withConn(ctx, func(conn *pgwire.Conn) error {
-		res, err := conn.Query(ctx, "SELECT pg_current_wal_flush_lsn()")
-		if err != nil {
-			return fmt.Errorf("current flush LSN: %w", err)
-		}
-		if len(res) != 1 || len(res[0].Rows) != 1 {
-			return errors.New("current flush LSN: no row")
-		}
-		out = lsn(res[0].Rows[0][0])
-		return nil
-	})
-	return out, err
-}
-
 // EnsureSlots creates missing physical slots; DropSlots drops inactive ones.
 func (c *Controller) EnsureSlots(ctx context.Context, names []string) error {
 	return c.withConn(ctx, func(conn *pgwire.Conn) error {
