@@ -36,6 +36,14 @@ var (
 	backupServerScript string
 	//go:embed scripts/pg-config-files.sh
 	pgConfigFilesScript string
+	//go:embed scripts/ha-agent-stop.sh
+	haAgentStopScript string
+	//go:embed scripts/ha-agent-start.sh
+	haAgentStartScript string
+	//go:embed scripts/pg-data-aside.sh
+	pgDataAsideScript string
+	//go:embed scripts/pg-data-purge.sh
+	pgDataPurgeScript string
 )
 
 // shellVar is one input of a script: the assignment name=value.
