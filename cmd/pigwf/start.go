@@ -108,6 +108,9 @@ func startCmd() *cli.Command {
 			pgUsersCmd(),
 			pgDatabasesCmd(),
 			pgHBACmd(),
+			pgReinitCmd(),
+			pgMemberRemoveCmd(),
+			pgClusterRemoveCmd(),
 			runbookStartCmd(),
 		},
 	}
