@@ -153,7 +153,7 @@ func (in DataAsideInput) Validate() error {
 // none, and the node's markers of the cluster's data go.
 func (a *Activities) DataAside(ctx context.Context, in DataAsideInput) (StepResult, error) {
 	script := PgNodeInput{Spec: in.Spec}.pgEnv() + withInputs(pgDataAsideScript,
-		shellVar{"aside", AsidePath(in.Spec.DataDir, in.Why, in.Key)}, shellVar{"empty", flag(in.Why == AsideReinit)})
+		shellVar{"aside", AsidePath(in.Spec.DataDir, in.Why, in.Key)}, shellVar{"empty", flag(in.Why == AsideReinit)}, shellVar{"state", configStateDir})
 	return a.runStep(ctx, in.Node, StepDataAside, script, nil)
 }
 

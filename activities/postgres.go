@@ -268,8 +268,9 @@ func HBAFile(lines []string) string {
 		strings.Join(lines, "\n") + "\n"
 }
 
-// configStateDir is where pg-config-files.sh keeps, on the node, a reload it owes and the files
-// in force until then (a variable only so that the script's tests run it in a directory of their
+// configStateDir is pigwf's state directory on a node: where pg-config-files.sh keeps a reload it
+// owes and the files in force until then, and where pg-data-aside.sh finds the node's markers of
+// a cluster's data (a variable only so that the scripts' tests run them in a directory of their
 // own).
 var configStateDir = "/var/lib/pigwf"
 

@@ -119,6 +119,11 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 	if err != nil {
 		t.Fatal(err)
 	}
+	mr, err := starter.PgMemberRemoveInput(inv, cl, starter.PgMembersRequest{Member: "db12.example.com"}, "carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mn := activities.MemberNodeInput{Member: mr.Member, Node: mr.Nodes[1], Spec: mr.Spec, Key: "20261130T174800Z"}
 	// pg-cluster-create creates what is not absent; pg-users and pg-databases carry every entry.
 	if len(pc.Users) != 2 || len(pc.Databases) != 2 || len(pu.Users) != 3 || !pu.Users[2].Absent || len(pd.Databases) != 3 || !pd.Databases[2].Absent {
 		t.Fatalf("users %+v, databases %+v; pg-users %+v, pg-databases %+v", pc.Users, pc.Databases, pu.Users, pd.Databases)
@@ -174,11 +179,18 @@ func validInputs(t *testing.T) map[string]activities.Validator {
 		"PITRCleanupInput":              activities.PITRCleanupInput{Members: pr.Members, Spec: pr.Spec},
 		"BackupInput": activities.BackupInput{Node: pb.Nodes[1], Spec: pb.Spec, Type: pb.Type, Key: "0196b2c4-8d3e-7b1a-9f2e-4c5d6e7f8a9b",
 			Leader: pb.Nodes[0].Name},
-		"BackupServerInput":        activities.PgNodeInput{Node: pb.Nodes[0], Spec: pb.Spec},
-		"ExclusiveInput":           activities.ExclusiveInput{Cluster: pb.Cluster, WorkflowID: "pg-backup/pg-test/scheduled-2026-12-01T02:00:00Z", RunID: "r"},
-		"PgObjectsInput users":     withUsers(objects(pu.PgObjectsTarget), pu.Users),
-		"PgObjectsInput databases": withDatabases(objects(pd.PgObjectsTarget), pd.Databases),
-		"PgHBAInput":               activities.PgHBAInput{PgNodeInput: activities.PgNodeInput{Node: ph.Members[1].Node, Spec: ph.Spec}, DryRun: true},
+		"BackupServerInput":          activities.PgNodeInput{Node: pb.Nodes[0], Spec: pb.Spec},
+		"ExclusiveInput":             activities.ExclusiveInput{Cluster: pb.Cluster, WorkflowID: "pg-backup/pg-test/scheduled-2026-12-01T02:00:00Z", RunID: "r"},
+		"PgObjectsInput users":       withUsers(objects(pu.PgObjectsTarget), pu.Users),
+		"PgObjectsInput databases":   withDatabases(objects(pd.PgObjectsTarget), pd.Databases),
+		"PgHBAInput":                 activities.PgHBAInput{PgNodeInput: activities.PgNodeInput{Node: ph.Members[1].Node, Spec: ph.Spec}, DryRun: true},
+		"MemberNodeInput":            mn,
+		"AgentStopInput":             activities.AgentStopInput{MemberNodeInput: mn, Disable: true, DCS: mr.DCS},
+		"AgentStopInput without DCS": activities.AgentStopInput{MemberNodeInput: mn},
+		"DataAsideInput":             activities.DataAsideInput{MemberNodeInput: mn, Why: activities.AsideRemoved},
+		"MemberForgetInput":          activities.MemberForgetInput{DCS: mr.DCS, Member: mr.Member, Members: mr.Members, Timeout: time.Minute},
+		"SlotDropInput":              activities.SlotDropInput{Member: mr.Member, Members: mr.Members, Nodes: mr.Nodes, Port: mr.Spec.Port},
+		"ClusterKeysInput":           activities.ClusterKeysInput{DCS: mr.DCS},
 	}
 }
 
@@ -508,6 +520,42 @@ func TestHostileInputsRefused(t *testing.T) {
 		{"PITRCleanupInput", "spec.repo_path", func(v activities.Validator) activities.Validator {
 			in := v.(activities.PITRCleanupInput)
 			in.Spec.RepoPath = "/"
+			return in
+		}},
+		// The key names a path the purge deletes: only a run's start passes.
+		{"MemberNodeInput", "key", func(v activities.Validator) activities.Validator {
+			in := v.(activities.MemberNodeInput)
+			in.Key = "x/../../etc"
+			return in
+		}},
+		{"MemberNodeInput", "spec.data_dir", func(v activities.Validator) activities.Validator {
+			in := v.(activities.MemberNodeInput)
+			in.Spec.DataDir = "/"
+			return in
+		}},
+		{"DataAsideInput", "why", func(v activities.Validator) activities.Validator {
+			in := v.(activities.DataAsideInput)
+			in.Why = "x; rm -rf /"
+			return in
+		}},
+		{"AgentStopInput", "dcs.endpoints[0]", func(v activities.Validator) activities.Validator {
+			in := v.(activities.AgentStopInput)
+			in.DCS.Endpoints = []string{"10.0.0.11:2379"}
+			return in
+		}},
+		{"MemberForgetInput", "member", func(v activities.Validator) activities.Validator {
+			in := v.(activities.MemberForgetInput)
+			in.Member = "pg-1/../x"
+			return in
+		}},
+		{"SlotDropInput", "port", func(v activities.Validator) activities.Validator {
+			in := v.(activities.SlotDropInput)
+			in.Port = 0
+			return in
+		}},
+		{"ClusterKeysInput", "dcs.namespace", func(v activities.Validator) activities.Validator {
+			in := v.(activities.ClusterKeysInput)
+			in.DCS.Namespace = ""
 			return in
 		}},
 	}

@@ -1,8 +1,8 @@
 # DataAside: moves the member's data directory aside to $aside (a name of this run: a retry finds
 # it there), never deleting it, once its PostgreSQL is stopped. With empty=1 an empty data
 # directory is left for the agent to clone into (pg-reinit); otherwise none (a removal), and the
-# node's markers of the cluster's data (/var/lib/pigwf/pg-cluster, clone.done) go.
-# Inputs: aside, empty (1 or 0), and pgEnv's PGBIN, PGDATA.
+# node's markers of the cluster's data ($state/pg-cluster, clone.done) go.
+# Inputs: aside, empty (1 or 0), state (pigwf's state directory on the node), and pgEnv's PGBIN, PGDATA.
 if [ -e "$aside" ]; then
   note "kept aside already: $aside"
 else
@@ -21,6 +21,6 @@ fi
 if [ "$empty" = 1 ] && [ ! -d "$PGDATA" ]; then
   mkdir -p "$PGDATA"; chown postgres:postgres "$PGDATA"; chmod 700 "$PGDATA"; changed "left an empty $PGDATA"
 fi
-rm -f /var/lib/pigwf/clone.done
-if [ "$empty" != 1 ] && [ -f /var/lib/pigwf/pg-cluster ]; then rm -f /var/lib/pigwf/pg-cluster; changed "removed the node's marker /var/lib/pigwf/pg-cluster"; fi
+rm -f "$state/clone.done"
+if [ "$empty" != 1 ] && [ -f "$state/pg-cluster" ]; then rm -f "$state/pg-cluster"; changed "removed the node's marker $state/pg-cluster"; fi
 exit 0
