@@ -40,6 +40,9 @@ var runbooks = map[string]string{
 	workflows.PgHBAName:           workflows.PgHBARunbook,
 	workflows.RunbookName:         workflows.RunbookRunbook,
 	workflows.PgBackupName:        workflows.PgBackupRunbook,
+	workflows.PgReinitName:        workflows.PgReinitRunbook,
+	workflows.PgMemberRemoveName:  workflows.PgMemberRemoveRunbook,
+	workflows.PgClusterRemoveName: workflows.PgClusterRemoveRunbook,
 }
 
 // Files lists every saved history under root (a testdata directory), runbook by runbook.

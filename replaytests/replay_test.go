@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -99,6 +100,24 @@ func TestTestdataLayout(t *testing.T) {
 		}
 		if dir := filepath.Base(filepath.Dir(file)); runbooks[wfType] != dir {
 			t.Errorf("%s records a %s run, which belongs in testdata/%s/", file, wfType, runbooks[wfType])
+		}
+	}
+}
+
+// names records the workflow names registered on it.
+type names []string
+
+func (n *names) RegisterWorkflowWithOptions(_ interface{}, o workflow.RegisterOptions) {
+	*n = append(*n, o.Name)
+}
+
+// Every registered workflow has its directory under testdata/, so its histories can be saved.
+func TestEveryWorkflowHasADirectory(t *testing.T) {
+	var registered names
+	workflows.Register(&registered)
+	for _, name := range registered {
+		if runbooks[name] == "" {
+			t.Errorf("workflow %s has no directory under testdata/: add it to runbooks in histories.go", name)
 		}
 	}
 }
