@@ -10,7 +10,7 @@ else
     fail "PostgreSQL still runs in $PGDATA: its agent must stop it first; nothing was moved"
   fi
   if [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA" 2>/dev/null)" ]; then
-    mv "$PGDATA" "$aside"; changed "moved $PGDATA aside to $aside ($(du -sh "$aside" | cut -f1), not deleted)"
+    mv "$PGDATA" "$aside"; changed "moved $PGDATA aside to $aside (kept, not deleted)"
   elif [ -d "$PGDATA" ]; then
     note "$PGDATA is empty: nothing to keep"
   else
