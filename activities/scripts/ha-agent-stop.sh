@@ -27,6 +27,14 @@ else
     changed "moved $boot to /etc/pigwf/disabled: the agent does not start at the next boot"
   fi
 fi
+# A clone the agent was running may outlive it (the tool is its child, not PostgreSQL): it would
+# go on writing into $PGDATA once the data directory is moved aside. It is stopped here, by pid.
+clones=$(pgrep -u postgres -f "pg_basebackup -D $PGDATA( |\$)" || true)
+if [ -n "$clones" ]; then
+  kill $clones 2>/dev/null || true
+  for i in $(seq 1 50); do pgrep -u postgres -f "pg_basebackup -D $PGDATA( |\$)" >/dev/null || break; sleep 0.1; done
+  changed "stopped the unfinished clone (pg_basebackup) the stopped agent left"
+fi
 if runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" status >/dev/null 2>&1; then
   fail "PostgreSQL still runs in $PGDATA with its agent stopped: stop it by hand (pg_ctl -D $PGDATA stop -m fast) and run again"
 fi
