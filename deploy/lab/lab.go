@@ -12,7 +12,7 @@
 //	nodes/nI/            sshd_config, host key, init.sh, sshd.log, fs/<node-private paths>
 //	nodes/nI/fs/etc/pigwf/boot.d/  the node's boot services, run at each node start (10-etcd: its etcd member)
 //	nodes/nI/fs/var/log/pigwf/     their logs: boot.log, etcd.log
-//	nodes/nI/fs/var/lib/etcd/      the etcd member's data
+//	nodes/nI/fs/var/lib/etcd/      the etcd member's TLS files; data/ its data, on a memory file system (etcddisk.go)
 package lab
 
 import (
@@ -139,6 +139,9 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 	}
 	if mountErr != nil {
 		return nil, mountErr
+	}
+	if err := ensureEtcdDisks(l, st); err != nil {
+		return nil, err
 	}
 
 	// a node whose init runs in another namespace than /run/netns/<netns>
