@@ -14,7 +14,7 @@ if [ -n "$sysid" ] && { [ "$(cat $done_file 2>/dev/null)" = "$want" ] || [ "$(ca
 fi
 # Only from a primary: a member in recovery may lag the leader (it was demoted by a failover since
 # the run read the leader). The run then fails; run it again to clone from the current leader.
-if [ "$(runuser -u postgres -- psql -X -w -A -t -d "$conninfo dbname=postgres" -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = t ]; then
+if [ "$(runuser -u postgres -- env PGCONNECT_TIMEOUT=10 psql -X -w -A -t -d "$conninfo dbname=postgres" -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = t ]; then
   fail "$primary is in recovery, not the leader (a failover since the leader was read?): not cloned from it; run again to clone from the current leader"
 fi
 if [ -d "$PGDATA" ] && [ -n "$(ls -A "$PGDATA")" ]; then
