@@ -40,6 +40,7 @@ var runbooks = map[string]string{
 	workflows.PgHBAName:           workflows.PgHBARunbook,
 	workflows.RunbookName:         workflows.RunbookRunbook,
 	workflows.PgBackupName:        workflows.PgBackupRunbook,
+	workflows.PgMemberAddName:     workflows.PgMemberAddRunbook,
 }
 
 // Files lists every saved history under root (a testdata directory), runbook by runbook.
