@@ -307,3 +307,13 @@ func agentLogTails(t *testing.T, st *lab.Status) {
 			nodeRun(t, st, i+1, "tail -n 40 /pg/log/ha-agent/ha-agent.log 2>&1 || true"))
 	}
 }
+
+// agentHistory logs every member's leadership events (promotions, demotions, lost leases,
+// slow loops) from its whole HA agent log: when the leader moved unasked, they say why.
+func agentHistory(t *testing.T, st *lab.Status) {
+	t.Helper()
+	for i := range st.Nodes {
+		t.Logf("pg-test-%d's agent log, leadership events:\n%s", i+1,
+			nodeRun(t, st, i+1, "grep -iE 'lease|leader|promot|demot|fence|slow|stall|lost|took' /pg/log/ha-agent/ha-agent.log 2>&1 | tail -n 60 || true"))
+	}
+}

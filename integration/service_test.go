@@ -108,6 +108,11 @@ func startHAProxy(t *testing.T, text string) {
 func TestAccessLayerOnLab(t *testing.T) {
 	requireIntegration(t)
 	st, home := clusterLab(t, "pwsvc", "10.213.25")
+	t.Cleanup(func() {
+		if t.Failed() {
+			agentHistory(t, st)
+		}
+	})
 	workerMetrics := freeAddr(t)
 	startWorker(t, home, "--metrics-listen", workerMetrics)
 	if out, err := pigwf(t, home, "start", "pg-cluster-create", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait"); err != nil {
@@ -162,6 +167,12 @@ func TestAccessLayerOnLab(t *testing.T) {
 
 	// A real Prometheus scraping the agents (HTTPS, the deployment CA), the worker and HAProxy.
 	prom := startPrometheus(t, st, home, workerMetrics)
+	if now := leaderOf(t, home, st); now != leader {
+		// Nothing so far moves the leader: a change here is a spurious failover, and the
+		// agents' logs say why.
+		agentHistory(t, st)
+		t.Fatalf("the leader moved from %s to %s with no fault injected", leader, now)
+	}
 	checkMonitoring(t, prom, leader)
 
 	// A rerun changes nothing.

@@ -40,6 +40,7 @@ var runbooks = map[string]string{
 	workflows.PgHBAName:           workflows.PgHBARunbook,
 	workflows.RunbookName:         workflows.RunbookRunbook,
 	workflows.PgBackupName:        workflows.PgBackupRunbook,
+	workflows.PgMemberAddName:     workflows.PgMemberAddRunbook,
 	workflows.PgReinitName:        workflows.PgReinitRunbook,
 	workflows.PgMemberRemoveName:  workflows.PgMemberRemoveRunbook,
 	workflows.PgClusterRemoveName: workflows.PgClusterRemoveRunbook,

@@ -19,6 +19,10 @@
 //     two runbooks (each its own ID and gate) with one body: the leader, the plan from its
 //     catalog, a database drop's approval, one step per object. pghba.go: PgHBA, pg_hba.conf on
 //     every member, one at a time.
+//   - pgmemberadd.go: PgMemberAdd, hosts of the inventory added to a running cluster: its
+//     prechecks (the cluster's state, the new hosts, node-init as a child run where needed);
+//     pgmemberaddbuild.go its changes (pg_hba.conf on the members, then PgClusterCreate's own
+//     replica steps from pgplan.go, cloned from the leader read just before, and streaming).
 //   - runbook.go: Runbook, the interpreter of custom runbooks (dsl/): its input, the check of an
 //     input pigwf would not send, the dry run, the scopes of when: and loops; runbookstep.go each
 //     step kind on its members (targets read through the agents, retries and timeouts by kind,

@@ -88,10 +88,15 @@ func clone(s pgStep, from string) pgStep {
 
 // credentials: the replication credentials on every node.
 func (w *pgClusterCreate) credentials() []pgStage {
-	var a *activities.Activities
 	return []pgStage{onEach(w.in.Members, "credentials on %s: %w", func(m PgMember) []pgStep {
-		return []pgStep{w.onNode(m, activities.StepCredentials, within(2*time.Minute, 5), a.PgCredentials)}
+		return []pgStep{w.credentialsOf(m)}
 	})}
+}
+
+// credentialsOf is member m's credentials step (PgMemberAdd's too).
+func (w *pgClusterCreate) credentialsOf(m PgMember) pgStep {
+	var a *activities.Activities
+	return w.onNode(m, activities.StepCredentials, within(2*time.Minute, 5), a.PgCredentials)
 }
 
 // bootstrapPrimary: the primary's data directory and configuration; the DCS learns the cluster;
@@ -126,21 +131,26 @@ func (w *pgClusterCreate) bootstrapPrimary() []pgStage {
 func (w *pgClusterCreate) cloneReplicas() []pgStage {
 	var a *activities.Activities
 	return []pgStage{
-		onEach(w.replicas, "replica %s: %w", func(m PgMember) []pgStep {
-			return []pgStep{
-				clone(onMember(m, activities.StepClone, within(30*time.Minute, 5), a.PgClone, func() any {
-					ni := w.nodeInput(m)
-					ni.ClusterSysid = w.res.Sysid
-					return ni
-				}), w.primary.Name),
-				w.agent(m),
-			}
-		}),
+		onEach(w.replicas, "replica %s: %w", w.replica),
 		sequence(onMember(w.primary, activities.StepStreaming, within(3*time.Minute, 2), a.PgWaitStreaming, func() any {
 			ni := w.nodeInput(w.primary)
 			ni.Members = w.replicaNames()
 			return ni
 		})),
+	}
+}
+
+// replica is member m's lane as a replica (PgMemberAdd's too): cloned from the primary (w.primary,
+// the cluster's w.res.Sysid), then started as a standby by its agent.
+func (w *pgClusterCreate) replica(m PgMember) []pgStep {
+	var a *activities.Activities
+	return []pgStep{
+		clone(onMember(m, activities.StepClone, within(30*time.Minute, 5), a.PgClone, func() any {
+			ni := w.nodeInput(m)
+			ni.ClusterSysid = w.res.Sysid
+			return ni
+		}), w.primary.Name),
+		w.agent(m),
 	}
 }
 
@@ -160,13 +170,19 @@ func (w *pgClusterCreate) backups() []pgStage {
 	p := w.primary
 	return []pgStage{
 		onEach(w.in.Members, "backup config on %s: %w", func(m PgMember) []pgStep {
-			return []pgStep{w.onNode(m, activities.StepBackupConf, within(2*time.Minute, 5), a.BackupConfig)}
+			return []pgStep{w.backupConfig(m)}
 		}),
 		sequence(
 			w.onNode(p, activities.StepStanza, within(5*time.Minute, 3), a.BackupStanza),
 			w.onNode(p, activities.StepFullBackup, within(60*time.Minute, 3), a.BackupFull),
 		),
 	}
+}
+
+// backupConfig is member m's pgBackRest configuration step (PgMemberAdd's too).
+func (w *pgClusterCreate) backupConfig(m PgMember) pgStep {
+	var a *activities.Activities
+	return w.onNode(m, activities.StepBackupConf, within(2*time.Minute, 5), a.BackupConfig)
 }
 
 // verification: the cluster as a whole, through the DCS and the primary's agent.

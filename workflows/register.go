@@ -91,6 +91,7 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(PgUsers, workflowOpts(PgUsersName))
 	r.RegisterWorkflowWithOptions(PgDatabases, workflowOpts(PgDatabasesName))
 	r.RegisterWorkflowWithOptions(PgHBA, workflowOpts(PgHBAName))
+	r.RegisterWorkflowWithOptions(PgMemberAdd, workflowOpts(PgMemberAddName))
 	r.RegisterWorkflowWithOptions(PgReinit, workflowOpts(PgReinitName))
 	r.RegisterWorkflowWithOptions(PgMemberRemove, workflowOpts(PgMemberRemoveName))
 	r.RegisterWorkflowWithOptions(PgClusterRemove, workflowOpts(PgClusterRemoveName))

@@ -69,4 +69,7 @@ func printLab(st *lab.Status) {
 		fmt.Printf("  %-4s %-14s pid %-7d %s\n", n.Name, n.Addr, n.PID, state)
 	}
 	fmt.Printf("  inventory   %s\n  known_hosts %s\n  ssh key     %s\n", st.Inventory, st.KnownHosts, st.SSHKey)
+	if st.InventoryNote != "" {
+		fmt.Println("note: " + st.InventoryNote)
+	}
 }

@@ -108,6 +108,7 @@ func startCmd() *cli.Command {
 			pgUsersCmd(),
 			pgDatabasesCmd(),
 			pgHBACmd(),
+			pgMemberAddCmd(),
 			pgReinitCmd(),
 			pgMemberRemoveCmd(),
 			pgClusterRemoveCmd(),

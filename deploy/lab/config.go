@@ -20,7 +20,8 @@ type Config struct {
 	// Etcd is the number of etcd members, one per node on nodes 1..Etcd, each
 	// a boot service of its node. 0 means the default min(3, Nodes), so the
 	// zero Config stays the default demo lab; NoEtcd means no etcd at all.
-	// The membership is fixed when the lab is created.
+	// The membership is fixed when the lab is created: a lab grown with the default keeps the
+	// members it was created with, and its new nodes are PostgreSQL nodes only.
 	Etcd int
 	// CADir is the deployment CA the lab's etcd certificates come from and trust; default
 	// "<Dir>/ca". `pigwf lab up` passes the worker's ($PIGWF_HOME/ca), so NodeInit finds the same

@@ -122,6 +122,9 @@ func Down(ctx context.Context, c Config) error {
 	if err := deleteNetwork(ctx, t, c.Name, st); err != nil {
 		errs = append(errs, err)
 	}
+	if err := releaseEtcdDisks(c.Dir); err != nil {
+		errs = append(errs, err)
+	}
 	if err := removeMountPoints(st); err != nil {
 		errs = append(errs, err)
 	}

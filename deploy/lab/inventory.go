@@ -2,7 +2,12 @@ package lab
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"text/template"
 )
 
@@ -83,4 +88,48 @@ func renderInventory(l layout, st *labState) ([]byte, error) {
 		return nil, fmt.Errorf("while rendering the inventory: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// updateInventory writes the lab's inventory.yml and records its checksum in st, unless the
+// file was changed since the lab last wrote it: then it is the user's, and it is kept as it is.
+// A DBA adds a new host to their inventory themselves before pg-member-add; the lab does the
+// same for its own, untouched file, and otherwise says what to add (the returned note, "" when
+// the file was written). A lab whose state has no checksum yet (made before it was recorded)
+// writes the file as it always did.
+func updateInventory(l layout, st *labState, added []nodeState) (string, error) {
+	text, err := renderInventory(l, st)
+	if err != nil {
+		return "", err
+	}
+	current, err := os.ReadFile(l.inventory())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("while reading %s: %w", l.inventory(), err)
+	}
+	if !inventoryIsLabs(current, err == nil, st.InventorySum) {
+		if len(added) == 0 {
+			return l.inventory() + " was changed since `pigwf lab up` wrote it: kept as it is", nil
+		}
+		var hosts []string
+		for _, n := range added {
+			hosts = append(hosts, fmt.Sprintf("%s (node %s)", n.Addr, n.Name))
+		}
+		return fmt.Sprintf("%s was changed since `pigwf lab up` wrote it: kept as it is; add the new hosts %s under %s yourself",
+			l.inventory(), strings.Join(hosts, ", "), st.Cluster), nil
+	}
+	if err := writeFileAtomic(l.inventory(), text, 0o644); err != nil {
+		return "", err
+	}
+	st.InventorySum = checksum(text)
+	return "", nil
+}
+
+// inventoryIsLabs says whether the inventory file may be rewritten: it is missing, or no
+// checksum was recorded yet, or it is what the lab last wrote.
+func inventoryIsLabs(current []byte, exists bool, lastSum string) bool {
+	return !exists || lastSum == "" || checksum(current) == lastSum
+}
+
+func checksum(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

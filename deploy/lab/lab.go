@@ -12,7 +12,7 @@
 //	nodes/nI/            sshd_config, host key, init.sh, sshd.log, fs/<node-private paths>
 //	nodes/nI/fs/etc/pigwf/boot.d/  the node's boot services, run at each node start (10-etcd: its etcd member)
 //	nodes/nI/fs/var/log/pigwf/     their logs: boot.log, etcd.log
-//	nodes/nI/fs/var/lib/etcd/      the etcd member's data
+//	nodes/nI/fs/var/lib/etcd/      the etcd member's TLS files; data/ its data, on a memory file system (etcddisk.go)
 package lab
 
 import (
@@ -47,6 +47,9 @@ type Status struct {
 	// EtcdReadyIn is how long Up waited, once the nodes' sshd listened,
 	// until every etcd member served a linearizable read (zero from Load).
 	EtcdReadyIn time.Duration `json:"etcd_ready_in,omitempty"`
+	// InventoryNote: Up kept an inventory.yml that was changed since the lab wrote it, and says
+	// which new nodes to add to it by hand ("" when Up wrote the inventory).
+	InventoryNote string `json:"inventory_note,omitempty"`
 }
 
 // Node is one lab node. Node numbers (the i of the methods) start at 1: n1.
@@ -62,10 +65,14 @@ type Node struct {
 }
 
 // Up creates the lab or completes it: the network is created where missing,
-
 // dead or missing nodes are (re)started, running nodes are left alone, and
-
-// links are brought up. A lab may grow (more Nodes) but not shrink.
+// links are brought up. A lab may grow (more Nodes) but not shrink: a grown
+// lab's new nodes start, the running ones keep their processes (their sshd,
+// etcd member, PostgreSQL and agent), and the etcd membership stays as it was
+// created (members on nodes 1..Etcd; a new node is a PostgreSQL node only).
+// The inventory lists the new nodes under the cluster, as a DBA's inventory
+// would before `pigwf start pg-member-add`, unless it was changed since the
+// lab wrote it (see updateInventory).
 
 func Up(ctx context.Context, c Config) (*Status, error) {
 	c = c.WithDefaults()
@@ -111,6 +118,8 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 	case st.CADir != c.CADir || st.Plaintext != c.Plaintext:
 		return nil, fmt.Errorf("lab: lab %s was created with CA %s (plain text: %v), asked for %s (plain text: %v): run `pigwf lab down` first",
 			c.Name, st.CADir, st.Plaintext, c.CADir, c.Plaintext)
+	case growsWithDefaultEtcd(st, c):
+		c.Etcd = st.Etcd
 	case st.Etcd != c.etcdMembers():
 		// members were bootstrapped with --initial-cluster-state new: adding or
 		// removing one would need etcd's runtime reconfiguration
@@ -118,10 +127,12 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 			c.Name, st.Etcd, c.etcdMembers(), st.Etcd)
 	}
 	st.Cluster = c.Cluster
+	var added []nodeState // nodes this Up adds to a running lab (or creates)
 	for i := len(st.Nodes) + 1; i <= c.Nodes; i++ {
 		st.Nodes = append(st.Nodes, nodeState{
 			Name: nodeName(i), Addr: nodeAddr(c.Subnet, i), NetNS: netnsName(c.Name, i), Veth: vethName(c.Name, i),
 		})
+		added = append(added, st.Nodes[len(st.Nodes)-1])
 	}
 
 	if err := writeLabFiles(l, t, et, st); err != nil {
@@ -139,6 +150,9 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 	}
 	if mountErr != nil {
 		return nil, mountErr
+	}
+	if err := ensureEtcdDisks(l, st); err != nil {
+		return nil, err
 	}
 
 	// a node whose init runs in another namespace than /run/netns/<netns>
@@ -197,16 +211,25 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 		}
 		etcdReadyIn = time.Since(etcdStart)
 	}
-	inventory, err := renderInventory(l, st)
+	note, err := updateInventory(l, st, added)
 	if err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(l.inventory(), inventory, 0o644); err != nil {
+	if err := writeState(c.Dir, st); err != nil { // the inventory's checksum
 		return nil, err
 	}
 	s := statusOf(c.Dir, st)
 	s.EtcdReadyIn = etcdReadyIn
+	s.InventoryNote = note
 	return s, nil
+}
+
+// growsWithDefaultEtcd: the lab has the default etcd membership for its node count and c asks
+// for the default of its own: a lab created with fewer than 3 nodes (1 or 2 members) grows with
+// the members it has, since the membership is fixed at creation.
+func growsWithDefaultEtcd(st *labState, c Config) bool {
+	return st.Etcd != c.etcdMembers() && len(st.Nodes) < c.Nodes &&
+		st.Etcd == min(defaultEtcd, len(st.Nodes)) && c.etcdMembers() == min(defaultEtcd, c.Nodes)
 }
 
 // writeLabFiles creates the lab dir, keys, known_hosts, authorized_keys and

@@ -982,3 +982,86 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// A grown lab's inventory lists the new node under the cluster when the file is the lab's own;
+// an inventory someone changed since is kept, and Up says what to add to it.
+func TestInventoryOnGrow(t *testing.T) {
+	c := Config{Dir: t.TempDir() + "/lab"}.WithDefaults()
+	l := layout{c.Dir}
+	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st := &labState{Name: c.Name, Cluster: c.Cluster, Etcd: 3}
+	for i := 1; i <= 3; i++ {
+		st.Nodes = append(st.Nodes, nodeState{Name: nodeName(i), Addr: nodeAddr(c.Subnet, i)})
+	}
+	if note, err := updateInventory(l, st, st.Nodes); err != nil || note != "" || st.InventorySum == "" {
+		t.Fatalf("first write: %q %v (sum %q)", note, err, st.InventorySum)
+	}
+	grow := func() (string, error) {
+		n := nodeState{Name: nodeName(len(st.Nodes) + 1), Addr: nodeAddr(c.Subnet, len(st.Nodes)+1)}
+		st.Nodes = append(st.Nodes, n)
+		return updateInventory(l, st, []nodeState{n})
+	}
+	// untouched: rewritten with n4 as a replica of the cluster, the etcd group unchanged
+	if note, err := grow(); err != nil || note != "" {
+		t.Fatalf("grow to 4: %q %v", note, err)
+	}
+	data, _ := os.ReadFile(l.inventory())
+	inv, err := inventory.ParseInventory("lab.yml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := inv.Cluster("pg-test")
+	if err != nil || len(cl.Hosts) != 4 || cl.Hosts[3].Addr != "10.213.0.14" || cl.Hosts[3].Role != inventory.RoleReplica || len(inv.Etcd) != 3 {
+		t.Errorf("grown inventory: %v %+v etcd %v\n%s", err, cl, inv.Etcd, data)
+	}
+	// changed by hand: kept, and the note names the host to add
+	edited := append(data, []byte("# mine\n")...)
+	if err := os.WriteFile(l.inventory(), edited, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	note, err := grow()
+	if err != nil || !strings.Contains(note, "kept as it is") || !strings.Contains(note, "10.213.0.15 (node n5) under pg-test") {
+		t.Errorf("grow with an edited inventory: %q %v", note, err)
+	}
+	if now, _ := os.ReadFile(l.inventory()); !bytes.Equal(now, edited) {
+		t.Error("an edited inventory was overwritten")
+	}
+	// a lab made before the checksum was recorded writes it as it always did; a missing file too
+	if !inventoryIsLabs(edited, true, "") || !inventoryIsLabs(nil, false, st.InventorySum) || inventoryIsLabs(edited, true, st.InventorySum) {
+		t.Error("inventoryIsLabs")
+	}
+}
+
+// Growing keeps the etcd membership: a lab created with the default members for its node count
+// grows with them; an explicit, different count is still refused by Up.
+func TestGrowsWithDefaultEtcd(t *testing.T) {
+	lab := func(nodes, etcd int) *labState {
+		st := &labState{Etcd: etcd}
+		for i := 1; i <= nodes; i++ {
+			st.Nodes = append(st.Nodes, nodeState{Name: nodeName(i)})
+		}
+		return st
+	}
+	for _, tc := range []struct {
+		st   *labState
+		c    Config
+		want bool
+	}{
+		{lab(2, 2), Config{Nodes: 4}.WithDefaults(), true},  // 2 members stay 2
+		{lab(1, 1), Config{Nodes: 2}.WithDefaults(), true},  // 1 stays 1
+		{lab(3, 3), Config{Nodes: 4}.WithDefaults(), false}, // same count: nothing to keep
+		{lab(2, 2), Config{Nodes: 4, Etcd: 4}, false},       // an explicit count is not the default
+		{lab(3, 1), Config{Nodes: 4}.WithDefaults(), false}, // created with an explicit count
+		{lab(2, 2), Config{Nodes: 2, Etcd: 1}, false},       // not growing
+		{lab(3, 0), Config{Nodes: 4, Etcd: NoEtcd}, false},  // no etcd
+		{lab(2, 2), Config{Nodes: 3}.WithDefaults(), true},  // 2 of 2 nodes, 3 asked by default
+		{lab(2, 0), Config{Nodes: 3}.WithDefaults(), false}, // a lab without etcd gets none
+		{lab(3, 3), Config{Nodes: 4, Etcd: NoEtcd}.WithDefaults(), false},
+	} {
+		if got := growsWithDefaultEtcd(tc.st, tc.c); got != tc.want {
+			t.Errorf("lab of %d nodes, %d members, asked %d nodes, %d members: got %v", len(tc.st.Nodes), tc.st.Etcd, tc.c.Nodes, tc.c.Etcd, got)
+		}
+	}
+}

@@ -223,21 +223,30 @@ func mountPointsInUse() (map[string]bool, error) {
 		if err := syscall.Stat("/proc/"+strconv.Itoa(pid)+"/ns/mnt", &st); err != nil || seen[st.Ino] {
 			continue
 		}
-		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/mountinfo")
-		if err != nil {
+		if err := readMountPoints("/proc/"+strconv.Itoa(pid)+"/mountinfo", inUse); err != nil {
 			continue // exited meanwhile
 		}
 		seen[st.Ino] = true
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			if fields := strings.Fields(sc.Text()); len(fields) > 4 {
-				inUse[unescapeMountinfo(fields[4])] = true
-			}
-		}
-		f.Close()
 	}
 	return inUse, nil
+}
+
+// readMountPoints adds the mount points listed in a mountinfo file to into.
+func readMountPoints(mountinfo string, into map[string]bool) error {
+	f, err := os.Open(mountinfo)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// ID parent major:minor root mountpoint options ...
+		if fields := strings.Fields(sc.Text()); len(fields) > 4 {
+			into[unescapeMountinfo(fields[4])] = true
+		}
+	}
+	return sc.Err()
 }
 
 // unescapeMountinfo undoes the octal escapes (\040 for a space...) of mountinfo.

@@ -57,8 +57,9 @@ func initScript(l layout, t tools, labName string, n nodeState) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#!/bin/sh\n# pigwf lab %s, node %s: run as PID 1 of the node's PID namespace by `unshare`;\n", labName, n.Name)
 	b.WriteString("# binds the node's own directories over the shared root filesystem, starts the boot services, then becomes sshd.\nset -e\n")
+	// --rbind: with what is mounted below it on the machine (etcd's memory file system)
 	for _, m := range nodePrivateMounts {
-		fmt.Fprintf(&b, "mount --bind %s %s\n", shellQuote(l.nodeFS(n.Name, m.target)), shellQuote(m.target))
+		fmt.Fprintf(&b, "mount --rbind %s %s\n", shellQuote(l.nodeFS(n.Name, m.target)), shellQuote(m.target))
 	}
 	for _, m := range sharedMounts {
 		fmt.Fprintf(&b, "mount --bind %s %s\n", shellQuote(l.shared(m.name)), shellQuote(m.target))

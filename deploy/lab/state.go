@@ -22,6 +22,9 @@ type labState struct {
 	CADir              string      `json:"ca_dir"`               // the deployment CA the lab's etcd trusts
 	Plaintext          bool        `json:"plaintext,omitempty"`  // etcd, agents and replication without TLS
 	Nodes              []nodeState `json:"nodes"`
+	// InventorySum is the sha256 of the inventory.yml Up last wrote: a file that no longer
+	// matches it was changed by someone else, and Up keeps it.
+	InventorySum string `json:"inventory_sha256,omitempty"`
 }
 
 type nodeState struct {
