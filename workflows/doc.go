@@ -23,6 +23,12 @@
 //     prechecks (the cluster's state, the new hosts, node-init as a child run where needed);
 //     pgmemberaddbuild.go its changes (pg_hba.conf on the members, then PgClusterCreate's own
 //     replica steps from pgplan.go, cloned from the leader read just before, and streaming).
+//   - pgreinit.go, pgmemberremove.go, pgclusterremove.go: PgReinit (a replica re-created from the
+//     leader: its agent stopped, its data moved aside, the agent's own clone, streaming),
+//     PgMemberRemove (a replica out for good after an approval: agent stopped, DCS keys and slot
+//     gone, data aside) and PgClusterRemove (every agent stopped, the cluster's keys deleted, data
+//     aside; a purge only after a second approval); pgmembers.go what the three share: their
+//     input, the first step that takes the cluster, the run's key that names what it moves aside.
 //   - runbook.go: Runbook, the interpreter of custom runbooks (dsl/): its input, the check of an
 //     input pigwf would not send, the dry run, the scopes of when: and loops; runbookstep.go each
 //     step kind on its members (targets read through the agents, retries and timeouts by kind,
