@@ -40,6 +40,9 @@ type Activities struct {
 	// OpenRunsOn lists the pigwf runs open on a cluster (Temporal's visibility; the worker gives
 	// starter.Client.OpenRunsOn): ClusterExclusive reads it.
 	OpenRunsOn func(ctx context.Context, cluster string) ([]ClusterRun, error)
+	// LockHolder is the run holding the cluster's lock (the worker gives
+	// starter.Client.LockHolder): ClusterLockHolder reads it.
+	LockHolder func(ctx context.Context, cluster string) (ClusterRun, error)
 
 	agentHTTP agentTransport // see agentClient
 }

@@ -10,14 +10,18 @@ import (
 )
 
 // One runbook at a time per cluster. The CLI's start refuses a cluster with an open pigwf run
-// (starter.Client.Start, through Temporal's visibility); a run that the CLI did not start (a
-// Temporal Schedule's) checks the same itself, first, with ClusterExclusive.
+// (starter.Client.Start, through Temporal's visibility); every run then takes the cluster's lock
+// itself (workflows.ClusterLock: atomic, where visibility lags). Runs recorded before the lock
+// checked through visibility themselves with ClusterExclusive; ClusterLockHolder names the run
+// holding a lock for a run refused by it.
 
 // ClusterRun is an open pigwf run on a cluster, as Temporal's visibility lists it.
 type ClusterRun struct {
 	WorkflowID string    `json:"workflow_id"`
 	RunID      string    `json:"run_id"`
 	Started    time.Time `json:"started"`
+	// Released: the run held the cluster's lock and it has ended since (ClusterLockHolder).
+	Released bool `json:"released,omitempty"`
 }
 
 // ErrClusterBusy: another pigwf run is open on the cluster; this one changed nothing.
@@ -67,4 +71,18 @@ func (a *Activities) ClusterExclusive(ctx context.Context, in ExclusiveInput) (S
 	}
 	res.Notes = []string{"no other pigwf run is open on " + in.Cluster}
 	return res, nil
+}
+
+// ClusterLockHolder names the run holding the cluster's lock (the lock workflow's parent), for
+// the refusal of a run that could not take it; it changes nothing. Released says the lock has
+// ended since (its holder ended a moment ago).
+func (a *Activities) ClusterLockHolder(ctx context.Context, in ExclusiveInput) (ClusterRun, error) {
+	if a.LockHolder == nil {
+		return ClusterRun{}, temporal.NewNonRetryableApplicationError("this worker cannot read a cluster's lock (it was built without LockHolder): a wiring bug in the worker", ErrConfig, nil)
+	}
+	r, err := a.LockHolder(ctx, in.Cluster)
+	if err != nil {
+		return r, fmt.Errorf("while reading who holds the lock of %s: %w", in.Cluster, err)
+	}
+	return r, nil
 }

@@ -44,6 +44,7 @@ var runbooks = map[string]string{
 	workflows.PgReinitName:        workflows.PgReinitRunbook,
 	workflows.PgMemberRemoveName:  workflows.PgMemberRemoveRunbook,
 	workflows.PgClusterRemoveName: workflows.PgClusterRemoveRunbook,
+	workflows.ClusterLockName:     "cluster-lock",
 }
 
 // Files lists every saved history under root (a testdata directory), runbook by runbook.

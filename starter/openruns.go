@@ -5,9 +5,11 @@ import (
 	"fmt"
 
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/workflows"
 )
 
@@ -66,4 +68,17 @@ func keyword(sa *commonpb.SearchAttributes, name string) string {
 		_ = converter.GetDefaultDataConverter().FromPayload(p, &v)
 	}
 	return v
+}
+
+// LockHolder is the run holding the cluster's lock (workflows.ClusterLockID): the lock
+// workflow's parent, since when it holds it, and whether the lock has ended since.
+func (c *Client) LockHolder(ctx context.Context, cluster string) (activities.ClusterRun, error) {
+	d, err := c.C.DescribeWorkflowExecution(ctx, workflows.ClusterLockID(cluster), "")
+	if err != nil {
+		return activities.ClusterRun{}, err
+	}
+	info := d.GetWorkflowExecutionInfo()
+	p := info.GetParentExecution()
+	return activities.ClusterRun{WorkflowID: p.GetWorkflowId(), RunID: p.GetRunId(), Started: info.GetStartTime().AsTime(),
+		Released: info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}, nil
 }

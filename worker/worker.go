@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg Config) error {
 	w.RegisterActivity(&activities.Activities{
 		Remote: runner, CA: pki.CA{Dir: cfg.CADir}, Secrets: activities.SecretStore{Dir: cfg.SecretsDir},
 		AgentBinary: cfg.AgentBinary, AllowPlaintext: cfg.AllowPlaintext, Notifier: activities.Notifier{URL: cfg.NotifyURL, WebUI: cfg.WebUI},
-		Approvals: activities.ApprovalTrust{File: cfg.ApprovalsFile}, Log: log, OpenRunsOn: cl.OpenRunsOn,
+		Approvals: activities.ApprovalTrust{File: cfg.ApprovalsFile}, Log: log, OpenRunsOn: cl.OpenRunsOn, LockHolder: cl.LockHolder,
 	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("while starting the worker: %w", err)

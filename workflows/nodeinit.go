@@ -23,6 +23,9 @@ type NodeInitInput struct {
 	Cluster string                 `json:"cluster"`
 	Nodes   []NodeSpec             `json:"nodes"`
 	Hosts   []activities.HostEntry `json:"hosts"` // every node of the cluster, for /etc/hosts
+	// ClusterLocked: the parent run that starts this one as its child holds the cluster's lock
+	// for it (workflows.ClusterLock); honoured only in a child run. Never set by hand.
+	ClusterLocked bool `json:"cluster_locked,omitempty"`
 }
 
 // NodeSpec is one node with its node-level settings.
@@ -87,6 +90,9 @@ func NodeInit(ctx workflow.Context, in NodeInitInput) (NodeInitResult, error) {
 	}
 	var err error
 	if w.track, err = newTracker(ctx, NodeInitRunbook, in.Cluster); err != nil {
+		return w.res, err
+	}
+	if _, err := lockCluster(ctx, w.track, in.Cluster, in.ClusterLocked); err != nil {
 		return w.res, err
 	}
 	// Runs started before nodes got certificates replay without the node-cert step.

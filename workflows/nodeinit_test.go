@@ -53,6 +53,7 @@ func newEnv(t *testing.T, f *fakeSteps) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(NodeInit, workflowOpts(NodeInitName))
+	env.RegisterWorkflowWithOptions(ClusterLock, workflowOpts(ClusterLockName))
 	a := &activities.Activities{}
 	env.RegisterActivity(a)
 	env.OnActivity(a.EnsureCA, mockAny).Return(activities.CAInfo{Fingerprint: strings.Repeat("ab", 32), Created: f.changed}, nil)
@@ -112,10 +113,11 @@ func TestNodeInitAllNodesChanged(t *testing.T) {
 	}
 	var p Progress
 	val.Get(&p)
-	if p.Phase != "done" || len(p.Steps) != 1+3*len(activities.NodeInitSteps) {
+	// The cluster's lock (unchanged), the CA, every node's steps.
+	if p.Phase != "done" || len(p.Steps) != 2+3*len(activities.NodeInitSteps) || p.Steps[0].Step != exclusiveStep.name || p.Steps[0].State != StateUnchanged {
 		t.Fatalf("progress = %+v", p)
 	}
-	for _, s := range p.Steps {
+	for _, s := range p.Steps[1:] {
 		if s.State != StateChanged {
 			t.Errorf("step %s/%s state %s", s.Node, s.Step, s.State)
 		}

@@ -57,8 +57,7 @@ const (
 )
 
 var (
-	pgBackupExclusiveStep = controlStep("exclusive", within(time.Minute, 3))
-	pgBackupPlanStep      = controlStep("plan", within(time.Minute, 3))
+	pgBackupPlanStep = controlStep("plan", within(time.Minute, 3))
 	// pgBackupRecheckStep reads the cluster again after a failed backup, to say whether the
 	// leader moved meanwhile.
 	pgBackupRecheckStep = controlStep("after-failure", within(time.Minute, 2))
@@ -110,13 +109,12 @@ func PgBackup(ctx workflow.Context, in PgBackupInput) (PgBackupResult, error) {
 	if w.track, err = newTracker(ctx, PgBackupRunbook, in.Cluster); err != nil {
 		return w.res, err
 	}
-	w.track.plan(pgBackupExclusiveStep, pgBackupPlanStep)
-	var a *activities.Activities
-	run := workflow.GetInfo(ctx).WorkflowExecution
-	if _, err := runStep(ctx, w.track, pgBackupExclusiveStep, checkOutcome, a.ClusterExclusive,
-		activities.ExclusiveInput{Cluster: in.Cluster, WorkflowID: run.ID, RunID: run.RunID}); err != nil {
+	w.track.plan(exclusiveStep, pgBackupPlanStep)
+	if _, err := claimCluster(ctx, w.track, in.Cluster); err != nil {
 		return w.res, w.refuse(err.Error())
 	}
+	var a *activities.Activities
+	run := workflow.GetInfo(ctx).WorkflowExecution
 	st, err := runStep(ctx, w.track, pgBackupPlanStep, func(st activities.ClusterState) (string, string) { return StateUnchanged, st.View },
 		a.ReadClusterState, activities.ClusterStateInput{DCS: in.DCS, Members: in.Members})
 	if err != nil {

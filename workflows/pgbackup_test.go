@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/pigwf/pigwf/activities"
 	"github.com/pigwf/pigwf/inventory"
@@ -26,13 +27,16 @@ func pgBackupInput(source string) PgBackupInput {
 
 // backupFake answers PgBackup's activities and records what was asked.
 type backupFake struct {
-	mu       sync.Mutex
-	busy     error // ClusterExclusive's answer
-	states   []activities.ClusterState
-	reads    int
-	backup   func(in activities.BackupInput) (activities.StepResult, error)
-	calls    []string
-	backupIn *activities.BackupInput
+	mu   sync.Mutex
+	busy error // ClusterExclusive's answer, in a run recorded before the cluster's lock
+	// beforeLock: the run replays as one recorded before the cluster's lock (the check
+	// through visibility, ClusterExclusive); otherwise it takes the lock (a child workflow).
+	beforeLock bool
+	states     []activities.ClusterState
+	reads      int
+	backup     func(in activities.BackupInput) (activities.StepResult, error)
+	calls      []string
+	backupIn   *activities.BackupInput
 }
 
 func (f *backupFake) record(s string) { f.mu.Lock(); f.calls = append(f.calls, s); f.mu.Unlock() }
@@ -44,6 +48,9 @@ func runPgBackup(t *testing.T, in PgBackupInput, f *backupFake) (PgBackupResult,
 	Register(env)
 	a := &activities.Activities{}
 	env.RegisterActivity(a)
+	if f.beforeLock {
+		env.OnGetVersion(clusterLockChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	}
 	env.OnActivity(a.ClusterExclusive, mockAny, mockAny).Return(func(_ context.Context, e activities.ExclusiveInput) (activities.StepResult, error) {
 		f.record("exclusive " + e.Cluster + " " + e.WorkflowID)
 		return activities.StepResult{}, f.busy
@@ -78,7 +85,7 @@ func runPgBackup(t *testing.T, in PgBackupInput, f *backupFake) (PgBackupResult,
 	return runOutcome[PgBackupResult](t, env)
 }
 
-// From the leader by default: the exclusivity check, the plan, the backup there with the run's ID
+// From the leader by default: the cluster's lock, the plan, the backup there with the run's ID
 // as its key, the expiry.
 func TestPgBackupOnTheLeader(t *testing.T) {
 	f := &backupFake{states: []activities.ClusterState{threeMemberState()}}
@@ -86,7 +93,7 @@ func TestPgBackupOnTheLeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"exclusive pg-test default-test-workflow-id", "read", "backup pg-test-1 leader=", "expire pg-test-1"}
+	want := []string{"read", "backup pg-test-1 leader=", "expire pg-test-1"}
 	if !slices.Equal(f.calls, want) {
 		t.Errorf("calls %v, want %v", f.calls, want)
 	}
@@ -106,7 +113,7 @@ func TestPgBackupOnAReplica(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"exclusive pg-test default-test-workflow-id", "read", "server pg-test-1", "backup pg-test-3 leader=pg-test-1", "expire pg-test-3"}
+	want := []string{"read", "server pg-test-1", "backup pg-test-3 leader=pg-test-1", "expire pg-test-3"}
 	if !slices.Equal(f.calls, want) || res.Source != "pg-test-3" || len(res.Notes) != 0 {
 		t.Errorf("calls %v, want %v; result %+v", f.calls, want, res)
 	}
@@ -129,7 +136,7 @@ func TestPgBackupRefused(t *testing.T) {
 	busy := temporal.NewNonRetryableApplicationError("cluster pg-test is busy: pitr-restore/pg-test (run r0) is running", activities.ErrClusterBusy, nil)
 	noLeader := activities.ClusterState{View: "pg-test-2 replica/stopped"}
 	for name, f := range map[string]*backupFake{
-		"busy":      {busy: busy, states: []activities.ClusterState{threeMemberState()}},
+		"busy":      {busy: busy, beforeLock: true, states: []activities.ClusterState{threeMemberState()}},
 		"no leader": {states: []activities.ClusterState{noLeader}},
 	} {
 		res, err := runPgBackup(t, pgBackupInput(inventory.BackupSourceLeader), f)

@@ -51,6 +51,9 @@ type PgClusterCreateInput struct {
 	// pigwf's defaults): they seed the DCS config's postgresql.parameters, which `pigwf config`
 	// changes later. Absent in runs started before the seeding.
 	PgParameters map[string]string `json:"pg_parameters,omitempty"`
+	// ClusterLocked: the parent run that starts this one as its child holds the cluster's lock
+	// for it (workflows.ClusterLock); honoured only in a child run. Never set by hand.
+	ClusterLocked bool `json:"cluster_locked,omitempty"`
 }
 
 // PgClusterCreateResult reports what the run did.
@@ -105,6 +108,9 @@ func PgClusterCreate(ctx workflow.Context, in PgClusterCreateInput) (PgClusterCr
 	}
 	var err error
 	if w.track, err = newTracker(ctx, PgClusterCreateRunbook, in.Cluster); err != nil {
+		return w.res, err
+	}
+	if _, err := lockCluster(ctx, w.track, in.Cluster, in.ClusterLocked); err != nil {
 		return w.res, err
 	}
 	if len(in.Members) == 0 || in.Members[0].Role != inventory.RolePrimary {

@@ -83,8 +83,8 @@ func PgClusterRemove(ctx workflow.Context, in PgClusterRemoveInput) (PgClusterRe
 	if w.gate, err = newApprovalGate(ctx, in.RequestedBy); err != nil {
 		return w.res, err
 	}
-	w.track.plan(membersExclusiveStep, membersPlanStep)
-	if err := claimCluster(ctx, w.track, in.Cluster); err != nil {
+	w.track.plan(exclusiveStep, membersPlanStep)
+	if _, err := claimCluster(ctx, w.track, in.Cluster); err != nil {
 		return w.res, w.refuse(err.Error())
 	}
 	var a *activities.Activities

@@ -57,6 +57,9 @@ func PgHBA(ctx workflow.Context, in PgHBAInput) (PgHBAResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if _, err := lockCluster(ctx, track, in.Cluster, false); err != nil {
+		return res, err
+	}
 	for _, m := range in.Members {
 		track.plan(pgHBAStep(m.Name))
 	}

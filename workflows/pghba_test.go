@@ -54,7 +54,7 @@ func TestPgHBAEveryMember(t *testing.T) {
 	if !slices.Equal(order, []string{"pg-test-1", "pg-test-2", "pg-test-3"}) || len(res.Members) != 3 || len(res.Lines) != 1 {
 		t.Errorf("order %v, result %+v", order, res)
 	}
-	if got := progressOf(t, env); got != "pg-test-1/pg_hba=changed pg-test-2/pg_hba=changed pg-test-3/pg_hba=unchanged" {
+	if got := progressOf(t, env); got != "-/exclusive=unchanged pg-test-1/pg_hba=changed pg-test-2/pg_hba=changed pg-test-3/pg_hba=unchanged" {
 		t.Errorf("progress %s", got)
 	}
 
@@ -74,7 +74,7 @@ func TestPgHBAEveryMember(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := progressOf(t, env); got != "pg-test-1/pg_hba=unchanged pg-test-2/pg_hba=skipped pg-test-3/pg_hba=unchanged" {
+	if got := progressOf(t, env); got != "-/exclusive=unchanged pg-test-1/pg_hba=unchanged pg-test-2/pg_hba=skipped pg-test-3/pg_hba=unchanged" {
 		t.Errorf("dry run's progress %s", got)
 	}
 }

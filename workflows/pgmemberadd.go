@@ -69,7 +69,6 @@ const (
 const PgMemberAddStreamingWithin = 10 * time.Minute
 
 var (
-	memberAddExclusiveStep = controlStep("exclusive", within(time.Minute, 3))
 	memberAddPlanStep      = controlStep("plan", within(time.Minute, 3))
 	memberAddSourceStep    = controlStep("clone-source", within(time.Minute, 3))
 	memberAddStreamingStep = controlStep("streaming", within(PgMemberAddStreamingWithin+time.Minute, 2))
@@ -96,6 +95,8 @@ type pgMemberAdd struct {
 	// run builds (those already streaming left out).
 	members []string
 	todo    []PgMember
+	// locked: the run holds the cluster's lock, and its node-init (a child run) runs under it.
+	locked bool
 }
 
 // PgMemberAdd: the cluster to itself; its state (a leader that takes writes, the new hosts not
@@ -111,7 +112,7 @@ func PgMemberAdd(ctx workflow.Context, in PgMemberAddInput) (PgMemberAddResult, 
 	if w.track, err = newTracker(ctx, PgMemberAddRunbook, in.Cluster); err != nil {
 		return w.res, err
 	}
-	w.track.plan(memberAddExclusiveStep, dcsStatusStep, memberAddPlanStep)
+	w.track.plan(exclusiveStep, dcsStatusStep, memberAddPlanStep)
 	if err := w.prechecks(); err != nil {
 		return w.res, err
 	}
@@ -160,13 +161,12 @@ func PgMemberAdd(ctx workflow.Context, in PgMemberAddInput) (PgMemberAddResult, 
 
 // prechecks: nothing changes before they pass, apart from node-init on new hosts that lack it.
 func (w *pgMemberAdd) prechecks() error {
-	var a *activities.Activities
-	run := workflow.GetInfo(w.ctx).WorkflowExecution
-	if _, err := runStep(w.ctx, w.track, memberAddExclusiveStep, checkOutcome, a.ClusterExclusive,
-		activities.ExclusiveInput{Cluster: w.in.Cluster, WorkflowID: run.ID, RunID: run.RunID}); err != nil {
+	var err error
+	if w.locked, err = claimCluster(w.ctx, w.track, w.in.Cluster); err != nil {
 		return w.refuse(err.Error())
 	}
-	var err error
+	var a *activities.Activities
+
 	if w.dcs, err = runStep(w.ctx, w.track, dcsStatusStep, dcsOutcome, a.DCSStatus, w.in.DCS); err != nil {
 		return w.refuse("the DCS: " + err.Error())
 	}
@@ -313,7 +313,7 @@ func (w *pgMemberAdd) findings(sr activities.StepResult) (fixes, others []string
 // nodeInit runs the node-init runbook on hosts as a child run, "<this run's ID>/node-init".
 func (w *pgMemberAdd) nodeInit(hosts []PgMember) error {
 	in := w.in.NodeInit
-	in.Nodes = nil
+	in.Nodes, in.ClusterLocked = nil, w.locked
 	for _, n := range w.in.NodeInit.Nodes {
 		if slices.ContainsFunc(hosts, func(m PgMember) bool { return m.Node.Addr == n.Node.Addr }) {
 			in.Nodes = append(in.Nodes, n)

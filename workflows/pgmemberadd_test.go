@@ -152,7 +152,7 @@ func TestPgMemberAddOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"exclusive", "dcs", "read pg-test-2", "precheck pg-test-4", "node-init pg-test-4", "precheck pg-test-4",
+	want := []string{"dcs", "read pg-test-2", "precheck pg-test-4", "node-init pg-test-4", "precheck pg-test-4",
 		"hba pg-test-1", "hba pg-test-2", "hba pg-test-3", "read pg-test-2",
 		"credentials pg-test-4", "clone pg-test-4 from pg-test-2", "agent pg-test-4", "backup-config pg-test-4", "wait pg-test-4 streaming"}
 	if !slices.Equal(f.calls, want) {
@@ -256,7 +256,7 @@ func TestPgMemberAddAlreadyStreaming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"exclusive", "dcs", "read pg-test-2"}; !slices.Equal(f.calls, want) || !slices.Equal(res.Streaming, []string{"pg-test-4"}) || res.Changed != 0 {
+	if want := []string{"dcs", "read pg-test-2"}; !slices.Equal(f.calls, want) || !slices.Equal(res.Streaming, []string{"pg-test-4"}) || res.Changed != 0 {
 		t.Errorf("calls %v, result %+v", f.calls, res)
 	}
 }
@@ -270,7 +270,7 @@ func TestPgMemberAddDryRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"exclusive", "dcs", "read pg-test-2", "precheck pg-test-4"}; !slices.Equal(f.calls, want) {
+	if want := []string{"dcs", "read pg-test-2", "precheck pg-test-4"}; !slices.Equal(f.calls, want) {
 		t.Errorf("calls %v", f.calls)
 	}
 	plan := strings.Join(res.Plan, "\n")

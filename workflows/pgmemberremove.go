@@ -61,8 +61,8 @@ func PgMemberRemove(ctx workflow.Context, in PgMemberRemoveInput) (PgMemberResul
 		return res, err
 	}
 	w := &memberRun{ctx: ctx, t: in.PgMembersTarget, runbook: PgMemberRemoveRunbook, member: in.Member, track: track, res: &res, key: runKey(ctx)}
-	track.plan(membersExclusiveStep, membersPlanStep)
-	if err := claimCluster(ctx, track, in.Cluster); err != nil {
+	track.plan(exclusiveStep, membersPlanStep)
+	if _, err := claimCluster(ctx, track, in.Cluster); err != nil {
 		return res, w.refuse(err.Error())
 	}
 	st, err := w.readState()

@@ -71,8 +71,7 @@ const (
 )
 
 var (
-	membersExclusiveStep = controlStep("exclusive", within(time.Minute, 3))
-	membersPlanStep      = controlStep("plan", within(time.Minute, 3))
+	membersPlanStep = controlStep("plan", within(time.Minute, 3))
 )
 
 func agentStopStep(member string) step {
@@ -96,15 +95,6 @@ func dataAsideStep(member string) step {
 // runKey names what a run leaves on the nodes (activities.AsidePath): its start, from its history.
 func runKey(ctx workflow.Context) string {
 	return workflow.GetInfo(ctx).WorkflowStartTime.UTC().Format(activities.AsideKeyLayout)
-}
-
-// claimCluster is every such run's first step: no other pigwf run open on the cluster.
-func claimCluster(ctx workflow.Context, track *tracker, cluster string) error {
-	var a *activities.Activities
-	run := workflow.GetInfo(ctx).WorkflowExecution
-	_, err := runStep(ctx, track, membersExclusiveStep, checkOutcome, a.ClusterExclusive,
-		activities.ExclusiveInput{Cluster: cluster, WorkflowID: run.ID, RunID: run.RunID})
-	return err
 }
 
 // memberNodeInput is the node steps' input for member.

@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/pigwf/pigwf/activities"
 )
@@ -183,10 +184,12 @@ func TestPgReinitRefusals(t *testing.T) {
 	}
 }
 
-// Another run open on the cluster refuses pg-reinit before it reads anything.
+// Another run open on the cluster refuses pg-reinit before it reads anything (a run recorded
+// before the cluster's lock: the check through visibility).
 func TestPgReinitBusy(t *testing.T) {
 	f := &membersFake{state: threeMemberState(), busy: temporal.NewNonRetryableApplicationError("cluster pg-test is busy: pg-backup/pg-test is running", activities.ErrClusterBusy, nil)}
 	env := newMembersEnv(f)
+	env.OnGetVersion(clusterLockChange, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 	env.ExecuteWorkflow(PgReinitName, PgReinitInput{PgMembersTarget: membersTarget(), Member: "pg-test-3"})
 	_, err := runOutcome[PgMemberResult](t, env)
 	wantErrType(t, err, PgMembersRefusedType, "pg-backup/pg-test is running")

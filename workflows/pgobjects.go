@@ -149,6 +149,9 @@ func (w *pgObjects) run(ctx workflow.Context) (PgObjectsResult, error) {
 	if w.track, err = newTracker(ctx, w.runbook, w.t.Cluster); err != nil {
 		return w.res, err
 	}
+	if _, err := lockCluster(ctx, w.track, w.t.Cluster, false); err != nil {
+		return w.res, err
+	}
 	if w.approval != nil {
 		if w.gate, err = newApprovalGate(ctx, w.t.RequestedBy); err != nil {
 			return w.res, err

@@ -142,7 +142,7 @@ func TestPgUsersAppliesOnTheLeader(t *testing.T) {
 	if res.Leader != "pg-test-2" || res.Outcome != "applied" || len(res.Plan) != 4 || len(res.Steps) != 3 || res.Approval != nil {
 		t.Errorf("result %+v", res)
 	}
-	want := "-/leader=unchanged -/plan=unchanged pg-test-2/user old_app=changed pg-test-2/user app=changed pg-test-2/user meta=unchanged pg-test-2/user app2=changed"
+	want := "-/exclusive=unchanged -/leader=unchanged -/plan=unchanged pg-test-2/user old_app=changed pg-test-2/user app=changed pg-test-2/user meta=unchanged pg-test-2/user app2=changed"
 	if got := progressOf(t, env); got != want {
 		t.Errorf("progress\n  %s\nwant\n  %s", got, want)
 	}
@@ -155,8 +155,8 @@ func TestPgUsersAppliesOnTheLeader(t *testing.T) {
 	if err != nil || res.Outcome != "unchanged" || len(f.applied) != 0 {
 		t.Fatalf("rerun: %+v, %v, applied %v", res, err, appliedNames(f))
 	}
-	if got := progressOf(t, env); strings.Count(got, "=unchanged") != 6 {
-		t.Errorf("rerun: %s, want six rows unchanged", got)
+	if got := progressOf(t, env); strings.Count(got, "=unchanged") != 7 {
+		t.Errorf("rerun: %s, want seven rows unchanged (the lock's, the leader's, the plan's, four users')", got)
 	}
 }
 

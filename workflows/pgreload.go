@@ -58,6 +58,9 @@ func PgReload(ctx workflow.Context, in PgReloadInput) (PgReloadResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if _, err := lockCluster(ctx, track, in.Cluster, false); err != nil {
+		return res, err
+	}
 	var steps []step
 	for _, m := range in.Members {
 		steps = append(steps, pgReloadStep(m.Name))

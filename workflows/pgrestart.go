@@ -94,6 +94,8 @@ type pgRestart struct {
 	in    PgRestartInput
 	track *tracker
 	res   PgRestartResult
+	// locked: the run holds the cluster's lock, and its switchover (a child run) runs under it.
+	locked bool
 	// startedBefore is the run's start, taken once (workflow.Now, from its history): every restart passes it,
 	// so a retried step (its worker died after the agent restarted PostgreSQL) finds a postmaster
 	// that started after it and leaves it alone, and a replay passes the same instant.
@@ -110,6 +112,9 @@ func PgRestart(ctx workflow.Context, in PgRestartInput) (PgRestartResult, error)
 	}
 	var err error
 	if w.track, err = newTracker(ctx, PgRestartRunbook, in.Cluster); err != nil {
+		return w.res, err
+	}
+	if w.locked, err = lockCluster(ctx, w.track, in.Cluster, false); err != nil {
 		return w.res, err
 	}
 	w.track.plan(pgRestartPlanStep)
@@ -227,7 +232,7 @@ func (w *pgRestart) switchover() error {
 	summary := fmt.Sprintf("switchover %s: %s → %s, for %s, requested by %s", w.in.Cluster, leader, to, workflow.GetInfo(w.ctx).WorkflowExecution.ID, w.in.RequestedBy)
 	cin := SwitchoverInput{
 		Cluster: w.in.Cluster, Candidate: candidate, RequestedBy: w.in.RequestedBy, DCS: w.in.DCS, Members: w.in.Members,
-		MaxLagBytes: w.in.MaxLagBytes, Approval: w.in.Approval, Parent: parent,
+		MaxLagBytes: w.in.MaxLagBytes, Approval: w.in.Approval, Parent: parent, ClusterLocked: w.locked,
 		Reason: strings.TrimSuffix("pg-restart: restart the leader "+leader+" as a replica; "+w.in.Reason, "; "),
 	}
 	w.track.set(pgRestartSwitchStep, StateRunning, fmt.Sprintf("run %s: %s → %s once approved: `%s`", id, leader, to, ApproveCommand(id)))

@@ -24,6 +24,9 @@ type PgServiceInput struct {
 	Service haproxy.Cluster        `json:"service"`
 	Members []activities.MemberAPI `json:"members"`
 	DryRun  bool                   `json:"dry_run,omitempty"`
+	// ClusterLocked: the parent run that starts this one as its child holds the cluster's lock
+	// for it (workflows.ClusterLock); honoured only in a child run. Never set by hand.
+	ClusterLocked bool `json:"cluster_locked,omitempty"`
 }
 
 // PgServiceResult is the run's record: the configuration each member got and what each
@@ -58,6 +61,9 @@ func PgService(ctx workflow.Context, in PgServiceInput) (PgServiceResult, error)
 	}
 	track, err := newTracker(ctx, PgServiceRunbook, in.Cluster)
 	if err != nil {
+		return res, err
+	}
+	if _, err := lockCluster(ctx, track, in.Cluster, in.ClusterLocked); err != nil {
 		return res, err
 	}
 	var steps []step

@@ -35,6 +35,7 @@ func runPgService(t *testing.T, in PgServiceInput, failOn string) (PgServiceResu
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflowWithOptions(PgService, workflowOpts(PgServiceName))
+	env.RegisterWorkflowWithOptions(ClusterLock, workflowOpts(ClusterLockName))
 	a := &activities.Activities{}
 	env.RegisterActivity(a)
 	var mu sync.Mutex

@@ -114,6 +114,9 @@ func PITRRestore(ctx workflow.Context, in PITRRestoreInput) (PITRRestoreResult, 
 	if w.track, err = newTracker(ctx, PITRRestoreRunbook, in.Cluster); err != nil {
 		return w.res, err
 	}
+	if _, err := lockCluster(ctx, w.track, in.Cluster, false); err != nil {
+		return w.res, err
+	}
 	if w.gate, err = newApprovalGate(ctx, in.RequestedBy); err != nil {
 		return w.res, err
 	}

@@ -366,7 +366,7 @@ func TestPITRRestoreDryRun(t *testing.T) {
 	}
 	for _, s := range p.Steps {
 		want := StateSkipped
-		if s.Step == "precheck" {
+		if s.Step == "precheck" || s.Step == exclusiveStep.name {
 			want = StateUnchanged
 		}
 		if s.State != want {

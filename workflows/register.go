@@ -22,8 +22,8 @@ func ScheduleID(runbook, cluster string) string { return WorkflowID(runbook, clu
 // WorkflowID on purpose: a run by hand keeps its ID, so `pigwf start` while a scheduled run is
 // open is refused by the CLI's check (by cluster, through visibility), not by an ID the server
 // could confuse with the schedule's, and a scheduled run never takes the ID of a run by hand. The
-// per-cluster rule for scheduled runs is the run's own first step (ClusterExclusive), which
-// leaves the run itself out of the count: were it to count itself, every scheduled run would fail.
+// per-cluster rule for scheduled runs is the run's own first step, the cluster's lock
+// (takeCluster; ClusterExclusive through visibility in runs recorded before it).
 func ScheduledWorkflowID(runbook, cluster string) string {
 	return WorkflowID(runbook, cluster) + "/scheduled"
 }
@@ -96,6 +96,7 @@ func Register(r Registry) {
 	r.RegisterWorkflowWithOptions(PgMemberRemove, workflowOpts(PgMemberRemoveName))
 	r.RegisterWorkflowWithOptions(PgClusterRemove, workflowOpts(PgClusterRemoveName))
 	r.RegisterWorkflowWithOptions(Runbook, workflowOpts(RunbookName))
+	r.RegisterWorkflowWithOptions(ClusterLock, workflowOpts(ClusterLockName))
 }
 
 func workflowOpts(name string) workflow.RegisterOptions { return workflow.RegisterOptions{Name: name} }

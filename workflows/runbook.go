@@ -80,6 +80,8 @@ type runbookRun struct {
 	res   RunbookResult
 	nodes map[string]activities.Node
 	apis  map[string]activities.MemberAPI
+	// locked: the run holds the cluster's lock, and its child runs run under it.
+	locked bool
 }
 
 // stopped says why a run stopped at a step; its type decides the run's error type.
@@ -105,6 +107,9 @@ func Runbook(ctx workflow.Context, in RunbookInput) (RunbookResult, error) {
 	}
 	var err error
 	if r.track, err = newTracker(ctx, RunbookRunbook, in.Cluster); err != nil {
+		return r.res, err
+	}
+	if r.locked, err = lockCluster(ctx, r.track, in.Cluster, false); err != nil {
 		return r.res, err
 	}
 	r.track.p.Name = in.Runbook.Name

@@ -93,6 +93,7 @@ func (r *runbookRun) childRun(ctx workflow.Context, name string, s dsl.Step) (ch
 		in.Reason = fmt.Sprintf("runbook %s, step %s (%s)", r.rb.Name, s.Name, r.rb.At(s))
 		in.RequestedBy = r.in.RequestedBy
 		in.Parent = r.gate.parentRequest(ctx)
+		in.ClusterLocked = r.locked
 		return childRun{SwitchoverName, in, func(ctx workflow.Context, f workflow.Future) (bool, string, error) {
 			var res SwitchoverResult
 			err := f.Get(ctx, &res)
@@ -102,7 +103,9 @@ func (r *runbookRun) childRun(ctx workflow.Context, name string, s dsl.Step) (ch
 		if ch.NodeInit == nil {
 			return childRun{}, missing
 		}
-		return childRun{NodeInitName, *ch.NodeInit, func(ctx workflow.Context, f workflow.Future) (bool, string, error) {
+		in := *ch.NodeInit
+		in.ClusterLocked = r.locked
+		return childRun{NodeInitName, in, func(ctx workflow.Context, f workflow.Future) (bool, string, error) {
 			var res NodeInitResult
 			err := f.Get(ctx, &res)
 			return res.Changed > 0, fmt.Sprintf("%d steps changed, %d unchanged", res.Changed, res.Unchanged), err
@@ -111,7 +114,9 @@ func (r *runbookRun) childRun(ctx workflow.Context, name string, s dsl.Step) (ch
 		if ch.PgClusterCreate == nil {
 			return childRun{}, missing
 		}
-		return childRun{PgClusterCreateName, *ch.PgClusterCreate, func(ctx workflow.Context, f workflow.Future) (bool, string, error) {
+		in := *ch.PgClusterCreate
+		in.ClusterLocked = r.locked
+		return childRun{PgClusterCreateName, in, func(ctx workflow.Context, f workflow.Future) (bool, string, error) {
 			var res PgClusterCreateResult
 			err := f.Get(ctx, &res)
 			return res.Changed > 0, fmt.Sprintf("%d steps changed (primary %s)", res.Changed, res.Primary), err
@@ -120,7 +125,9 @@ func (r *runbookRun) childRun(ctx workflow.Context, name string, s dsl.Step) (ch
 		if ch.PgService == nil {
 			return childRun{}, missing
 		}
-		return childRun{PgServiceName, *ch.PgService, func(ctx workflow.Context, f workflow.Future) (bool, string, error) {
+		in := *ch.PgService
+		in.ClusterLocked = r.locked
+		return childRun{PgServiceName, in, func(ctx workflow.Context, f workflow.Future) (bool, string, error) {
 			var res PgServiceResult
 			err := f.Get(ctx, &res)
 			changed := 0

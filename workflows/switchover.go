@@ -29,6 +29,9 @@ type SwitchoverInput struct {
 	// Parent: the requester's signed requests of the run that started this one as its child
 	// (pg-restart), verified against that parent; nil for a switchover started on its own.
 	Parent *ParentRequest `json:"parent,omitempty"`
+	// ClusterLocked: the parent run that starts this one as its child holds the cluster's lock
+	// for it (workflows.ClusterLock); honoured only in a child run. Never set by hand.
+	ClusterLocked bool `json:"cluster_locked,omitempty"`
 }
 
 // SwitchoverResult is the run's record: the plan, who approved it, what happened.
@@ -73,6 +76,9 @@ func Switchover(ctx workflow.Context, in SwitchoverInput) (SwitchoverResult, err
 	}
 	var err error
 	if w.track, err = newTracker(ctx, SwitchoverRunbook, in.Cluster); err != nil {
+		return w.res, err
+	}
+	if _, err := lockCluster(ctx, w.track, in.Cluster, in.ClusterLocked); err != nil {
 		return w.res, err
 	}
 	if w.gate, err = newApprovalGate(ctx, in.RequestedBy); err != nil {
