@@ -28,7 +28,11 @@
 //     PgMemberRemove (a replica out for good after an approval: agent stopped, DCS keys and slot
 //     gone, data aside) and PgClusterRemove (every agent stopped, the cluster's keys deleted, data
 //     aside; a purge only after a second approval); pgmembers.go what the three share: their
-//     input, the first step that takes the cluster, the run's key that names what it moves aside.
+//     input, the run's key that names what it moves aside.
+//   - clusterlock.go: one runbook at a time per cluster, atomically: every runbook's first step
+//     starts the child workflow lock/<cluster> (ClusterLock, ended with its holder), a run that
+//     finds it held refuses naming the holder, a holder's child runs get ClusterLocked; behind
+//     GetVersion "cluster-lock" (runs from before it: the check through visibility, or none).
 //   - runbook.go: Runbook, the interpreter of custom runbooks (dsl/): its input, the check of an
 //     input pigwf would not send, the dry run, the scopes of when: and loops; runbookstep.go each
 //     step kind on its members (targets read through the agents, retries and timeouts by kind,

@@ -90,6 +90,9 @@ type runMetricsInbound struct {
 }
 
 func (i *runMetricsInbound) ExecuteWorkflow(ctx workflow.Context, in *interceptor.ExecuteWorkflowInput) (any, error) {
+	if workflow.GetInfo(ctx).WorkflowType.Name == ClusterLockName { // a run's lock, not a run
+		return i.Next.ExecuteWorkflow(ctx, in)
+	}
 	res, err := i.Next.ExecuteWorkflow(ctx, in)
 	runbook, cluster := runIdentity(ctx)
 	runMetrics(ctx, runbook, cluster).WithTags(map[string]string{metrics.LabelResult: RunResult(err)}).Counter(metrics.RunsFinished).Inc(1)
