@@ -71,7 +71,8 @@ func keyword(sa *commonpb.SearchAttributes, name string) string {
 }
 
 // LockHolder is the run holding the cluster's lock (workflows.ClusterLockID): the lock
-// workflow's parent, since when it holds it, and whether the lock has ended since.
+// workflow's parent, since when it holds it, and whether it has let go since (the lock ended, or
+// its holder did and Temporal has yet to end the lock: a moment after).
 func (c *Client) LockHolder(ctx context.Context, cluster string) (activities.ClusterRun, error) {
 	d, err := c.C.DescribeWorkflowExecution(ctx, workflows.ClusterLockID(cluster), "")
 	if err != nil {
@@ -79,6 +80,12 @@ func (c *Client) LockHolder(ctx context.Context, cluster string) (activities.Clu
 	}
 	info := d.GetWorkflowExecutionInfo()
 	p := info.GetParentExecution()
-	return activities.ClusterRun{WorkflowID: p.GetWorkflowId(), RunID: p.GetRunId(), Started: info.GetStartTime().AsTime(),
-		Released: info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}, nil
+	r := activities.ClusterRun{WorkflowID: p.GetWorkflowId(), RunID: p.GetRunId(), Started: info.GetStartTime().AsTime(),
+		Released: info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}
+	if !r.Released && r.WorkflowID != "" {
+		if pd, err := c.C.DescribeWorkflowExecution(ctx, r.WorkflowID, r.RunID); err == nil {
+			r.Released = pd.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+		}
+	}
+	return r, nil
 }
