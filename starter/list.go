@@ -3,6 +3,7 @@ package starter
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -18,6 +19,7 @@ type workflowListRequest struct {
 	cluster string
 	all     bool // include closed runs
 	limit   int
+	since   time.Time // runs started at or after it; zero: any
 }
 
 func (r workflowListRequest) proto() *workflowservice.ListWorkflowExecutionsRequest {
@@ -30,6 +32,9 @@ func (r workflowListRequest) proto() *workflowservice.ListWorkflowExecutionsRequ
 	}
 	if !r.all {
 		conds = append(conds, "ExecutionStatus = 'Running'")
+	}
+	if !r.since.IsZero() {
+		conds = append(conds, fmt.Sprintf("StartTime >= '%s'", r.since.UTC().Format(time.RFC3339Nano)))
 	}
 	limit := r.limit
 	if limit == 0 {

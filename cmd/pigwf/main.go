@@ -36,7 +36,7 @@ func main() {
 			&cli.StringFlag{Name: "ui", Value: "http://127.0.0.1:8233", EnvVars: []string{"PIGWF_UI"}, Usage: "Temporal Web UI base URL, for links"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"PIGWF_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 		),
-		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), approveCmd(), pendingCmd(), inventoryCmd(), haCmd(), configCmd(), backupCmd(), scheduleCmd(), restorePointCmd(), chatopsCmd(), keysCmd(), approvalsCmd(), runbookCmd()},
+		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), auditCmd(), approveCmd(), pendingCmd(), inventoryCmd(), haCmd(), configCmd(), backupCmd(), scheduleCmd(), restorePointCmd(), chatopsCmd(), keysCmd(), approvalsCmd(), runbookCmd()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "pigwf: "+err.Error())
