@@ -2,7 +2,9 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +28,7 @@ import (
 // retried).
 func TestClusterLockRace(t *testing.T) {
 	requireIntegration(t)
+	began := time.Now()
 	home := t.TempDir()
 	if _, err := (pki.CA{Dir: pki.HomeDir(home)}).Ensure(); err != nil {
 		t.Fatal(err)
@@ -132,6 +135,50 @@ func TestClusterLockRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLockReleased(ctx, t, c, cluster)
+
+	// pigwf audit: this test's three runs (visibility may lag a moment behind the last one's close).
+	var runs3 []starter.AuditRun
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		out, err := pigwf(t, home, "audit", "--cluster", cluster, "--since", began.UTC().Format(time.RFC3339Nano), "--json")
+		if err != nil {
+			t.Fatalf("pigwf audit: %v\n%s", err, out)
+		}
+		runs3 = nil
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			var r starter.AuditRun
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("audit line %q: %v", line, err)
+			}
+			runs3 = append(runs3, r)
+		}
+		if len(runs3) == 3 && !slices.ContainsFunc(runs3, func(r starter.AuditRun) bool { return r.Status == "running" }) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	var refused, terminated int
+	for _, r := range runs3 {
+		switch {
+		case r.WorkflowID == loser.id && r.Status == "failed":
+			refused++
+			if r.Error == nil || r.Error.Type != workflows.ClusterBusyType || len(r.Children) != 1 || r.Children[0].Status != "not started" {
+				t.Errorf("the refused run's audit: %+v", r)
+			}
+		case r.Status == "terminated":
+			terminated++
+			if len(r.Children) != 1 || r.Children[0].WorkflowID != workflows.ClusterLockID(cluster) || r.Children[0].Status != "started" {
+				t.Errorf("a holder's audit: %+v", r)
+			}
+		}
+	}
+	if len(runs3) != 3 || refused != 1 || terminated != 2 {
+		t.Errorf("audit: %+v", runs3)
+	}
+	if out, err := pigwf(t, home, "audit", "--cluster", cluster, "--since", began.UTC().Format(time.RFC3339Nano)); err != nil || !strings.Contains(out, loser.id) {
+		t.Errorf("pigwf audit (text): %v\n%s", err, out)
+	} else {
+		t.Logf("pigwf audit:\n%s", out)
+	}
 }
 
 // waitLockReleased waits until the cluster's lock workflow has ended.

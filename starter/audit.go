@@ -64,6 +64,8 @@ const (
 	AuditFailed    = "failed"
 	AuditRunning   = "running"
 	AuditCanceled  = "canceled"
+	// AuditUnfinished: the run ended (terminated, say) while the step ran or was retried.
+	AuditUnfinished = "unfinished"
 )
 
 // AuditStep is one step of a run: one activity (with all its attempts).
@@ -208,6 +210,13 @@ func AuditRunOf(e *workflowpb.WorkflowExecutionInfo, events []*historypb.History
 	if err := (&historyReader{run: &r}).read(events); err != nil {
 		return r, fmt.Errorf("while reading the history of %s (run %s): %w", r.WorkflowID, r.RunID, err)
 	}
+	if e.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		for i := range r.Steps {
+			if r.Steps[i].State == AuditRunning {
+				r.Steps[i].State = AuditUnfinished
+			}
+		}
+	}
 	return r, nil
 }
 
@@ -230,6 +239,9 @@ func (r AuditRun) Text() string {
 	}
 	for _, s := range r.Steps {
 		fmt.Fprintf(&b, "  %-10s %s\n", s.State, s.ID)
+	}
+	for _, c := range r.Children {
+		fmt.Fprintf(&b, "  child run  %s (%s): %s\n", c.WorkflowID, c.Type, c.Status)
 	}
 	for _, a := range r.Approvals {
 		v := "not verified"

@@ -255,6 +255,26 @@ func TestAuditLockRefused(t *testing.T) {
 	if r.Children[0].Status != "not started" || r.RequestedBy != "" || r.Steps[0].State != AuditUnchanged {
 		t.Errorf("run %+v", r)
 	}
+	if !strings.Contains(r.Text(), "child run  lock/pg-test (ClusterLock): not started") {
+		t.Errorf("text:\n%s", r.Text())
+	}
+}
+
+// A step a run was still running (or retrying) when it ended is unfinished; in an open run, running.
+func TestAuditUnfinishedStep(t *testing.T) {
+	hist := events(
+		ev(enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, &historypb.WorkflowExecutionStartedEventAttributes{}),
+		scheduled(t, "pg-test-1/reload", "MemberReload", activities.MemberReloadInput{}),
+	)
+	info := memberRemoveInfo(t)
+	info.Status = enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED
+	if r, _ := AuditRunOf(info, hist); r.Steps[0].State != AuditUnfinished || r.Status != "terminated" {
+		t.Errorf("terminated run: %+v", r)
+	}
+	info.Status, info.CloseTime = enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+	if r, _ := AuditRunOf(info, hist); r.Steps[0].State != AuditRunning || !r.Closed.IsZero() {
+		t.Errorf("open run: %+v", r)
+	}
 }
 
 // fakeAudit is visibility's pages and the runs' histories.
