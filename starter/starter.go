@@ -195,8 +195,9 @@ func (c *Client) runningOn(ctx context.Context, cluster string) (*BusyError, err
 }
 
 // OpenRunsOn lists the pigwf runs open on cluster (by its PgCluster search attribute, through
-// Temporal's visibility): the start's per-cluster check here, and on the worker the check a run
-// makes itself (activities.ClusterExclusive: a scheduled run is started by no CLI).
+// Temporal's visibility): the start's early per-cluster check here (the run's lock is the atomic
+// one), and on the worker the check runs from before the lock made themselves
+// (activities.ClusterExclusive).
 func (c *Client) OpenRunsOn(ctx context.Context, cluster string) ([]activities.ClusterRun, error) {
 	resp, err := c.C.ListWorkflow(ctx, workflowListRequest{cluster: cluster}.proto())
 	if err != nil {

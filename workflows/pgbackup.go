@@ -16,7 +16,7 @@ import (
 // inventory says (pg_backup_source: the leader, or a streaming replica with pgBackRest's
 // backup-standby), then expires backups past the inventory's retention. Started by `pigwf start
 // pg-backup` or by a Temporal Schedule (`pigwf schedule create`), whose runs the CLI's per-cluster
-// check never sees: the run checks itself first that no other pigwf run is open on the cluster.
+// check never sees: the run takes the cluster's lock first, like every runbook (clusterlock.go).
 const (
 	PgBackupName    = "PgBackup"
 	PgBackupRunbook = "pg-backup"
