@@ -142,9 +142,8 @@ type auditSource interface {
 // auditPage is how many runs one visibility page lists.
 const auditPage = 200
 
-// Audit calls emit with every run on cluster that started at or after since (zero: any), oldest
-// first within each page as visibility returns them, newest pages first. It stops at emit's
-// first error.
+// Audit calls emit with every run on cluster that started at or after since (zero: any), in
+// visibility's order (newest first), page by page. It stops at emit's first error.
 func (c *Client) Audit(ctx context.Context, cluster string, since time.Time, emit func(AuditRun) error) error {
 	return audit(ctx, c.C, cluster, since, emit)
 }
