@@ -166,7 +166,6 @@ func (w *pgMemberAdd) prechecks() error {
 		return w.refuse(err.Error())
 	}
 	var a *activities.Activities
-
 	if w.dcs, err = runStep(w.ctx, w.track, dcsStatusStep, dcsOutcome, a.DCSStatus, w.in.DCS); err != nil {
 		return w.refuse("the DCS: " + err.Error())
 	}
