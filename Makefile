@@ -79,11 +79,12 @@ chaos: deps build
 	set -o pipefail; PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal PIGWF_TEMPORAL_CLI=$(BIN)/temporal \
 	  $(GO) test -tags chaos -count=1 -timeout 80m -run TestChaos -v ./chaos/ | tee $(CURDIR)/chaos-report.txt
 
-# Record a new history of each runbook for the replay tests (after a deliberate workflow change):
+# Record a new history of each runbook for the replay tests (after a deliberate workflow change;
+# every integration test that runs a runbook saves its run):
 # each is added as replaytests/testdata/<runbook>/<date>-<version markers>.json; none is replaced.
 replay-refresh: deps build
 	PIGWF_REFRESH_HISTORIES=1 PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal PIGWF_TEMPORAL_CLI=$(BIN)/temporal \
-	  $(GO) test -count=1 -run 'TestNodeInitOnLab|TestPgClusterCreateOnLab|TestSwitchoverWithApprovals|TestPITRRestoreOnLab|TestAccessLayerOnLab' ./integration/
+	  $(GO) test -p 1 -count=1 -timeout 40m ./integration/
 
 clean:
 	rm -rf $(BIN)
