@@ -131,19 +131,12 @@ func PgMemberRemove(ctx workflow.Context, in PgMemberRemoveInput) (PgMemberResul
 // planMemberRemove is why the run is refused (each with its fix) and what it should say
 // otherwise, from the inventory and the leader's view.
 func planMemberRemove(in PgMemberRemoveInput, st activities.ClusterState) (problems, notes []string) {
-	if _, ok := in.node(in.Member); !ok {
-		problems = append(problems, unknownMember(in.PgMembersTarget, in.Member))
-	}
-	if why := st.Unhealthy(); why != "" {
-		problems = append(problems, why+": pg-member-remove drops the member's slot on a leader that takes writes (`pigwf ha list --cluster "+in.Cluster+"`)")
-	}
-	if st.Paused {
-		problems = append(problems, "the cluster is in maintenance mode, where the agents change nothing (the sync key would not move on): `pigwf ha resume --cluster "+in.Cluster+"` first")
-	}
-	if st.Leader != "" && in.Member == st.Leader {
-		problems = append(problems, fmt.Sprintf("--member %s is the leader of %s: pigwf never removes the leader; switch over first (`pigwf start switchover --cluster %s`), then remove it as a replica",
-			in.Member, in.Cluster, in.Cluster))
-	}
+	problems = replicaTargetProblems(in.PgMembersTarget, in.Member, st, replicaTargetWords{
+		runbook:   "pg-member-remove",
+		needsLead: "drops the member's slot on a leader that takes writes",
+		pausedWhy: "the sync key would not move on",
+		leaderFix: "pigwf never removes the leader; switch over first (`pigwf start switchover --cluster {cluster}`), then remove it as a replica",
+	})
 	if len(problems) > 0 {
 		return problems, nil
 	}

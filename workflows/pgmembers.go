@@ -118,3 +118,33 @@ func dryRunSteps(track *tracker, steps []step, plan []string) {
 func unknownMember(t PgMembersTarget, member string) string {
 	return fmt.Sprintf("--member %s is not a member of %s in the inventory (members: %s): give one of them", member, t.Cluster, strings.Join(t.names(), ", "))
 }
+
+// replicaTargetWords say, in a refusal, why a runbook that acts on one replica needs what it
+// checks: a leader that takes writes, agents that act (not paused), and not the leader.
+type replicaTargetWords struct {
+	runbook   string // "pg-reinit"
+	needsLead string // "clones the member from a leader that takes writes"
+	pausedWhy string // "no clone either"
+	leaderFix string // "re-creates replicas only; switch over first (...), then reinit it as a replica"
+}
+
+// replicaTargetProblems is the one rule of pg-reinit and pg-member-remove: the member is in
+// the inventory, the cluster has a leader that takes writes, it is not paused, and the member
+// is not the leader. Each problem names its fix.
+func replicaTargetProblems(in PgMembersTarget, member string, st activities.ClusterState, w replicaTargetWords) []string {
+	var problems []string
+	if _, ok := in.node(member); !ok {
+		problems = append(problems, unknownMember(in, member))
+	}
+	if why := st.Unhealthy(); why != "" {
+		problems = append(problems, why+": "+w.runbook+" "+w.needsLead+" (`pigwf ha list --cluster "+in.Cluster+"`)")
+	}
+	if st.Paused {
+		problems = append(problems, "the cluster is in maintenance mode, where the agents change nothing ("+w.pausedWhy+"): `pigwf ha resume --cluster "+in.Cluster+"` first")
+	}
+	if st.Leader != "" && member == st.Leader {
+		problems = append(problems, fmt.Sprintf("--member %s is the leader of %s: %s", member, in.Cluster,
+			strings.ReplaceAll(w.leaderFix, "{cluster}", in.Cluster)))
+	}
+	return problems
+}

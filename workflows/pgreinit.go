@@ -100,21 +100,12 @@ func PgReinit(ctx workflow.Context, in PgReinitInput) (PgMemberResult, error) {
 // planReinit is why the run is refused ("" each with its fix), from the inventory and the
 // leader's view.
 func planReinit(in PgReinitInput, st activities.ClusterState) []string {
-	var problems []string
-	if _, ok := in.node(in.Member); !ok {
-		problems = append(problems, unknownMember(in.PgMembersTarget, in.Member))
-	}
-	if why := st.Unhealthy(); why != "" {
-		problems = append(problems, why+": pg-reinit clones the member from a leader that takes writes (`pigwf ha list --cluster "+in.Cluster+"`)")
-	}
-	if st.Paused {
-		problems = append(problems, "the cluster is in maintenance mode, where the agents change nothing (no clone either): `pigwf ha resume --cluster "+in.Cluster+"` first")
-	}
-	if st.Leader != "" && in.Member == st.Leader {
-		problems = append(problems, fmt.Sprintf("--member %s is the leader of %s: pg-reinit re-creates replicas only; switch over first (`pigwf start switchover --cluster %s`), then reinit it as a replica",
-			in.Member, in.Cluster, in.Cluster))
-	}
-	return problems
+	return replicaTargetProblems(in.PgMembersTarget, in.Member, st, replicaTargetWords{
+		runbook:   "pg-reinit",
+		needsLead: "clones the member from a leader that takes writes",
+		pausedWhy: "no clone either",
+		leaderFix: "pg-reinit re-creates replicas only; switch over first (`pigwf start switchover --cluster {cluster}`), then reinit it as a replica",
+	})
 }
 
 // memberRun is one pg-reinit or pg-member-remove run: the steps on one member.
