@@ -302,9 +302,20 @@ func rootMessage(err error) string {
 	return err.Error()
 }
 
+// RunFailedError is a run's failure as Wait returns it: the message is the workflow's own (what
+// people read, without Temporal's wrapping), and errors.As/Is still reach the failure's types
+// (its temporal.ApplicationError with the runbook's error type) through Unwrap.
+type RunFailedError struct {
+	Message string
+	Err     error
+}
+
+func (e *RunFailedError) Error() string { return e.Message }
+func (e *RunFailedError) Unwrap() error { return e.Err }
+
 // Wait follows a run until it closes, calling onProgress whenever its progress changes, and
-// decodes its result into result. A failed run returns its error (result may still be filled
-// from the failure's details).
+// decodes its result into result. A failed run returns a *RunFailedError (result may still be
+// filled from the failure's details).
 func (c *Client) Wait(ctx context.Context, id, runID string, result any, onProgress func(workflows.Progress)) error {
 	done := make(chan error, 1)
 	go func() { done <- c.C.GetWorkflow(ctx, id, runID).Get(ctx, result) }()
@@ -330,7 +341,7 @@ func (c *Client) Wait(ctx context.Context, id, runID string, result any, onProgr
 				if errors.As(err, &app) && app.HasDetails() && result != nil {
 					_ = app.Details(result)
 				}
-				return errors.New(rootMessage(err))
+				return &RunFailedError{Message: rootMessage(err), Err: err}
 			}
 			return nil
 		case <-tick.C:
