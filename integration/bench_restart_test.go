@@ -197,8 +197,16 @@ type benchLoad struct {
 // and returns once it writes steadily.
 func startBenchLoad(t *testing.T, what string, db chaos.DB, mon *chaos.Monitor, addrs []string) *benchLoad {
 	t.Helper()
+	return startBenchLoadFrom(t, what, db, mon, addrs, 0)
+}
+
+// startBenchLoadFrom is startBenchLoad with the writer's ids from firstID on: a second writer on
+// the same cluster must not repeat the first one's ids (each would fail as a duplicate key and
+// look like a write gap).
+func startBenchLoadFrom(t *testing.T, what string, db chaos.DB, mon *chaos.Monitor, addrs []string, firstID int64) *benchLoad {
+	t.Helper()
 	wctx, stop := context.WithCancel(context.Background())
-	l := &benchLoad{what: what, w: chaos.NewWriter(db, addrs, chaos.DefaultWriterConfig(), 0), mon: mon, stop: stop, done: make(chan struct{})}
+	l := &benchLoad{what: what, w: chaos.NewWriter(db, addrs, chaos.DefaultWriterConfig(), firstID), mon: mon, stop: stop, done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
 		l.w.Run(wctx)

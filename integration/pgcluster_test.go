@@ -29,6 +29,7 @@ func clusterLab(t *testing.T, name, subnet string) (*lab.Status, string) {
 	t.Helper()
 	st := testLab(t, name, subnet, 3)
 	home := labHome(t, st)
+	endOpenRuns(t)
 	setupApprovals(t, home, labPolicies)
 	w := startWorker(t, home)
 	if out, err := pigwf(t, home, "start", "node-init", "--cluster", "pg-test", "--inventory", st.Inventory, "--wait"); err != nil {
@@ -316,4 +317,28 @@ func agentHistory(t *testing.T, st *lab.Status) {
 		t.Logf("pg-test-%d's agent log, leadership events:\n%s", i+1,
 			nodeRun(t, st, i+1, "grep -iE 'lease|leader|promot|demot|fence|slow|stall|lost|took' /pg/log/ha-agent/ha-agent.log 2>&1 | tail -n 60 || true"))
 	}
+}
+
+// endOpenRuns terminates, when the test ends, the runs it left open (a run waiting for an
+// approval the failed test never gave, say): every lab test's cluster is pg-test and the
+// Temporal server is shared, so one would make every later test's start refuse a busy cluster.
+func endOpenRuns(t *testing.T) {
+	t.Helper()
+	t.Cleanup(func() {
+		c := dial(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		runs, err := c.OpenRuns(ctx)
+		if err != nil {
+			t.Logf("could not list the runs left open: %v", err)
+			return
+		}
+		for _, r := range runs {
+			if err := c.C.TerminateWorkflow(ctx, r.WorkflowID, "", "the test that started it ended"); err != nil {
+				t.Logf("could not end %s: %v", r.WorkflowID, err)
+			} else {
+				t.Logf("ended %s, left open by the test", r.WorkflowID)
+			}
+		}
+	})
 }
