@@ -190,7 +190,7 @@ func TestReinitAndRemoveOnLab(t *testing.T) {
 	// are gone).
 	nodeRun(t, st, ri, "for i in 1 2 3 4 5; do rm -rf /pg/data 2>/dev/null && break; sleep 0.2; done; test ! -e /pg/data/PG_VERSION")
 	start := time.Now()
-	objStart(t, home, inv, "pg-reinit", true, []string{"reinitialized"}, "--member", replica)
+	reinitOut := objStart(t, home, inv, "pg-reinit", true, []string{"reinitialized"}, "--member", replica)
 	streamingReplica(t, st, leader, replica, time.Minute)
 	t.Logf("PG-REINIT: %s re-created and streaming %s after the start", replica, time.Since(start).Round(100*time.Millisecond))
 	if got := strings.TrimSpace(nodeRun(t, st, ri, "runuser -u postgres -- psql -X -At -h /var/run/postgresql -c 'SELECT system_identifier FROM pg_control_system()'")); got != sysid {
@@ -198,10 +198,15 @@ func TestReinitAndRemoveOnLab(t *testing.T) {
 	}
 	// What was left of the deleted directory (files PostgreSQL wrote back) is moved aside, or,
 	// when nothing was left, an empty one made: never deleted.
-	if aside := nodeRun(t, st, ri, "ls -d /pg/data.reinit-* 2>/dev/null || true"); strings.Contains(aside, "/pg/data.reinit-") {
-		t.Logf("pg-reinit moved what was left aside on %s: %s", replica, strings.TrimSpace(aside))
-	} else {
+	// The run says which, and the node agrees.
+	aside := strings.TrimSpace(nodeRun(t, st, ri, "ls -d /pg/data.reinit-* 2>/dev/null || true"))
+	switch {
+	case aside != "" && strings.Contains(reinitOut, "aside to "+aside):
+		t.Logf("pg-reinit moved what was left aside on %s: %s", replica, aside)
+	case aside == "" && strings.Contains(reinitOut, "left an empty /pg/data"):
 		t.Logf("pg-reinit found no data directory on %s to move aside", replica)
+	default:
+		t.Errorf("pg-reinit on %s: on the node %q moved aside; the run said:\n%s", replica, aside, reinitOut)
 	}
 
 	// 3. pg-member-remove of the replica, approved by alice: the agent stops for good, the data
