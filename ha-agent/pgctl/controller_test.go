@@ -94,9 +94,25 @@ func cloneHelper(ctx context.Context, prim *Controller, name, walMethod string) 
 	if err != nil {
 		return nil, fmt.Errorf("pg_basebackup: %w: %s", err, out)
 	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	cfg := prim.cfg
-	cfg.MemberName, cfg.DataDir, cfg.Port, cfg.LogFile = "h2", dir, prim.cfg.Port+1, filepath.Join(filepath.Dir(dir), name+".log")
+	cfg.MemberName, cfg.DataDir, cfg.Port, cfg.LogFile = "h2", dir, port, filepath.Join(filepath.Dir(dir), name+".log")
 	return New(cfg, openGate{}, prim.log)
+}
+
+// freePort is a TCP port on 127.0.0.1 nothing listens on now. The primary's port plus one, used
+// before, is in the ephemeral range and was sometimes taken by another test's listener (CI runs
+// the packages side by side).
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func report(v map[string]any) {
@@ -106,6 +122,7 @@ func report(v map[string]any) {
 
 func waitRunning(c *Controller) (time.Duration, error) {
 	start := time.Now()
+	var last string
 	for time.Since(start) < 30*time.Second {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		o, err := c.Observe(ctx)
@@ -113,9 +130,10 @@ func waitRunning(c *Controller) (time.Duration, error) {
 		if err == nil && o.State == haagent.PGRunning {
 			return time.Since(start), nil
 		}
+		last = fmt.Sprintf("state %v, error %v", o.State, err)
 		time.Sleep(5 * time.Millisecond)
 	}
-	return 0, fmt.Errorf("PostgreSQL not running after 30 s")
+	return 0, fmt.Errorf("PostgreSQL not running after 30 s (last seen: %s)", last)
 }
 
 type pgEnv struct {
@@ -231,14 +249,29 @@ func (e *pgEnv) runHelper(mode string, extraDataDirs ...string) (map[string]any,
 		}
 	})
 	if err != nil {
-		e.t.Fatalf("helper %s: %v\n%s\n%s", mode, err, out, stderr.String())
+		e.t.Fatalf("helper %s: %v\n%s\n%s%s", mode, err, out, stderr.String(), e.serverLogs())
 	}
 	var r map[string]any
 	if err := json.Unmarshal(out, &r); err != nil {
 		e.t.Fatalf("helper %s output %q: %v", mode, out, err)
 	}
 	if msg, ok := r["error"]; ok {
-		e.t.Fatalf("helper %s: %v\n%s", mode, msg, lastLines(stderr.String(), 20))
+		e.t.Fatalf("helper %s: %v\n%s%s", mode, msg, lastLines(stderr.String(), 20), e.serverLogs())
 	}
 	return r, stderr.String()
+}
+
+// serverLogs is the end of every PostgreSQL log the helpers wrote, for a failure's message:
+// the directory is removed at cleanup, and a server that would not start says why only there.
+func (e *pgEnv) serverLogs() string {
+	logs, _ := filepath.Glob(filepath.Join(e.dir, "*.log"))
+	var b strings.Builder
+	for _, l := range logs {
+		data, err := os.ReadFile(l)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "\n--- %s (last lines)\n%s", filepath.Base(l), lastLines(string(data), 15))
+	}
+	return b.String()
 }

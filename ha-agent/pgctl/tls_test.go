@@ -39,8 +39,12 @@ func helperTLS(args []string) int {
 		return fail("slot", err)
 	}
 	clone := func(name, host string, files pki.Files) (*Controller, error) {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
 		cfg := prim.cfg
-		cfg.MemberName, cfg.DataDir, cfg.Port, cfg.TLS = "h2", filepath.Join(filepath.Dir(prim.cfg.DataDir), name), prim.cfg.Port+1, files
+		cfg.MemberName, cfg.DataDir, cfg.Port, cfg.TLS = "h2", filepath.Join(filepath.Dir(prim.cfg.DataDir), name), port, files
 		cfg.LogFile = cfg.DataDir + ".log"
 		c, err := New(cfg, openGate{}, prim.log)
 		if err != nil {
