@@ -52,7 +52,7 @@ fi
 if alive "$PIGWF_HOME/worker.pid"; then
   echo "demo: worker already running (pid $(cat "$PIGWF_HOME/worker.pid"))"
 else
-  setsid "$BIN/pigwf" worker >"$PIGWF_HOME/worker.log" 2>&1 < /dev/null &
+  setsid "$BIN/pigwf" worker --make-current >"$PIGWF_HOME/worker.log" 2>&1 < /dev/null &
   sleep 0.3
   pgrep -f "^$BIN/pigwf worker" | head -n1 > "$PIGWF_HOME/worker.pid"
   echo "demo: worker started (pid $(cat "$PIGWF_HOME/worker.pid"), log $PIGWF_HOME/worker.log)"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,18 +46,7 @@ func waitsForAlice(ctx workflow.Context) (workflows.ApprovalState, error) {
 // long as the test; without the server the test is skipped (or fails, in `make test`).
 func temporalServer(t *testing.T) *starter.Client {
 	t.Helper()
-	if os.Getenv(testenv.EnvTemporalBin) == "" {
-		if testenv.RequireIntegration() {
-			t.Fatalf("%s is not set", testenv.EnvTemporalBin)
-		}
-		t.Skipf("needs a Temporal dev server: set %s (make test does)", testenv.EnvTemporalBin)
-	}
-	env, err := testenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(env.Stop)
-	return env.Dial(t)
+	return testenv.Server(t).Dial(t)
 }
 
 // testKey is a fresh key for name.

@@ -38,7 +38,14 @@ type Config struct {
 	// MetricsBestEffort: a metrics address in use is logged and the worker runs without metrics
 	// (the default address, taken by another worker on the same machine), instead of stopping.
 	MetricsBestEffort bool
-	Logger            *slog.Logger
+	// BuildID names this worker's build in pigwf's Temporal Worker Deployment (default
+	// DefaultBuildID()); Versioning says how runs move between builds (versioning.go).
+	BuildID    string
+	Versioning Versioning
+	// MakeCurrent makes this build the deployment's current version at start even when another
+	// is: a single worker replaced in place by a new binary (its old build has no worker left).
+	MakeCurrent bool
+	Logger      *slog.Logger
 }
 
 // Run polls until ctx is done.
@@ -49,6 +56,15 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
+	}
+	if cfg.BuildID == "" {
+		cfg.BuildID = DefaultBuildID()
+	}
+	if cfg.Versioning == "" {
+		cfg.Versioning = VersioningAutoUpgrade
+	}
+	if err := validBuildID(cfg.BuildID); err != nil {
+		return err
 	}
 	if err := checkApprovals(cfg.ApprovalsFile, log); err != nil {
 		return err
@@ -69,6 +85,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
+		Identity:                           Identity(cfg.BuildID),
+		DeploymentOptions:                  cfg.Versioning.deploymentOptions(cfg.BuildID),
 		Interceptors: []interceptor.WorkerInterceptor{
 			// Every activity's input is checked against the inventory's rules before it runs.
 			&activities.ValidateInputs{},
@@ -85,7 +103,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("while starting the worker: %w", err)
 	}
-	log.Info("pigwf worker polling", "temporal", cfg.Temporal, "task_queue", cfg.TaskQueue, "ca_dir", cfg.CADir)
+	log.Info("pigwf worker polling", "temporal", cfg.Temporal, "task_queue", cfg.TaskQueue, "ca_dir", cfg.CADir,
+		"build_id", cfg.BuildID, "versioning", string(cfg.Versioning))
+	go keepCurrent(ctx, c, cfg, log)
 	<-ctx.Done()
 	w.Stop()
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"github.com/pigwf/pigwf/internal/devtls"
 	"github.com/pigwf/pigwf/metrics/prom"
 	"github.com/pigwf/pigwf/pki"
+	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/worker"
 	"github.com/pigwf/pigwf/workflows"
 )
@@ -29,13 +31,22 @@ func workerCmd() *cli.Command {
 				Usage: `where Prometheus scrapes /metrics ("" or off: nowhere); plain HTTP on a loopback address only, HTTPS with --` + flagMetricsCert + ` and --` + flagMetricsKey + ` anywhere`},
 			&cli.StringFlag{Name: flagMetricsCert, EnvVars: []string{"PIGWF_METRICS_TLS_CERT"}, Usage: "certificate the metrics endpoint serves HTTPS with (one of the deployment CA, naming the address Prometheus scrapes)"},
 			&cli.StringFlag{Name: flagMetricsKey, EnvVars: []string{"PIGWF_METRICS_TLS_KEY"}, Usage: "its private key"},
+			&cli.StringFlag{Name: "build-id", EnvVars: []string{"PIGWF_BUILD_ID"}, Usage: "this worker's build in pigwf's Temporal worker deployment (default: the binary's VCS revision)"},
+			&cli.StringFlag{Name: "versioning", EnvVars: []string{"PIGWF_WORKER_VERSIONING"}, Value: string(worker.VersioningAutoUpgrade),
+				Usage: "how runs move between builds on an upgrade: auto-upgrade (a run's next step runs on the current build), pinned (a run ends on the build it started on), off (no routing by build)"},
+			&cli.BoolFlag{Name: "make-current", Usage: "make this build the current version at start even though another build's workers still poll (a worker replaced in place)"},
 		},
+		Subcommands: []*cli.Command{workerPromoteCmd()},
 		Action: func(c *cli.Context) error {
 			ctx, cancel := signalContext(c)
 			defer cancel()
 			approvals := c.String("approvals")
 			if approvals == "" {
 				approvals = filepath.Join(home(), "approvals.yml")
+			}
+			versioning, err := worker.ParseVersioning(c.String("versioning"))
+			if err != nil {
+				return fmt.Errorf("--versioning: %w", err)
 			}
 			conn, err := connection(c, devtls.RoleWorker)
 			if err != nil {
@@ -57,6 +68,32 @@ func workerCmd() *cli.Command {
 				AllowPlaintext: c.Bool("allow-insecure-plaintext"),
 				// The default address is best effort: a second worker on the machine finds it taken.
 				Metrics: mx, MetricsBestEffort: !c.IsSet(flagMetricsListen),
+				BuildID: c.String("build-id"), Versioning: versioning, MakeCurrent: c.Bool("make-current"),
+			})
+		},
+	}
+}
+
+// workerPromoteCmd makes a build the current version of pigwf's worker deployment: the step of
+// a rolling upgrade after the new build's workers run.
+func workerPromoteCmd() *cli.Command {
+	return &cli.Command{
+		Name:      "promote",
+		Usage:     "make a build the current version of the worker fleet: new runs (and, with auto-upgrade, every run's next step) go to its workers",
+		ArgsUsage: " ",
+		Flags:     []cli.Flag{&cli.StringFlag{Name: "build-id", Required: true, Usage: "the build to make current (what its workers log at start)"}},
+		Action: func(c *cli.Context) error {
+			return askTemporal(c, func(ctx context.Context, cl *starter.Client) error {
+				prev, err := worker.Promote(ctx, cl.C, c.String("build-id"))
+				if err != nil {
+					return err
+				}
+				if prev == c.String("build-id") {
+					fmt.Printf("build %s is already current (unchanged)\n", prev)
+					return nil
+				}
+				fmt.Printf("build %s is now current (was %q)\n", c.String("build-id"), prev)
+				return nil
 			})
 		},
 	}

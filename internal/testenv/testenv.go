@@ -105,6 +105,24 @@ func Start() (*Env, error) {
 	return env, nil
 }
 
+// Server is Start for one test: skipped without PIGWF_TEMPORAL_BIN (failed when integration is
+// required), stopped when the test ends.
+func Server(t testing.TB) *Env {
+	t.Helper()
+	if os.Getenv(EnvTemporalBin) == "" {
+		if RequireIntegration() {
+			t.Fatalf("%s is not set", EnvTemporalBin)
+		}
+		t.Skipf("needs a Temporal dev server: set %s (make test does)", EnvTemporalBin)
+	}
+	env, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(env.Stop)
+	return env
+}
+
 func start(layout devtls.Layout) (*Env, error) {
 	if _, err := devtls.Ensure(layout, "127.0.0.1", time.Now()); err != nil {
 		return nil, fmt.Errorf("while issuing the test server's certificates: %w", err)

@@ -3,7 +3,6 @@ package testenv
 import (
 	"context"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 
@@ -16,17 +15,7 @@ import (
 // The private server has pigwf's search attributes and a Web UI, and every pigwf command the
 // harness runs is pointed at both.
 func TestStartRegistersSearchAttributesAndServesTheWebUI(t *testing.T) {
-	if os.Getenv(EnvTemporalBin) == "" {
-		if RequireIntegration() {
-			t.Fatalf("%s is not set", EnvTemporalBin)
-		}
-		t.Skipf("needs a Temporal dev server: set %s (make test does)", EnvTemporalBin)
-	}
-	env, err := Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Stop()
+	env := Server(t)
 
 	resp, err := http.Get(env.UIURL + "/namespaces/default/workflows")
 	if err != nil {
