@@ -116,6 +116,23 @@ func (b *Ballot) Screen(d Decision) string {
 	return ""
 }
 
+// ScreenWithRequesterPending is Screen while the run's signed request is still being verified:
+// every check but four eyes' "requester unknown", which that verification is about to settle.
+// A decision it lets through is screened again once the requester is known (Count), so the
+// requester approving their own run is still refused then.
+func (b *Ballot) ScreenWithRequesterPending(d Decision) string {
+	if b.requester() != "" {
+		return b.Screen(d)
+	}
+	pending := *b
+	pending.Requester = requesterPending
+	return pending.Screen(d)
+}
+
+// requesterPending stands for a requester not yet verified: no approver can have this name
+// (CheckName refuses control characters).
+const requesterPending = "\x00requester being verified"
+
 // Count records d once its verification said v: "" when it counts, else why it does not. Screen
 // runs again, since other decisions may have arrived while d was being verified.
 func (b *Ballot) Count(d Decision, v Verdict, at time.Time) string {

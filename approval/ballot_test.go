@@ -74,6 +74,32 @@ func TestBallotUnprovenRequester(t *testing.T) {
 	}
 }
 
+// While the run's request is being verified, a decision is screened for everything but the unknown
+// requester; once the requester is known, the requester's own approval is refused again.
+func TestBallotScreenWithRequesterPending(t *testing.T) {
+	b := Ballot{Policy: Policy{Approvers: []string{"alice", "bob"}, FourEyes: true, Quorum: 1}}
+	for i, tc := range []struct {
+		d    Decision
+		want string
+	}{
+		{signedBy(Approve, "bob"), ""},
+		{signedBy(Approve, "alice"), ""},
+		{signedBy(Approve, "mallory"), "mallory is not an approver"},
+		{Decision{Decision: Approve, Approver: "bob"}, "not signed"},
+	} {
+		if why := b.ScreenWithRequesterPending(tc.d); (tc.want == "") != (why == "") || !strings.Contains(why, tc.want) {
+			t.Errorf("%d: ScreenWithRequesterPending(%s by %s) = %q, want %q", i+1, tc.d.Decision, tc.d.Approver, why, tc.want)
+		}
+	}
+	b.Requester = "alice"
+	if why := b.ScreenWithRequesterPending(signedBy(Approve, "alice")); !strings.Contains(why, "four eyes: alice requested this run") {
+		t.Errorf("with the requester known: %q", why)
+	}
+	if b.Requester != "alice" {
+		t.Errorf("the ballot's requester changed: %q", b.Requester)
+	}
+}
+
 // allow_unverified takes names at their word (the lab's switch), the requester's claimed name too,
 // but a signature that fails is still refused.
 func TestBallotAllowUnverified(t *testing.T) {

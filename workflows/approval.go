@@ -158,6 +158,11 @@ type approvalGate struct {
 	ballot   approval.Ballot
 	open     bool // taking decisions
 	inflight int  // decisions being verified
+	// verifyingRequest counts requests being verified; waitForRequest (runs since
+	// approvalWaitsForRequestChange) makes a decision that arrives meanwhile wait for the
+	// requester instead of being refused for not knowing them.
+	verifyingRequest int
+	waitForRequest   bool
 }
 
 // newApprovalGate makes the run's gate; requestedBy is the requester the input names.

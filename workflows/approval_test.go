@@ -260,6 +260,49 @@ func TestVerifiedFourEyes(t *testing.T) {
 	}
 }
 
+// An Update sent the moment the gate opens, while the run's signed request is still being verified
+// (`pigwf approve` right after `pigwf pending` showed the run): it waits for the requester instead
+// of being refused as "requester unknown". The requester's own approval sent in that window is
+// still refused, once the request proves who they are.
+func TestVerifiedUpdateWhileTheRequestIsVerified(t *testing.T) {
+	f := &switchFake{}
+	env := newSwitchEnvWith(t, f, approvalsWith(t, `  - { cluster: "*", approvers: [alice, bob], four_eyes: true }`+"\n"))
+	var own, other updateAnswer
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(RequestSignal, signed(ApprovalDecision{Decision: approval.Request, Approver: "alice"}))
+		for _, u := range []struct {
+			id  string
+			who string
+			ans *updateAnswer
+		}{{"u-alice", "alice", &own}, {"u-bob", "bob", &other}} {
+			env.UpdateWorkflow(ApproveUpdate, u.id, &testsuite.TestUpdateCallback{
+				OnReject: func(err error) { u.ans.refused, u.ans.done = err, true },
+				OnAccept: func() {},
+				OnComplete: func(v any, err error) {
+					u.ans.err, u.ans.done = err, true
+					if s, ok := v.(ApprovalState); ok {
+						u.ans.state = s
+					}
+				},
+			}, signed(ApprovalDecision{Decision: DecisionApprove, Approver: u.who}))
+		}
+	}, time.Second)
+	env.ExecuteWorkflow(Switchover, switchoverInput())
+	res, err := switchResult(t, env)
+	if err != nil || f.executed != 1 {
+		t.Fatalf("err %v, executed %d", err, f.executed)
+	}
+	if other.refused != nil || other.err != nil || other.state.Approver != "bob" {
+		t.Errorf("bob's Update, sent while the request was verified: %+v", other)
+	}
+	if own.refused != nil || own.err == nil || !strings.Contains(own.err.Error(), "four eyes: alice requested this run and may not approve it") {
+		t.Errorf("alice's own Update: %+v", own)
+	}
+	if res.Approval.Approver != "bob" || res.Approval.RequestedBy != "alice" {
+		t.Errorf("approval %+v", res.Approval)
+	}
+}
+
 // Four eyes with no proven requester (the input's requested_by is only a claim): nobody can
 // approve, and the run times out with nothing changed. A request signed by a signer, or by
 // someone with no key the worker knows, proves nothing.

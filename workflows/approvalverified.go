@@ -28,6 +28,13 @@ const verifiedApprovalsChange = "verified-approvals"
 
 const verifiedApprovalsVersion workflow.Version = 1
 
+// approvalWaitsForRequestChange is the GetVersion change ID, taken at each verified gate, of
+// decisions that arrive while the run's signed request is still being verified: they wait for it.
+// Before, an Update sent the moment the gate opened (`pigwf approve` right after `pigwf pending`
+// showed the run) could be refused under four eyes as "requester unknown" although the request
+// had arrived: its verification, an activity, was still running.
+const approvalWaitsForRequestChange = "approval-waits-for-request"
+
 // ApprovalNotTakenType is the error type an Update gets when its decision was screened in but not
 // counted (its signature did not verify, say); the run records it in Ignored.
 const ApprovalNotTakenType = "ApprovalNotTaken"
@@ -65,6 +72,7 @@ func (g *approvalGate) awaitVerified(ctx workflow.Context, track *tracker, plan 
 	g.state = ApprovalState{Waiting: true, Plan: plan, Approvers: pol.Approvers, Requested: now, Deadline: now.Add(timeout),
 		Ignored: g.carried, Policy: &pol, RequestedBy: g.proven}
 	g.carried = nil
+	g.waitForRequest = workflow.GetVersion(ctx, approvalWaitsForRequestChange, workflow.DefaultVersion, 1) >= 1
 	g.considerParentRequest(ctx)
 	g.open = true
 	prevPhase := track.p.Phase
@@ -75,6 +83,11 @@ func (g *approvalGate) awaitVerified(ctx workflow.Context, track *tracker, plan 
 	// activities); its handler verifies and counts like the signal's path, and answers the sender.
 	err := workflow.SetUpdateHandlerWithOptions(ctx, ApproveUpdate,
 		func(ctx workflow.Context, d ApprovalDecision) (ApprovalState, error) {
+			if g.waitForRequest {
+				if err := workflow.Await(ctx, func() bool { return !g.requestPending() }); err != nil {
+					return g.state, err
+				}
+			}
 			if why := g.consider(ctx, d); why != "" {
 				return g.state, temporal.NewApplicationError(why, ApprovalNotTakenType)
 			}
@@ -84,7 +97,11 @@ func (g *approvalGate) awaitVerified(ctx workflow.Context, track *tracker, plan 
 			if !g.open {
 				return fmt.Errorf("this run is not waiting for approval (%s)", g.state.Summary())
 			}
-			if why := g.ballot.Screen(d); why != "" {
+			why := g.ballot.Screen(d)
+			if why != "" && g.waitForRequest && g.requestPending() {
+				why = g.ballot.ScreenWithRequesterPending(d)
+			}
+			if why != "" {
 				return errors.New(why)
 			}
 			return nil
@@ -179,7 +196,9 @@ func (g *approvalGate) takeRequest(ctx workflow.Context, d ApprovalDecision, run
 	case approval.CheckName(d.Approver) != nil:
 		why = "the request names no valid requester"
 	default:
+		g.verifyingRequest++
 		v, err := g.verifyFor(ctx, d, run, nil, at)
+		g.verifyingRequest--
 		switch {
 		case err != nil:
 			why = "the request's verification failed: " + err.Error()
@@ -195,6 +214,12 @@ func (g *approvalGate) takeRequest(ctx workflow.Context, d ApprovalDecision, run
 		}
 	}
 	g.ignore(ctx, d, why)
+}
+
+// requestPending says a signed request has arrived and is not yet verified: queued for the
+// gate's loop or being verified.
+func (g *approvalGate) requestPending() bool {
+	return g.requests.Len() > 0 || g.verifyingRequest > 0
 }
 
 // ParentRequest is what a run that starts a gated runbook as its child (pg-restart's switchover)
