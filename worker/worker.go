@@ -33,6 +33,10 @@ type Config struct {
 	ApprovalsFile           string             // who may approve and whose keys are believed (approval.Trust)
 	WebUI                   string             // Temporal Web UI base URL, for links in notifications
 	MaxConcurrentActivities int                // 0: the SDK default
+	// StickyCacheSize is how many runs' state the worker keeps in memory between their steps
+	// (0: the SDK default, 10,000). A run not in the cache replays its whole history at its next
+	// step; the README ("Workers") says what that costs.
+	StickyCacheSize int
 	AllowPlaintext          bool               // lab-only: act on plain-text clusters (activities.Activities.AllowPlaintext)
 	Metrics                 prom.Listen        // where /metrics is served (metrics.go)
 	// MetricsBestEffort: a metrics address in use is logged and the worker runs without metrics
@@ -83,6 +87,9 @@ func Run(ctx context.Context, cfg Config) error {
 	runner := sshrun.New(sshrun.Options{Logger: log})
 	defer runner.Close()
 
+	if cfg.StickyCacheSize > 0 {
+		worker.SetStickyWorkflowCacheSize(cfg.StickyCacheSize) // process-wide; before the worker starts
+	}
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: cfg.MaxConcurrentActivities,
 		Identity:                           Identity(cfg.BuildID),

@@ -23,7 +23,8 @@ func workerCmd() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "task-queue", Value: workflows.TaskQueue},
 			&cli.StringFlag{Name: "ca-dir", Usage: "the deployment CA directory (default $PIGWF_HOME/ca)"},
-			&cli.IntFlag{Name: "max-concurrent-activities", Usage: "activities run at once by this worker (0: SDK default)"},
+			&cli.IntFlag{Name: "max-concurrent-activities", Usage: "activities run at once by this worker (0: SDK default, 1000); each node step holds one SSH session"},
+			&cli.IntFlag{Name: "sticky-cache-size", Usage: "runs whose state the worker keeps between their steps (0: SDK default, 10000); a run not cached replays its history at its next step"},
 			&cli.BoolFlag{Name: "allow-insecure-plaintext", Usage: "lab-only: act on clusters whose inventory sets pigwf_insecure_plaintext (etcd, agents and replication without TLS); refused otherwise"},
 			&cli.StringFlag{Name: "approvals", EnvVars: []string{"PIGWF_APPROVALS"}, Usage: "who may approve runs and whose keys are believed (default $PIGWF_HOME/approvals.yml; without it nobody can approve)"},
 			&cli.StringFlag{Name: "notify-url", EnvVars: []string{"PIGWF_NOTIFY_URL"}, Usage: "chat webhook that gets a POST when a run waits for approval and when it ends"},
@@ -64,7 +65,7 @@ func workerCmd() *cli.Command {
 				Temporal: conn, TaskQueue: c.String("task-queue"),
 				CADir: caDir(c), SecretsDir: filepath.Join(home(), "secrets"), AgentBinary: agent,
 				NotifyURL: c.String("notify-url"), WebUI: c.String("ui"), ApprovalsFile: approvals,
-				MaxConcurrentActivities: c.Int("max-concurrent-activities"), Logger: logger(c),
+				MaxConcurrentActivities: c.Int("max-concurrent-activities"), StickyCacheSize: c.Int("sticky-cache-size"), Logger: logger(c),
 				AllowPlaintext: c.Bool("allow-insecure-plaintext"),
 				// The default address is best effort: a second worker on the machine finds it taken.
 				Metrics: mx, MetricsBestEffort: !c.IsSet(flagMetricsListen),
