@@ -44,7 +44,7 @@ func TestStartRegistersSearchAttributesAndServesTheWebUI(t *testing.T) {
 	}
 	for _, sa := range workflows.CustomSearchAttributes() {
 		typ, ok := got.GetCustomAttributes()[sa.Name]
-		if !ok || !strings.EqualFold(strings.ReplaceAll(strings.TrimPrefix(typ.String(), "INDEXED_VALUE_TYPE_"), "_", ""), sa.Type) {
+		if !ok || typ != sa.Type {
 			t.Errorf("search attribute %s: registered %v, want %s", sa.Name, typ, sa.Type)
 		}
 	}
