@@ -2,11 +2,7 @@ package testenv
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -74,7 +70,7 @@ func TestProdServerKeepsRunsAcrossRestarts(t *testing.T) {
 	defer w.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	run, err := cl.C.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "prod-restart", TaskQueue: queue,
+	run, err := cl.C.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "prod/restart", TaskQueue: queue,
 		TypedSearchAttributes: temporalSearchAttributes("pg-prod")}, "WaitForSignal")
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +94,7 @@ func TestProdServerKeepsRunsAcrossRestarts(t *testing.T) {
 	if err := env.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	hist, err := HistoryOf(cl, "prod-restart")
+	hist, err := HistoryOf(cl, "prod/restart")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +102,9 @@ func TestProdServerKeepsRunsAcrossRestarts(t *testing.T) {
 	if last.GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED {
 		t.Errorf("after a second restart the history ends with %v, want completed", last.GetEventType())
 	}
-	events := uiHistory(t, env, "prod-restart", run.GetRunID())
-	if events != len(hist.Events) {
-		t.Errorf("the Web UI's API gives %d events, gRPC %d", events, len(hist.Events))
+	events, err := env.UIHistory("prod/restart", run.GetRunID())
+	if err != nil || len(events) != len(hist.Events) {
+		t.Errorf("the Web UI's API gives %d events (%v), gRPC %d", len(events), err, len(hist.Events))
 	}
 	runs, err := cl.C.WorkflowService().CountWorkflowExecutions(ctx, &workflowservice.CountWorkflowExecutionsRequest{Namespace: "default", Query: "PgCluster = 'pg-prod'"})
 	if err != nil || runs.GetCount() != 1 {
@@ -183,33 +179,6 @@ func signalUntilAccepted(ctx context.Context, cl *starter.Client, run client.Wor
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// uiHistory counts the events of a run as the Web UI's HTTP API gives them (the HTTP rule of
-// GetWorkflowExecutionHistory, which the UI's history page reads).
-func uiHistory(t *testing.T, env *ProdEnv, id, runID string) int {
-	t.Helper()
-	u := fmt.Sprintf("%s/api/v1/namespaces/default/workflows/%s/history?execution.runId=%s&maximumPageSize=1000",
-		env.UIURL, url.PathEscape(id), url.QueryEscape(runID))
-	hc := &http.Client{Timeout: 30 * time.Second}
-	resp, err := hc.Get(u)
-	if err != nil {
-		t.Fatalf("GET %s: %v", u, err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s\n%.500s", u, resp.Status, body)
-	}
-	var page struct {
-		History struct {
-			Events []json.RawMessage `json:"events"`
-		} `json:"history"`
-	}
-	if err := json.Unmarshal(body, &page); err != nil {
-		t.Fatalf("GET %s: %v\n%.500s", u, err, body)
-	}
-	return len(page.History.Events)
 }
 
 // runServerOnce starts another pigwf-temporal on the env's database with extra flags on free

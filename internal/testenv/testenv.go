@@ -11,9 +11,12 @@ package testenv
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -358,6 +361,10 @@ func (e *Env) StartWorker(t testing.TB, home string, extra ...string) *Worker {
 	return w
 }
 
+// PID is the worker's process ID. The SDK's default worker identity starts with it ("PID@host@"),
+// so a test can tell which worker holds an activity (PendingActivityInfo.LastWorkerIdentity).
+func (w *Worker) PID() int { return w.cmd.Process.Pid }
+
 // Kill kills the worker with SIGKILL (if it still runs) and waits for it. Killing twice is fine.
 func (w *Worker) Kill() {
 	if w.cmd.ProcessState == nil {
@@ -413,4 +420,38 @@ func HistoryOf(c *starter.Client, id string) (*historypb.History, error) {
 		hist.Events = append(hist.Events, ev)
 	}
 	return hist, nil
+}
+
+// UIHistory is a run's history as the Web UI's HTTP API gives it (the HTTP rule of
+// GetWorkflowExecutionHistory, which the UI's run page reads): the events, in JSON. It shows
+// that what the UI shows comes from the server the test means, e.g. after a restart.
+func (e *Env) UIHistory(workflowID, runID string) ([]json.RawMessage, error) {
+	u := fmt.Sprintf("%s/api/v1/namespaces/default/workflows/%s/history?execution.runId=%s&maximumPageSize=10000",
+		e.UIURL, url.PathEscape(workflowID), url.QueryEscape(runID))
+	hc := &http.Client{Timeout: 30 * time.Second}
+	resp, err := hc.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %.500s", u, resp.Status, body)
+	}
+	var page struct {
+		History struct {
+			Events []json.RawMessage `json:"events"`
+		} `json:"history"`
+		NextPageToken string `json:"nextPageToken"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, fmt.Errorf("GET %s: %w: %.500s", u, err, body)
+	}
+	if page.NextPageToken != "" {
+		return nil, fmt.Errorf("GET %s: the history has more than one page; this helper reads one", u)
+	}
+	return page.History.Events, nil
 }
