@@ -117,10 +117,8 @@ func parseFlags(name string, args []string) (*options, error) {
 	if opts.UIPort == opts.Port {
 		return nil, fmt.Errorf("--ui-port and --port are both %d", opts.Port)
 	}
-	switch opts.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", opts.LogLevel)
+	if err := checkLogLevel(opts.LogLevel); err != nil {
+		return nil, err
 	}
 
 	if err := opts.checkStore(given, *shards); err != nil {
@@ -183,6 +181,15 @@ func parseFlags(name string, args []string) (*options, error) {
 		opts.SearchAttributes = append(opts.SearchAttributes, sa)
 	}
 	return &opts, nil
+}
+
+// checkLogLevel checks a --log-level value.
+func checkLogLevel(level string) error {
+	switch level {
+	case "debug", "info", "warn", "error":
+		return nil
+	}
+	return fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 }
 
 // checkStore checks --db with the flags of the other store, and the shard count.

@@ -63,14 +63,16 @@ func (s *devServer) prepareStore(p *config.Persistence) error {
 	main := p.DataStores[p.DefaultStore].SQL
 	switch s.opts.DB {
 	case dbPostgres:
+		// The schema first: a database that is missing or was never set up fails here, with
+		// the command that fixes it.
+		if err := persistencesql.VerifyCompatibleVersion(*p, resolver.NewNoopResolver(), s.logger); err != nil {
+			return fmt.Errorf("%w; set the schema up with `pigwf-temporal schema setup --db postgres` (a new database) or `pigwf-temporal schema update --db postgres` (after upgrading the server), with the same --pg-* flags", err)
+		}
 		lock, err := lockPostgres(main)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.opts.Postgres.describe(main.DatabaseName), err)
 		}
 		s.dbLock = lock
-		if err := persistencesql.VerifyCompatibleVersion(*p, resolver.NewNoopResolver(), s.logger); err != nil {
-			return fmt.Errorf("%w; set the schema up with `pigwf-temporal schema setup --db postgres` (a new database) or `pigwf-temporal schema update --db postgres` (after upgrading the server), with the same --pg-* flags", err)
-		}
 	default:
 		if s.opts.DBFile == "" {
 			return prepareDatabase(s.opts, main) // in memory: nothing was set up before

@@ -69,6 +69,9 @@ func parseSchemaFlags(name string, args []string) (*schemaOptions, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("schema %s: unexpected arguments: %q", opts.Action, fs.Args())
 	}
+	if err := checkLogLevel(opts.LogLevel); err != nil {
+		return nil, err
+	}
 	if opts.DB != dbPostgres {
 		return nil, fmt.Errorf("schema %s: --db %q: want --db postgres (SQLite needs no set-up: the server makes its schema at its first start)", opts.Action, opts.DB)
 	}

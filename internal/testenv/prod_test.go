@@ -120,6 +120,17 @@ func TestProdServerKeepsRunsAcrossRestarts(t *testing.T) {
 	if err != nil || strings.Count(out, "up to date") != 2 {
 		t.Errorf("schema update: %v\n%s", err, out)
 	}
+	// Databases that were never set up: update refuses them, and so does the server, each
+	// naming the command that fixes it.
+	other := []string{"--pg-database", "never_set_up", "--pg-visibility-database", "never_set_up_vis"}
+	out, err = env.run(env.bin, append(append([]string{"schema", "update"}, env.dbArgs...), other...)...)
+	if err == nil || !strings.Contains(out, "create it and its schema with `pigwf-temporal schema setup`") {
+		t.Errorf("schema update of a missing database: %v\n%s", err, out)
+	}
+	out, err = runServerOnce(env, other...)
+	if err == nil || !strings.Contains(out, "pigwf-temporal schema setup --db postgres") {
+		t.Errorf("a server on a database without the schema: %v\n%s", err, out)
+	}
 	out, err = env.Pigwf(t, t.TempDir(), "temporal", "setup", "--retention", "7d")
 	if err != nil || strings.Contains(out, "(changed)") || strings.Count(out, "(unchanged)") != 1+len(workflows.CustomSearchAttributes()) {
 		t.Errorf("pigwf temporal setup again: %v\n%s", err, out)
