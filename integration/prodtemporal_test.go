@@ -69,12 +69,11 @@ func TestProdTemporalSurvivesWorkerKillAndServerRestarts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	survivorID := fmt.Sprintf("%d@", survivor.PID())
 	var afterKill, onSurvivor int
 	for _, ev := range hist.Events {
 		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil && ev.GetEventTime().AsTime().After(killedAt) {
 			afterKill++
-			if strings.HasPrefix(a.GetIdentity(), survivorID) {
+			if survivor.RanAs(a.GetIdentity()) {
 				onSurvivor++
 			}
 		}
@@ -151,7 +150,7 @@ func activityInFlight(t *testing.T, c *starter.Client, id string, workers []*tes
 				continue
 			}
 			for i, w := range workers {
-				if strings.HasPrefix(pa.GetLastWorkerIdentity(), fmt.Sprintf("%d@", w.PID())) {
+				if w.RanAs(pa.GetLastWorkerIdentity()) {
 					return pa.GetActivityId(), i
 				}
 			}

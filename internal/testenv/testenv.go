@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -361,9 +362,16 @@ func (e *Env) StartWorker(t testing.TB, home string, extra ...string) *Worker {
 	return w
 }
 
-// PID is the worker's process ID. The SDK's default worker identity starts with it ("PID@host@"),
-// so a test can tell which worker holds an activity (PendingActivityInfo.LastWorkerIdentity).
+// PID is the worker's process ID.
 func (w *Worker) PID() int { return w.cmd.Process.Pid }
+
+// RanAs says whether identity, as Temporal records who ran a task (an activity's
+// LastWorkerIdentity, an ActivityTaskStarted event's Identity), is this worker's: the SDK's
+// default identity "PID@host@" or pigwf's "pigwf-worker@host/pid-PID/build-...".
+func (w *Worker) RanAs(identity string) bool {
+	pid := strconv.Itoa(w.PID())
+	return strings.HasPrefix(identity, pid+"@") || strings.Contains(identity, "/pid-"+pid+"/")
+}
 
 // Kill kills the worker with SIGKILL (if it still runs) and waits for it. Killing twice is fine.
 func (w *Worker) Kill() {

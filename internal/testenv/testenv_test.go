@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -53,5 +55,27 @@ func TestStartRegistersSearchAttributesAndServesTheWebUI(t *testing.T) {
 	cli := env.TLS.Client(devtls.RoleCLI)
 	if want := "--address " + env.TemporalAddr + " --ui " + env.UIURL + " --tls-cert-path " + cli.Cert + " --tls-key-path " + cli.Key + " --tls-ca-path " + cli.CA; args != want {
 		t.Errorf("GlobalArgs = %q, want %q", args, want)
+	}
+}
+
+// RanAs knows a worker by both identity forms Temporal may record, and only by its own PID.
+func TestWorkerRanAs(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	w := &Worker{cmd: cmd}
+	pid := fmt.Sprint(w.PID())
+	for id, want := range map[string]bool{
+		pid + "@host@": true,
+		"pigwf-worker@host/pid-" + pid + "/build-x":  true,
+		"1" + pid + "@host@":                         false,
+		"pigwf-worker@host/pid-" + pid + "1/build-x": false,
+		"": false,
+	} {
+		if got := w.RanAs(id); got != want {
+			t.Errorf("RanAs(%q) = %v, want %v", id, got, want)
+		}
 	}
 }
