@@ -31,6 +31,7 @@ import (
 
 	"github.com/pigwf/pigwf/deploy/lab"
 	"github.com/pigwf/pigwf/internal/devtls"
+	"github.com/pigwf/pigwf/internal/workerid"
 	"github.com/pigwf/pigwf/pki"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
@@ -387,8 +388,10 @@ func (w *Worker) PID() int { return w.cmd.Process.Pid }
 // LastWorkerIdentity, an ActivityTaskStarted event's Identity), is this worker's: the SDK's
 // default identity "PID@host@" or pigwf's "pigwf-worker@host/pid-PID/build-...".
 func (w *Worker) RanAs(identity string) bool {
-	pid := strconv.Itoa(w.PID())
-	return strings.HasPrefix(identity, pid+"@") || strings.Contains(identity, "/pid-"+pid+"/")
+	if _, pid, _, ok := workerid.Parse(identity); ok {
+		return pid == w.PID()
+	}
+	return strings.HasPrefix(identity, strconv.Itoa(w.PID())+"@")
 }
 
 // Kill kills the worker with SIGKILL (if it still runs) and waits for it. Killing twice is fine.
