@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -89,9 +90,9 @@ func TestProdTemporalSurvivesWorkerKillAndServerRestarts(t *testing.T) {
 			"--as", "carol", "--candidate", "pg-test-2", "--reason", "test: production Temporal", "--wait")
 		done <- fmt.Sprintf("%s\nexit: %v", out, err)
 	}()
-	waitPending(t, c)
+	waitPendingOrSay(t, prod, home, c, done)
 	restart(t, prod)
-	waitPending(t, c) // still waiting after the restart, as recorded in PostgreSQL
+	waitPendingOrSay(t, prod, home, c, done) // still waiting after the restart, as recorded in PostgreSQL
 	run("approve", "switchover/pg-test", "--by", "alice", "--comment", "test: production Temporal")
 	select {
 	case out := <-done:
@@ -118,6 +119,35 @@ func TestProdTemporalSurvivesWorkerKillAndServerRestarts(t *testing.T) {
 		if len(events) != len(grpcHist.Events) || !strings.Contains(string(events[len(events)-1]), "WORKFLOW_EXECUTION_COMPLETED") {
 			t.Errorf("%s: the Web UI's API gives %d events, gRPC %d; the last: %.300s", r.id, len(events), len(grpcHist.Events), events[len(events)-1])
 		}
+	}
+
+	// The audit export, read back from PostgreSQL after the restart: the switchover's approval
+	// with its approver and what verified it, and its verified requester.
+	out := run("audit", "--cluster", "pg-test", "--json")
+	var approved bool
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r starter.AuditRun
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if r.WorkflowID != switchoverID {
+			continue
+		}
+		if r.RequesterVerified != "carol" {
+			t.Errorf("the switchover's audit: requester verified %q, want carol", r.RequesterVerified)
+		}
+		for _, a := range r.Approvals {
+			if a.Kind == "decision" && a.Decision == "approve" && a.Approver == "alice" && a.Verified != nil && *a.Verified &&
+				a.Identity == "alice" && strings.Contains(a.VerifyBy, "alice's key SHA256:") {
+				approved = true
+			}
+		}
+		if !approved {
+			t.Errorf("the switchover's audit lists no verified approval by alice: %+v", r.Approvals)
+		}
+	}
+	if !approved {
+		t.Logf("pigwf audit --json:\n%s", out)
 	}
 }
 
@@ -159,6 +189,43 @@ func activityInFlight(t *testing.T, c *starter.Client, id string, workers []*tes
 	}
 	t.Fatalf("%s: no activity in flight on the workers after %d completed", id, minCompleted)
 	return "", 0
+}
+
+// waitPendingOrSay waits (a minute) until the switchover waits for approval; if it does not, it
+// fails with what the run printed if it ended, what the pending list saw, and where it stands.
+func waitPendingOrSay(t *testing.T, prod *testenv.ProdEnv, home string, c *starter.Client, done <-chan string) {
+	t.Helper()
+	var runs []starter.Pending
+	var err error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		runs, err = c.PendingApprovals(context.Background())
+		if err == nil && len(runs) == 1 && runs[0].WorkflowID == "switchover/pg-test" {
+			return
+		}
+		select {
+		case out := <-done:
+			t.Fatalf("the switchover ended before it waited for approval:\n%s", out)
+		default:
+		}
+	}
+	d, derr := c.C.DescribeWorkflowExecution(context.Background(), "switchover/pg-test", "")
+	qctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	qstart := time.Now()
+	_, qerr := c.C.QueryWorkflow(qctx, "switchover/pg-test", "", workflows.ApprovalQuery)
+	t.Logf("the approval query answered in %v: %v", time.Since(qstart), qerr)
+	for _, args := range [][]string{{"status", "switchover/pg-test"}, {"ha", "list", "--cluster", "pg-test"}} {
+		out, err := prod.Pigwf(t, home, args...)
+		t.Logf("pigwf %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	var last []string
+	if h, err := testenv.HistoryOf(c, "switchover/pg-test"); err == nil {
+		for _, ev := range h.Events[max(0, len(h.Events)-8):] {
+			last = append(last, ev.GetEventType().String())
+		}
+	}
+	t.Fatalf("switchover/pg-test never waited for approval: pending %+v, %v; the run: %v %v; pending activities %v; query: %v; last events %v",
+		runs, err, d.GetWorkflowExecutionInfo().GetStatus(), derr, d.GetPendingActivities(), qerr, last)
 }
 
 // restart restarts the production server and logs how long it took.
