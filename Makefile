@@ -8,7 +8,7 @@ export PIGWF_HOME ?= $(HOME)/.pigwf
 GO_SOURCES       := $(shell find . \( -name '*.go' -o -path './activities/scripts/*' \) -not -path './deploy/temporal/*' -not -path './.cache/*') go.mod go.sum
 TEMPORAL_SOURCES := $(wildcard deploy/temporal/*.go) deploy/temporal/go.mod deploy/temporal/go.sum
 
-.PHONY: all deps build test unit demo demo-down bench chaos replay-refresh lab-up lab-down clean
+.PHONY: all deps build test unit demo demo-down bench chaos prod-temporal-test replay-refresh lab-up lab-down clean
 
 all: build
 
@@ -35,6 +35,15 @@ $(BIN)/pigwf-temporal: $(TEMPORAL_SOURCES)
 TEMPORAL_CLI_VERSION := v1.5.1
 $(BIN)/temporal:
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+# Production-style Temporal (testenv.StartProd: pigwf-temporal on a private PostgreSQL 15 with
+# its schema from `pigwf-temporal schema setup`, 4 history shards, mutual TLS, the Web UI and
+# `pigwf temporal setup`): the harness's own test (runs across server restarts, idempotent set-up,
+# refusals), then the must-show on a lab (two workers, a worker killed with SIGKILL mid-activity,
+# the server restarted mid-run, the history read back through the Web UI).
+prod-temporal-test: deps build
+	PIGWF_REQUIRE_INTEGRATION=1 PIGWF_BIN=$(BIN)/pigwf PIGWF_TEMPORAL_BIN=$(BIN)/pigwf-temporal PIGWF_TEMPORAL_CLI=$(BIN)/temporal \
+	  $(GO) test -p 1 -count=1 -timeout 30m -run 'TestProd' -v ./internal/testenv/ ./integration/
 
 # Unit tests, the SSH runner against a real sshd, the lab, and the runbooks end to end on the lab
 # through a real Temporal server. One package at a time (-p 1): the lab's HA agents fail over in

@@ -23,12 +23,6 @@ const (
 	StepDataPurge  = "data-purge"
 )
 
-// Why a data directory is moved aside: the suffix of its new name, <data_dir>.<why>-<key>.
-const (
-	AsideReinit  = "reinit"
-	AsideRemoved = "removed"
-)
-
 // MemberNodeInput is one member's node, the cluster's layout, and the run's key, which names what
 // the run leaves on the node (the data directory kept aside): a retry finds its own.
 type MemberNodeInput struct {
@@ -41,13 +35,6 @@ type MemberNodeInput struct {
 
 // keyPattern is what a run's key looks like (AsideKey's format): nothing else reaches a path.
 var keyPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z$`)
-
-// AsideKeyLayout is the layout of a run's key (time.Format).
-const AsideKeyLayout = "20060102T150405Z"
-
-// AsidePath is where the member's data directory is moved aside for why (AsideReinit,
-// AsideRemoved) by the run with key: <data_dir>.<why>-<key>.
-func AsidePath(dataDir, why, key string) string { return dataDir + "." + why + "-" + key }
 
 // Validate checks the member, its node, the cluster's layout and the key.
 func (in MemberNodeInput) Validate() error {
@@ -152,8 +139,8 @@ func (in DataAsideInput) Validate() error {
 // a reinit an empty data directory is left, for the agent to clone the leader into; for a removal
 // none, and the node's markers of the cluster's data go.
 func (a *Activities) DataAside(ctx context.Context, in DataAsideInput) (StepResult, error) {
-	script := PgNodeInput{Spec: in.Spec}.pgEnv() + withInputs(pgDataAsideScript,
-		shellVar{"aside", AsidePath(in.Spec.DataDir, in.Why, in.Key)}, shellVar{"empty", flag(in.Why == AsideReinit)}, shellVar{"state", configStateDir})
+	script := PgNodeInput{Spec: in.Spec}.pgEnv() + dataAsideScript(asideMove{
+		aside: AsidePath(in.Spec.DataDir, in.Why, in.Key), empty: in.Why == AsideReinit, forget: in.Why == AsideRemoved})
 	return a.runStep(ctx, in.Node, StepDataAside, script, nil)
 }
 

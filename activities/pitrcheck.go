@@ -26,7 +26,7 @@ type PITRSpec struct {
 }
 
 // AsidePath is where a member's data directory is kept during and after the restore.
-func (s PITRSpec) AsidePath() string { return s.DataDir + ".before-pitr-" + s.Key }
+func (s PITRSpec) AsidePath() string { return AsidePath(s.DataDir, AsidePITR, s.Key) }
 
 func (s PITRSpec) pgEnv() string {
 	return PgNodeInput{Spec: PGSpec{Cluster: s.Cluster, DataDir: s.DataDir, BinDir: s.BinDir, Port: s.Port}}.pgEnv()

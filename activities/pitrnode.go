@@ -90,12 +90,7 @@ fi
 // PITRKeepAside moves the member's data directory aside (never deletes it) and leaves an empty
 // one: the restore fills the restore node's, the agents re-create the others'.
 func (a *Activities) PITRKeepAside(ctx context.Context, in PITRNodeInput) (StepResult, error) {
-	script := in.Spec.pgEnv() + withInputs(`if [ -e "$aside" ]; then note "kept aside already: $aside"; exit 0; fi
-if `+pgRunning+`; then fail "PostgreSQL still runs in $PGDATA"; fi
-mv "$PGDATA" "$aside"
-mkdir -p "$PGDATA"; chown postgres:postgres "$PGDATA"; chmod 700 "$PGDATA"
-changed "kept $PGDATA aside as $aside"
-`, shellVar{"aside", in.Spec.AsidePath()})
+	script := in.Spec.pgEnv() + dataAsideScript(asideMove{aside: in.Spec.AsidePath(), empty: true})
 	return a.runStep(ctx, in.Node, StepPITRAside, script, nil)
 }
 

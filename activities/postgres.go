@@ -6,6 +6,7 @@ import (
 	"net"
 	"sort"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -398,16 +399,8 @@ func hostCIDR(addr string) string {
 // human approved it: it is renamed, never deleted, and only if it still holds the system the
 // approver saw and no PostgreSQL runs on it.
 func (a *Activities) PgMoveAside(ctx context.Context, in PgNodeInput) (StepResult, error) {
-	script := in.pgEnv() + sysidScript + fmt.Sprintf(`seen=%s
-sysid=$(pg_sysid)
-if [ -z "$sysid" ]; then note "$PGDATA holds no cluster any more: nothing to move"; exit 0; fi
-[ "$sysid" = "$seen" ] || fail "$PGDATA now holds system $sysid, not $seen as approved: run again to review it"
-if runuser -u postgres -- "$PGBIN/pg_ctl" status -D "$PGDATA" >/dev/null 2>&1; then fail "PostgreSQL is running on $PGDATA: stop it first; pigwf will not move a live data directory"; fi
-aside="$PGDATA.pigwf-old-$(date -u +%%Y%%m%%dT%%H%%M%%SZ)"
-mv "$PGDATA" "$aside"
-mkdir -p "$PGDATA"; chown postgres:postgres "$PGDATA"; chmod 700 "$PGDATA"
-rm -f /var/lib/pigwf/clone.done
-changed "moved $PGDATA (system $seen) aside to $aside"
-`, sshrun.ShellQuote(in.ClusterSysid))
+	// The run has no key here: the time names it, and a retry after the move finds no system left.
+	aside := AsidePath(in.Spec.DataDir, AsideOther, time.Now().UTC().Format(AsideKeyLayout))
+	script := in.pgEnv() + dataAsideScript(asideMove{aside: aside, empty: true, seen: in.ClusterSysid})
 	return a.runStep(ctx, in.Node, "move-aside", script, nil)
 }

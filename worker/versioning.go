@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pigwf/pigwf/internal/workerid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -122,7 +123,7 @@ func executableDigest() (string, error) {
 // so a history says which machine and which build ran a step.
 func Identity(buildID string) string {
 	host, _ := os.Hostname()
-	return fmt.Sprintf("pigwf-worker@%s/pid-%d/build-%s", host, os.Getpid(), buildID)
+	return workerid.Format(host, os.Getpid(), buildID)
 }
 
 // currentDecision says whether this worker's build should become the deployment's current

@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/pigwf/pigwf/internal/testenv"
+	"github.com/pigwf/pigwf/internal/workerid"
 )
 
 func TestParseVersioning(t *testing.T) {
@@ -67,7 +67,7 @@ func stepBuilds(ctx context.Context, t *testing.T, c client.Client, id string) s
 			t.Fatal(err)
 		}
 		if a := ev.GetWorkflowTaskStartedEventAttributes(); a != nil {
-			_, build, _ := strings.Cut(a.GetIdentity(), "/build-") // Identity's form
+			_, _, build, _ := workerid.Parse(a.GetIdentity())
 			builds = append(builds, build)
 		}
 	}

@@ -37,8 +37,8 @@ type Config struct {
 	// (0: the SDK default, 10,000). A run not in the cache replays its whole history at its next
 	// step; the README ("Workers") says what that costs.
 	StickyCacheSize int
-	AllowPlaintext          bool               // lab-only: act on plain-text clusters (activities.Activities.AllowPlaintext)
-	Metrics                 prom.Listen        // where /metrics is served (metrics.go)
+	AllowPlaintext  bool        // lab-only: act on plain-text clusters (activities.Activities.AllowPlaintext)
+	Metrics         prom.Listen // where /metrics is served (metrics.go)
 	// MetricsBestEffort: a metrics address in use is logged and the worker runs without metrics
 	// (the default address, taken by another worker on the same machine), instead of stopping.
 	MetricsBestEffort bool

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -41,23 +42,31 @@ var (
 	SearchAttrSummary = temporal.NewSearchAttributeKeyString("RunSummary")
 )
 
-// SearchAttribute is a custom search attribute and its type as the Temporal server names it when
-// registering one (`temporal operator search-attribute create --type`, pigwf-temporal's
-// --search-attribute NAME=TYPE).
-type SearchAttribute struct{ Name, Type string }
+// SearchAttribute is a custom search attribute: its name and its type, both read from the key
+// the runs set it with, so the registered type can never differ from the one written.
+type SearchAttribute struct {
+	Name string
+	Type enumspb.IndexedValueType
+}
+
+// TypeName is the type as the Temporal server names it when registering one (`temporal operator
+// search-attribute create --type`, pigwf-temporal's --search-attribute NAME=TYPE): Keyword, Text,
+// KeywordList...: the API enum's own short name.
+func (sa SearchAttribute) TypeName() string { return sa.Type.String() }
 
 // Flag is the attribute as pigwf-temporal's --search-attribute value: NAME=TYPE.
-func (sa SearchAttribute) Flag() string { return sa.Name + "=" + sa.Type }
+func (sa SearchAttribute) Flag() string { return sa.Name + "=" + sa.TypeName() }
 
 // CustomSearchAttributes are the attributes a namespace must have registered before pigwf's runs
-// start there: every place that registers them (pigwf dev, the tests' servers) reads this list.
+// start there: every place that registers them (pigwf dev, `pigwf temporal setup`, the tests'
+// servers) reads this list.
 func CustomSearchAttributes() []SearchAttribute {
-	return []SearchAttribute{
-		{SearchAttrCluster.GetName(), "Keyword"},
-		{SearchAttrRunbook.GetName(), "Keyword"},
-		{SearchAttrState.GetName(), "Keyword"},
-		{SearchAttrSummary.GetName(), "Text"},
+	keys := []temporal.SearchAttributeKey{SearchAttrCluster, SearchAttrRunbook, SearchAttrState, SearchAttrSummary}
+	attrs := make([]SearchAttribute, len(keys))
+	for i, k := range keys {
+		attrs[i] = SearchAttribute{Name: k.GetName(), Type: k.GetValueType()}
 	}
+	return attrs
 }
 
 // setSearchAttributes records cluster and runbook on the run (the starter sets them too; this

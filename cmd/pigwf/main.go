@@ -1,7 +1,7 @@
 // Command pigwf runs PostgreSQL runbooks as durable Temporal workflows.
 //
 // One file per command (dev.go, lab.go, worker.go, start.go, status.go, list.go, approve.go,
-// pending.go, inventory.go, ha.go with ha_history.go and ha_watch.go, config.go with
+// pending.go, inventory.go, ha.go with ha_history.go and ha_watch.go, temporal.go, config.go with
 // config_edit.go, backup.go, schedule.go, restorepoint.go, chatops.go, keys.go: keys and approvals); main.go
 // holds the app and the helpers every command shares, among them temporalClient, the one way a
 // command reaches Temporal; connection.go the global flags of that connection (address,
@@ -36,7 +36,7 @@ func main() {
 			&cli.StringFlag{Name: "ui", Value: "http://127.0.0.1:8233", EnvVars: []string{"PIGWF_UI"}, Usage: "Temporal Web UI base URL, for links"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"PIGWF_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 		),
-		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), auditCmd(), approveCmd(), pendingCmd(), inventoryCmd(), haCmd(), configCmd(), backupCmd(), scheduleCmd(), restorePointCmd(), chatopsCmd(), keysCmd(), approvalsCmd(), runbookCmd()},
+		Commands: []*cli.Command{devCmd(), labCmd(), workerCmd(), startCmd(), statusCmd(), listCmd(), auditCmd(), approveCmd(), pendingCmd(), inventoryCmd(), haCmd(), configCmd(), backupCmd(), scheduleCmd(), restorePointCmd(), chatopsCmd(), keysCmd(), approvalsCmd(), runbookCmd(), temporalCmd()},
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "pigwf: "+err.Error())

@@ -1,11 +1,14 @@
-// Command pigwf-temporal runs a single-process Temporal development server
-// (frontend, history, matching and worker services) with the Temporal Web UI,
-// for running pigwf locally. State lives in a SQLite file (--db-filename) so a
-// restart keeps workflow history; without it everything is in memory.
+// Command pigwf-temporal runs a single-process Temporal server (frontend,
+// history, matching and worker services) with the Temporal Web UI, for
+// pigwf. By default it is a development server: state in a SQLite file
+// (--db-filename) so a restart keeps workflow history, or in memory. With
+// --db postgres it keeps its state in PostgreSQL (a database for execution
+// state and one for visibility, set up by `pigwf-temporal schema setup`),
+// with several history shards: a production-style single server. See
+// README.md in this directory.
 //
 // It is built only from the public packages of go.temporal.io/server and
-// github.com/temporalio/ui-server/v2. It is not meant for production: see
-// README.md in this directory.
+// github.com/temporalio/ui-server/v2.
 package main
 
 import (
@@ -27,6 +30,10 @@ const stopTimeout = 15 * time.Second
 const readyTimeout = 60 * time.Second
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "schema" {
+		mainSchema()
+		return
+	}
 	opts, err := parseFlags(os.Args[0], os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(0)
@@ -37,6 +44,22 @@ func main() {
 	}
 	if err := run(opts); err != nil {
 		fmt.Fprintf(os.Stderr, "pigwf-temporal: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// mainSchema is `pigwf-temporal schema setup|update`.
+func mainSchema() {
+	opts, err := parseSchemaFlags(os.Args[0], os.Args[2:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pigwf-temporal: %v\n", err)
+		os.Exit(2)
+	}
+	if err := runSchema(opts, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "pigwf-temporal: schema %s: %v\n", opts.Action, err)
 		os.Exit(1)
 	}
 }

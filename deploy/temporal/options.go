@@ -28,11 +28,31 @@ var defaultSearchAttributes = []searchAttribute{
 	{Name: "RunSummary", Type: enumspb.INDEXED_VALUE_TYPE_TEXT},
 }
 
+// The stores pigwf-temporal keeps its state in (--db).
+const (
+	dbSQLite   = "sqlite"
+	dbPostgres = "postgres"
+)
+
+// Default history shard counts (--num-history-shards). One shard is the dev server's, as the
+// Temporal CLI's. PostgreSQL gets 4: pigwf runs a handful of runbooks at a time, so one shard
+// would do for load, but the count is fixed once the database is set up and bounds how many
+// history services can share the work later; 4 leaves room for that at no cost now.
+const (
+	defaultShardsSQLite   = 1
+	defaultShardsPostgres = 4
+	maxHistoryShards      = 16384
+)
+
 type options struct {
 	IP               string
 	Port             int
-	UIPort           int // 0 disables the UI
-	DBFile           string
+	UIPort           int    // 0 disables the UI
+	DB               string // dbSQLite or dbPostgres
+	DBFile           string // SQLite only
+	Postgres         pgOptions
+	NumHistoryShards int32
+	ShardsGiven      bool     // --num-history-shards was on the command line (else: the default, or what the database holds)
 	Namespaces       []string // always starts with "default", no duplicates
 	SearchAttributes []searchAttribute
 	LogLevel         string
@@ -61,7 +81,10 @@ func parseFlags(name string, args []string) (*options, error) {
 	fs.StringVar(&opts.IP, "ip", "127.0.0.1", "IP `address` the gRPC frontend and the Web UI listen on")
 	fs.IntVar(&opts.Port, "port", 7233, "gRPC frontend `port`")
 	fs.IntVar(&opts.UIPort, "ui-port", 8233, "Web UI `port` (0 disables the UI)")
+	fs.StringVar(&opts.DB, "db", dbSQLite, "where the state is kept: sqlite (one file, or memory: development) or postgres (the --pg-* flags)")
 	fs.StringVar(&opts.DBFile, "db-filename", "", "SQLite `file` for persistent state, e.g. ~/.pigwf/temporal.db (empty: in memory)")
+	shards := fs.Int("num-history-shards", 0, fmt.Sprintf("history shards (`count`), fixed when the database is first used (default %d with sqlite, %d with postgres, or what the database already holds)", defaultShardsSQLite, defaultShardsPostgres))
+	addPostgresFlags(fs, &opts.Postgres)
 	fs.Var(&namespaces, "namespace", "extra `namespace` to create (repeatable; \"default\" always exists)")
 	fs.Var(&attrs, "search-attribute", "custom search attribute `NAME=TYPE` to register in every namespace (repeatable;\n"+
 		"TYPE is Keyword, Text, Int, Double, Bool, Datetime or KeywordList;\n"+
@@ -75,6 +98,8 @@ func parseFlags(name string, args []string) (*options, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 
 	// The server needs a literal IP; accept "localhost" as the CLI does.
 	if opts.IP == "localhost" {
@@ -92,12 +117,13 @@ func parseFlags(name string, args []string) (*options, error) {
 	if opts.UIPort == opts.Port {
 		return nil, fmt.Errorf("--ui-port and --port are both %d", opts.Port)
 	}
-	switch opts.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", opts.LogLevel)
+	if err := checkLogLevel(opts.LogLevel); err != nil {
+		return nil, err
 	}
 
+	if err := opts.checkStore(given, *shards); err != nil {
+		return nil, err
+	}
 	if opts.DBFile != "" {
 		p, err := expandHome(opts.DBFile)
 		if err != nil {
@@ -115,6 +141,16 @@ func parseFlags(name string, args []string) (*options, error) {
 
 	if err := opts.TLS.check(); err != nil {
 		return nil, err
+	}
+
+	if opts.DB == dbPostgres {
+		// A production store is set up by its operator, not by each start of the server.
+		for _, f := range []string{"namespace", "search-attribute"} {
+			if given[f] {
+				return nil, fmt.Errorf("--%s with --db postgres: namespaces, their retention and pigwf's search attributes are set by `pigwf temporal setup` against the running server; drop --%s", f, f)
+			}
+		}
+		return &opts, nil
 	}
 
 	opts.Namespaces = []string{defaultNamespace}
@@ -145,6 +181,46 @@ func parseFlags(name string, args []string) (*options, error) {
 		opts.SearchAttributes = append(opts.SearchAttributes, sa)
 	}
 	return &opts, nil
+}
+
+// checkLogLevel checks a --log-level value.
+func checkLogLevel(level string) error {
+	switch level {
+	case "debug", "info", "warn", "error":
+		return nil
+	}
+	return fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+}
+
+// checkStore checks --db with the flags of the other store, and the shard count.
+func (opts *options) checkStore(given map[string]bool, shards int) error {
+	opts.ShardsGiven = given["num-history-shards"]
+	if opts.ShardsGiven && (shards < 1 || shards > maxHistoryShards) {
+		return fmt.Errorf("--num-history-shards %d: want 1-%d (a power of two spreads best)", shards, maxHistoryShards)
+	}
+	switch opts.DB {
+	case dbSQLite:
+		for f := range given {
+			if strings.HasPrefix(f, "pg-") {
+				return fmt.Errorf("--%s is for --db postgres; this server keeps its state in SQLite (--db sqlite)", f)
+			}
+		}
+		opts.NumHistoryShards = defaultShardsSQLite
+	case dbPostgres:
+		if given["db-filename"] {
+			return fmt.Errorf("--db-filename is for --db sqlite; with --db postgres the state is in the --pg-database and --pg-visibility-database databases")
+		}
+		if err := opts.Postgres.check(); err != nil {
+			return err
+		}
+		opts.NumHistoryShards = defaultShardsPostgres
+	default:
+		return fmt.Errorf("--db %q: want sqlite or postgres", opts.DB)
+	}
+	if opts.ShardsGiven {
+		opts.NumHistoryShards = int32(shards)
+	}
+	return nil
 }
 
 // parseSearchAttribute parses NAME=TYPE. TYPE is matched case-insensitively

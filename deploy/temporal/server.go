@@ -3,27 +3,21 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/membership/static"
-	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives"
-	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -34,9 +28,6 @@ const (
 	// clusterName is the name of the single local cluster. It is persisted in
 	// the database on first start, so it must not change between versions.
 	clusterName = "active"
-	// storeName names the one SQLite data store used for both the default
-	// (execution) store and visibility.
-	storeName = "sqlite-default"
 	// internalIP is where the history, matching and worker services listen.
 	// Only this process talks to them, so they never leave loopback.
 	internalIP = "127.0.0.1"
@@ -51,7 +42,7 @@ type devServer struct {
 	ui       *uiserver.Server
 	uiErr    chan error       // receives once if the UI server exits
 	conn     *grpc.ClientConn // our own client connection, used by bootstrap
-	dbLock   *os.File         // held open (and locked) for the process lifetime
+	dbLock   io.Closer        // held (locked) for the process lifetime: no second server on the same state
 	grpcAddr string           // host:port clients dial to reach the frontend
 	uiURL    string           // base URL of the UI; empty when disabled
 }
@@ -101,12 +92,7 @@ func startDevServer(opts *options) (*devServer, error) {
 	}
 	cfg := s.buildConfig(httpPort[0], ports[0], ports[1], ports[2])
 
-	if opts.DBFile != "" {
-		if s.dbLock, err = lockDatabase(opts.DBFile); err != nil {
-			return nil, err
-		}
-	}
-	if err := prepareDatabase(opts, cfg.Persistence.DataStores[storeName].SQL); err != nil {
+	if err := s.prepareStore(&cfg.Persistence); err != nil {
 		return nil, err
 	}
 
@@ -161,9 +147,10 @@ func newLogger(opts *options) (log.Logger, zap.AtomicLevel, error) {
 	return log.NewZapLogger(zl), level, nil
 }
 
-// buildConfig returns a static server configuration equivalent to what
-// `temporal server start-dev` uses: one cluster, one history shard, SQLite
-// for both execution and visibility stores, archival off.
+// buildConfig returns a static server configuration: with SQLite, what
+// `temporal server start-dev` uses (one cluster, one history shard, one store
+// for execution and visibility, archival off); with PostgreSQL the same but
+// for the stores and the shard count (persistenceConfig).
 func (s *devServer) buildConfig(httpPort, historyPort, matchingPort, workerPort int) *config.Config {
 	opts := s.opts
 	var cfg config.Config
@@ -173,20 +160,7 @@ func (s *devServer) buildConfig(httpPort, historyPort, matchingPort, workerPort 
 	// No Global.Metrics and no PProf port: neither is needed in dev, and
 	// fixed ports would collide between instances.
 
-	sqlCfg := &config.SQL{PluginName: sqliteplugin.PluginName}
-	if opts.DBFile == "" {
-		// A shared-cache in-memory database; the name only has to be unique
-		// within this process.
-		sqlCfg.DatabaseName = strconv.Itoa(rand.IntN(1e9))
-		sqlCfg.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
-	} else {
-		sqlCfg.DatabaseName = opts.DBFile
-		sqlCfg.ConnectAttributes = map[string]string{"mode": "rwc"}
-	}
-	cfg.Persistence.DefaultStore = storeName
-	cfg.Persistence.VisibilityStore = storeName
-	cfg.Persistence.NumHistoryShards = 1
-	cfg.Persistence.DataStores = map[string]config.DataStore{storeName: {SQL: sqlCfg}}
+	cfg.Persistence = persistenceConfig(opts)
 
 	cfg.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,
@@ -262,61 +236,6 @@ func (s *devServer) serverOptions(cfg *config.Config) ([]temporal.ServerOption, 
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
 		temporal.WithDynamicConfigClient(dyn),
 	}, nil
-}
-
-// lockDatabase takes an exclusive lock next to the database file, so a
-// second instance started on the same file (say on another --port) fails at
-// once instead of corrupting it. The lock goes away with the process.
-func lockDatabase(dbFile string) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(dbFile), 0o700); err != nil {
-		return nil, fmt.Errorf("creating directory for database file: %w", err)
-	}
-	path := dbFile + ".lock"
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("opening lock file: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("database %s is in use by another pigwf-temporal (lock %s): %w", dbFile, path, err)
-	}
-	return f, nil
-}
-
-// prepareDatabase creates the SQLite schema when the file is new and
-// registers the namespaces (a no-op for those that exist). Doing this before
-// the server starts means the namespaces are usable at once, without waiting
-// for the namespace cache to refresh. New namespaces get the custom search
-// attributes right away; existing ones are completed by bootstrap.
-func prepareDatabase(opts *options, sqlCfg *config.SQL) error {
-	if opts.DBFile != "" {
-		_, err := os.Stat(opts.DBFile)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			if err := sqliteschema.SetupSchema(sqlCfg); err != nil {
-				return fmt.Errorf("creating schema in %s: %w", opts.DBFile, err)
-			}
-		case err != nil:
-			return fmt.Errorf("checking database file: %w", err)
-		}
-	}
-
-	attrs := make(map[string]enumspb.IndexedValueType, len(opts.SearchAttributes))
-	for _, sa := range opts.SearchAttributes {
-		attrs[sa.Name] = sa.Type
-	}
-	nsConfigs := make([]*sqliteschema.NamespaceConfig, 0, len(opts.Namespaces))
-	for _, ns := range opts.Namespaces {
-		c, err := sqliteschema.NewNamespaceConfig(clusterName, ns, false, attrs)
-		if err != nil {
-			return fmt.Errorf("namespace %s: %w", ns, err)
-		}
-		nsConfigs = append(nsConfigs, c)
-	}
-	if err := sqliteschema.CreateNamespaces(sqlCfg, nsConfigs...); err != nil {
-		return fmt.Errorf("creating namespaces: %w", err)
-	}
-	return nil
 }
 
 func (s *devServer) startUI() error {

@@ -148,18 +148,6 @@ func pigwfRunEnv(t *testing.T, env *Env, home string, vars, connArgs []string, a
 	return string(out), err
 }
 
-// temporalCLIEnv is this process's environment without any TEMPORAL_* variable, so that only
-// what a test passes counts.
-func temporalCLIEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TEMPORAL_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
 // waitForPoller reports whether a worker polls queue before timeout, giving up early when the
 // worker process exits.
 func waitForPoller(cl *starter.Client, queue string, exited <-chan error, timeout time.Duration) bool {

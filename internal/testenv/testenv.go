@@ -11,12 +11,16 @@ package testenv
 import (
 	"bufio"
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,6 +31,7 @@ import (
 
 	"github.com/pigwf/pigwf/deploy/lab"
 	"github.com/pigwf/pigwf/internal/devtls"
+	"github.com/pigwf/pigwf/internal/workerid"
 	"github.com/pigwf/pigwf/pki"
 	"github.com/pigwf/pigwf/starter"
 	"github.com/pigwf/pigwf/workflows"
@@ -127,33 +132,68 @@ func start(layout devtls.Layout) (*Env, error) {
 	if _, err := devtls.Ensure(layout, "127.0.0.1", time.Now()); err != nil {
 		return nil, fmt.Errorf("while issuing the test server's certificates: %w", err)
 	}
-	port, err := FreePort()
+	port, uiPort, err := serverPorts()
 	if err != nil {
 		return nil, err
 	}
-	uiPort, err := FreePort()
-	for err == nil && uiPort == port {
-		uiPort, err = FreePort()
-	}
-	if err != nil {
-		return nil, err
-	}
-	fe, internal := layout.Frontend(), layout.Client(devtls.RoleInternal)
-	args := []string{"--port", fmt.Sprint(port), "--ui-port", fmt.Sprint(uiPort), "--log-level", "error",
-		"--tls-cert", fe.Cert, "--tls-key", fe.Key, "--tls-ca", fe.CA, "--tls-internal-cert", internal.Cert, "--tls-internal-key", internal.Key}
+	args := append([]string{"--port", fmt.Sprint(port), "--ui-port", fmt.Sprint(uiPort), "--log-level", "error"}, serverTLSArgs(layout)...)
 	for _, sa := range workflows.CustomSearchAttributes() {
 		args = append(args, "--search-attribute", sa.Flag())
 	}
-	cmd := exec.Command(os.Getenv(EnvTemporalBin), args...)
+	srv, err := startServer(os.Getenv(EnvTemporalBin), args, os.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	return &Env{
+		TemporalAddr: fmt.Sprintf("127.0.0.1:%d", port),
+		UIURL:        srv.ui,
+		PigwfBin:     os.Getenv(EnvPigwfBin),
+		TLS:          layout,
+		stop:         func() { srv.stop(syscall.SIGINT) },
+	}, nil
+}
+
+// serverPorts are two distinct free loopback ports: the gRPC frontend's and the Web UI's.
+func serverPorts() (port, uiPort int, err error) {
+	if port, err = FreePort(); err != nil {
+		return 0, 0, err
+	}
+	uiPort, err = FreePort()
+	for err == nil && uiPort == port {
+		uiPort, err = FreePort()
+	}
+	return port, uiPort, err
+}
+
+// serverTLSArgs are pigwf-temporal's mutual-TLS flags with layout's certificates, as `pigwf dev`
+// gives them.
+func serverTLSArgs(layout devtls.Layout) []string {
+	fe, internal := layout.Frontend(), layout.Client(devtls.RoleInternal)
+	return []string{"--tls-cert", fe.Cert, "--tls-key", fe.Key, "--tls-ca", fe.CA, "--tls-internal-cert", internal.Cert, "--tls-internal-key", internal.Key}
+}
+
+// serverReadyTimeout bounds a pigwf-temporal's start until its ready line.
+const serverReadyTimeout = 60 * time.Second
+
+// serverProcess is a running pigwf-temporal.
+type serverProcess struct {
+	cmd *exec.Cmd
+	ui  string // the Web UI's base URL, from the ready line
+}
+
+// startServer runs pigwf-temporal (bin) with args, its stderr to errOut, and waits for its ready
+// line ("pigwf-temporal ready grpc=HOST:PORT ui=URL", the server's readiness contract).
+func startServer(bin string, args []string, errOut io.Writer) (*serverProcess, error) {
+	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("while starting the Temporal server: %w", err)
 	}
-	cmd.Stderr = os.Stderr
+	cmd.Stderr = errOut
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("while starting the Temporal server: %w", err)
 	}
-	ready := make(chan string, 1) // the ready line: "pigwf-temporal ready grpc=HOST:PORT ui=URL"
+	ready := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
@@ -165,27 +205,40 @@ func start(layout devtls.Layout) (*Env, error) {
 		for sc.Scan() { // keep draining so the server never blocks on a full pipe
 		}
 	}()
-	stop := func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }
+	p := &serverProcess{cmd: cmd}
 	var line string
 	select {
 	case line = <-ready:
-	case <-time.After(60 * time.Second):
+	case <-time.After(serverReadyTimeout):
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return nil, errors.New("the Temporal server did not become ready in 60 s")
+		return nil, fmt.Errorf("the Temporal server did not become ready in %v", serverReadyTimeout)
 	}
-	ui := readyField(line, "ui")
-	if !strings.HasPrefix(ui, "http") {
-		stop()
+	p.ui = readyField(line, "ui")
+	if !strings.HasPrefix(p.ui, "http") {
+		p.stop(syscall.SIGINT)
 		return nil, fmt.Errorf("the Temporal server's ready line names no Web UI: %q", line)
 	}
-	return &Env{
-		TemporalAddr: fmt.Sprintf("127.0.0.1:%d", port),
-		UIURL:        ui,
-		PigwfBin:     os.Getenv(EnvPigwfBin),
-		TLS:          layout,
-		stop:         stop,
-	}, nil
+	return p, nil
+}
+
+// serverStopTimeout bounds a clean stop; the server stops itself within 15 s.
+const serverStopTimeout = 30 * time.Second
+
+// stop sends sig and waits for the process to end, killing it after serverStopTimeout. It
+// reports whether it stopped in time.
+func (p *serverProcess) stop(sig os.Signal) bool {
+	_ = p.cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(serverStopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-done
+		return false
+	}
 }
 
 // readyField is the value of key=value in pigwf-temporal's ready line, or "".
@@ -244,6 +297,18 @@ func TemporalCLI() string {
 		}
 	}
 	return ""
+}
+
+// temporalCLIEnv is this process's environment without any TEMPORAL_* variable, so that only
+// what a test passes counts.
+func temporalCLIEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TEMPORAL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // Stop stops the Temporal server and waits for it.
@@ -316,6 +381,19 @@ func (e *Env) StartWorker(t testing.TB, home string, extra ...string) *Worker {
 	return w
 }
 
+// PID is the worker's process ID.
+func (w *Worker) PID() int { return w.cmd.Process.Pid }
+
+// RanAs says whether identity, as Temporal records who ran a task (an activity's
+// LastWorkerIdentity, an ActivityTaskStarted event's Identity), is this worker's: the SDK's
+// default identity "PID@host@" or pigwf's "pigwf-worker@host/pid-PID/build-...".
+func (w *Worker) RanAs(identity string) bool {
+	if _, pid, _, ok := workerid.Parse(identity); ok {
+		return pid == w.PID()
+	}
+	return strings.HasPrefix(identity, strconv.Itoa(w.PID())+"@")
+}
+
 // Kill kills the worker with SIGKILL (if it still runs) and waits for it. Killing twice is fine.
 func (w *Worker) Kill() {
 	if w.cmd.ProcessState == nil {
@@ -371,4 +449,38 @@ func HistoryOf(c *starter.Client, id string) (*historypb.History, error) {
 		hist.Events = append(hist.Events, ev)
 	}
 	return hist, nil
+}
+
+// UIHistory is a run's history as the Web UI's HTTP API gives it (the HTTP rule of
+// GetWorkflowExecutionHistory, which the UI's run page reads): the events, in JSON. It shows
+// that what the UI shows comes from the server the test means, e.g. after a restart.
+func (e *Env) UIHistory(workflowID, runID string) ([]json.RawMessage, error) {
+	u := fmt.Sprintf("%s/api/v1/namespaces/default/workflows/%s/history?execution.runId=%s&maximumPageSize=10000",
+		e.UIURL, url.PathEscape(workflowID), url.QueryEscape(runID))
+	hc := &http.Client{Timeout: 30 * time.Second}
+	resp, err := hc.Get(u)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s: %.500s", u, resp.Status, body)
+	}
+	var page struct {
+		History struct {
+			Events []json.RawMessage `json:"events"`
+		} `json:"history"`
+		NextPageToken string `json:"nextPageToken"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, fmt.Errorf("GET %s: %w: %.500s", u, err, body)
+	}
+	if page.NextPageToken != "" {
+		return nil, fmt.Errorf("GET %s: the history has more than one page; this helper reads one", u)
+	}
+	return page.History.Events, nil
 }

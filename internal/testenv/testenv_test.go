@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -33,7 +35,7 @@ func TestStartRegistersSearchAttributesAndServesTheWebUI(t *testing.T) {
 	}
 	for _, sa := range workflows.CustomSearchAttributes() {
 		typ, ok := got.GetCustomAttributes()[sa.Name]
-		if !ok || !strings.EqualFold(strings.ReplaceAll(strings.TrimPrefix(typ.String(), "INDEXED_VALUE_TYPE_"), "_", ""), sa.Type) {
+		if !ok || typ != sa.Type {
 			t.Errorf("search attribute %s: registered %v, want %s", sa.Name, typ, sa.Type)
 		}
 	}
@@ -42,5 +44,27 @@ func TestStartRegistersSearchAttributesAndServesTheWebUI(t *testing.T) {
 	cli := env.TLS.Client(devtls.RoleCLI)
 	if want := "--address " + env.TemporalAddr + " --ui " + env.UIURL + " --tls-cert-path " + cli.Cert + " --tls-key-path " + cli.Key + " --tls-ca-path " + cli.CA; args != want {
 		t.Errorf("GlobalArgs = %q, want %q", args, want)
+	}
+}
+
+// RanAs knows a worker by both identity forms Temporal may record, and only by its own PID.
+func TestWorkerRanAs(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	w := &Worker{cmd: cmd}
+	pid := fmt.Sprint(w.PID())
+	for id, want := range map[string]bool{
+		pid + "@host@": true,
+		"pigwf-worker@host/pid-" + pid + "/build-x":  true,
+		"1" + pid + "@host@":                         false,
+		"pigwf-worker@host/pid-" + pid + "1/build-x": false,
+		"": false,
+	} {
+		if got := w.RanAs(id); got != want {
+			t.Errorf("RanAs(%q) = %v, want %v", id, got, want)
+		}
 	}
 }
