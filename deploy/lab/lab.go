@@ -354,6 +354,10 @@ func statusOf(dir string, st *labState) (*Status, error) {
 	return s, nil
 }
 
+// SSHDLog is the log of node i's (1-based) sshd, on the machine: a benchmark counts the SSH
+// connections a node accepted in it.
+func (s *Status) SSHDLog(i int) string { return layout{s.Dir}.sshdLog(nodeName(i)) }
+
 // Load reads a lab's state and checks each node's liveness and link.
 
 func Load(c Config) (*Status, error) {
