@@ -500,6 +500,7 @@ type parallelRuns struct {
 	firstEnd []time.Time // the first attempt's end
 	end      []time.Time // the last attempt's end
 	failures [][]string  // why the attempts failed
+	attempts []int       // attempts made
 	failed   bool        // some cluster's last attempt failed too
 }
 
@@ -520,7 +521,7 @@ const (
 func runAtOnce(t *testing.T, st *lab.Status, home, runbook string, clusters []string) parallelRuns {
 	t.Helper()
 	n := len(clusters)
-	r := parallelRuns{clusters: clusters, start: make([]time.Time, n), firstEnd: make([]time.Time, n), end: make([]time.Time, n), failures: make([][]string, n)}
+	r := parallelRuns{clusters: clusters, start: make([]time.Time, n), firstEnd: make([]time.Time, n), end: make([]time.Time, n), failures: make([][]string, n), attempts: make([]int, n)}
 	outs, errs := make([]string, n), make([]error, n)
 	var wg sync.WaitGroup
 	gate := make(chan struct{})
@@ -529,6 +530,8 @@ func runAtOnce(t *testing.T, st *lab.Status, home, runbook string, clusters []st
 			<-gate
 			r.start[i] = time.Now()
 			for attempt := 1; attempt <= runAttempts; attempt++ {
+				r.attempts[i] = attempt
+				attemptStart := time.Now()
 				outs[i], errs[i] = env.PigwfWithin(t, home, attemptLimit, "start", runbook, "--cluster", c, "--inventory", st.Inventory, "--wait")
 				if attempt == 1 {
 					r.firstEnd[i] = time.Now()
@@ -536,7 +539,11 @@ func runAtOnce(t *testing.T, st *lab.Status, home, runbook string, clusters []st
 				if errs[i] == nil {
 					break
 				}
-				r.failures[i] = append(r.failures[i], lastLine(outs[i]))
+				why := lastLine(outs[i])
+				if time.Since(attemptStart) >= attemptLimit {
+					why = fmt.Sprintf("no end after %s (its last line: %s)", attemptLimit, why)
+				}
+				r.failures[i] = append(r.failures[i], why)
 				endRunIfOpen(t, c, runbook)
 			}
 			r.end[i] = time.Now()
@@ -596,7 +603,7 @@ func (r parallelRuns) overlap() bool {
 	return slices.MaxFunc(r.start, time.Time.Compare).Before(slices.MinFunc(r.firstEnd, time.Time.Compare))
 }
 
-// reruns counts the attempts that failed and were started again.
+// reruns counts the attempts that failed.
 func (r parallelRuns) reruns() int {
 	n := 0
 	for _, f := range r.failures {
@@ -611,7 +618,7 @@ func (r parallelRuns) describe() string {
 	for i, c := range r.clusters {
 		p := fmt.Sprintf("%s %.2fs (from +%.2fs)", c, r.end[i].Sub(r.start[i]).Seconds(), r.start[i].Sub(first).Seconds())
 		if k := len(r.failures[i]); k > 0 {
-			p += fmt.Sprintf(" in %d attempts, the first failed after %.2fs", k+1, r.firstEnd[i].Sub(r.start[i]).Seconds())
+			p += fmt.Sprintf(" in %d attempts (%d failed), the first ended after %.2fs", r.attempts[i], k, r.firstEnd[i].Sub(r.start[i]).Seconds())
 		}
 		parts = append(parts, p)
 	}
