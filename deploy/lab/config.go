@@ -12,11 +12,19 @@ import (
 
 // Config describes one lab. The zero value is the default demo lab.
 type Config struct {
-	Name    string // lab name, default "pigwf"; prefix of the netns ("<name>-n1"), bridge and veth names
-	Nodes   int    // number of nodes, default 3, at most 9 (node i gets <Subnet>.1i)
-	Subnet  string // first three octets of the lab /24, default "10.213.0"; the bridge is <Subnet>.1
-	Dir     string // state directory, default "/var/lib/pigwf-lab/<Name>"
-	Cluster string // PostgreSQL cluster name written into the inventory, default "pg-test"
+	Name   string // lab name, default "pigwf"; prefix of the netns ("<name>-n1"), bridge and veth names
+	Nodes  int    // number of nodes, default 3, at most maxNodes (node i gets <Subnet>.<10+i>)
+	Subnet string // first three octets of the lab /24, default "10.213.0"; the bridge is <Subnet>.1
+	Dir    string // state directory, default "/var/lib/pigwf-lab/<Name>"
+	// Cluster is the PostgreSQL cluster written into the inventory when there is one, default
+	// "pg-test": the same as Clusters: []string{Cluster}. With Clusters set, it is their first.
+	Cluster string
+	// Clusters are the PostgreSQL clusters of the inventory: the first Nodes-Bare nodes split
+	// evenly over them in order (groups.go). Default: the one Cluster, when any node is left for it.
+	Clusters []string
+	// Bare is how many nodes, the last ones, are in no PostgreSQL cluster: the inventory group
+	// BareGroup, for NodeInit alone (a fleet of hosts, as Pigsty's node.yml prepares them).
+	Bare int
 	// Etcd is the number of etcd members, one per node on nodes 1..Etcd, each
 	// a boot service of its node. 0 means the default min(3, Nodes), so the
 	// zero Config stays the default demo lab; NoEtcd means no etcd at all.
@@ -36,9 +44,11 @@ type Config struct {
 const NoEtcd = -1
 
 const (
-	defaultName    = "pigwf"
-	defaultNodes   = 3
-	maxNodes       = 9 // node addresses are <Subnet>.11 .. <Subnet>.19
+	defaultName  = "pigwf"
+	defaultNodes = 3
+	// maxNodes bounds a lab: node addresses are <Subnet>.11 .. <Subnet>.<10+maxNodes>, so nodes
+	// 1..9 keep the .11 .. .19 of the labs made when nine was the limit.
+	maxNodes       = 48
 	defaultSubnet  = "10.213.0"
 	defaultDirRoot = "/var/lib/pigwf-lab"
 	defaultCluster = "pg-test"
@@ -60,8 +70,14 @@ func (c Config) WithDefaults() Config {
 	if c.Dir == "" {
 		c.Dir = filepath.Join(defaultDirRoot, c.Name)
 	}
-	if c.Cluster == "" {
-		c.Cluster = defaultCluster
+	if len(c.Clusters) == 0 && c.Cluster != "" {
+		c.Clusters = []string{c.Cluster}
+	}
+	if len(c.Clusters) == 0 && c.Nodes > c.Bare {
+		c.Clusters = []string{defaultCluster}
+	}
+	if c.Cluster == "" && len(c.Clusters) > 0 {
+		c.Cluster = c.Clusters[0]
 	}
 	if c.Etcd == 0 {
 		c.Etcd = min(defaultEtcd, c.Nodes)
@@ -85,7 +101,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("lab: bad lab name %q: use letters, digits, '-' or '_' (at most 32)", c.Name)
 	}
 	if c.Nodes < 1 || c.Nodes > maxNodes {
-		return fmt.Errorf("lab: bad node count %d: want 1 to %d", c.Nodes, maxNodes)
+		return fmt.Errorf("lab: bad node count %d (--nodes): want 1 to %d", c.Nodes, maxNodes)
 	}
 	if _, err := parseSubnet(c.Subnet); err != nil {
 		return err
@@ -93,8 +109,14 @@ func (c Config) validate() error {
 	if !dirPattern.MatchString(c.Dir) || filepath.Clean(c.Dir) != c.Dir || c.Dir == "/" || strings.Count(c.Dir, "/") < 2 {
 		return fmt.Errorf("lab: bad state dir %q: want an absolute, clean path below a top-level directory, made of letters, digits and _ . / + -", c.Dir)
 	}
-	if !clusterNamePattern.MatchString(c.Cluster) {
-		return fmt.Errorf("lab: bad cluster name %q: use lower-case letters, digits and '-'", c.Cluster)
+	if len(c.Clusters) > 0 && c.Cluster != c.Clusters[0] {
+		return fmt.Errorf("lab: cluster %q is not the first of the clusters %s: set Clusters alone", c.Cluster, strings.Join(c.Clusters, ","))
+	}
+	if err := checkClusterNames(c.Clusters); err != nil {
+		return err
+	}
+	if _, err := splitNodes(c.Nodes, len(c.Clusters), c.Bare); err != nil {
+		return fmt.Errorf("lab: %w", err)
 	}
 	if !filepath.IsAbs(c.CADir) || filepath.Clean(c.CADir) != c.CADir {
 		return fmt.Errorf("lab: bad CA dir %q: want an absolute, clean path", c.CADir)
@@ -119,25 +141,23 @@ func parseSubnet(subnet string) (*net.IPNet, error) {
 	return &net.IPNet{IP: ip, Mask: net.CIDRMask(24, 32)}, nil
 }
 
-// ifPrefix is the lab's prefix for interface names. Interface names are at
-// most 15 bytes and the longest suffix is "-v9" or "-br" (3 bytes), so names
-// longer than 12 are shortened deterministically: 8 bytes of the name plus a
-// 16-bit hash of the whole name.
-func ifPrefix(name string) string {
-	const maxPrefix = ifNameMax - 3
-	if len(name) <= maxPrefix {
-		return name
+// ifName is the lab's interface name with suffix ("-br", "-v12"). Interface names are at most
+// 15 bytes, so a lab name too long for the suffix is shortened deterministically: its first
+// bytes plus a 16-bit hash of the whole name. With a 3-byte suffix ("-br", "-v9") names up to
+// 12 bytes stay whole, as they always did; node 10 and up take one byte more.
+func ifName(labName, suffix string) string {
+	maxPrefix := ifNameMax - len(suffix)
+	if len(labName) <= maxPrefix {
+		return labName + suffix
 	}
 	h := fnv.New32a()
-	h.Write([]byte(name))
-	return fmt.Sprintf("%s%04x", name[:maxPrefix-4], h.Sum32()&0xffff)
+	h.Write([]byte(labName))
+	return fmt.Sprintf("%s%04x%s", labName[:maxPrefix-4], h.Sum32()&0xffff, suffix)
 }
 
-func bridgeName(labName string) string { return ifPrefix(labName) + "-br" }
+func bridgeName(labName string) string { return ifName(labName, "-br") }
 
-func vethName(labName string, node int) string {
-	return ifPrefix(labName) + "-v" + strconv.Itoa(node)
-}
+func vethName(labName string, node int) string { return ifName(labName, "-v"+strconv.Itoa(node)) }
 
 func netnsName(labName string, node int) string { return labName + "-n" + strconv.Itoa(node) }
 

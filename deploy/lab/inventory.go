@@ -11,20 +11,21 @@ import (
 	"text/template"
 )
 
-// inventoryTemplate is the lab's Pigsty-format inventory: node 1 is the
-// primary, the others replicas. The etcd group is laid out as Pigsty does
-// it; the global etcd_cluster names that group, whose hosts are the DCS
-// endpoints (https://<addr>:2379) for pigwf.
+// inventoryTemplate is the lab's Pigsty-format inventory: each PostgreSQL cluster with its first
+// node the primary and the others replicas, then the bare nodes (BareGroup) with their nodenames.
+// The etcd group is laid out as Pigsty does it; the global etcd_cluster names that group, whose
+// hosts are the DCS endpoints (https://<addr>:2379) for pigwf.
 var inventoryTemplate = template.Must(template.New("inventory").Parse(`# pigwf lab inventory, written by ` + "`pigwf lab up`" + ` (lab {{.Name}})
 all:
   children:
-    {{.Cluster}}:
+{{- range .Clusters}}
+    {{.Name}}:
       hosts:
 {{- range .Hosts}}
         {{.Addr}}: { pg_seq: {{.Seq}}, pg_role: {{.Role}} }
 {{- end}}
       vars:
-        pg_cluster: {{.Cluster}}
+        pg_cluster: {{.Name}}
         pg_users:
           - { name: dbuser_meta, password: DBUser.Meta, roles: [dbrole_admin], comment: pigsty admin user }
         pg_databases:
@@ -33,6 +34,16 @@ all:
           - { user: dbuser_meta, db: all, addr: intra, auth: pwd, title: 'allow meta user from the lab network' }
         # who may approve risky runbooks (switchover, pg-cluster-create --force) on this cluster
         pigwf_approvers: [alice, bob]
+{{- end}}
+{{- if .Bare}}
+    # hosts in no PostgreSQL cluster: ` + "`pigwf start node-init --cluster {{.BareGroup}}`" + ` prepares them
+    {{.BareGroup}}:
+      hosts:
+{{- range .Bare}}
+        {{.Addr}}: { nodename: {{.Name}} }
+{{- end}}
+      vars: { node_cluster: {{.BareGroup}} }
+{{- end}}
 {{- if .Etcd}}
     etcd:
       hosts:
@@ -64,21 +75,40 @@ type inventoryHost struct {
 	Addr string
 	Seq  int
 	Role string
+	Name string // a bare node's nodename
+}
+
+type inventoryCluster struct {
+	Name  string
+	Hosts []inventoryHost
 }
 
 // renderInventory writes the inventory text for st.
 func renderInventory(l layout, st *labState) ([]byte, error) {
+	slots, err := st.slots()
+	if err != nil {
+		return nil, fmt.Errorf("while rendering the inventory of lab %s: %w", st.Name, err)
+	}
 	data := struct {
-		Name, Cluster, SSHKey, KnownHosts, BackupRepo string
-		Hosts, Etcd                                   []inventoryHost
-		Plaintext                                     bool
-	}{Name: st.Name, Cluster: st.Cluster, SSHKey: l.sshKey(), KnownHosts: l.knownHosts(), BackupRepo: l.shared("pgbackrest"), Plaintext: st.Plaintext}
+		Name, BareGroup, SSHKey, KnownHosts, BackupRepo string
+		Clusters                                        []inventoryCluster
+		Bare, Etcd                                      []inventoryHost
+		Plaintext                                       bool
+	}{Name: st.Name, BareGroup: BareGroup, SSHKey: l.sshKey(), KnownHosts: l.knownHosts(), BackupRepo: l.shared("pgbackrest"), Plaintext: st.Plaintext}
+	for _, name := range st.clusterNames() {
+		data.Clusters = append(data.Clusters, inventoryCluster{Name: name})
+	}
 	for i, n := range st.Nodes {
-		role := "replica"
-		if i == 0 {
-			role = "primary"
+		if s := slots[i]; s.bare() {
+			data.Bare = append(data.Bare, inventoryHost{Addr: n.Addr, Name: bareNodename(i + 1)})
+		} else {
+			role := "replica"
+			if s.seq == 1 {
+				role = "primary"
+			}
+			c := &data.Clusters[s.cluster]
+			c.Hosts = append(c.Hosts, inventoryHost{Addr: n.Addr, Seq: s.seq, Role: role})
 		}
-		data.Hosts = append(data.Hosts, inventoryHost{Addr: n.Addr, Seq: i + 1, Role: role})
 		if i < st.Etcd {
 			data.Etcd = append(data.Etcd, inventoryHost{Addr: n.Addr, Seq: i + 1})
 		}
@@ -109,18 +139,34 @@ func updateInventory(l layout, st *labState, added []nodeState) (string, error) 
 		if len(added) == 0 {
 			return l.inventory() + " was changed since `pigwf lab up` wrote it: kept as it is", nil
 		}
+		groups, err := groupsOf(st)
+		if err != nil {
+			return "", err
+		}
 		var hosts []string
 		for _, n := range added {
-			hosts = append(hosts, fmt.Sprintf("%s (node %s)", n.Addr, n.Name))
+			hosts = append(hosts, fmt.Sprintf("%s (node %s) under %s", n.Addr, n.Name, groupOfNode(groups, n.Name)))
 		}
-		return fmt.Sprintf("%s was changed since `pigwf lab up` wrote it: kept as it is; add the new hosts %s under %s yourself",
-			l.inventory(), strings.Join(hosts, ", "), st.Cluster), nil
+		return fmt.Sprintf("%s was changed since `pigwf lab up` wrote it: kept as it is; add the new hosts %s yourself",
+			l.inventory(), strings.Join(hosts, ", ")), nil
 	}
 	if err := writeFileAtomic(l.inventory(), text, 0o644); err != nil {
 		return "", err
 	}
 	st.InventorySum = checksum(text)
 	return "", nil
+}
+
+// groupOfNode names the group of the node named node ("n4").
+func groupOfNode(groups []Group, node string) string {
+	for _, g := range groups {
+		for _, i := range g.Nodes {
+			if nodeName(i) == node {
+				return g.Name
+			}
+		}
+	}
+	return "?"
 }
 
 // inventoryIsLabs says whether the inventory file may be rewritten: it is missing, or no

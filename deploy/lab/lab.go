@@ -35,8 +35,11 @@ type Status struct {
 	SSHKey     string `json:"ssh_key"`     // Dir/ssh/id_ed25519: root's private key on every node
 	Bridge     string `json:"bridge"`
 	Subnet     string `json:"subnet"`
-	Cluster    string `json:"cluster"`
-	Nodes      []Node `json:"nodes"`
+	Cluster    string `json:"cluster"` // the first PostgreSQL cluster ("" when every node is bare)
+	// Groups are the inventory's groups of lab nodes: the PostgreSQL clusters, then the bare nodes
+	// (BareGroup) if there are any.
+	Groups []Group `json:"groups"`
+	Nodes  []Node  `json:"nodes"`
 	// Etcd are the client URLs (https://ADDR:2379; http:// in a plain-text lab) of the lab's
 	// etcd members, member i on node i; empty for a lab without etcd.
 	Etcd []string `json:"etcd"`
@@ -126,7 +129,10 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 		return nil, fmt.Errorf("lab: lab %s has %d etcd members, asked for %d: the membership is fixed when the lab is created: run `pigwf lab down` first (or set Config.Etcd to %d)",
 			c.Name, st.Etcd, c.etcdMembers(), st.Etcd)
 	}
-	st.Cluster = c.Cluster
+	if err := checkPlacesKept(st, c); err != nil {
+		return nil, err
+	}
+	st.Cluster, st.Clusters, st.Bare = c.Cluster, c.Clusters, c.Bare
 	var added []nodeState // nodes this Up adds to a running lab (or creates)
 	for i := len(st.Nodes) + 1; i <= c.Nodes; i++ {
 		st.Nodes = append(st.Nodes, nodeState{
@@ -218,7 +224,10 @@ func Up(ctx context.Context, c Config) (*Status, error) {
 	if err := writeState(c.Dir, st); err != nil { // the inventory's checksum
 		return nil, err
 	}
-	s := statusOf(c.Dir, st)
+	s, err := statusOf(c.Dir, st)
+	if err != nil {
+		return nil, err
+	}
 	s.EtcdReadyIn = etcdReadyIn
 	s.InventoryNote = note
 	return s, nil
@@ -325,9 +334,13 @@ var nodeProcessExes = []string{"sshd", "unshare", "ip", "sh", "dash"}
 
 // statusOf reports st with each node's liveness and link state.
 
-func statusOf(dir string, st *labState) *Status {
+func statusOf(dir string, st *labState) (*Status, error) {
 	l := layout{dir}
-	s := &Status{
+	groups, err := groupsOf(st)
+	if err != nil {
+		return nil, fmt.Errorf("lab: the state of lab %s: %w", st.Name, err)
+	}
+	s := &Status{Groups: groups,
 		Name: st.Name, Dir: dir, Inventory: l.inventory(), KnownHosts: l.knownHosts(), SSHKey: l.sshKey(),
 		Bridge: st.Bridge, Subnet: st.Subnet, Cluster: st.Cluster, Etcd: etcdEndpoints(st), CADir: st.CADir, Plaintext: st.Plaintext,
 	}
@@ -338,8 +351,12 @@ func statusOf(dir string, st *labState) *Status {
 			LinkUp:  linkIsUp(n.Veth),
 		})
 	}
-	return s
+	return s, nil
 }
+
+// SSHDLog is the log of node i's (1-based) sshd, on the machine: a benchmark counts the SSH
+// connections a node accepted in it.
+func (s *Status) SSHDLog(i int) string { return layout{s.Dir}.sshdLog(nodeName(i)) }
 
 // Load reads a lab's state and checks each node's liveness and link.
 
@@ -352,7 +369,7 @@ func Load(c Config) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	return statusOf(c.Dir, st), nil
+	return statusOf(c.Dir, st)
 }
 
 // Down removes everything the lab made: it kills every node process and

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -763,8 +765,18 @@ func checkNothingLeft(t *testing.T, c Config, st *labState) {
 	if out, err := exec.Command("ip", "netns", "list").CombinedOutput(); err != nil || strings.Contains(string(out), prefix) {
 		t.Errorf("ip netns list: %v\n%s", err, out)
 	}
-	if out, err := exec.Command("ip", "-o", "link").CombinedOutput(); err != nil || strings.Contains(string(out), ifPrefix(c.Name)+"-") {
+	out, err := exec.Command("ip", "-o", "link").CombinedOutput()
+	if err != nil {
 		t.Errorf("ip link: %v\n%s", err, out)
+	}
+	links := []string{bridgeName(c.Name)}
+	for i := 1; i <= maxNodes; i++ {
+		links = append(links, vethName(c.Name, i))
+	}
+	for _, l := range links {
+		if strings.Contains(string(out), " "+l+":") || strings.Contains(string(out), " "+l+"@") {
+			t.Errorf("link %s remains:\n%s", l, out)
+		}
 	}
 	if out, err := exec.Command("nft", "list", "tables").CombinedOutput(); err != nil || strings.Contains(string(out), nftTableName(c.Name)) {
 		t.Errorf("nft list tables: %v\n%s", err, out)
@@ -837,15 +849,39 @@ func sshRun(st *Status, i int, cmd string) (string, error) {
 }
 
 func TestInterfaceNamesFit(t *testing.T) {
-	for _, name := range []string{"pigwf", "pwlabt", "exactly12chr", "a-much-longer-lab-name", "a-much-longer-lab-name2"} {
-		for _, ifname := range []string{bridgeName(name), vethName(name, 9)} {
-			if len(ifname) > ifNameMax {
-				t.Errorf("%s: %q is longer than %d", name, ifname, ifNameMax)
+	for _, name := range []string{"pigwf", "pwlabt", "exactly11ch", "exactly12chr", "a-much-longer-lab-name", "a-much-longer-lab-name2"} {
+		seen := map[string]int{}
+		for i := 1; i <= maxNodes; i++ {
+			for _, ifname := range []string{bridgeName(name), vethName(name, i)} {
+				if len(ifname) > ifNameMax {
+					t.Errorf("%s: %q is longer than %d", name, ifname, ifNameMax)
+				}
+			}
+			if j, dup := seen[vethName(name, i)]; dup {
+				t.Errorf("%s: nodes %d and %d share the veth %s", name, j, i, vethName(name, i))
+			}
+			seen[vethName(name, i)] = i
+		}
+	}
+	// the names labs had when nine nodes were the limit are kept
+	for name, want := range map[string][]string{
+		"pigwf":                  {"pigwf-br", "pigwf-v1", "pigwf-v9", "pigwf-v10", "pigwf-v48"},
+		"exactly12chr":           {"exactly12chr-br", "exactly12chr-v1", "exactly12chr-v9"},
+		"exactly11ch":            {"exactly11ch-br", "exactly11ch-v9", "exactly11ch-v10"},
+		"a-much-longer-lab-name": {"a-much-l" + hash16("a-much-longer-lab-name") + "-br", "a-much-l" + hash16("a-much-longer-lab-name") + "-v9"},
+	} {
+		got := []string{bridgeName(name)}
+		for _, i := range []int{1, 9, 10, 48} {
+			got = append(got, vethName(name, i))
+		}
+		for _, w := range want {
+			if !slices.Contains(got, w) {
+				t.Errorf("%s: names %v lack %s", name, got, w)
 			}
 		}
 	}
-	if bridgeName("pigwf") != "pigwf-br" || vethName("pigwf", 1) != "pigwf-v1" {
-		t.Errorf("short names changed: %s %s", bridgeName("pigwf"), vethName("pigwf", 1))
+	if v := vethName("exactly12chr", 10); len(v) != ifNameMax || !strings.HasPrefix(v, "exactly") || !strings.HasSuffix(v, "-v10") {
+		t.Errorf("node 10 of a 12-byte lab name: %q", v)
 	}
 	if bridgeName("a-much-longer-lab-name") == bridgeName("a-much-longer-lab-name2") {
 		t.Error("two long lab names share a bridge name")
@@ -961,9 +997,12 @@ func TestMissingBinaryMessage(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	for _, c := range []Config{
-		{Name: "bad name"}, {Nodes: 10}, {Nodes: -1}, {Subnet: "8.8.8"}, {Subnet: "10.213"}, {Subnet: "10.213.300"},
+		{Name: "bad name"}, {Nodes: -1}, {Subnet: "8.8.8"}, {Subnet: "10.213"}, {Subnet: "10.213.300"},
 		{Dir: "relative"}, {Dir: "/"}, {Dir: "/var"}, {Dir: "/var/lib/x y"}, {Cluster: "Bad_Cluster"},
-		{Nodes: 2, Etcd: 3}, {Etcd: -2},
+		{Nodes: 2, Etcd: 3}, {Etcd: -2}, {Nodes: maxNodes + 1},
+		{Nodes: 9, Clusters: []string{"pg-a", "pg-b"}}, {Nodes: 4, Bare: 5}, {Bare: -1}, {Nodes: 3, Bare: 3, Clusters: []string{"pg-a"}},
+		{Clusters: []string{"pg-a", "pg-a"}, Nodes: 2}, {Clusters: []string{"nodes"}}, {Clusters: []string{"etcd"}}, {Clusters: []string{"Pg_A"}},
+		{Cluster: "pg-x", Clusters: []string{"pg-a"}},
 	} {
 		if err := c.WithDefaults().validate(); err == nil {
 			t.Errorf("%+v: accepted", c)
@@ -977,7 +1016,7 @@ func TestConfigValidation(t *testing.T) {
 		members int
 	}{{Config{}, 3}, {Config{Nodes: 1}, 1}, {Config{Nodes: 5}, 3}, {Config{Nodes: 5, Etcd: 5}, 5}, {Config{Etcd: NoEtcd}, 0}} {
 		c := tc.c.WithDefaults()
-		if err := c.validate(); err != nil || c.etcdMembers() != tc.members || c.WithDefaults() != c {
+		if err := c.validate(); err != nil || c.etcdMembers() != tc.members || !reflect.DeepEqual(c.WithDefaults(), c) {
 			t.Errorf("%+v: %d members (%v), want %d", tc.c, c.etcdMembers(), err, tc.members)
 		}
 	}
@@ -1064,4 +1103,11 @@ func TestGrowsWithDefaultEtcd(t *testing.T) {
 			t.Errorf("lab of %d nodes, %d members, asked %d nodes, %d members: got %v", len(tc.st.Nodes), tc.st.Etcd, tc.c.Nodes, tc.c.Etcd, got)
 		}
 	}
+}
+
+// hash16 is the 16-bit hash ifName puts in a shortened name, computed here on its own.
+func hash16(name string) string {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return fmt.Sprintf("%04x", h.Sum32()&0xffff)
 }

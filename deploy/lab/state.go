@@ -14,7 +14,9 @@ import (
 type labState struct {
 	Name               string      `json:"name"`
 	Subnet             string      `json:"subnet"`
-	Cluster            string      `json:"cluster"`
+	Cluster            string      `json:"cluster"`            // the first of Clusters ("" with none), as labs before Clusters wrote it
+	Clusters           []string    `json:"clusters,omitempty"` // PostgreSQL clusters, the first nodes split evenly over them (groups.go)
+	Bare               int         `json:"bare,omitempty"`     // the last Bare nodes are in no PostgreSQL cluster
 	Bridge             string      `json:"bridge"`
 	NFTable            string      `json:"nft_table"`
 	CreatedMountPoints []string    `json:"created_mount_points"` // paths this lab created in the root filesystem

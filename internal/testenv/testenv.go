@@ -407,7 +407,13 @@ func (w *Worker) Kill() {
 // and exit error. It gives up after 5 minutes.
 func (e *Env) Pigwf(t testing.TB, home string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	return e.PigwfWithin(t, home, 5*time.Minute, args...)
+}
+
+// PigwfWithin is Pigwf that gives up after limit (the CLI is killed; a run it started goes on).
+func (e *Env) PigwfWithin(t testing.TB, home string, limit time.Duration, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.PigwfBin, append(e.GlobalArgs(), args...)...)
 	cmd.Env = append(os.Environ(), "PIGWF_HOME="+home)
