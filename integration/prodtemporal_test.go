@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -90,9 +91,9 @@ func TestProdTemporalSurvivesWorkerKillAndServerRestarts(t *testing.T) {
 			"--as", "carol", "--candidate", "pg-test-2", "--reason", "test: production Temporal", "--wait")
 		done <- fmt.Sprintf("%s\nexit: %v", out, err)
 	}()
-	waitPendingOrSay(t, prod, home, c, done)
+	waitPendingOrSay(t, prod, home, st.Inventory, c, done)
 	restart(t, prod)
-	waitPendingOrSay(t, prod, home, c, done) // still waiting after the restart, as recorded in PostgreSQL
+	waitPendingOrSay(t, prod, home, st.Inventory, c, done) // still waiting after the restart, as recorded in PostgreSQL
 	run("approve", "switchover/pg-test", "--by", "alice", "--comment", "test: production Temporal")
 	select {
 	case out := <-done:
@@ -193,7 +194,7 @@ func activityInFlight(t *testing.T, c *starter.Client, id string, workers []*tes
 
 // waitPendingOrSay waits (a minute) until the switchover waits for approval; if it does not, it
 // fails with what the run printed if it ended, what the pending list saw, and where it stands.
-func waitPendingOrSay(t *testing.T, prod *testenv.ProdEnv, home string, c *starter.Client, done <-chan string) {
+func waitPendingOrSay(t *testing.T, prod *testenv.ProdEnv, home, inventory string, c *starter.Client, done <-chan string) {
 	t.Helper()
 	var runs []starter.Pending
 	var err error
@@ -212,9 +213,21 @@ func waitPendingOrSay(t *testing.T, prod *testenv.ProdEnv, home string, c *start
 	qctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	qstart := time.Now()
-	_, qerr := c.C.QueryWorkflow(qctx, "switchover/pg-test", "", workflows.ApprovalQuery)
-	t.Logf("the approval query answered in %v: %v", time.Since(qstart), qerr)
-	for _, args := range [][]string{{"status", "switchover/pg-test"}, {"ha", "list", "--cluster", "pg-test"}} {
+	val, qerr := c.C.QueryWorkflow(qctx, "switchover/pg-test", "", workflows.ApprovalQuery)
+	var st workflows.ApprovalState
+	if qerr == nil {
+		qerr = val.Get(&st)
+	}
+	t.Logf("the approval query answered in %v: %v %+v", time.Since(qstart), qerr, st)
+	if l, err := c.OpenRuns(context.Background()); err == nil {
+		t.Logf("open runs: %+v", l)
+	}
+	// What visibility holds, as the temporal CLI lists it, and what the server failed to write.
+	out, err := exec.Command(testenv.TemporalCLI(), append([]string{"workflow", "list"}, prod.TemporalCLIArgs()...)...).CombinedOutput()
+	t.Logf("temporal workflow list: %v\n%s", err, out)
+	out, err = exec.Command("sh", "-c", "grep '\"level\":\"error\"' "+prod.ServerLog()+" | grep -v 'context canceled' | tail -c 4000").CombinedOutput()
+	t.Logf("server errors: %v\n%s", err, out)
+	for _, args := range [][]string{{"status", "switchover/pg-test"}, {"ha", "list", "--cluster", "pg-test", "--inventory", inventory}} {
 		out, err := prod.Pigwf(t, home, args...)
 		t.Logf("pigwf %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

@@ -48,7 +48,7 @@ func TestStartSetsTheRunsMeta(t *testing.T) {
 	attrs := d.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
 	for name, want := range map[string]string{
 		workflows.SearchAttrCluster.GetName(): "pg-meta", workflows.SearchAttrRunbook.GetName(): "switchover",
-		workflows.SearchAttrState.GetName(): workflows.PhaseRunning, workflows.SearchAttrSummary.GetName(): meta.Summary,
+		workflows.SearchAttrState.GetName(): workflows.PhaseRunning, workflows.SearchAttrSummary.GetName(): "switchover pg-meta — pg-meta-1 → pg-meta-2, requested by alice",
 	} {
 		var got string
 		if err := dc.FromPayload(attrs[name], &got); err != nil || got != want {

@@ -176,7 +176,7 @@ func (m RunMeta) searchAttributes(runbook, cluster string) temporal.SearchAttrib
 		workflows.SearchAttrState.ValueSet(workflows.PhaseRunning),
 	}
 	if m.Summary != "" {
-		updates = append(updates, workflows.SearchAttrSummary.ValueSet(m.Summary))
+		updates = append(updates, workflows.SummaryAttr(m.Summary))
 	}
 	return temporal.NewSearchAttributes(updates...)
 }

@@ -328,7 +328,7 @@ func (w *pgMemberAdd) nodeInit(hosts []PgMember) error {
 	cctx := workflow.WithChildOptions(w.ctx, workflow.ChildWorkflowOptions{
 		WorkflowID:            id,
 		StaticSummary:         summary,
-		TypedSearchAttributes: temporal.NewSearchAttributes(SearchAttrSummary.ValueSet(summary)),
+		TypedSearchAttributes: temporal.NewSearchAttributes(SummaryAttr(summary)),
 	})
 	var res NodeInitResult
 	if err := workflow.ExecuteChildWorkflow(cctx, NodeInitName, in).Get(w.ctx, &res); err != nil {

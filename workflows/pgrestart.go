@@ -240,7 +240,7 @@ func (w *pgRestart) switchover() error {
 		WorkflowID:    id,
 		StaticSummary: summary,
 		TypedSearchAttributes: temporal.NewSearchAttributes(SearchAttrCluster.ValueSet(w.in.Cluster), SearchAttrRunbook.ValueSet(SwitchoverRunbook),
-			SearchAttrState.ValueSet(PhaseRunning), SearchAttrSummary.ValueSet(summary)),
+			SearchAttrState.ValueSet(PhaseRunning), SummaryAttr(summary)),
 	})
 	var sres SwitchoverResult
 	err = workflow.ExecuteChildWorkflow(cctx, SwitchoverName, cin).Get(w.ctx, &sres)

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"strings"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -41,6 +43,17 @@ var (
 	// search attributes as columns, not a run's static summary.
 	SearchAttrSummary = temporal.NewSearchAttributeKeyString("RunSummary")
 )
+
+// SummaryAttr sets RunSummary to summary as a Text attribute can hold it everywhere. Temporal's
+// PostgreSQL visibility casts a Text value straight to tsvector, whose literal syntax gives ':',
+// a single quote and a backslash a meaning: a summary with one ("node-init pg-test: 3 nodes")
+// fails the run's whole visibility row, and the run is then missing from every list, pending
+// approvals included. Those characters are written as look-alikes that mean nothing there.
+func SummaryAttr(summary string) temporal.SearchAttributeUpdate {
+	return SearchAttrSummary.ValueSet(textAttrReplacer.Replace(summary))
+}
+
+var textAttrReplacer = strings.NewReplacer(": ", " \u2014 ", ":", "\u2236", "'", "\u2019", `\`, "\u29f5")
 
 // SearchAttribute is a custom search attribute: its name and its type, both read from the key
 // the runs set it with, so the registered type can never differ from the one written.

@@ -39,7 +39,7 @@ func (r *runbookRun) child(ctx workflow.Context, s dsl.Step, sc *scope, row step
 		WorkflowID:            id,
 		StaticSummary:         summary,
 		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		TypedSearchAttributes: temporal.NewSearchAttributes(SearchAttrSummary.ValueSet(summary)),
+		TypedSearchAttributes: temporal.NewSearchAttributes(SummaryAttr(summary)),
 	})
 	detail := "child run " + id
 	if name == SwitchoverRunbook {

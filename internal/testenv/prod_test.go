@@ -174,7 +174,10 @@ func waitForSignal(ctx workflow.Context) (string, error) {
 }
 
 func temporalSearchAttributes(cluster string) temporal.SearchAttributes {
-	return temporal.NewSearchAttributes(workflows.SearchAttrCluster.ValueSet(cluster))
+	// A summary as the starter writes one: its ':' and quote, cast as they are, fail PostgreSQL's
+	// visibility row (the count by PgCluster below finds the run only when they are not).
+	return temporal.NewSearchAttributes(workflows.SearchAttrCluster.ValueSet(cluster),
+		workflows.SummaryAttr("node-init "+cluster+": 3 nodes, requested by o'brien (C:\\pigwf)"))
 }
 
 // signalUntilAccepted signals the run until the restarted server takes the signal.
