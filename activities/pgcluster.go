@@ -110,6 +110,9 @@ type DCSRegisterInput struct {
 	SyncMode   bool     `json:"sync_mode"`
 	SyncStrict bool     `json:"sync_strict"`
 	RPO        int64    `json:"rpo"`
+	// LeaseMs seeds the leader lease (pg_rto) and the timings that follow from it
+	// (haagent.Config.WithLeaderTimeout); 0 keeps the agents' default.
+	LeaseMs int `json:"lease_ms,omitempty"`
 	// Parameters seed the config's postgresql.parameters: the inventory's pg_parameters as the
 	// user wrote them (not pigwf's defaults), so `pigwf config` starts from what was asked for.
 	// Absent in runs started before the seeding: no parameters.
@@ -128,6 +131,9 @@ func (a *Activities) DCSRegister(ctx context.Context, in DCSRegisterInput) (Step
 	cfg := haagent.DefaultConfig()
 	cfg.SynchronousMode, cfg.SynchronousModeStrict = in.SyncMode, in.SyncStrict
 	cfg.MaximumLagOnFailover = uint64(in.RPO)
+	if in.LeaseMs > 0 {
+		cfg = cfg.WithLeaderTimeout(time.Duration(in.LeaseMs) * time.Millisecond)
+	}
 	cfg.Postgresql.Parameters = in.Parameters
 	if err := cfg.Validate(); err != nil {
 		return res, temporal.NewNonRetryableApplicationError("the cluster's HA settings are invalid: "+err.Error(), ErrConfig, nil)
@@ -166,8 +172,8 @@ func (a *Activities) DCSRegister(ctx context.Context, in DCSRegisterInput) (Step
 	}
 	if before.Config == nil {
 		res.Changed = true
-		res.Changes = append(res.Changes, fmt.Sprintf("wrote the dynamic config (synchronous_mode %v, strict %v, %d PostgreSQL parameters from pg_parameters)",
-			in.SyncMode, in.SyncStrict, len(in.Parameters)))
+		res.Changes = append(res.Changes, fmt.Sprintf("wrote the dynamic config (synchronous_mode %v, strict %v, leader lease %d ms, %d PostgreSQL parameters from pg_parameters)",
+			in.SyncMode, in.SyncStrict, cfg.LeaderTimeoutMs, len(in.Parameters)))
 	} else if len(in.Parameters) > 0 {
 		// Create-if-absent: a config someone may have changed since is not overwritten.
 		res.Notes = append(res.Notes, "the dynamic config exists: pg_parameters are not copied into it; change it with pigwf config set|edit")

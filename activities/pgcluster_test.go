@@ -19,7 +19,7 @@ func TestDCSRegisterSeedsParameters(t *testing.T) {
 	url := etcdtest.Start(t)
 	a := &Activities{CA: pkitest.CA(t), AllowPlaintext: true}
 	in := DCSRegisterInput{DCS: DCSInput{Endpoints: []string{url}, Namespace: "/pigwf-test", Cluster: "pg-test", Plaintext: true},
-		Primary: "pg-test-1", Sysid: "7300000000000000001", SyncMode: true, RPO: 1 << 20,
+		Primary: "pg-test-1", Sysid: "7300000000000000001", SyncMode: true, RPO: 1 << 20, LeaseMs: 3000,
 		Parameters: map[string]string{"shared_buffers": "1GB", "work_mem": "64MB"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -46,6 +46,10 @@ func TestDCSRegisterSeedsParameters(t *testing.T) {
 	}
 	if got := read(); !reflect.DeepEqual(got.Postgresql.Parameters, in.Parameters) || !got.SynchronousMode {
 		t.Fatalf("config written: %+v, want parameters %v and synchronous mode", got, in.Parameters)
+	}
+	// pg_rto's lease and the loop period that follows from it
+	if got := read(); got.LeaderTimeoutMs != 3000 || got.LoopIntervalMs != 600 {
+		t.Errorf("config written: lease %d ms, loop %d ms; want 3000 and 600 (pg_rto 3s)", got.LeaderTimeoutMs, got.LoopIntervalMs)
 	}
 
 	again := in

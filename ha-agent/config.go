@@ -108,6 +108,18 @@ func DefaultConfig() Config {
 	}
 }
 
+// WithLeaderTimeout is c with the leadership lease l and the timings that follow from it: the
+// loop (and renew) period l/5, never below the floor, so several renewals fit in one lease; and a
+// member report is stale after l. The fence and promote margins are how fast a fence completes,
+// not a share of the lease, so they stay. At the default lease this is DefaultConfig. A cluster's
+// pg_rto seeds its config through it; Validate says whether the result is usable.
+func (c Config) WithLeaderTimeout(l time.Duration) Config {
+	c.LeaderTimeoutMs = int(l.Milliseconds())
+	c.LoopIntervalMs = max(int(minLoopInterval.Milliseconds()), c.LeaderTimeoutMs/5)
+	c.MemberReportFreshMs = c.LeaderTimeoutMs
+	return c
+}
+
 // ParseConfig decodes the DCS config key over the defaults and validates it.
 func ParseConfig(raw []byte) (Config, error) {
 	cfg, err := DecodeConfig(raw)

@@ -130,6 +130,7 @@ func init() {
 		"pg_synchronous_mode":        scalarRule(boolProblem),
 		"pg_synchronous_mode_strict": scalarRule(boolProblem),
 		"pg_rpo":                     intRule(0, 1<<50),
+		"pg_rto":                     scalarRule(rtoProblem),
 		"pgbackrest_retention_full":  intRule(1, 9999999),
 		"pg_backup_source": scalarRule(func(s string) (string, string) {
 			if s != BackupSourceLeader && s != BackupSourceReplica {
@@ -229,6 +230,27 @@ func intRule(lo, hi int64) varRule {
 		}
 		return "", ""
 	})
+}
+
+// ParseRTO reads pg_rto, the leadership lease a cluster's HA agents fail over after: an integer
+// is seconds, as Pigsty writes it (its default is 30); a duration ("500ms", "2s") says any other.
+func ParseRTO(s string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// rtoProblem: pg_rto must be a lease the agents accept, every timing derived from it included.
+func rtoProblem(s string) (string, string) {
+	d, err := ParseRTO(s)
+	if err != nil {
+		return fmt.Sprintf("%q is not a number of seconds or a duration", s), "write seconds as Pigsty does (30), or a duration like 500ms or 3s"
+	}
+	if err := haagent.DefaultConfig().WithLeaderTimeout(d).Validate(); err != nil {
+		return fmt.Sprintf("%s is not a lease the HA agents take: %v", d, err), "use a value from 150ms to 60s"
+	}
+	return "", ""
 }
 
 func boolProblem(s string) (string, string) {

@@ -14,6 +14,7 @@ package inventory
 
 import (
 	"regexp"
+	"time"
 
 	haagent "github.com/pigwf/pigwf/ha-agent"
 	"github.com/pigwf/pigwf/haproxy"
@@ -92,6 +93,7 @@ type PGVars struct {
 	SyncMode            bool              `json:"sync_mode"`             // pg_synchronous_mode
 	SyncStrict          bool              `json:"sync_strict"`           // pg_synchronous_mode_strict
 	RPO                 int64             `json:"rpo"`                   // pg_rpo: maximum_lag_on_failover in bytes
+	RTO                 time.Duration     `json:"rto"`                   // pg_rto: the HA agents' leader lease (0: the agents' default)
 	ReplicationUser     string            `json:"replication_user"`      // pg_replication_username
 	AdminUser           string            `json:"admin_user"`            // pg_admin_username
 	BackupRepoPath      string            `json:"backup_repo_path"`      // pgbackrest_repo_path

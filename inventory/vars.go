@@ -451,6 +451,11 @@ func pgVars(eff varMap) PGVars {
 	}
 	retention := int64(pv.BackupRetentionFull)
 	integer("pg_rpo", &pv.RPO, 0)
+	if v := eff["pg_rto"]; v != nil {
+		if d, err := ParseRTO(v.Value); err == nil {
+			pv.RTO = d
+		}
+	}
 	integer("pgbackrest_retention_full", &retention, 1)
 	pv.BackupRetentionFull = int(retention)
 	str("pg_data", &pv.DataDir)

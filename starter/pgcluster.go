@@ -64,7 +64,7 @@ func PgClusterCreateInput(inv *inventory.Inventory, cluster *inventory.Cluster, 
 	}
 	pg := cluster.PG
 	in := workflows.PgClusterCreateInput{
-		Cluster: cluster.Name, SyncMode: pg.SyncMode, SyncStrict: pg.SyncStrict, RPO: pg.RPO, APIPort: AgentAPIPort,
+		Cluster: cluster.Name, SyncMode: pg.SyncMode, SyncStrict: pg.SyncStrict, RPO: pg.RPO, LeaseMs: int(pg.RTO.Milliseconds()), APIPort: AgentAPIPort,
 		DCS: activities.DCSInput{Endpoints: inv.Etcd, Namespace: pg.Namespace, Cluster: cluster.Name, Plaintext: inv.Plaintext},
 		// The user's own pg_parameters, not activities.Parameters' merge with pigwf's defaults:
 		// they seed the cluster's config in the DCS.

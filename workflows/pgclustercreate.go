@@ -31,18 +31,21 @@ type PgMember struct {
 // PgClusterCreateInput is resolved from the inventory by the starter. No secrets: passwords are
 // read by activities on the worker (from the inventory file or pigwf's secret store).
 type PgClusterCreateInput struct {
-	Cluster    string                    `json:"cluster"`
-	Members    []PgMember                `json:"members"` // primary first
-	Spec       activities.PGSpec         `json:"spec"`
-	DCS        activities.DCSInput       `json:"dcs"`
-	SyncMode   bool                      `json:"sync_mode"`
-	SyncStrict bool                      `json:"sync_strict"`
-	RPO        int64                     `json:"rpo"`
-	Roles      []activities.RoleSpec     `json:"roles"` // replication, admin and default roles
-	Users      []activities.RoleSpec     `json:"users"` // pg_users
-	Databases  []activities.DatabaseSpec `json:"databases"`
-	APIPort    int                       `json:"api_port"`
-	DryRun     bool                      `json:"dry_run,omitempty"`
+	Cluster    string              `json:"cluster"`
+	Members    []PgMember          `json:"members"` // primary first
+	Spec       activities.PGSpec   `json:"spec"`
+	DCS        activities.DCSInput `json:"dcs"`
+	SyncMode   bool                `json:"sync_mode"`
+	SyncStrict bool                `json:"sync_strict"`
+	RPO        int64               `json:"rpo"`
+	// LeaseMs is the agents' leader lease from pg_rto; 0 (and in runs started before it) is
+	// the agents' default.
+	LeaseMs   int                       `json:"lease_ms,omitempty"`
+	Roles     []activities.RoleSpec     `json:"roles"` // replication, admin and default roles
+	Users     []activities.RoleSpec     `json:"users"` // pg_users
+	Databases []activities.DatabaseSpec `json:"databases"`
+	APIPort   int                       `json:"api_port"`
+	DryRun    bool                      `json:"dry_run,omitempty"`
 	// Force: data directories of another system are moved aside (never deleted) once an
 	// approver agrees; without it they are refused.
 	Force    bool           `json:"force,omitempty"`

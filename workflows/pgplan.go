@@ -110,7 +110,7 @@ func (w *pgClusterCreate) bootstrapPrimary() []pgStage {
 		initdb,
 		w.onNode(p, activities.StepConfigure, within(2*time.Minute, 5), a.PgConfigure),
 		onControl(activities.StepRegisterDCS, within(time.Minute, 5), a.DCSRegister, func() any {
-			reg := activities.DCSRegisterInput{DCS: in.DCS, Primary: p.Name, Sysid: w.res.Sysid, SyncMode: in.SyncMode, SyncStrict: in.SyncStrict, RPO: in.RPO}
+			reg := activities.DCSRegisterInput{DCS: in.DCS, Primary: p.Name, Sysid: w.res.Sysid, SyncMode: in.SyncMode, SyncStrict: in.SyncStrict, RPO: in.RPO, LeaseMs: in.LeaseMs}
 			if w.seedParameters {
 				reg.Parameters = in.PgParameters
 			}
