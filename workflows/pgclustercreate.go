@@ -68,6 +68,8 @@ type PgClusterCreateResult struct {
 	Changed int                     `json:"changed"`
 	Plan    []string                `json:"plan,omitempty"`   // dry run: what would run
 	Checks  []string                `json:"checks,omitempty"` // precheck findings
+	// Followed: each leader change the build followed, "old -> new after: why the step failed".
+	Followed []string `json:"followed,omitempty"`
 }
 
 // seedParametersChange is the GetVersion change ID of seeding the DCS config's
@@ -159,10 +161,8 @@ func (w *pgClusterCreate) run() (PgClusterCreateResult, error) {
 	if err := w.moveAsideForeignData(); err != nil {
 		return w.res, err
 	}
-	for _, stage := range plan {
-		if err := w.runStage(stage); err != nil {
-			return w.res, w.fail(err.Error())
-		}
+	if err := w.build(plan); err != nil {
+		return w.res, w.fail(err.Error())
 	}
 	w.track.setPhase(PhaseDone)
 	return w.res, nil

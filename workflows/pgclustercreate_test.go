@@ -2,12 +2,15 @@ package workflows
 
 import (
 	"context"
+	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -34,6 +37,10 @@ type pgFake struct {
 	dcsSysid  string
 	dcsLeader string
 	register  activities.DCSRegisterInput // what DCSRegister was given
+	// failRoles: the roles step fails on these primaries (by address), as on a member that is no
+	// longer the primary, and the DCS then names leaderAfter[addr] as the leader.
+	failRoles   map[string]bool
+	leaderAfter map[string]string
 }
 
 func (f *pgFake) record(s string) {
@@ -101,6 +108,14 @@ func newPgEnv(f *pgFake) *testsuite.TestWorkflowEnvironment {
 	})
 	env.OnActivity(a.PgRoles, mockAny, mockAny).Return(func(_ context.Context, in activities.SQLInput) (activities.StepResult, error) {
 		f.record(in.Primary.Addr + "/" + in.Step)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.failRoles[in.Primary.Addr] {
+			if l, ok := f.leaderAfter[in.Primary.Addr]; ok {
+				f.dcsLeader = l
+			}
+			return activities.StepResult{}, temporal.NewNonRetryableApplicationError(in.Primary.Addr+" is not the primary (PostgreSQL there is in recovery)", activities.ErrConflict, nil)
+		}
 		return activities.StepResult{Changed: true}, nil
 	})
 	env.OnActivity(a.PgMoveAside, mockAny, mockAny).Return(ok("move-aside"))
@@ -170,6 +185,66 @@ func TestPgClusterCreateRefusesForeignData(t *testing.T) {
 	}
 	if f.ran(activities.StepInitdb) != 0 {
 		t.Error("initdb ran")
+	}
+}
+
+// A failover during the build: the run reads the DCS after the failed step and, when another
+// member leads, builds again on it (its steps that belong on the primary run there; the former
+// primary's failed step no longer fails the run), at most maxLeaderFollows times; a leader that
+// did not move, or a run from before the change, fails as it did.
+func TestPgClusterCreateFollowsANewLeader(t *testing.T) {
+	always := map[string]bool{"10.0.0.11": true, "10.0.0.12": true, "10.0.0.13": true}
+	for i, c := range []struct {
+		failRoles   map[string]bool
+		leaderAfter map[string]string
+		version     workflow.Version
+		wantPrimary string // "" when the run fails
+		wantErr     string
+		followed    int
+	}{
+		// 1: the leader moved to pg-test-2: built again there
+		{map[string]bool{"10.0.0.11": true}, map[string]string{"10.0.0.11": "pg-test-2"}, 1, "pg-test-2", "", 1},
+		// 2: the step failed but the leader did not move: the run fails with the step's error
+		{map[string]bool{"10.0.0.11": true}, nil, 1, "", "roles on pg-test-1: 10.0.0.11 is not the primary", 0},
+		// 3: the leader keeps moving: the run stops after following it maxLeaderFollows times
+		{always, map[string]string{"10.0.0.11": "pg-test-2", "10.0.0.12": "pg-test-3", "10.0.0.13": "pg-test-1"}, 1, "",
+			"the leader moved during the build; the run followed it 3 times", 3},
+		// 4: a run from before the change fails as it did
+		{map[string]bool{"10.0.0.11": true}, map[string]string{"10.0.0.11": "pg-test-2"}, workflow.DefaultVersion, "", "roles on pg-test-1: 10.0.0.11 is not the primary", 0},
+	} {
+		f := &pgFake{failRoles: c.failRoles, leaderAfter: c.leaderAfter}
+		env := newPgEnv(f)
+		env.OnGetVersion(followLeaderChange, workflow.DefaultVersion, 1).Return(c.version)
+		env.ExecuteWorkflow(PgClusterCreate, pgInput())
+		err := env.GetWorkflowError()
+		var res PgClusterCreateResult
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("%d: err = %v, want %q", i+1, err, c.wantErr)
+			}
+			var app *temporal.ApplicationError
+			if errors.As(err, &app) {
+				_ = app.Details(&res)
+			}
+		} else {
+			if err != nil {
+				t.Errorf("%d: %v; calls %v", i+1, err, f.calls)
+				continue
+			}
+			_ = env.GetWorkflowResult(&res)
+			if res.Primary != c.wantPrimary || f.ran("users-databases") != 1 || !slices.Contains(f.calls, "10.0.0.12/users-databases") {
+				t.Errorf("%d: primary %q, want %q; calls %v", i+1, res.Primary, c.wantPrimary, f.calls)
+			}
+			prog := queryProgress(t, env)
+			for _, st := range prog.Steps {
+				if st.State == StateFailed {
+					t.Errorf("%d: step %s on %s still failed after the build went on: %s", i+1, st.Step, st.Node, st.Detail)
+				}
+			}
+		}
+		if len(res.Followed) != c.followed {
+			t.Errorf("%d: followed %v, want %d", i+1, res.Followed, c.followed)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -87,6 +88,28 @@ func (t *tracker) add(after, s step) {
 	}
 	row := StepState{Node: s.node, Step: s.name, State: StatePending, Updated: workflow.Now(t.ctx)}
 	t.p.Steps = append(t.p.Steps[:at+1], append([]StepState{row}, t.p.Steps[at+1:]...)...)
+	t.render()
+}
+
+// ensure lists the steps not listed yet as pending, at the end in order: a build planned again
+// around a new leader (its steps on the new primary).
+func (t *tracker) ensure(steps ...step) {
+	for _, s := range steps {
+		if !slices.ContainsFunc(t.p.Steps, func(st StepState) bool { return st.Node == s.node && st.Step == s.name }) {
+			t.p.Steps = append(t.p.Steps, StepState{Node: s.node, Step: s.name, State: StatePending, Updated: workflow.Now(t.ctx)})
+		}
+	}
+	t.render()
+}
+
+// supersedeFailed marks every failed step skipped, its failure kept in its detail after why:
+// the run went on past them (a build that followed a new leader), so they no longer fail it.
+func (t *tracker) supersedeFailed(why string) {
+	for i := range t.p.Steps {
+		if st := &t.p.Steps[i]; st.State == StateFailed {
+			st.State, st.Detail, st.Updated = StateSkipped, why+" (it had failed: "+st.Detail+")", workflow.Now(t.ctx)
+		}
+	}
 	t.render()
 }
 
