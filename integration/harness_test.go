@@ -98,6 +98,17 @@ func historyOf(c *starter.Client, id string) (*historypb.History, error) {
 	return testenv.HistoryOf(c, id)
 }
 
+// completedActivities counts the activities a run's history records as completed.
+func completedActivities(hist *historypb.History) int {
+	n := 0
+	for _, ev := range hist.Events {
+		if ev.GetActivityTaskCompletedEventAttributes() != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // labPolicies is the approvals policy of the lab tests' workers: alice or bob approves anything on
 // pg-test, under four eyes. The tests start runs as carol, who has a key but approves nothing.
 const labPolicies = `  - { cluster: pg-test, runbook: "*", approvers: [alice, bob], four_eyes: true, quorum: 1 }` + "\n"

@@ -59,12 +59,7 @@ func TestNodeInitSurvivesWorkerKill(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			completed := 0
-			for _, ev := range hist.Events {
-				if ev.GetActivityTaskCompletedEventAttributes() != nil {
-					completed++
-				}
-			}
+			completed := completedActivities(hist)
 			for _, pa := range d.PendingActivities {
 				if completed >= killAfter && pa.State == enumspb.PENDING_ACTIVITY_STATE_STARTED {
 					inFlight = pa.ActivityId

@@ -170,12 +170,7 @@ func activityInFlight(t *testing.T, c *starter.Client, id string, workers []*tes
 		if err != nil {
 			t.Fatal(err)
 		}
-		completed := 0
-		for _, ev := range hist.Events {
-			if ev.GetActivityTaskCompletedEventAttributes() != nil {
-				completed++
-			}
-		}
+		completed := completedActivities(hist)
 		for _, pa := range d.GetPendingActivities() {
 			if completed < minCompleted || pa.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
 				continue
