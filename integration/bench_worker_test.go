@@ -13,6 +13,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	historypb "go.temporal.io/api/history/v1"
 
 	"github.com/pigwf/pigwf/deploy/lab"
 	"github.com/pigwf/pigwf/internal/testenv"
@@ -35,39 +36,57 @@ var workerTunings = []workerTuning{
 	{"--sticky-cache-size 1", []string{"--sticky-cache-size", "1"}},
 }
 
-// tuningRun is what one setting measured: the run's wall time through the CLI, and from the
-// worker's own metrics how long activities waited for a slot and how workflow tasks were served.
+// tuningRun is what one setting measured: the run's wall time through the CLI; from the run's
+// history how long its activities waited between scheduled and started (for a free slot, once
+// a worker polls); from the worker's own metrics how its workflow tasks were served.
 type tuningRun struct {
 	wall                 time.Duration
-	activities           float64       // activity tasks started
-	slotWait             time.Duration // mean schedule-to-start of an activity
+	activities           int           // activities the run started
+	slotWait, maxWait    time.Duration // mean and longest scheduled-to-started of an activity
 	cacheHits, cacheMiss float64
-	replays              float64       // workflow tasks that replayed history
-	replayTime           time.Duration // total replay time
+	tasks                float64       // workflow tasks the worker processed
+	taskTime             time.Duration // their total processing time (replaying history included)
 }
 
 // TestBenchWorkerTuning (make bench, issue #15): the worker's two tuning flags, measured. One
 // NodeInit on 30 bare lab nodes prepares them; then, for each setting, a new worker runs
 // node-init on the same 30 nodes twice (the first opens its SSH connections) and the second is
-// measured: its wall time through the CLI, and the worker's own metrics (Temporal SDK's,
-// scraped from its /metrics): how long activities waited for a free slot (schedule-to-start),
-// sticky cache hits and misses, and the time spent replaying history. It fails when a run
-// fails; never on timing.
+// measured: its wall time through the CLI; from the run's history how long its activities waited
+// between scheduled and started (for a free slot); from the worker's own metrics (Temporal SDK's,
+// scraped from its /metrics) sticky cache hits and misses and the time its workflow tasks took,
+// replaying history included. It fails when a run fails; never on timing.
 func TestBenchWorkerTuning(t *testing.T) {
 	if os.Getenv("PIGWF_BENCH") != "1" {
 		t.Skip("benchmark: run with `make bench`")
 	}
 	requireIntegration(t)
 	const nodes = 30
-	st := testenv.LabWith(t, lab.Config{Name: "pwtune", Subnet: "10.213.52", Nodes: nodes, Bare: nodes, Etcd: lab.NoEtcd, CADir: filepath.Join(t.TempDir(), "ca")})
+	cfg := lab.Config{Name: "pwtune", Subnet: "10.213.52", Nodes: nodes, Bare: nodes, Etcd: lab.NoEtcd, CADir: filepath.Join(t.TempDir(), "ca")}
+	st := testenv.LabWith(t, cfg)
 	home := labHome(t, st)
 	endOpenRuns(t)
 	args := []string{"start", "node-init", "--cluster", lab.BareGroup, "--inventory", st.Inventory, "--wait"}
-	w := startWorker(t, home)
-	if out, err := pigwf(t, home, args...); err != nil {
-		t.Fatalf("node-init on %d nodes: %v\n%s", nodes, err, out)
+
+	// First runs on fresh nodes (packages installed, files written: steps of seconds), with the
+	// default slots and with two: the lab is taken down and up again before each.
+	first := map[string]time.Duration{}
+	for _, tu := range []workerTuning{workerTunings[0], workerTunings[2]} {
+		if err := lab.Down(context.Background(), cfg); err != nil {
+			t.Fatalf("lab down: %v", err)
+		}
+		if _, err := lab.Up(context.Background(), cfg); err != nil {
+			t.Fatalf("lab up: %v", err)
+		}
+		w := startWorker(t, home, tu.args...)
+		start := time.Now()
+		out, err := pigwf(t, home, args...)
+		first[tu.name] = time.Since(start)
+		if err != nil {
+			t.Fatalf("%s: node-init on %d fresh nodes: %v\n%s", tu.name, nodes, err, out)
+		}
+		checkRecap(t, out, nodes, true)
+		w.kill()
 	}
-	w.kill()
 
 	var runs []tuningRun
 	for _, tu := range workerTunings {
@@ -84,7 +103,13 @@ func TestBenchWorkerTuning(t *testing.T) {
 			t.Fatalf("%s: node-init: %v\n%s", tu.name, err, out)
 		}
 		checkRecap(t, out, nodes, false)
-		runs = append(runs, tuningOf(wall, before, scrapeWorker(t, metricsAddr)))
+		r := tuningOf(wall, before, scrapeWorker(t, metricsAddr))
+		hist, err := historyOf(dial(t), starter.WorkflowID(workflows.NodeInitRunbook, lab.BareGroup))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.activities, r.slotWait, r.maxWait = activityWaits(hist)
+		runs = append(runs, r)
 		w.kill()
 	}
 	events := 0
@@ -93,31 +118,51 @@ func TestBenchWorkerTuning(t *testing.T) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "BENCH worker tuning: node-init on %d prepared lab nodes (nothing to change: every node step still runs its check over SSH), one worker, 2 cores; the run's history has %d events\n", nodes, events)
-	fmt.Fprintf(&b, "BENCH   %-52s %8s %6s %11s %16s %12s %14s\n", "setting", "wall", "ratio", "activities", "slot wait/mean", "cache h/m", "replays (time)")
+	fmt.Fprintf(&b, "BENCH   %-52s %8s %6s %11s %20s %11s %22s\n", "setting", "wall", "ratio", "activities", "waited mean/max", "cache h/m", "workflow tasks (time)")
 	for i, tu := range workerTunings {
 		r := runs[i]
-		fmt.Fprintf(&b, "BENCH   %-52s %7.2fs %5.2fx %11.0f %15.0fms %5.0f/%-6.0f %5.0f (%4.0fms)\n", tu.name, r.wall.Seconds(), r.wall.Seconds()/runs[0].wall.Seconds(),
-			r.activities, float64(r.slotWait.Microseconds())/1000, r.cacheHits, r.cacheMiss, r.replays, float64(r.replayTime.Microseconds())/1000)
+		fmt.Fprintf(&b, "BENCH   %-52s %7.2fs %5.2fx %11d %9.0fms/%6.0fms %5.0f/%-5.0f %8.0f (%6.0fms)\n", tu.name, r.wall.Seconds(), r.wall.Seconds()/runs[0].wall.Seconds(),
+			r.activities, ms(r.slotWait), ms(r.maxWait), r.cacheHits, r.cacheMiss, r.tasks, ms(r.taskTime))
 	}
+	fmt.Fprintf(&b, "BENCH   first run on %d fresh nodes: %s %.2fs; %s %.2fs = %.2fx\n", nodes,
+		workerTunings[0].name, first[workerTunings[0].name].Seconds(), workerTunings[2].name, first[workerTunings[2].name].Seconds(),
+		first[workerTunings[2].name].Seconds()/first[workerTunings[0].name].Seconds())
 	fmt.Print(b.String())
 }
 
 // tuningOf is one run's measures: the difference of the worker's metrics across it.
 func tuningOf(wall time.Duration, before, after map[string]*dto.MetricFamily) tuningRun {
 	delta := func(name string) float64 { return metricTotal(after, name) - metricTotal(before, name) }
-	r := tuningRun{wall: wall,
+	return tuningRun{wall: wall,
 		cacheHits: delta("temporal_sticky_cache_hit_total"), cacheMiss: delta("temporal_sticky_cache_miss_total"),
-		replays:    delta("temporal_workflow_task_replay_latency_seconds_count"),
-		replayTime: seconds(delta("temporal_workflow_task_replay_latency_seconds_sum")),
+		tasks:    delta("temporal_workflow_task_replay_latency_seconds_count"),
+		taskTime: time.Duration(delta("temporal_workflow_task_replay_latency_seconds_sum") * float64(time.Second)),
 	}
-	r.activities = delta("temporal_activity_schedule_to_start_latency_seconds_count")
-	if r.activities > 0 {
-		r.slotWait = seconds(delta("temporal_activity_schedule_to_start_latency_seconds_sum") / r.activities)
-	}
-	return r
 }
 
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// activityWaits reads a run's history: how many activities it started, and the mean and longest
+// time one waited between scheduled and started.
+func activityWaits(hist *historypb.History) (n int, mean, longest time.Duration) {
+	scheduled := map[int64]time.Time{}
+	var total time.Duration
+	for _, ev := range hist.Events {
+		if ev.GetActivityTaskScheduledEventAttributes() != nil {
+			scheduled[ev.GetEventId()] = ev.GetEventTime().AsTime()
+		}
+		if a := ev.GetActivityTaskStartedEventAttributes(); a != nil {
+			wait := ev.GetEventTime().AsTime().Sub(scheduled[a.GetScheduledEventId()])
+			n++
+			total += wait
+			longest = max(longest, wait)
+		}
+	}
+	if n > 0 {
+		mean = total / time.Duration(n)
+	}
+	return n, mean, longest
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // scrapeWorker reads the worker's /metrics at addr (it may need a moment to serve after start).
 func scrapeWorker(t *testing.T, addr string) map[string]*dto.MetricFamily {
