@@ -188,8 +188,13 @@ type WaitLeaderInput struct {
 	APIURL string   `json:"api_url"` // the member's agent API
 }
 
+// otherLeaderFor is how long WaitLeader sees another member hold the leader key before it says
+// so: longer than a switchover's hand-over back and forth.
+const otherLeaderFor = 3 * time.Second
+
 // WaitLeader polls the member's agent until /primary answers 200 and the DCS leader is the
-// member, heartbeating meanwhile. It changes nothing.
+// member, heartbeating meanwhile; another member leading for otherLeaderFor fails it (not
+// retryable: the run plans again on that leader). It changes nothing.
 func (a *Activities) WaitLeader(ctx context.Context, in WaitLeaderInput) (StepResult, error) {
 	res := StepResult{Node: "control", Step: StepLeader}
 	st, closeFn, err := a.dcsStore(in.DCS)
@@ -203,6 +208,7 @@ func (a *Activities) WaitLeader(ctx context.Context, in WaitLeaderInput) (StepRe
 	}
 	start := time.Now()
 	last := ""
+	var otherSince time.Time // since when another member holds the leader key, without a break
 	for {
 		leader := ""
 		if snap, err := st.Load(ctx); err == nil && snap.Leader != nil {
@@ -212,6 +218,18 @@ func (a *Activities) WaitLeader(ctx context.Context, in WaitLeaderInput) (StepRe
 		if leader == in.Member && code == http.StatusOK {
 			res.Notes = append(res.Notes, fmt.Sprintf("%s leads and takes writes (after %s)", in.Member, time.Since(start).Round(10*time.Millisecond)))
 			return res, nil
+		}
+		// Another member leading for a while is a failover since the run read the leader: the
+		// run plans again on that leader rather than wait for this one.
+		switch {
+		case leader == "" || leader == in.Member:
+			otherSince = time.Time{}
+		case otherSince.IsZero():
+			otherSince = time.Now()
+		case time.Since(otherSince) >= otherLeaderFor:
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"%s leads %s, not %s (for %s): was there a failover? nothing was changed; run again to plan on the leader",
+				leader, in.DCS.Cluster, in.Member, otherLeaderFor), ErrConflict, nil)
 		}
 		last = fmt.Sprintf("DCS leader %q, %s/primary answered %d", leader, in.APIURL, code)
 		if activity.IsActivity(ctx) {

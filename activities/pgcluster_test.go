@@ -2,7 +2,11 @@ package activities
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +14,7 @@ import (
 	"github.com/pigwf/pigwf/ha-agent/dcs"
 	"github.com/pigwf/pigwf/internal/etcdtest"
 	"github.com/pigwf/pigwf/internal/pkitest"
+	"go.temporal.io/sdk/temporal"
 )
 
 // DCSRegister seeds the config's postgresql.parameters with the inventory's pg_parameters when it
@@ -60,5 +65,42 @@ func TestDCSRegisterSeedsParameters(t *testing.T) {
 	}
 	if got := read(); !reflect.DeepEqual(got.Postgresql.Parameters, in.Parameters) {
 		t.Errorf("a rerun changed the config's parameters to %v", got.Postgresql.Parameters)
+	}
+}
+
+// WaitLeader waits while nobody leads, and fails (not retryable, ErrConflict) once another member
+// has held the leader key for otherLeaderFor: a failover since the run read the leader.
+func TestWaitLeaderSaysAnotherMemberLeads(t *testing.T) {
+	url := etcdtest.Start(t)
+	a := &Activities{CA: pkitest.CA(t), AllowPlaintext: true}
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	defer agent.Close()
+	in := WaitLeaderInput{DCS: DCSInput{Endpoints: []string{url}, Namespace: "/pigwf-test", Cluster: "pg-wait", Plaintext: true}, Member: "pg-wait-1", APIURL: agent.URL}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// nobody leads: it keeps waiting
+	short, stop := context.WithTimeout(ctx, otherLeaderFor+time.Second)
+	_, err := a.WaitLeader(short, in)
+	stop()
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("without a leader: %v, want it to wait until its deadline", err)
+	}
+
+	st, err := dcs.New(etcdtest.Client(t, url), in.DCS.Namespace, in.DCS.Cluster, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.AcquireLeader(ctx, dcs.LeaderRecord{Holder: "pg-wait-2", Term: 1}, 0); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = a.WaitLeader(ctx, in)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != ErrConflict || !app.NonRetryable() || !strings.Contains(err.Error(), "pg-wait-2 leads pg-wait, not pg-wait-1") {
+		t.Fatalf("with another leader: %v, want a non-retryable %s naming pg-wait-2", err, ErrConflict)
+	}
+	if waited := time.Since(start); waited < otherLeaderFor || waited > otherLeaderFor+5*time.Second {
+		t.Errorf("it said so after %v, want about %v", waited, otherLeaderFor)
 	}
 }

@@ -186,10 +186,17 @@ func (a *Activities) PgRoles(ctx context.Context, in SQLInput) (StepResult, erro
 func (a *Activities) primaryCatalog(ctx context.Context, node Node, port int, dependentsOf []string) (catalog, error) {
 	cat, err := a.readCatalog(ctx, node, port, dependentsOf)
 	if err == nil && cat.InRecovery {
-		err = temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"%s is not the primary (PostgreSQL there is in recovery): was there a failover? nothing was changed; run again to plan on the leader", node), ErrConflict, nil)
+		err = notPrimary(node)
 	}
 	return cat, err
+}
+
+// notPrimary is the refusal of a step bound to the primary on a node whose PostgreSQL is in
+// recovery: the cluster failed over since the run read its leader. Not retryable: the run (a
+// build that follows the new leader, or a rerun) plans again on the leader.
+func notPrimary(node Node) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"%s is not the primary (PostgreSQL there is in recovery): was there a failover? nothing was changed; run again to plan on the leader", node), ErrConflict, nil)
 }
 
 // execute runs a plan's statements on node: a role's in one transaction (all or nothing); a
@@ -300,11 +307,18 @@ func (a *Activities) PgWaitStreaming(ctx context.Context, in PgNodeInput) (StepR
 	res := StepResult{Node: in.Primary.Addr, Step: StepStreaming, Facts: map[string]string{}}
 	last := ""
 	for {
-		out, err := a.psql(ctx, in.Primary, in.Spec.Port, "postgres", "SELECT application_name || '=' || state || '/' || sync_state FROM pg_stat_replication ORDER BY 1;")
+		// Each row tagged: r| whether this node is in recovery, s| a standby's state (an
+		// application_name is any client's to choose, so it never shares a tag with the flag).
+		out, err := a.psql(ctx, in.Primary, in.Spec.Port, "postgres",
+			"SELECT 'r|' || pg_is_in_recovery()::text UNION ALL SELECT 's|' || application_name || '=' || state || '/' || sync_state FROM pg_stat_replication;")
 		if err == nil {
 			states := map[string]string{}
 			for _, line := range strings.Split(out, "\n") {
-				if k, v, ok := strings.Cut(line, "="); ok {
+				if line == "r|true" {
+					// demoted by a failover: no replica will stream from it
+					return res, notPrimary(in.Primary)
+				}
+				if k, v, ok := strings.Cut(strings.TrimPrefix(line, "s|"), "="); ok && strings.HasPrefix(line, "s|") {
 					states[k] = v
 				}
 			}

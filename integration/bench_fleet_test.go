@@ -474,6 +474,13 @@ func TestBenchClustersInParallel(t *testing.T) {
 		tls = append(tls, fmt.Sprintf("%s %d", c, clusterTimeline(st, c)))
 	}
 	fmt.Fprintf(&b, "BENCH   timelines afterwards (1: no failover): %s\n", strings.Join(tls, ", "))
+	// the leader changes each run followed during its build (its result's followed)
+	for _, c := range clusters {
+		var res workflows.PgClusterCreateResult
+		if err := dial(t).C.GetWorkflow(context.Background(), starter.WorkflowID(workflows.PgClusterCreateRunbook, c), "").Get(context.Background(), &res); err == nil && len(res.Followed) > 0 {
+			fmt.Fprintf(&b, "BENCH   %s's build followed the leader: %s\n", c, strings.Join(res.Followed, "; "))
+		}
+	}
 	fmt.Fprintf(&b, "BENCH   node-init of all four at once:  %6.2fs in all; %s\n", initAll.total().Seconds(), initAll.describe())
 	fmt.Print(b.String())
 	for _, c := range clusters {

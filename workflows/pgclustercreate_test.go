@@ -41,6 +41,10 @@ type pgFake struct {
 	// longer the primary, and the DCS then names leaderAfter[addr] as the leader.
 	failRoles   map[string]bool
 	leaderAfter map[string]string
+	// electing: the DCS names no leader for this many reads after a failed roles step (an
+	// election), then leaderAfter's.
+	electing, electionLeft int
+	elected                string
 }
 
 func (f *pgFake) record(s string) {
@@ -77,6 +81,14 @@ func newPgEnv(f *pgFake) *testsuite.TestWorkflowEnvironment {
 	}
 	env.OnActivity(a.DCSStatus, mockAny, mockAny).Return(func(context.Context, activities.DCSInput) (activities.DCSState, error) {
 		f.record("control/dcs-status")
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.electionLeft > 0 {
+			if f.electionLeft--; f.electionLeft == 0 {
+				f.dcsLeader = f.elected
+			}
+			return activities.DCSState{Reachable: true, Sysid: f.dcsSysid}, nil
+		}
 		return activities.DCSState{Reachable: true, Sysid: f.dcsSysid, Leader: f.dcsLeader}, nil
 	})
 	env.OnActivity(a.PgPrecheck, mockAny, mockAny).Return(func(_ context.Context, in activities.PgNodeInput) (activities.StepResult, error) {
@@ -113,6 +125,9 @@ func newPgEnv(f *pgFake) *testsuite.TestWorkflowEnvironment {
 		if f.failRoles[in.Primary.Addr] {
 			if l, ok := f.leaderAfter[in.Primary.Addr]; ok {
 				f.dcsLeader = l
+				if f.electing > 0 {
+					f.dcsLeader, f.elected, f.electionLeft = "", l, f.electing
+				}
 			}
 			return activities.StepResult{}, temporal.NewNonRetryableApplicationError(in.Primary.Addr+" is not the primary (PostgreSQL there is in recovery)", activities.ErrConflict, nil)
 		}
@@ -197,22 +212,27 @@ func TestPgClusterCreateFollowsANewLeader(t *testing.T) {
 	for i, c := range []struct {
 		failRoles   map[string]bool
 		leaderAfter map[string]string
+		electing    int // reads of the DCS that find no leader before leaderAfter's
 		version     workflow.Version
 		wantPrimary string // "" when the run fails
 		wantErr     string
 		followed    int
 	}{
 		// 1: the leader moved to pg-test-2: built again there
-		{map[string]bool{"10.0.0.11": true}, map[string]string{"10.0.0.11": "pg-test-2"}, 1, "pg-test-2", "", 1},
+		{map[string]bool{"10.0.0.11": true}, map[string]string{"10.0.0.11": "pg-test-2"}, 0, 1, "pg-test-2", "", 1},
 		// 2: the step failed but the leader did not move: the run fails with the step's error
-		{map[string]bool{"10.0.0.11": true}, nil, 1, "", "roles on pg-test-1: 10.0.0.11 is not the primary", 0},
+		{map[string]bool{"10.0.0.11": true}, nil, 0, 1, "", "roles on pg-test-1: 10.0.0.11 is not the primary", 0},
 		// 3: the leader keeps moving: the run stops after following it maxLeaderFollows times
-		{always, map[string]string{"10.0.0.11": "pg-test-2", "10.0.0.12": "pg-test-3", "10.0.0.13": "pg-test-1"}, 1, "",
+		{always, map[string]string{"10.0.0.11": "pg-test-2", "10.0.0.12": "pg-test-3", "10.0.0.13": "pg-test-1"}, 0, 1, "",
 			"the leader moved during the build; the run followed it 3 times", 3},
 		// 4: a run from before the change fails as it did
-		{map[string]bool{"10.0.0.11": true}, map[string]string{"10.0.0.11": "pg-test-2"}, workflow.DefaultVersion, "", "roles on pg-test-1: 10.0.0.11 is not the primary", 0},
+		{map[string]bool{"10.0.0.11": true}, map[string]string{"10.0.0.11": "pg-test-2"}, 0, workflow.DefaultVersion, "", "roles on pg-test-1: 10.0.0.11 is not the primary", 0},
+		// 5: mid-election (no leader for 3 reads): the run waits for the new leader and follows it
+		{map[string]bool{"10.0.0.11": true}, map[string]string{"10.0.0.11": "pg-test-2"}, 3, 1, "pg-test-2", "", 1},
+		// 6: no leader for longer than electionReads: the run fails with the step's error
+		{map[string]bool{"10.0.0.11": true}, map[string]string{"10.0.0.11": "pg-test-2"}, electionReads + 1, 1, "", "roles on pg-test-1: 10.0.0.11 is not the primary", 0},
 	} {
-		f := &pgFake{failRoles: c.failRoles, leaderAfter: c.leaderAfter}
+		f := &pgFake{failRoles: c.failRoles, leaderAfter: c.leaderAfter, electing: c.electing}
 		env := newPgEnv(f)
 		env.OnGetVersion(followLeaderChange, workflow.DefaultVersion, 1).Return(c.version)
 		env.ExecuteWorkflow(PgClusterCreate, pgInput())

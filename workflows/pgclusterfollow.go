@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -23,6 +24,10 @@ const followLeaderChange = "pgcc-follow-leader"
 // maxLeaderFollows bounds how often one run starts its build again on a new leader: a cluster
 // whose leader keeps moving is not one to build on, and the run then stops, saying so.
 const maxLeaderFollows = 3
+
+// electionReads bounds how often leaderMoved reads a DCS that names no leader (an election in
+// progress), a second apart: longer than any lease (60 s at most) is a cluster without a leader.
+const electionReads = 15
 
 // build runs plan; after a failed stage it follows a new leader (leaderMoved) up to
 // maxLeaderFollows times, each time running the build again planned around that leader.
@@ -69,9 +74,21 @@ func (w *pgClusterCreate) leaderMoved(err error) bool {
 		return false
 	}
 	var a *activities.Activities
-	d, derr := runStep(w.ctx, w.track, dcsStatusStep, dcsOutcome, a.DCSStatus, w.in.DCS)
-	if derr != nil || !d.Reachable {
-		return false
+	// Mid-election the DCS names no leader: read again, a second apart, until one leads.
+	var d activities.DCSState
+	for read := 0; read < electionReads; read++ {
+		if read > 0 {
+			if workflow.Sleep(w.ctx, time.Second) != nil {
+				return false
+			}
+		}
+		var derr error
+		if d, derr = runStep(w.ctx, w.track, dcsStatusStep, dcsOutcome, a.DCSStatus, w.in.DCS); derr != nil || !d.Reachable {
+			return false
+		}
+		if d.Leader != "" {
+			break
+		}
 	}
 	w.dcs = d
 	before := w.primary.Name
