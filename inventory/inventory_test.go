@@ -139,22 +139,24 @@ func TestKeySuggestions(t *testing.T) {
 // pg_rto: absent is the agents' default (0 here); an integer is seconds as Pigsty writes it; a
 // duration says less than a second; a lease the agents refuse is refused with the field and fix.
 func TestRTO(t *testing.T) {
-	base := "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary}\n      vars:\n        pg_cluster: pg-test\n%s"
+	base := "all:\n  children:\n    pg-test:\n      hosts:\n        10.0.0.1: {pg_seq: 1, pg_role: primary%s}\n      vars:\n        pg_cluster: pg-test\n%s"
 	for i, c := range []struct {
+		host    string
 		vars    string
 		want    time.Duration
 		problem string
 	}{
-		{"", 0, ""},
-		{"        pg_rto: 30\n", 30 * time.Second, ""},
-		{"        pg_rto: 500ms\n", 500 * time.Millisecond, ""},
-		{"        pg_rto: 2s\n", 2 * time.Second, ""},
-		{"        pg_rto: 100ms\n", 0, "inv.yml:8: cluster pg-test: pg_rto: 100ms is not a lease the HA agents take"},
-		{"        pg_rto: 120\n", 0, "use a value from 150ms to 60s"},
-		{"        pg_rto: soon\n", 0, `pg_rto: "soon" is not a number of seconds or a duration; write seconds as Pigsty does (30)`},
-		{"        pg_rto: -1\n", 0, "pg_rto: -1s is not a lease"},
+		{"", "", 0, ""},
+		{"", "        pg_rto: 30\n", 30 * time.Second, ""},
+		{"", "        pg_rto: 500ms\n", 500 * time.Millisecond, ""},
+		{"", "        pg_rto: 2s\n", 2 * time.Second, ""},
+		{"", "        pg_rto: 100ms\n", 0, "inv.yml:8: cluster pg-test: pg_rto: 100ms is not a lease the HA agents take"},
+		{"", "        pg_rto: 120\n", 0, "use a value from 150ms to 60s"},
+		{"", "        pg_rto: soon\n", 0, `pg_rto: "soon" is not a number of seconds or a duration; write seconds as Pigsty does (30)`},
+		{"", "        pg_rto: -1\n", 0, "pg_rto: -1s is not a lease"},
+		{", pg_rto: 2s", "", 0, "pg_rto: is ignored here: a cluster setting"},
 	} {
-		inv, err := ParseInventory("inv.yml", []byte(fmt.Sprintf(base, c.vars)))
+		inv, err := ParseInventory("inv.yml", []byte(fmt.Sprintf(base, c.host, c.vars)))
 		if c.problem != "" {
 			if err == nil || !strings.Contains(err.Error(), c.problem) {
 				t.Errorf("%d: err = %v, want %q", i+1, err, c.problem)

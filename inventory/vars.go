@@ -95,7 +95,7 @@ func contains(list []string, s string) bool {
 // host would be silently ignored.
 var clusterKeys = []string{"pg_cluster", "pg_port", "pg_data", "pg_bin_dir", "pg_namespace", "pg_replication_username",
 	"pg_replication_password", "pg_admin_username", "pg_admin_password", "pgbackrest_repo_path", "pgbackrest_retention_full", "pg_backup_source",
-	"pg_checksum", "pg_synchronous_mode", "pg_synchronous_mode_strict", "pg_rpo", "pigwf_approval_timeout", "pigwf_approvers",
+	"pg_checksum", "pg_synchronous_mode", "pg_synchronous_mode_strict", "pg_rpo", "pg_rto", "pigwf_approval_timeout", "pigwf_approvers",
 	"pg_parameters", "pg_users", "pg_databases", "pg_hba_rules"}
 
 // globalKeys are read from all.vars only (etcdEndpoints), with their defaults.
