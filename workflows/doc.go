@@ -5,7 +5,8 @@
 //     phases as methods of one struct (nodeInit, switchover).
 //   - pgclustercreate.go: PgClusterCreate's types and its run (the pgClusterCreate struct);
 //     pgprecheck.go its prechecks and the forced move-aside; pgplan.go its build as data, stage
-//     by stage, from which the progress query, the dry-run plan and the execution all read.
+//     by stage, from which the progress query, the dry-run plan and the execution all read;
+//     pgclusterfollow.go the build run again on a new leader after a failover during it.
 //   - pitrrestore.go: PITRRestore, a whole cluster back to a point in time: precheck, approval,
 //     the steps until the target is proven (rolled back on any failure, rejection or timeout),
 //     an optional inspection gate, then forward from the promotion.
